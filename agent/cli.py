@@ -1,0 +1,255 @@
+"""The ``leadscore`` command line.
+
+Exit codes: 0 success, 1 an unexpected failure (one line, no traceback; set ``LEADSCORE_DEBUG=1``
+for the traceback), 2 a problem the user can fix (bad config, unreadable file, bad option).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.config import AgentConfig, load_config
+from agent.csvfiles import Issues, parse_timestamp, read_activities, read_leads, write_activities, write_leads, write_scores
+from agent.errors import ConfigError, LeadscoreError
+from agent.records import ScoreResult
+from agent.scoring import ScoringEngine
+from agent.scoring.reasons import ordered_for_display
+
+app = typer.Typer(
+    name="leadscore",
+    help="Transparent, versioned lead scoring as code, synced to your CRM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_CONFIG = Path("leadscore.toml")
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Agent config file (TOML).")]
+
+
+def _load(path: Path) -> AgentConfig:
+    return load_config(path)
+
+
+def _as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc).replace(microsecond=0)
+    moment = parse_timestamp(value)
+    if moment is None:
+        raise ConfigError(f"--as-of: expected an ISO 8601 instant such as 2026-11-01T00:00:00Z, got {value!r}")
+    return moment
+
+
+@app.command()
+def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Check a config file; print OK, or one line per problem with its key path (exit 2)."""
+    loaded = _load(config)
+    engine = ScoringEngine(loaded.scoring)
+    out.print("OK", highlight=False)
+    err.print(
+        f"model {loaded.scoring.name!r} version {engine.version}: {len(loaded.scoring.rules)} rules, "
+        f"{len(loaded.scoring.stages)} stages",
+        highlight=False,
+    )
+
+
+def _score_files(
+    config: Path, leads: Path, activities: Path | None, as_of: str | None
+) -> tuple[ScoringEngine, list[ScoreResult], Issues, datetime]:
+    engine = ScoringEngine(_load(config).scoring)
+    moment = _as_of(as_of)
+    issues = Issues()
+    lead_rows = read_leads(leads, issues)
+    by_lead = read_activities(activities, issues, {lead.id for lead in lead_rows}) if activities else {}
+    results = []
+    for result in engine.score_all(lead_rows, by_lead, moment):
+        for warning in result.warnings:
+            issues.add(f"bad values: {warning.split(':', 1)[0]}", f"lead {result.lead_id}: {warning}")
+        results.append(result)
+    return engine, results, issues, moment
+
+
+def _print_issues(issues: Issues) -> None:
+    if issues:
+        err.print(f"[yellow]warnings ({sum(issues.counts.values())}); these rows were scored with what was usable or skipped:[/]")
+        for line in issues.lines():
+            err.print(f"  {line}", highlight=False, markup=False)
+
+
+LeadsOption = Annotated[Path, typer.Option("--leads", help="Lead CSV: id plus canonical field columns.")]
+ActivitiesOption = Annotated[
+    Optional[Path], typer.Option("--activities", help="Activity CSV: lead_id,type,occurred_at plus property columns.")
+]
+AsOfOption = Annotated[Optional[str], typer.Option("--as-of", help="Score as of this ISO 8601 instant (default: now).")]
+
+
+@app.command()
+def score(
+    leads: LeadsOption,
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the scored CSV.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    activities: ActivitiesOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Score a CSV export offline and write id,score,fit_score,engagement_score,stage,grade,reason,model_version."""
+    started = time.perf_counter()
+    engine, results, issues, moment = _score_files(config, leads, activities, as_of)
+    rows = write_scores(out_path, results, engine.model.reason_max_length)
+    elapsed = time.perf_counter() - started
+    stages = Counter(r.stage for r in results)
+    err.print(
+        f"scored {rows} leads as of {moment.isoformat()} with model {engine.version} in {elapsed:.2f}s -> {out_path}",
+        highlight=False,
+    )
+    err.print("stages: " + ", ".join(f"{s} {stages.get(s.name, 0)}" for s in engine.model.stages), highlight=False)
+    _print_issues(issues)
+
+
+@app.command()
+def explain(
+    lead_id: Annotated[str, typer.Option("--id", help="The lead to explain.")],
+    leads: LeadsOption,
+    config: ConfigOption = DEFAULT_CONFIG,
+    activities: ActivitiesOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Print the full breakdown of one lead's score: every rule, cap and gate."""
+    engine = ScoringEngine(_load(config).scoring)
+    moment = _as_of(as_of)
+    issues = Issues()
+    lead = next((x for x in read_leads(leads, issues) if x.id == lead_id), None)
+    if lead is None:
+        raise ConfigError(f"--id: no lead with id {lead_id!r} in {leads}")
+    acts = read_activities(activities, issues, {lead_id}).get(lead_id, []) if activities else []
+    _print_breakdown(engine.score(lead, acts, moment), engine, len(acts))
+
+
+def _print_breakdown(result: ScoreResult, engine: ScoringEngine, activity_count: int) -> None:
+    table = Table(title=f"Lead {result.lead_id} as of {result.as_of.isoformat()}", title_justify="left")
+    table.add_column("points", justify="right")
+    table.add_column("part")
+    table.add_column("rule")
+    table.add_column("kind")
+    for part in result.reasons:
+        points = "" if part.kind == "gate" else f"{part.points:+d}"
+        label = part.label + (f" ({part.detail})" if part.detail else "")
+        table.add_row(points, label, part.rule or "", f"{part.component}/{part.kind}")
+    out.print(table)
+    out.print(
+        f"fit {result.fit_score} + engagement {result.engagement_score}"
+        + "".join(f" {p.points:+d} ({p.label})" for p in result.reasons if p.component == "total" and p.kind == "cap")
+        + f" = [bold]{result.score}[/]",
+        highlight=False,
+    )
+    out.print(f"stage [bold]{result.stage}[/]" + (f", grade [bold]{result.grade}[/]" if result.grade else ""), highlight=False)
+    out.print(f"model {engine.model.name!r} version {result.model_version}; {activity_count} activities read", highlight=False)
+    out.print("reason: " + result.reason(engine.model.reason_max_length), highlight=False, markup=False)
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def _example_config() -> Path:
+    local = Path("config.example.toml")
+    if local.is_file():
+        return local
+    return Path(str(resources.files("agent") / "example_config.toml"))
+
+
+@app.command()
+def demo(
+    leads: Annotated[int, typer.Option("--leads", min=1, help="How many leads to generate.")] = 3000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the generated data.")] = 7,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Model to score with (default: the shipped example).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the sample CSVs and scores are written.")] = Path("out/demo"),
+) -> None:
+    """Generate a sample of leads with activities, score them offline and show the result."""
+    from agent.sample import generate_leads
+
+    config = config or _example_config()
+    engine = ScoringEngine(_load(config).scoring)
+    moment = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    sample = list(generate_leads(leads, seed=seed, as_of=moment))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_leads(out_dir / "leads.csv", (s.lead for s in sample))
+    write_activities(out_dir / "activities.csv", (a for s in sample for a in s.activities))
+
+    started = time.perf_counter()
+    results = [engine.score(s.lead, s.activities, moment) for s in sample]
+    elapsed = time.perf_counter() - started
+    write_scores(out_dir / "scored.csv", results, engine.model.reason_max_length)
+    activity_count = sum(len(s.activities) for s in sample)
+
+    out.rule(f"leadscore demo: {len(sample)} generated leads, {activity_count} activities, as of {moment.date()}")
+    out.print(f"model {engine.model.name!r} version {engine.version} from {config}", highlight=False)
+    out.print(f"scored in {elapsed:.2f}s ({len(sample) / max(elapsed, 1e-9):,.0f} leads/s)", highlight=False)
+    stages = Counter(r.stage for r in results)
+    grades = Counter(r.grade for r in results if r.grade)
+    dist = Table(title="Stage distribution", title_justify="left")
+    dist.add_column("stage")
+    dist.add_column("leads", justify="right")
+    dist.add_column("share", justify="right")
+    for stage in reversed(engine.model.stages):
+        n = stages.get(stage.name, 0)
+        dist.add_row(stage.name, str(n), f"{n / len(results):.1%}")
+    out.print(dist)
+    if grades:
+        out.print("grades: " + ", ".join(f"{g} {n}" for g, n in sorted(grades.items())), highlight=False)
+    top = Table(title="Top 10 leads", title_justify="left", show_lines=False)
+    for column in ("id", "score", "stage", "grade", "reason"):
+        top.add_column(column, overflow="fold")
+    for r in sorted(results, key=lambda r: (-r.score, r.lead_id))[:10]:
+        top.add_row(r.lead_id, str(r.score), r.stage, r.grade or "", r.reason(engine.model.reason_max_length))
+    out.print(top)
+    warned = sum(1 for r in results if r.warnings)
+    if warned:
+        out.print(f"{warned} leads had unusable values (scored with what was usable), e.g. {next(r.warnings[0] for r in results if r.warnings)}", highlight=False)
+    best = min(results, key=lambda r: (-r.score, r.lead_id))
+    out.print("\n[bold]Try next:[/]")
+    for line in (
+        f"leadscore explain --config {config} --leads {out_dir}/leads.csv --activities {out_dir}/activities.csv --as-of {moment.isoformat()} --id {best.lead_id}",
+        f"leadscore score --config {config} --leads {out_dir}/leads.csv --activities {out_dir}/activities.csv --as-of {moment.isoformat()} --out {out_dir}/scored.csv",
+        f"edit a copy of {config}, then: leadscore validate --config my.toml",
+    ):
+        out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    out.print(f"(activate the environment first: source .venv/bin/activate)", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point: user errors exit 2 with their message, never a traceback."""
+    try:
+        app()  # standalone: usage errors exit 2 and --help exits 0 inside; ours propagate here
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(problem, highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except LeadscoreError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:
+        err.print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), highlight=False, markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if os.environ.get("LEADSCORE_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(exc).__name__}: {exc} (set LEADSCORE_DEBUG=1 for details)", markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

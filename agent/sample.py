@@ -1,0 +1,128 @@
+"""Generated demo data: plausible B2B leads with engagement histories.
+
+Deterministic for a seed, so the demo, the benchmarks and (later) the CRM emulators all see the
+same population. Each lead draws an "interest" level that drives how much it engages, which gives
+the long-tailed score distribution real funnels have: most leads cold, a few hot. A small share of
+leads carries messy values (blank, ``'n/a'`` in a numeric field), as real CRM exports do.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+from agent.records import Activity, Lead
+
+FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elena", "Farah", "Gus", "Hana", "Ivan", "Jia", "Kofi", "Lena",
+               "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara", "Uma", "Victor", "Wen", "Yusuf", "Zoe")
+LAST_NAMES = ("Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen", "Kumar",
+              "Lopez", "Müller", "Nakamura", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Novak", "Wright", "Zhang")
+COMPANIES = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell",
+             "Cyberdyne", "Wonka", "Aperture", "Massive", "Pied Piper", "Gringotts", "Oscorp", "Monarch", "Nakatomi")
+INDUSTRIES = (("Technology", 30), ("Software", 10), ("Healthcare", 15), ("Education", 10), ("Finance", 12),
+              ("Retail", 10), ("Manufacturing", 8), ("Government", 5))
+TITLES = (("CEO", 4), ("CTO", 4), ("VP Sales", 5), ("VP Engineering", 4), ("Head of Marketing", 4), ("Founder", 3),
+          ("Marketing Manager", 12), ("Director of IT", 8), ("Engineering Manager", 8), ("Software Engineer", 15),
+          ("Analyst", 12), ("Student", 8), ("Consultant", 8), ("Intern", 5))
+COUNTRIES = (("United States", 35), ("Canada", 6), ("United Kingdom", 10), ("Germany", 8), ("France", 6),
+             ("Netherlands", 3), ("India", 12), ("Brazil", 6), ("Australia", 5), ("Japan", 4), ("Nigeria", 3), ("Mexico", 2))
+CITIES = ("Springfield", "Riverside", "Franklin", "Greenville", "Bristol", "Clinton", "Fairview", "Salem", "Madison")
+SOURCES = ("Organic Search", "Paid Search", "Referral", "Webinar", "Trade Show", "Content Syndication", "Direct")
+FREE_DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com")
+BLOG_POSTS = ("lead-scoring-101", "mql-vs-sql", "decay-explained", "crm-hygiene", "revops-metrics", "intent-data")
+ASSETS = ("product-datasheet", "pricing-guide", "ebook-revops", "whitepaper-scoring", "case-study-acme")
+
+# (activity type, weight) for an engaged lead's activity mix.
+ACTIVITY_MIX = (
+    ("email_open", 30), ("email_click", 10), ("page_view", 30), ("content_download", 6), ("form_submit", 4),
+    ("webinar_registered", 3), ("webinar_attended", 2), ("event_attended", 1), ("demo_request", 1),
+    ("trial_signup", 1), ("meeting", 2), ("call", 2), ("email_reply", 2), ("email_bounce", 1), ("unsubscribe", 1),
+)
+
+
+@dataclass(frozen=True)
+class SampleLead:
+    lead: Lead
+    activities: tuple[Activity, ...]
+
+
+def _pick(rng: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([w[0] for w in weighted], weights=[w[1] for w in weighted])[0]
+
+
+def _properties(rng: random.Random, kind: str) -> dict[str, str]:
+    if kind == "page_view":
+        roll = rng.random()
+        if roll < 0.15:
+            return {"url": "https://example.com/pricing"}
+        if roll < 0.6:
+            return {"url": f"https://example.com/blog/{rng.choice(BLOG_POSTS)}"}
+        return {"url": rng.choice(("https://example.com/", "https://example.com/product", "https://example.com/about"))}
+    if kind == "content_download":
+        return {"asset": rng.choice(ASSETS), "source": rng.choice(("email", "web", "web", "paid"))}
+    if kind in ("email_open", "email_click", "email_reply", "email_bounce", "unsubscribe"):
+        return {"campaign": rng.choice(("newsletter", "nurture-1", "nurture-2", "launch"))}
+    if kind == "form_submit":
+        return {"form": rng.choice(("contact-us", "newsletter", "gated-content"))}
+    return {}
+
+
+def generate_leads(
+    count: int,
+    *,
+    seed: int = 7,
+    as_of: datetime | None = None,
+    activities_per_lead: int | None = None,
+    max_age_days: int = 365,
+) -> Iterator[SampleLead]:
+    """Yield ``count`` generated leads with activities up to ``max_age_days`` before ``as_of``.
+
+    ``activities_per_lead`` fixes the count (benchmarks); otherwise it follows the lead's interest.
+    """
+    rng = random.Random(seed)
+    as_of = as_of or datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for n in range(count):
+        lead_id = f"L{n + 1:07d}"
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        company = rng.choice(COMPANIES)
+        domain = rng.choice(FREE_DOMAINS) if rng.random() < 0.25 else company.lower().replace(" ", "") + ".com"
+        interest = rng.random() ** 2.5  # most leads barely engage
+        fields: dict[str, object] = {
+            "email": f"{first.lower()}.{last.lower()}{n}@{domain}",
+            "first_name": first,
+            "last_name": last,
+            "title": _pick(rng, TITLES),
+            "company": company,
+            "industry": _pick(rng, INDUSTRIES),
+            "country": _pick(rng, COUNTRIES),
+            "city": rng.choice(CITIES),
+            "employees": rng.choice((5, 20, 80, 250, 1200, 5000, 20000)),
+            "annual_revenue": rng.choice((250_000, 2_000_000, 15_000_000, 120_000_000, 900_000_000)),
+            "lead_source": rng.choice(SOURCES),
+        }
+        if rng.random() < 0.03:
+            fields["employees"] = rng.choice(("n/a", "", "unknown", "lots"))
+        if rng.random() < 0.02:
+            fields["industry"] = None
+        if interest > 0.3:
+            fields["budget"] = rng.choice(("yes", "yes", "no", "50000", ""))
+            fields["authority"] = rng.choice(("yes", "decision maker", "no", ""))
+            fields["need"] = rng.choice(("high", "medium", "low", "yes"))
+            fields["timeline"] = rng.choice(("this quarter", "next quarter", "12+ months", "unknown"))
+        created = as_of - timedelta(days=rng.uniform(1, max_age_days), seconds=rng.randint(0, 86399))
+        lead = Lead(id=lead_id, object_type="lead", fields=fields, created_at=created, updated_at=created)
+
+        if activities_per_lead is not None:
+            how_many = activities_per_lead
+        else:
+            how_many = int(interest * 40) + (1 if rng.random() < 0.5 else 0)
+        span = max(1.0, (as_of - created).total_seconds())
+        activities = []
+        for _ in range(how_many):
+            kind = _pick(rng, ACTIVITY_MIX)
+            occurred = as_of - timedelta(seconds=rng.uniform(0, span) * (rng.random() ** (1 + interest)))
+            activities.append(Activity(lead_id, kind, occurred.replace(microsecond=0), _properties(rng, kind)))
+        activities.sort(key=lambda a: a.occurred_at)
+        yield SampleLead(lead, tuple(activities))

@@ -1,0 +1,400 @@
+"""The scoring engine: one lead and its activities in, one explained score out.
+
+The model is compiled once into plain tuples and closures; scoring a lead is then a pass over
+the fit rules, one grouping of its activities by type, and a pass over the engagement rules.
+Every point becomes a :class:`ReasonPart`, and every cap or clamp becomes a part of its own, so the
+parts always sum exactly to the score. Each rule's contribution is rounded to a whole point once,
+before caps, so the arithmetic after that is exact.
+
+The engine is deterministic: the same model, lead, activities and ``as_of`` give the same result.
+Activities after ``as_of`` do not exist yet and are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from agent.records import NUMERIC_FIELDS, Activity, Lead, ReasonPart, ScoreResult
+from agent.scoring.conditions import Predicate, compile_condition, is_bad_number, text_value
+from agent.scoring.decay import DecayFn, compile_decay
+from agent.scoring.model import Condition, EngagementRule, FitRule, Group, ScoringModel
+from agent.scoring.stages import GradeMatrix, StageLadder
+from agent.scoring.version import model_version
+
+_DAY = 86400.0
+_EPS = 1e-9
+
+
+def round_points(value: float) -> int:
+    """Round half away from zero (Python's ``round`` rounds half to even: 2.5 -> 2)."""
+    magnitude = math.floor(abs(value) + 0.5 + _EPS)
+    return int(magnitude) if value >= 0 else -int(magnitude)
+
+
+def _clamp(value: int, low: float | None, high: float | None) -> int:
+    if high is not None and value > high:
+        return round_points(high)
+    if low is not None and value < low:
+        return round_points(low)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Caps:
+    low: float | None
+    high: float | None
+
+    def __bool__(self) -> bool:
+        return self.low is not None or self.high is not None
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"{self.low:g}..{self.high:g}"
+        return f"max {self.high:g}" if self.high is not None else f"min {self.low:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledFit:
+    key: str
+    label: str
+    value_field: str | None
+    test: Predicate
+    points: int
+    group: int | None
+    caps: _Caps
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledEngagement:
+    key: str
+    label: str
+    types: tuple[str, ...]
+    where: Predicate | None
+    tiers: tuple[float, ...]
+    max_occurrences: int | None
+    lookback_days: float | None
+    decay: DecayFn
+    group: int | None
+    caps: _Caps
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledGroup:
+    name: str
+    label: str
+    component: str
+    caps: _Caps
+
+
+def _ago(age_days: float) -> str:
+    days = int(age_days)
+    return "today" if days == 0 else f"{days}d ago"
+
+
+class ScoringEngine:
+    """A compiled :class:`ScoringModel`. Build once, score many leads."""
+
+    def __init__(self, model: ScoringModel) -> None:
+        self.model = model
+        self.version = model_version(model)
+        group_index = {g.name: i for i, g in enumerate(model.groups)}
+        group_kind: dict[int, str] = {}
+        fit: list[_CompiledFit] = []
+        engagement: list[_CompiledEngagement] = []
+        for i, rule in enumerate(model.rules):
+            group = group_index.get(rule.group) if rule.group else None
+            key = rule.id or f"rules[{i}]"
+            caps = _Caps(rule.min_points, rule.max_points)
+            if isinstance(rule, FitRule):
+                if group is not None:
+                    group_kind[group] = "fit"
+                fit.append(
+                    _CompiledFit(
+                        key=key,
+                        label=rule.label,
+                        value_field=rule.field if "{value}" in rule.label else None,
+                        test=compile_condition(_condition_of(rule)),
+                        points=round_points(rule.points),
+                        group=group,
+                        caps=caps,
+                    )
+                )
+            else:
+                if group is not None:
+                    group_kind[group] = "engagement"
+                engagement.append(self._compile_engagement(rule, key, group, model.groups))
+        self._fit = tuple(fit)
+        self._engagement = tuple(engagement)
+        self._groups = tuple(
+            _CompiledGroup(g.name, g.label or g.name, group_kind.get(i, "engagement"), _Caps(g.min_points, g.max_points))
+            for i, g in enumerate(model.groups)
+        )
+        self._capped_groups = tuple(i for i, g in enumerate(self._groups) if g.caps)
+        self._total_caps = _Caps(model.total.min_points, model.total.max_points)
+        self._types = frozenset(t for r in self._engagement for t in r.types)
+        numeric, textual = _field_uses(model)
+        # Warn about a non-number only where the model reads the field as a number and never as text.
+        self._numeric_checks = tuple(sorted((numeric & NUMERIC_FIELDS) | (numeric - textual)))
+        self._ladder = StageLadder(model)
+        self._grades = GradeMatrix(model.grades) if model.grades is not None else None
+
+    @classmethod
+    def from_config_file(cls, path: str | Path) -> ScoringEngine:
+        from agent.config import load_config
+
+        return cls(load_config(path).scoring)
+
+    @staticmethod
+    def _compile_engagement(
+        rule: EngagementRule, key: str, group: int | None, groups: Sequence[Group]
+    ) -> _CompiledEngagement:
+        decay = rule.decay if rule.decay is not None else (groups[group].decay if group is not None else None)
+        tiers = tuple(rule.tiers) if rule.tiers is not None else (float(rule.points or 0.0),)
+        return _CompiledEngagement(
+            key=key,
+            label=rule.label,
+            types=rule.activity_types,
+            where=compile_condition(rule.where) if rule.where is not None else None,
+            tiers=tiers,
+            max_occurrences=rule.max_occurrences,
+            lookback_days=rule.lookback_days,
+            decay=compile_decay(decay),
+            group=group,
+            caps=_Caps(rule.min_points, rule.max_points),
+        )
+
+    # --- scoring ---------------------------------------------------------------------------
+
+    def score(
+        self, lead: Lead, activities: Iterable[Activity] = (), as_of: datetime | None = None
+    ) -> ScoreResult:
+        as_of = _as_utc(as_of) if as_of is not None else datetime.now(timezone.utc)
+        fields: Mapping[str, Any] = lead.fields if lead.fields is not None else {}
+        warnings: list[str] = []
+        for name in self._numeric_checks:
+            if is_bad_number(fields.get(name)):
+                warnings.append(f"{name}: {_preview(fields.get(name))} is not a number")
+
+        parts: list[ReasonPart] = []
+        group_totals = [0] * len(self._groups)
+        group_fired = [False] * len(self._groups)
+
+        for rule in self._fit:
+            if not rule.test(fields):
+                continue
+            label = rule.label
+            if rule.value_field is not None:
+                label = label.replace("{value}", _preview(fields.get(rule.value_field), quote=False))
+            points = self._add(parts, rule.points, label, "fit", rule.key, None, rule.caps)
+            if rule.group is not None:
+                group_totals[rule.group] += points
+                group_fired[rule.group] = True
+
+        if self._engagement:
+            by_type = self._activities_by_type(activities, as_of.timestamp(), warnings)
+            for erule in self._engagement:
+                found = self._engagement_points(erule, by_type)
+                if found is None:
+                    continue
+                raw, count, newest = found
+                detail = _ago(newest) if count == 1 else f"x{count}, last {_ago(newest)}"
+                points = self._add(parts, round_points(raw), erule.label, "engagement", erule.key, detail, erule.caps)
+                if erule.group is not None:
+                    group_totals[erule.group] += points
+                    group_fired[erule.group] = True
+
+        for i in self._capped_groups:
+            if not group_fired[i]:
+                continue  # a group's caps bound what its rules add; a silent group adds nothing
+            group = self._groups[i]
+            capped = _clamp(group_totals[i], group.caps.low, group.caps.high)
+            if capped != group_totals[i]:
+                parts.append(
+                    ReasonPart(
+                        capped - group_totals[i],
+                        f"Cap: {group.label} {group.caps.describe()}",
+                        "cap",
+                        rule=group.name,
+                        component=group.component,  # type: ignore[arg-type]
+                    )
+                )
+
+        fit_score = sum(p.points for p in parts if p.component == "fit")
+        engagement_score = sum(p.points for p in parts if p.component == "engagement")
+        score = fit_score + engagement_score
+        if self._total_caps:
+            capped = _clamp(score, self._total_caps.low, self._total_caps.high)
+            if capped != score:
+                parts.append(ReasonPart(capped - score, f"Cap: total {self._total_caps.describe()}", "cap"))
+                score = capped
+
+        decision = self._ladder.decide(score, fields)
+        if decision.withheld is not None:
+            parts.insert(
+                0,
+                ReasonPart(
+                    0,
+                    f"Held at {decision.stage}: {decision.withheld} needs {', '.join(decision.missing)}",
+                    "gate",
+                ),
+            )
+        grade = self._grades.grade(fit_score, engagement_score) if self._grades is not None else None
+        return ScoreResult(
+            lead_id=lead.id,
+            score=score,
+            fit_score=fit_score,
+            engagement_score=engagement_score,
+            stage=decision.stage,
+            grade=grade,
+            reasons=tuple(parts),
+            model_version=self.version,
+            as_of=as_of,
+            warnings=tuple(warnings),
+        )
+
+    def score_all(
+        self,
+        leads: Iterable[Lead],
+        activities: Mapping[str, Sequence[Activity]],
+        as_of: datetime | None = None,
+    ) -> Iterable[ScoreResult]:
+        """Score many leads at one instant; ``activities`` maps lead id to its activities."""
+        as_of = _as_utc(as_of) if as_of is not None else datetime.now(timezone.utc)
+        for lead in leads:
+            yield self.score(lead, activities.get(lead.id, ()), as_of)
+
+    @staticmethod
+    def _add(
+        parts: list[ReasonPart],
+        points: int,
+        label: str,
+        component: str,
+        key: str,
+        detail: str | None,
+        caps: _Caps,
+    ) -> int:
+        parts.append(ReasonPart(points, label, component, rule=key, detail=detail, component=component))  # type: ignore[arg-type]
+        if caps:
+            capped = _clamp(points, caps.low, caps.high)
+            if capped != points:
+                parts.append(
+                    ReasonPart(capped - points, f"Cap: {label} {caps.describe()}", "cap", rule=key, component=component)  # type: ignore[arg-type]
+                )
+                return capped
+        return points
+
+    def _activities_by_type(
+        self, activities: Iterable[Activity], now: float, warnings: list[str]
+    ) -> dict[str, list[tuple[float, Activity]]]:
+        """The lead's scorable activities, by type, newest first, with their age in days."""
+        by_type: dict[str, list[tuple[float, Activity]]] = {}
+        types = self._types
+        skipped = 0
+        for activity in activities:
+            try:
+                if activity.type not in types:
+                    continue
+                occurred = activity.occurred_at
+                if occurred.tzinfo is None:
+                    occurred = occurred.replace(tzinfo=timezone.utc)
+                age = (now - occurred.timestamp()) / _DAY
+            except (AttributeError, TypeError, ValueError, OverflowError):
+                skipped += 1
+                continue
+            if age < 0:
+                continue  # after as_of: it has not happened yet
+            bucket = by_type.get(activity.type)
+            if bucket is None:
+                by_type[activity.type] = [(age, activity)]
+            else:
+                bucket.append((age, activity))
+        for bucket in by_type.values():
+            if len(bucket) > 1:
+                bucket.sort(key=_age_key)
+        if skipped:
+            warnings.append(f"{skipped} activities skipped: no usable occurred_at")
+        return by_type
+
+    @staticmethod
+    def _engagement_points(
+        rule: _CompiledEngagement, by_type: Mapping[str, list[tuple[float, Activity]]]
+    ) -> tuple[float, int, float] | None:
+        """Sum of decayed tier points over the rule's occurrences, newest first; with the
+        number counted and the newest age. None when nothing matched."""
+        if len(rule.types) == 1:
+            candidates = by_type.get(rule.types[0])
+            if not candidates:
+                return None
+        else:
+            candidates = sorted((x for t in rule.types for x in by_type.get(t, ())), key=_age_key)
+            if not candidates:
+                return None
+        tiers = rule.tiers
+        last_tier = len(tiers) - 1
+        where = rule.where
+        lookback = rule.lookback_days
+        limit = rule.max_occurrences
+        decay = rule.decay
+        total = 0.0
+        count = 0
+        newest = 0.0
+        for age, activity in candidates:
+            if lookback is not None and age > lookback:
+                break  # sorted newest first: everything after is older still
+            if where is not None and not where(activity.properties or {}):
+                continue
+            if count == 0:
+                newest = age
+            total += decay(tiers[count if count < last_tier else last_tier], age)
+            count += 1
+            if limit is not None and count >= limit:
+                break
+        if count == 0:
+            return None
+        return total, count, newest
+
+
+def _age_key(item: tuple[float, Activity]) -> float:
+    return item[0]
+
+
+def _condition_of(rule: FitRule) -> Condition:
+    """A fit rule *is* a condition plus points; compile only the condition part."""
+    return rule
+
+
+def _field_uses(model: ScoringModel) -> tuple[set[str], set[str]]:
+    """Lead fields the model tests as numbers, and those it tests as text."""
+    numeric: set[str] = set()
+    textual: set[str] = set()
+
+    def walk(cond: Condition) -> None:
+        if cond.field:
+            if any(getattr(cond, op) is not None for op in ("gte", "gt", "lte", "lt")):
+                numeric.add(cond.field)
+            if any(getattr(cond, op) is not None for op in ("equals", "in_", "contains", "starts_with", "ends_with", "regex")):
+                textual.add(cond.field)
+        for child in (cond.all or []) + (cond.any or []) + ([cond.not_] if cond.not_ else []):
+            walk(child)
+
+    for rule in model.rules:
+        if isinstance(rule, FitRule):
+            walk(rule)
+    for cond in model.qualification.values():
+        walk(cond)
+    return numeric, textual
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _preview(value: Any, quote: bool = True, limit: int = 40) -> str:
+    text = text_value(value) or ""
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    return repr(text) if quote else text

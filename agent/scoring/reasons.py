@@ -1,0 +1,44 @@
+"""Rendering reason parts into the one line a sales rep reads in the CRM.
+
+The parts always sum to the score (the engine guarantees it); this module only decides what fits
+in the CRM field: gate notes first (why a stage was withheld), then contributions by size.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from agent.records import ReasonPart
+
+SEPARATOR = " | "
+ELLIPSIS = "\u2026"
+
+
+def ordered_for_display(parts: Iterable[ReasonPart]) -> list[ReasonPart]:
+    """Gate notes first, then non-zero parts, largest absolute contribution first (stable, so
+    ties keep the model's rule order)."""
+    parts = list(parts)
+    gates = [p for p in parts if p.kind == "gate"]
+    scored = sorted((p for p in parts if p.kind != "gate" and p.points != 0), key=lambda p: -abs(p.points))
+    return gates + scored
+
+
+def format_reason(parts: Iterable[ReasonPart], budget: int = 255) -> str:
+    """Join the parts within ``budget`` characters; what does not fit is counted in a
+    ``+N more`` tail so a reader knows the line is not the whole story."""
+    if budget < 1:
+        raise ValueError("budget must be positive")
+    texts = [p.render() for p in ordered_for_display(parts)]
+    full = SEPARATOR.join(texts)
+    if len(full) <= budget:
+        return full
+    for keep in range(len(texts) - 1, 0, -1):
+        tail = f"{SEPARATOR}{ELLIPSIS}+{len(texts) - keep} more"
+        head = SEPARATOR.join(texts[:keep])
+        if len(head) + len(tail) <= budget:
+            return head + tail
+    return _clip(texts[0] if texts else "", budget)
+
+
+def _clip(text: str, budget: int) -> str:
+    return text if len(text) <= budget else text[: budget - 1] + ELLIPSIS
