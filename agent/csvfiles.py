@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import Iterable, Sequence, TextIO
 
 from agent.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, ScoreResult, is_known_activity_type
 
@@ -148,40 +148,50 @@ def read_activities(path: str | Path, issues: Issues, lead_ids: set[str] | None 
     return by_lead
 
 
-def write_scores(path: str | Path, results: Iterable[ScoreResult], reason_budget: int) -> int:
-    """Write ``id,score,fit_score,engagement_score,stage,grade,reason,model_version``; return rows."""
-    rows = 0
+def _write_rows(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    count = 0
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(SCORED_COLUMNS)
-        for r in results:
-            writer.writerow(
-                (r.lead_id, r.score, r.fit_score, r.engagement_score, r.stage, r.grade or "", r.reason(reason_budget), r.model_version)
-            )
-            rows += 1
-    return rows
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def write_scores(path: str | Path, results: Iterable[ScoreResult], reason_budget: int) -> int:
+    """Write ``id,score,fit_score,engagement_score,stage,grade,reason,model_version``; return rows."""
+    return _write_rows(
+        path,
+        SCORED_COLUMNS,
+        (
+            (r.lead_id, r.score, r.fit_score, r.engagement_score, r.stage, r.grade or "", r.reason(reason_budget), r.model_version)
+            for r in results
+        ),
+    )
 
 
 def write_leads(path: str | Path, leads: Iterable[Lead]) -> int:
     """Write leads in the format :func:`read_leads` reads (used by the demo's sample export)."""
     leads = list(leads)
     columns = sorted({name for lead in leads for name in lead.fields})
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "object_type", "created_at", *columns])
-        for lead in leads:
-            created = lead.created_at.isoformat() if lead.created_at else ""
-            writer.writerow([lead.id, lead.object_type, created, *("" if lead.fields.get(c) is None else lead.fields[c] for c in columns)])
-    return len(leads)
+    return _write_rows(
+        path,
+        ["id", "object_type", "created_at", *columns],
+        (
+            [lead.id, lead.object_type, lead.created_at.isoformat() if lead.created_at else "",
+             *("" if lead.fields.get(c) is None else lead.fields[c] for c in columns)]
+            for lead in leads
+        ),
+    )
 
 
 def write_activities(path: str | Path, activities: Iterable[Activity]) -> int:
     """Write activities in the format :func:`read_activities` reads."""
     activities = list(activities)
     props = sorted({name for a in activities for name in a.properties})
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["lead_id", "type", "occurred_at", *props])
-        for a in activities:
-            writer.writerow([a.lead_id, a.type, a.occurred_at.isoformat(), *(a.properties.get(p, "") for p in props)])
-    return len(activities)
+    return _write_rows(
+        path,
+        ["lead_id", "type", "occurred_at", *props],
+        ([a.lead_id, a.type, a.occurred_at.isoformat(), *(a.properties.get(p, "") for p in props)] for a in activities),
+    )

@@ -21,8 +21,8 @@ LAST_NAMES = ("Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "H
               "Lopez", "Müller", "Nakamura", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Novak", "Wright", "Zhang")
 COMPANIES = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell",
              "Cyberdyne", "Wonka", "Aperture", "Massive", "Pied Piper", "Gringotts", "Oscorp", "Monarch", "Nakatomi")
-INDUSTRIES = (("Technology", 30), ("Software", 10), ("Healthcare", 15), ("Education", 10), ("Finance", 12),
-              ("Retail", 10), ("Manufacturing", 8), ("Government", 5))
+INDUSTRIES = (("Technology", 18), ("Software", 6), ("Healthcare", 12), ("Education", 10), ("Finance", 16),
+              ("Retail", 14), ("Manufacturing", 14), ("Government", 10))
 TITLES = (("CEO", 4), ("CTO", 4), ("VP Sales", 5), ("VP Engineering", 4), ("Head of Marketing", 4), ("Founder", 3),
           ("Marketing Manager", 12), ("Director of IT", 8), ("Engineering Manager", 8), ("Software Engineer", 15),
           ("Analyst", 12), ("Student", 8), ("Consultant", 8), ("Intern", 5))
@@ -88,7 +88,7 @@ def generate_leads(
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         company = rng.choice(COMPANIES)
         domain = rng.choice(FREE_DOMAINS) if rng.random() < 0.25 else company.lower().replace(" ", "") + ".com"
-        interest = rng.random() ** 2.5  # most leads barely engage
+        interest = rng.random() ** 3  # most leads barely engage
         fields: dict[str, object] = {
             "email": f"{first.lower()}.{last.lower()}{n}@{domain}",
             "first_name": first,
@@ -106,18 +106,21 @@ def generate_leads(
             fields["employees"] = rng.choice(("n/a", "", "unknown", "lots"))
         if rng.random() < 0.02:
             fields["industry"] = None
-        if interest > 0.3:
-            fields["budget"] = rng.choice(("yes", "yes", "no", "50000", ""))
-            fields["authority"] = rng.choice(("yes", "decision maker", "no", ""))
-            fields["need"] = rng.choice(("high", "medium", "low", "yes"))
-            fields["timeline"] = rng.choice(("this quarter", "next quarter", "12+ months", "unknown"))
+        if interest > 0.3:  # sales has talked to engaged leads; the keener, the more BANT holds
+            def answer(good: tuple[str, ...], bad: tuple[str, ...]) -> str:
+                return rng.choice(good) if rng.random() < 0.4 + interest / 2 else rng.choice(bad)
+
+            fields["budget"] = answer(("yes", "50000", "approved"), ("no", ""))
+            fields["authority"] = answer(("yes", "decision maker"), ("no", ""))
+            fields["need"] = answer(("high", "medium", "yes"), ("low",))
+            fields["timeline"] = answer(("this quarter", "next quarter"), ("12+ months", "unknown"))
         created = as_of - timedelta(days=rng.uniform(1, max_age_days), seconds=rng.randint(0, 86399))
         lead = Lead(id=lead_id, object_type="lead", fields=fields, created_at=created, updated_at=created)
 
         if activities_per_lead is not None:
             how_many = activities_per_lead
         else:
-            how_many = int(interest * 40) + (1 if rng.random() < 0.5 else 0)
+            how_many = int(interest * 30) + (1 if rng.random() < 0.5 else 0)
         span = max(1.0, (as_of - created).total_seconds())
         activities = []
         for _ in range(how_many):

@@ -57,7 +57,7 @@ def models(draw: st.DrawFn, positive: bool = False) -> dict[str, Any]:
         rule: dict[str, Any] = {
             "kind": "engagement",
             "label": f"E{i}",
-            "activity": draw(st.sampled_from(TYPES)) if draw(st.booleans()) else draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3)),
+            "activity": draw(st.sampled_from(TYPES)) if draw(st.booleans()) else draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True)),
             **_caps(draw, not positive),
         }
         if draw(st.booleans()):

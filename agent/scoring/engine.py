@@ -116,7 +116,7 @@ class ScoringEngine:
                     _CompiledFit(
                         key=key,
                         label=rule.label,
-                        value_field=rule.field if "{value}" in rule.label else None,
+                        value_field=_first_field(rule) if "{value}" in rule.label else None,
                         test=compile_condition(_condition_of(rule)),
                         points=round_points(rule.points),
                         group=group,
@@ -360,6 +360,18 @@ class ScoringEngine:
 
 def _age_key(item: tuple[float, Activity]) -> float:
     return item[0]
+
+
+def _first_field(cond: Condition) -> str | None:
+    """The field whose value fills ``{value}`` in a label: the rule's own ``field``, else the
+    first field named inside its ``all``/``any``/``not``, depth first."""
+    if cond.field:
+        return cond.field
+    for child in (cond.all or []) + (cond.any or []) + ([cond.not_] if cond.not_ else []):
+        found = _first_field(child)
+        if found:
+            return found
+    return None
 
 
 def _condition_of(rule: FitRule) -> Condition:

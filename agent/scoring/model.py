@@ -256,6 +256,9 @@ class EngagementRule(_RuleBase):
                 raise ValueError(f"unknown activity type '{name}' (known: {known}; or custom.<name>)")
         if isinstance(value, list) and not value:
             raise ValueError("needs at least one activity type")
+        if isinstance(value, list) and len(set(value)) != len(value):
+            twice = sorted({v for v in value if value.count(v) > 1})
+            raise ValueError(f"activity type listed twice: {', '.join(twice)}")
         return value
 
     @model_validator(mode="after")
