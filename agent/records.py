@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, NamedTuple
 
 #: Lead fields every connector maps its CRM fields onto. A connector may add others under
 #: the ``custom.`` prefix (for example ``custom.hs_analytics_num_visits``).
@@ -114,12 +114,13 @@ class Activity:
 ReasonKind = Literal["fit", "engagement", "cap", "gate"]
 
 
-@dataclass(frozen=True, slots=True)
-class ReasonPart:
+class ReasonPart(NamedTuple):
     """One signed contribution to a score. The parts of a result sum exactly to its score.
 
     ``kind="cap"`` parts are the adjustments made by a rule, group or total cap; ``kind="gate"``
     parts carry zero points and say why a stage was withheld (e.g. a missing BANT criterion).
+    A NamedTuple rather than a frozen dataclass: as immutable, and about 2.5x cheaper to build,
+    which matters at a dozen parts per lead and a million leads a minute.
     """
 
     points: int

@@ -13,6 +13,7 @@ Activities after ``as_of`` do not exist yet and are ignored.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,8 +49,10 @@ class _Caps:
     low: float | None
     high: float | None
 
-    def __bool__(self) -> bool:
-        return self.low is not None or self.high is not None
+    @classmethod
+    def of(cls, low: float | None, high: float | None) -> _Caps | None:
+        """None when there is no cap, so the hot path tests ``is not None`` and nothing else."""
+        return None if low is None and high is None else cls(low, high)
 
     def describe(self) -> str:
         if self.low is not None and self.high is not None:
@@ -65,7 +68,7 @@ class _CompiledFit:
     test: Predicate
     points: int
     group: int | None
-    caps: _Caps
+    caps: _Caps | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +80,9 @@ class _CompiledEngagement:
     tiers: tuple[float, ...]
     max_occurrences: int | None
     lookback_days: float | None
-    decay: DecayFn
+    decay: DecayFn | None
     group: int | None
-    caps: _Caps
+    caps: _Caps | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,7 @@ class _CompiledGroup:
     name: str
     label: str
     component: str
-    caps: _Caps
+    caps: _Caps | None
 
 
 def _ago(age_days: float) -> str:
@@ -108,7 +111,7 @@ class ScoringEngine:
         for i, rule in enumerate(model.rules):
             group = group_index.get(rule.group) if rule.group else None
             key = rule.id or f"rules[{i}]"
-            caps = _Caps(rule.min_points, rule.max_points)
+            caps = _Caps.of(rule.min_points, rule.max_points)
             if isinstance(rule, FitRule):
                 if group is not None:
                     group_kind[group] = "fit"
@@ -130,11 +133,11 @@ class ScoringEngine:
         self._fit = tuple(fit)
         self._engagement = tuple(engagement)
         self._groups = tuple(
-            _CompiledGroup(g.name, g.label or g.name, group_kind.get(i, "engagement"), _Caps(g.min_points, g.max_points))
+            _CompiledGroup(g.name, g.label or g.name, group_kind.get(i, "engagement"), _Caps.of(g.min_points, g.max_points))
             for i, g in enumerate(model.groups)
         )
-        self._capped_groups = tuple(i for i, g in enumerate(self._groups) if g.caps)
-        self._total_caps = _Caps(model.total.min_points, model.total.max_points)
+        self._capped_groups = tuple(i for i, g in enumerate(self._groups) if g.caps is not None)
+        self._total_caps = _Caps.of(model.total.min_points, model.total.max_points)
         self._types = frozenset(t for r in self._engagement for t in r.types)
         numeric, textual = _field_uses(model)
         # Warn about a non-number only where the model reads the field as a number and never as text.
@@ -162,9 +165,9 @@ class ScoringEngine:
             tiers=tiers,
             max_occurrences=rule.max_occurrences,
             lookback_days=rule.lookback_days,
-            decay=compile_decay(decay),
+            decay=None if decay is None or decay.kind == "none" else compile_decay(decay),
             group=group,
-            caps=_Caps(rule.min_points, rule.max_points),
+            caps=_Caps.of(rule.min_points, rule.max_points),
         )
 
     # --- scoring ---------------------------------------------------------------------------
@@ -182,6 +185,8 @@ class ScoringEngine:
         parts: list[ReasonPart] = []
         group_totals = [0] * len(self._groups)
         group_fired = [False] * len(self._groups)
+        fit_score = 0
+        engagement_score = 0
 
         for rule in self._fit:
             if not rule.test(fields):
@@ -189,20 +194,28 @@ class ScoringEngine:
             label = rule.label
             if rule.value_field is not None:
                 label = label.replace("{value}", _preview(fields.get(rule.value_field), quote=False))
-            points = self._add(parts, rule.points, label, "fit", rule.key, None, rule.caps)
+            points = rule.points
+            parts.append(ReasonPart(points, label, "fit", rule.key, None, "fit"))
+            if rule.caps is not None:
+                points = _cap_part(parts, points, label, "fit", rule.key, rule.caps)
+            fit_score += points
             if rule.group is not None:
                 group_totals[rule.group] += points
                 group_fired[rule.group] = True
 
         if self._engagement:
             by_type = self._activities_by_type(activities, as_of.timestamp(), warnings)
-            for erule in self._engagement:
-                found = self._engagement_points(erule, by_type)
+            for erule in self._engagement if by_type else ():
+                found = _engagement_points(erule, by_type)
                 if found is None:
                     continue
                 raw, count, newest = found
                 detail = _ago(newest) if count == 1 else f"x{count}, last {_ago(newest)}"
-                points = self._add(parts, round_points(raw), erule.label, "engagement", erule.key, detail, erule.caps)
+                points = round_points(raw)
+                parts.append(ReasonPart(points, erule.label, "engagement", erule.key, detail, "engagement"))
+                if erule.caps is not None:
+                    points = _cap_part(parts, points, erule.label, "engagement", erule.key, erule.caps)
+                engagement_score += points
                 if erule.group is not None:
                     group_totals[erule.group] += points
                     group_fired[erule.group] = True
@@ -211,22 +224,26 @@ class ScoringEngine:
             if not group_fired[i]:
                 continue  # a group's caps bound what its rules add; a silent group adds nothing
             group = self._groups[i]
+            assert group.caps is not None
             capped = _clamp(group_totals[i], group.caps.low, group.caps.high)
             if capped != group_totals[i]:
+                adjustment = capped - group_totals[i]
                 parts.append(
                     ReasonPart(
-                        capped - group_totals[i],
+                        adjustment,
                         f"Cap: {group.label} {group.caps.describe()}",
                         "cap",
                         rule=group.name,
                         component=group.component,  # type: ignore[arg-type]
                     )
                 )
+                if group.component == "fit":
+                    fit_score += adjustment
+                else:
+                    engagement_score += adjustment
 
-        fit_score = sum(p.points for p in parts if p.component == "fit")
-        engagement_score = sum(p.points for p in parts if p.component == "engagement")
         score = fit_score + engagement_score
-        if self._total_caps:
+        if self._total_caps is not None:
             capped = _clamp(score, self._total_caps.low, self._total_caps.high)
             if capped != score:
                 parts.append(ReasonPart(capped - score, f"Cap: total {self._total_caps.describe()}", "cap"))
@@ -267,26 +284,6 @@ class ScoringEngine:
         for lead in leads:
             yield self.score(lead, activities.get(lead.id, ()), as_of)
 
-    @staticmethod
-    def _add(
-        parts: list[ReasonPart],
-        points: int,
-        label: str,
-        component: str,
-        key: str,
-        detail: str | None,
-        caps: _Caps,
-    ) -> int:
-        parts.append(ReasonPart(points, label, component, rule=key, detail=detail, component=component))  # type: ignore[arg-type]
-        if caps:
-            capped = _clamp(points, caps.low, caps.high)
-            if capped != points:
-                parts.append(
-                    ReasonPart(capped - points, f"Cap: {label} {caps.describe()}", "cap", rule=key, component=component)  # type: ignore[arg-type]
-                )
-                return capped
-        return points
-
     def _activities_by_type(
         self, activities: Iterable[Activity], now: float, warnings: list[str]
     ) -> dict[str, list[tuple[float, Activity]]]:
@@ -319,47 +316,55 @@ class ScoringEngine:
             warnings.append(f"{skipped} activities skipped: no usable occurred_at")
         return by_type
 
-    @staticmethod
-    def _engagement_points(
-        rule: _CompiledEngagement, by_type: Mapping[str, list[tuple[float, Activity]]]
-    ) -> tuple[float, int, float] | None:
-        """Sum of decayed tier points over the rule's occurrences, newest first; with the
-        number counted and the newest age. None when nothing matched."""
-        if len(rule.types) == 1:
-            candidates = by_type.get(rule.types[0])
-            if not candidates:
-                return None
-        else:
-            candidates = sorted((x for t in rule.types for x in by_type.get(t, ())), key=_age_key)
-            if not candidates:
-                return None
-        tiers = rule.tiers
-        last_tier = len(tiers) - 1
-        where = rule.where
-        lookback = rule.lookback_days
-        limit = rule.max_occurrences
-        decay = rule.decay
-        total = 0.0
-        count = 0
-        newest = 0.0
-        for age, activity in candidates:
-            if lookback is not None and age > lookback:
-                break  # sorted newest first: everything after is older still
-            if where is not None and not where(activity.properties or {}):
-                continue
-            if count == 0:
-                newest = age
-            total += decay(tiers[count if count < last_tier else last_tier], age)
-            count += 1
-            if limit is not None and count >= limit:
-                break
-        if count == 0:
+def _cap_part(parts: list[ReasonPart], points: int, label: str, component: str, key: str, caps: _Caps) -> int:
+    """Clamp a rule's points; a clamp that bites becomes a reason part of its own."""
+    capped = _clamp(points, caps.low, caps.high)
+    if capped != points:
+        parts.append(ReasonPart(capped - points, f"Cap: {label} {caps.describe()}", "cap", key, None, component))  # type: ignore[arg-type]
+    return capped
+
+
+def _engagement_points(
+    rule: _CompiledEngagement, by_type: Mapping[str, list[tuple[float, Activity]]]
+) -> tuple[float, int, float] | None:
+    """Sum of decayed tier points over the rule's occurrences, newest first; with the number
+    counted and the newest age. None when nothing matched."""
+    types = rule.types
+    if len(types) == 1:
+        candidates = by_type.get(types[0])
+        if not candidates:
             return None
-        return total, count, newest
+    else:
+        candidates = sorted((x for t in types for x in by_type.get(t, ())), key=_age_key)
+        if not candidates:
+            return None
+    tiers = rule.tiers
+    last_tier = len(tiers) - 1
+    where = rule.where
+    lookback = rule.lookback_days
+    limit = rule.max_occurrences
+    decay = rule.decay
+    total = 0.0
+    count = 0
+    newest = 0.0
+    for age, activity in candidates:
+        if lookback is not None and age > lookback:
+            break  # sorted newest first: everything after is older still
+        if where is not None and not where(activity.properties or {}):
+            continue
+        if count == 0:
+            newest = age
+        points = tiers[count if count < last_tier else last_tier]
+        total += points if decay is None else decay(points, age)
+        count += 1
+        if limit is not None and count >= limit:
+            break
+    if count == 0:
+        return None
+    return total, count, newest
 
 
-def _age_key(item: tuple[float, Activity]) -> float:
-    return item[0]
+_age_key = itemgetter(0)
 
 
 def _first_field(cond: Condition) -> str | None:

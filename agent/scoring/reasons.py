@@ -28,16 +28,24 @@ def format_reason(parts: Iterable[ReasonPart], budget: int = 255) -> str:
     ``+N more`` tail so a reader knows the line is not the whole story."""
     if budget < 1:
         raise ValueError("budget must be positive")
-    texts = [p.render() for p in ordered_for_display(parts)]
-    full = SEPARATOR.join(texts)
-    if len(full) <= budget:
-        return full
+    ordered = ordered_for_display(parts)
+    texts: list[str] = []
+    length = -len(SEPARATOR)
+    for part in ordered:  # render only until the budget is passed: most lines get cut
+        text = part.render()
+        texts.append(text)
+        length += len(SEPARATOR) + len(text)
+        if length > budget:
+            break
+    else:
+        return SEPARATOR.join(texts)
+    lengths = [len(t) for t in texts]
     for keep in range(len(texts) - 1, 0, -1):
-        tail = f"{SEPARATOR}{ELLIPSIS}+{len(texts) - keep} more"
-        head = SEPARATOR.join(texts[:keep])
-        if len(head) + len(tail) <= budget:
-            return head + tail
-    return _clip(texts[0] if texts else "", budget)
+        tail = f"{SEPARATOR}{ELLIPSIS}+{len(ordered) - keep} more"
+        head = sum(lengths[:keep]) + len(SEPARATOR) * (keep - 1)
+        if head + len(tail) <= budget:
+            return SEPARATOR.join(texts[:keep]) + tail
+    return _clip(texts[0], budget)
 
 
 def _clip(text: str, budget: int) -> str:
