@@ -220,3 +220,49 @@ def test_malformed_configs_give_key_paths_never_tracebacks(path: list[object], v
             key, _, message = line.partition(": ")
             assert key and message, line
             assert "Traceback" not in line
+
+
+# --- fuzz the CLI itself: mangled TOML files exit 2 with key paths, never a traceback --------
+
+_EXAMPLE_LINES = EXAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(_EXAMPLE_LINES) - 1), st.sampled_from(["drop", "garble", "retype", "dup"]),
+                  st.text(alphabet="abc=\"'[]{}.,0123456789 -", max_size=12)),
+        min_size=1, max_size=4,
+    )
+)
+def test_cli_validate_on_mangled_files(tmp_path_factory, capsys, monkeypatch, edits) -> None:
+    from agent import cli
+
+    lines = list(_EXAMPLE_LINES)
+    for index, how, junk in edits:
+        i = index % len(lines)
+        if how == "drop":
+            del lines[i]
+        elif how == "garble":
+            lines[i] = lines[i][: len(lines[i]) // 2] + junk
+        elif how == "retype" and "=" in lines[i]:
+            key = lines[i].split("=", 1)[0]
+            lines[i] = f"{key}= {junk!r}" if junk else f"{key}= []"
+        else:
+            lines.insert(i, lines[i])
+        if not lines:
+            lines = [""]
+    path = tmp_path_factory.mktemp("fuzz") / "leadscore.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["leadscore", "validate", "--config", str(path)])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    captured = capsys.readouterr()
+    assert exited.value.code in (0, 2), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    if exited.value.code == 2:
+        problems = [line for line in captured.err.splitlines() if line.strip()]
+        assert problems
+        for line in problems:
+            key, sep, message = line.partition(": ")
+            assert sep and key and message, line

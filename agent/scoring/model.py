@@ -227,6 +227,15 @@ class FitRule(_RuleBase, Condition):
 
     kind: Literal["fit"]
     points: float
+    #: Present only to say clearly that fit does not decay (rather than "unknown key").
+    decay: None = None
+
+    @field_validator("decay", mode="before")
+    @classmethod
+    def _no_decay(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError("fit rules never decay; decay belongs on engagement rules or their group")
+        return None
 
 
 class EngagementRule(_RuleBase):
