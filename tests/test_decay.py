@@ -350,7 +350,7 @@ def test_fit_rules_cannot_decay() -> None:
             rules = [{ kind = "fit", label = "x", field = "industry", exists = true, points = 1, decay = { kind = "none" } }]
             """
         )
-    assert any(line.startswith("scoring.rules[0].decay: unknown key") for line in info.value.problems)
+    assert info.value.problems == ["scoring.rules[0].decay: fit rules never decay; decay belongs on engagement rules or their group"]
 
 
 @pytest.mark.parametrize(
