@@ -35,12 +35,21 @@ CANONICAL_FIELDS: frozenset[str] = frozenset(
         "authority",
         "need",
         "timeline",
+        # engagement summaries some CRMs keep on the record (HubSpot's analytics properties)
+        "page_views",
+        "visits",
+        "last_visit_at",
+        "email_opens",
+        "email_clicks",
+        "form_submissions",
     }
 )
 
 #: Fields whose values are numbers. Text like ``"1,200"`` is accepted; text that is not a
 #: number is reported on the result and treated as missing.
-NUMERIC_FIELDS: frozenset[str] = frozenset({"employees", "annual_revenue"})
+NUMERIC_FIELDS: frozenset[str] = frozenset(
+    {"employees", "annual_revenue", "page_views", "visits", "email_opens", "email_clicks", "form_submissions"}
+)
 
 CUSTOM_PREFIX = "custom."
 

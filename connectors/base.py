@@ -47,6 +47,16 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
+class PullNeeds:
+    """What the scoring model reads, so a connector requests nothing more: only these canonical
+    fields as properties, and engagement only of these activity types. API quota spent on data
+    the model ignores is quota the admin cannot use elsewhere."""
+
+    fields: frozenset[str]
+    activity_types: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class PullBatch:
     """One page of changed records with their activities, and the cursor after this page."""
 
@@ -180,10 +190,12 @@ class Connector(Protocol):
         cursor: Cursor,
         *,
         until: datetime | None = None,
+        needs: PullNeeds | None = None,
     ) -> Iterator[PullBatch]:
         """Yield records of ``cursor.object_type`` changed after the cursor (everything when
         ``cursor.value`` is None), oldest first, with their activities. ``until`` caps the
-        window at the sync's start, so changes made during the sync wait for the next one."""
+        window at the sync's start, so changes made during the sync wait for the next one;
+        ``needs`` (None: everything) limits what is requested to what the model reads."""
         ...
 
     def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:

@@ -145,6 +145,18 @@ class ScoringEngine:
         self._ladder = StageLadder(model)
         self._grades = GradeMatrix(model.grades) if model.grades is not None else None
 
+    @property
+    def fields_used(self) -> frozenset[str]:
+        """Lead fields the model reads (rules and qualification): all a connector need fetch."""
+        used: set[str] = set()
+        for cond in [r for r in self.model.rules if isinstance(r, FitRule)] + list(self.model.qualification.values()):
+            used |= cond.fields_used()
+        return frozenset(used)
+
+    @property
+    def activity_types_used(self) -> frozenset[str]:
+        return self._types
+
     @classmethod
     def from_config_file(cls, path: str | Path) -> ScoringEngine:
         from agent.config import load_config

@@ -1,0 +1,163 @@
+"""Client-side rate limits and the one retry layer every connector calls through.
+
+A CRM's rate limits are cheaper to respect than to discover: a request the limiter holds back
+costs a short sleep, a request the CRM rejects costs a round trip, a retry and quota. So each
+connector keeps a sliding-window limiter per documented limit, pauses (never loops) when a daily
+allocation is spent, and retries transient failures in exactly one place: :func:`retrying`,
+built on tenacity, honouring the server's ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, TypeVar
+
+import tenacity
+
+from agent.errors import QuotaExhausted, RateLimited, TransientError
+
+T = TypeVar("T")
+
+
+class SlidingWindowLimiter:
+    """At most ``max_calls`` in any ``period`` seconds. ``acquire`` sleeps until a slot is free.
+
+    Thread-safe. A sliding log rather than a token bucket because HubSpot's "per 10 seconds
+    rolling" limit is itself a sliding window: a bucket that refills smoothly would still let a
+    burst through that the server counts against the window.
+    """
+
+    def __init__(
+        self,
+        max_calls: int,
+        period: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_calls < 1 or period <= 0:
+            raise ValueError("a limiter needs max_calls >= 1 and period > 0")
+        self.max_calls = max_calls
+        self.period = period
+        self._clock = clock
+        self._sleep = sleep
+        self._calls: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take a slot, sleeping as long as needed; return the seconds slept."""
+        slept = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                # The epsilon keeps float rounding from leaving a call a hair inside the window
+                # after sleeping exactly until it leaves (an endless loop of zero-length sleeps).
+                while self._calls and now - self._calls[0] >= self.period - 1e-9:
+                    self._calls.popleft()
+                if len(self._calls) < self.max_calls:
+                    self._calls.append(now)
+                    return slept
+                wait = self.period - (now - self._calls[0])
+            self._sleep(wait)
+            slept += wait
+
+
+class DailyQuota:
+    """Counts calls against a daily allocation and a budget share of it.
+
+    ``budget`` (0..1] stops the agent before the whole allocation is gone, leaving the rest for
+    the CRM's other integrations and for people. When the budget is spent, :meth:`spend` raises
+    :class:`QuotaExhausted` with the time the day rolls over: the agent pauses the connector
+    until then rather than retrying. The server's own count (from response headers) wins over
+    ours whenever we see it, since other apps spend the same allocation.
+    """
+
+    def __init__(self, daily: int, budget: float = 1.0, *, now: Callable[[], datetime] | None = None) -> None:
+        if not 0 < budget <= 1:
+            raise ValueError("budget must be in (0, 1]")
+        self.daily = daily
+        self.budget = budget
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._day = self._now().date()
+        self.used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def allowed(self) -> int:
+        return int(self.daily * self.budget)
+
+    def _roll(self) -> None:
+        today = self._now().date()
+        if today != self._day:
+            self._day, self.used = today, 0
+
+    def spend(self, calls: int = 1) -> None:
+        with self._lock:
+            self._roll()
+            if self.used + calls > self.allowed:
+                raise QuotaExhausted(
+                    f"daily API budget spent: {self.used:,} of {self.allowed:,} calls "
+                    f"({self.budget:.0%} of {self.daily:,}); resuming after midnight UTC",
+                    resume_at=self.resumes_at(),
+                )
+            self.used += calls
+
+    def observe_remaining(self, remaining: int) -> None:
+        """Align with the server's count of what is left today."""
+        with self._lock:
+            self._roll()
+            self.used = max(self.used, self.daily - remaining)
+
+    def resumes_at(self) -> datetime:
+        tomorrow = datetime.combine(self._day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+        return tomorrow
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry a transient failure before giving the record back to the agent."""
+
+    attempts: int = 6
+    #: Longest single wait; a server asking for longer is told no and the call fails retryable.
+    max_wait: float = 60.0
+    #: Base of the exponential backoff (with jitter) when the server gives no Retry-After.
+    initial_wait: float = 0.5
+
+
+def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), policy.max_wait)
+        return backoff(state)
+
+    return wait
+
+
+def retrying(
+    policy: RetryPolicy,
+    fn: Callable[[], T],
+    *,
+    on_retry: Callable[[tenacity.RetryCallState], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``fn``, retrying :class:`TransientError` (and so :class:`RateLimited`) per the policy.
+
+    Anything else, :class:`QuotaExhausted` above all, goes straight through: a spent quota is a
+    pause, never a loop. When the attempts run out the last error is re-raised as it was.
+    """
+    retryer = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(TransientError),
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=_wait(policy),
+        reraise=True,
+        sleep=sleep,
+        before_sleep=on_retry,
+    )
+    return retryer(fn)
