@@ -19,10 +19,15 @@ _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class AgentConfig(BaseModel):
-    """The whole agent config file. Later sections (connectors, state, schedule) join here."""
+    """The whole agent config file. Later sections (state, schedule) join here.
+
+    ``connectors`` maps a connector's entry-point name to its table; each connector validates
+    its own table with its ``config_model``, so a third-party connector's keys are checked too.
+    """
 
     model_config = _STRICT
     scoring: ScoringModel
+    connectors: dict[str, dict[str, Any]] = {}
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -52,10 +57,31 @@ def validate_config(data: dict[str, Any], source: str = "<config>") -> AgentConf
         raise ConfigError(format_validation_errors(exc.errors()), source=source) from None
     except RecursionError:
         raise ConfigError("config nests conditions too deeply", source=source) from None
-    problems = check_references(config.scoring, prefix="scoring")
-    if problems:
-        raise ConfigError([f"{path}: {message}" for path, message in problems], source=source)
+    lines = [f"{path}: {message}" for path, message in check_references(config.scoring, prefix="scoring")]
+    lines += _connector_problems(config.connectors)
+    if lines:
+        raise ConfigError(lines, source=source)
     return config
+
+
+def _connector_problems(tables: dict[str, dict[str, Any]]) -> list[str]:
+    from connectors.base import load_connector
+
+    lines: list[str] = []
+    for name, table in tables.items():
+        try:
+            factory = load_connector(name)
+        except ConfigError as exc:
+            lines.extend(exc.problems)
+            continue
+        model = getattr(factory, "config_model", None)
+        if model is None:
+            continue
+        try:
+            model.model_validate(table)
+        except ValidationError as exc:
+            lines.extend(f"connectors.{name}.{line}" for line in format_validation_errors(exc.errors()))
+    return lines
 
 
 # --- error formatting --------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""The ``[connectors.hubspot]`` table of the agent config.
+
+Secrets come from an environment variable or a file (``SecretStr`` keeps them out of reprs and
+logs); the inline ``access_token`` exists for programmatic use (the emulator, tests) and is never
+shown. Limits default to HubSpot's documented numbers for the portal's tier.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from agent.errors import ConfigError
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+Tier = Literal["free", "starter", "professional", "enterprise"]
+
+#: HubSpot's documented private-app limits: (requests per 10 s, requests per day).
+TIER_LIMITS: dict[str, tuple[int, int]] = {
+    "free": (100, 250_000),
+    "starter": (100, 250_000),
+    "professional": (190, 625_000),
+    "enterprise": (190, 1_000_000),
+}
+#: The CRM search API's own limit, per account, documented as about 5 requests per second.
+SEARCH_PER_SECOND = 5
+
+#: Canonical lead field -> HubSpot contact property. The admin's ``fields`` table adds to and
+#: overrides these (e.g. the BANT fields, which HubSpot does not have out of the box).
+DEFAULT_FIELDS: dict[str, str] = {
+    "email": "email",
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "title": "jobtitle",
+    "company": "company",
+    "industry": "industry",
+    "country": "country",
+    "state": "state",
+    "city": "city",
+    "employees": "numemployees",
+    "annual_revenue": "annualrevenue",
+    "lead_source": "hs_analytics_source",
+    "phone": "phone",
+    "website": "website",
+    "page_views": "hs_analytics_num_page_views",
+    "visits": "hs_analytics_num_visits",
+    "last_visit_at": "hs_analytics_last_visit_timestamp",
+    "email_opens": "hs_email_open",
+    "email_clicks": "hs_email_click",
+    "form_submissions": "num_conversion_events",
+}
+
+EngagementObject = Literal["emails", "calls", "meetings"]
+
+
+class WriteFields(BaseModel):
+    """Which values are written, and into which contact property. Nothing else is ever written."""
+
+    model_config = _STRICT
+    score: str | None = "leadscore_score"
+    stage: str | None = "leadscore_stage"
+    reason: str | None = "leadscore_reason"
+    grade: str | None = None
+    fit_score: str | None = None
+    engagement_score: str | None = None
+    scored_at: str | None = None
+    model_version: str | None = None
+
+    def mapping(self) -> dict[str, str]:
+        """Canonical value name -> HubSpot property, for the configured ones only."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    @model_validator(mode="after")
+    def _distinct(self) -> WriteFields:
+        names = list(self.mapping().values())
+        if len(names) != len(set(names)):
+            raise ValueError("two values are mapped to the same HubSpot property")
+        return self
+
+
+class OAuthRefresh(BaseModel):
+    """OAuth app credentials: the connector trades the refresh token for access tokens."""
+
+    model_config = _STRICT
+    client_id: str
+    client_secret_env: str
+    refresh_token_env: str
+
+
+class HubSpotConfig(BaseModel):
+    model_config = _STRICT
+
+    access_token_env: str | None = "HUBSPOT_ACCESS_TOKEN"
+    access_token_file: Path | None = None
+    access_token: SecretStr | None = None
+    oauth: OAuthRefresh | None = None
+    host: str = "https://api.hubapi.com"
+    tier: Tier = "professional"
+    per_ten_seconds: int | None = Field(default=None, ge=1)
+    daily: int | None = Field(default=None, ge=1)
+    search_per_second: int = Field(default=SEARCH_PER_SECOND, ge=1)
+    #: Share of the daily allocation leadscore may use; the rest stays for other integrations.
+    daily_budget: float = Field(default=0.8, gt=0, le=1)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    retry_attempts: int = Field(default=6, ge=1, le=20)
+    retry_max_wait: float = Field(default=60.0, gt=0)
+    fields: dict[str, str] = {}
+    write: WriteFields = WriteFields()
+    property_group: str = "leadscore"
+    property_group_label: str = "leadscore"
+    #: leadscore stage -> lifecyclestage value. Applied forward only, as HubSpot expects.
+    lifecycle: dict[str, str] = {}
+    #: Contacts handed to the agent per batch: engagement for the batch costs one associations
+    #: call per object (HubSpot takes up to 1,000 ids) plus full 100-id reads. A crash re-does
+    #: at most one batch.
+    pull_batch_size: int = Field(default=1000, ge=1, le=1000)
+    #: Engagement objects read for activities (others cost quota and map to nothing).
+    engagements: list[EngagementObject] = ["emails", "calls", "meetings"]
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        burst, daily = TIER_LIMITS[self.tier]
+        return self.per_ten_seconds or burst, self.daily or daily
+
+    def field_map(self) -> dict[str, str]:
+        return {**DEFAULT_FIELDS, **self.fields}
+
+    def resolve_token(self) -> SecretStr | None:
+        """The private-app token, from inline, file or environment (in that order). None when
+        OAuth is configured instead. Raises ConfigError naming the key when it is missing."""
+        if self.access_token is not None:
+            return self.access_token
+        if self.access_token_file is not None:
+            try:
+                text = self.access_token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"connectors.hubspot.access_token_file: cannot read {self.access_token_file} ({exc.strerror})") from None
+            if not text:
+                raise ConfigError(f"connectors.hubspot.access_token_file: {self.access_token_file} is empty")
+            return SecretStr(text)
+        if self.oauth is not None:
+            return None
+        if self.access_token_env:
+            value = os.environ.get(self.access_token_env, "").strip()
+            if value:
+                return SecretStr(value)
+            raise ConfigError(
+                f"connectors.hubspot.access_token_env: environment variable {self.access_token_env} is not set "
+                "(set it to the private app's access token, or use access_token_file)"
+            )
+        raise ConfigError("connectors.hubspot: no credentials (access_token_env, access_token_file or oauth)")

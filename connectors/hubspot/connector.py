@@ -1,0 +1,100 @@
+"""The HubSpot connector: contacts in, scores out, through the official SDK.
+
+The pieces live beside it: ``client`` (the SDK behind limits, retries and error mapping),
+``pull`` (search windows, listings, engagement), ``write`` (batch updates), ``setup``
+(properties), ``config`` (the ``[connectors.hubspot]`` table), ``emulator`` (a local HubSpot).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+
+import structlog
+from pydantic import ValidationError
+
+from agent.config import format_validation_errors
+from agent.errors import ConfigError
+from agent.records import ObjectType
+from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.pull import LIST_PAGE, ContactReader, parse_time
+from connectors.hubspot.setup import PropertySetup
+from connectors.hubspot.write import ContactWriter
+
+log = structlog.get_logger("leadscore.hubspot")
+
+#: lifecyclestage values that mean the contact became a customer.
+CONVERTED_STAGES = frozenset({"customer", "evangelist"})
+
+
+class HubSpotConnector:
+    """Implements :class:`connectors.base.Connector` for HubSpot contacts."""
+
+    name: ClassVar[str] = "hubspot"
+    object_types: ClassVar[tuple[ObjectType, ...]] = ("contact",)
+    config_model: ClassVar[type[HubSpotConfig]] = HubSpotConfig
+
+    def __init__(self, config: Mapping[str, Any] | HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        if not isinstance(config, HubSpotConfig):
+            try:
+                config = HubSpotConfig.model_validate(dict(config))
+            except ValidationError as exc:
+                raise ConfigError([f"connectors.hubspot.{line}" for line in format_validation_errors(exc.errors())]) from None
+        self.config = config
+        self.client = HubSpotClient(config, sleep=sleep)
+        self._reader = ContactReader(self.client, config)
+        self._writer = ContactWriter(self.client, config)
+        self._properties = PropertySetup(self.client, config)
+
+    def check(self) -> CheckReport:
+        report = self._properties.check()
+        for problem in report.problems:
+            log.warning("check.problem", problem=problem)
+        return report
+
+    def setup(self, spec: WriteSpec) -> SetupReport:
+        return self._properties.setup(spec)
+
+    def pull(self, cursor: Cursor, *, until: datetime | None = None, needs: PullNeeds | None = None) -> Iterator[PullBatch]:
+        return self._reader.pull(cursor, until, needs)
+
+    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
+        """Every contact's conversion label: lifecyclestage customer (or evangelist), dated by
+        HubSpot's ``hs_lifecyclestage_customer_date``. Deals are not read yet."""
+        after = None
+        while True:
+            response = self.client.call(
+                "contacts.list",
+                self.client.contacts_basic.get_page,
+                limit=LIST_PAGE,
+                after=after,
+                properties=["lifecyclestage", "hs_lifecyclestage_customer_date"],
+                archived=False,
+            )
+            for record in response.results or []:
+                props = record.properties or {}
+                converted = (props.get("lifecyclestage") or "").lower() in CONVERTED_STAGES
+                when = parse_time(props.get("hs_lifecyclestage_customer_date"))
+                if since is not None and converted and when is not None and when < since:
+                    continue
+                yield Outcome(str(record.id), "contact", converted, when if converted else None)
+            after = getattr(getattr(getattr(response, "paging", None), "next", None), "after", None)
+            if not after:
+                return
+
+    def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
+        return self._writer.write(updates)
+
+    def api_calls(self) -> Mapping[str, int]:
+        return Counter(self.client.calls)
+
+    def failures(self) -> Mapping[str, int]:
+        """Failed record writes by error code since the connector was built."""
+        return Counter(self._writer.failures)
+
+    def close(self) -> None:
+        self.client.close()

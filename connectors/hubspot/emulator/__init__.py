@@ -1,0 +1,22 @@
+"""A local emulator of HubSpot's CRM v3/v4 HTTP API, for tests, benchmarks and the offline demo.
+
+The real ``hubspot-api-client`` SDK talks to it over real HTTP::
+
+    from hubspot import HubSpot
+    from connectors.hubspot.emulator import HubSpotEmulator
+
+    with HubSpotEmulator() as emu:
+        emu.seed(100)
+        client = HubSpot(access_token=emu.token, host=emu.base_url)
+
+Modules: ``core`` (the emulator, its HTTP transport and request pipeline), ``api`` (endpoints),
+``search`` (CRM search semantics), ``store`` (records and data rules), ``values`` (property value
+formats), ``schema`` (object types and default properties), ``limits`` (rate limits and faults),
+``seeding`` (sample leads as contacts) and ``cli`` (``serve_forever``).
+"""
+
+from connectors.hubspot.emulator.cli import serve_forever
+from connectors.hubspot.emulator.core import HubSpotEmulator, LoggedRequest
+from connectors.hubspot.emulator.limits import RateLimits
+
+__all__ = ["HubSpotEmulator", "LoggedRequest", "RateLimits", "serve_forever"]

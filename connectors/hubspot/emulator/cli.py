@@ -1,0 +1,24 @@
+"""``leadscore emulator hubspot``: a seeded emulator in the foreground, for demos and manual runs."""
+
+from __future__ import annotations
+
+import threading
+
+from connectors.hubspot.emulator.core import HubSpotEmulator
+
+
+def serve_forever(port: int, contacts: int, seed: int) -> None:
+    """Seed ``contacts`` contacts, print the base URL and token, and serve until Ctrl-C."""
+    emulator = HubSpotEmulator(port=port)
+    emulator.start()
+    try:
+        ids = emulator.seed(contacts, seed=seed)
+        print(f"HubSpot emulator serving {len(ids)} contacts (seed {seed})", flush=True)
+        print(f"base URL: {emulator.base_url}", flush=True)
+        print(f"token:    {emulator.token}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()

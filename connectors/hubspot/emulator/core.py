@@ -1,0 +1,445 @@
+"""The emulator: one HubSpot account served over real HTTP on loopback, plus a Python handle.
+
+The request pipeline, in order (each step documented where it is implemented):
+
+1. injected latency, then an injected fault - decided *before* authentication, rate limiting
+   or any data is touched, so a faulted write is never partly applied. (A real gateway can
+   time out *after* HubSpot applied a write, so a client must still treat a 502/504 or a
+   dropped connection on a write as "outcome unknown"; the emulator models the cleaner case,
+   which keeps tests deterministic.)
+2. authentication: ``Authorization: Bearer <token>``;
+3. rate limiting (ten-secondly, daily, search per second);
+4. the endpoint itself.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from connectors.hubspot.emulator import values
+from connectors.hubspot.emulator.api import Answer, Api, Call, Route
+from connectors.hubspot.emulator.errors import ApiError, correlation_id, error_body, invalid_json
+from connectors.hubspot.emulator.limits import (
+    RATE_LIMIT_MESSAGES,
+    Fault,
+    FaultInjector,
+    FaultPlan,
+    RateLimiter,
+    RateLimits,
+    statuses_tuple,
+)
+from connectors.hubspot.emulator.schema import ENGAGEMENT_TYPES, resolve_object_type
+from connectors.hubspot.emulator.store import SOURCE_IMPORT, SOURCE_USER, Store
+
+#: The emulated account's id ("portalId" in error details).
+PORTAL_ID = 21_473_115
+
+_REASONS = {423: "Locked", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request the emulator received. ``status`` is 0 for a dropped connection."""
+
+    method: str
+    path: str
+    status: int
+    endpoint: str
+    at: float
+
+
+class HubSpotEmulator:
+    """A HubSpot account (CRM v3/v4 API) on ``127.0.0.1``, driven by the real SDK over HTTP.
+
+    >>> with HubSpotEmulator() as emu:                      # doctest: +SKIP
+    ...     ids = emu.seed(50)
+    ...     client = HubSpot(access_token=emu.token, host=emu.base_url)
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = "pat-emulator-0000",
+        tier: str = "professional",
+        limits: RateLimits | None = None,
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.token = token
+        self.tier = tier
+        self.limits = limits or RateLimits.for_tier(tier)
+        self.portal_id = PORTAL_ID
+        self._port = port
+        self._clock = clock
+        self._store = Store(clock)
+        self._limiter = RateLimiter(self.limits, clock)
+        self._faults = FaultInjector()
+        self._api = Api(self._store, portal_id=PORTAL_ID, base_url=lambda: self.base_url)
+        self._revoked = False
+        self._log: list[LoggedRequest] = []
+        self._log_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> "HubSpotEmulator":
+        """Serve on ``127.0.0.1:port`` (0 picks a free port) in a daemon thread."""
+        if self._server is not None:
+            return self
+        server = _Server(("127.0.0.1", self._port), _handler_for(self))
+        self._server = server
+        # A short poll interval makes stop() quick: shutdown() waits for the serve loop to poll.
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="hubspot-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()  # pooled keep-alive connections must not outlive the account
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "HubSpotEmulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not serving: call start() first")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # --- data -----------------------------------------------------------------------------------
+
+    def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
+        """Fill the account with ``agent.sample`` leads as contacts with engagements; their ids."""
+        from connectors.hubspot.emulator.seeding import seed_portal
+
+        return seed_portal(self._store, count, seed=seed, as_of=as_of)
+
+    def create_contact(self, properties: Mapping[str, str], *, engagements: Sequence[Mapping[str, Any]] = ()) -> str:
+        """Add a contact as an import would (read-only values such as analytics may be set).
+
+        Each engagement is ``{"type": "emails"|"calls"|"meetings"|"notes"|"tasks", "properties":
+        {...}}`` (or the properties inline beside ``type``); it is associated with the contact.
+        """
+        with self._store.lock:
+            changes = self._checked("contacts", properties)
+            created = changes.get("createdate")
+            record = self._store.create("contacts", changes, at_ms=self._store.write_ms(), source=SOURCE_IMPORT,
+                                        created_ms=values.parse_instant(created) if created else None)
+            for engagement in engagements:
+                self._add_engagement(record.id, engagement)
+            return record.id
+
+    def update_contact(self, contact_id: str, properties: Mapping[str, str]) -> None:
+        """Change a contact as a user in HubSpot would: stamps ``lastmodifieddate``; not an API write."""
+        with self._store.lock:
+            record = self._contact_record(contact_id)
+            changes = self._checked("contacts", properties)
+            self._store.update(record, changes, at_ms=self._store.write_ms(), source=SOURCE_USER,
+                               forward_only_lifecycle=False)
+
+    def delete_contact(self, contact_id: str) -> None:
+        """Archive a contact (HubSpot's delete moves records to the recycling bin)."""
+        with self._store.lock:
+            self._store.archive(self._contact_record(contact_id), self._store.write_ms())
+
+    def contact(self, contact_id: str) -> dict[str, str | None]:
+        """Every contact property's current raw value (``None`` where unset), archived or not."""
+        with self._store.lock:
+            record = self._store.get("contacts", str(contact_id)) or self._store.get(
+                "contacts", str(contact_id), archived=True)
+            if record is None:
+                raise KeyError(contact_id)
+            return self._store.snapshot(record)
+
+    def contacts(self) -> dict[str, dict[str, str | None]]:
+        """All live (unarchived) contacts by id."""
+        with self._store.lock:
+            return {r.id: self._store.snapshot(r) for r in self._store.records("contacts")}
+
+    def associations(self, contact_id: str, to_object_type: str) -> list[str]:
+        """Ids of the ``to_object_type`` records (e.g. ``"emails"``) associated with a contact."""
+        kind = resolve_object_type(to_object_type)
+        if kind is None:
+            raise ValueError(f"unknown object type {to_object_type!r}")
+        with self._store.lock:
+            return self._store.associated("contacts", str(contact_id), kind.name)
+
+    def property_writes(self) -> Counter[str]:
+        """How many values each property received through API writes (create/update/upsert)."""
+        with self._store.lock:
+            return Counter(self._store.writes)
+
+    # --- faults and auth ------------------------------------------------------------------------
+
+    def set_faults(
+        self,
+        *,
+        error_rate: float = 0.0,
+        statuses: Sequence[int] = (429, 502, 504, 423),
+        drop_rate: float = 0.0,
+        latency: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        """Answer a share of requests with ``statuses`` or drop their connection; delay all."""
+        plan = FaultPlan(error_rate=error_rate, statuses=statuses_tuple(statuses), drop_rate=drop_rate, latency=latency)
+        self._faults.configure(plan, seed)
+
+    def revoke_token(self) -> None:
+        """Every later request answers 401, as after a private app token is rotated away."""
+        self._revoked = True
+
+    # --- request log ----------------------------------------------------------------------------
+
+    def requests(self) -> list[LoggedRequest]:
+        with self._log_lock:
+            return list(self._log)
+
+    def call_counts(self) -> Counter[str]:
+        """Requests per endpoint family, e.g. ``contacts.search`` or ``contacts.batch.update``."""
+        with self._log_lock:
+            return Counter(entry.endpoint for entry in self._log)
+
+    def reset_log(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+
+    # --- the pipeline -------------------------------------------------------------------------
+
+    def dispatch(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Answer | None:
+        """Answer one HTTP request; ``None`` means drop the connection without answering."""
+        split = urlsplit(target)
+        path = split.path.rstrip("/") or "/"
+        route = self._api.route(method, path)
+        plan = self._faults.plan
+        fault = self._faults.choose()
+        if plan.latency:
+            time.sleep(plan.latency)
+        if fault is not None and fault.drop:
+            self._record(method, path, 0, route.endpoint)
+            return None
+        if fault is not None:
+            answer = self._fault_answer(fault)
+        else:
+            answer = self._serve(route, Call(method, path, parse_qs(split.query), None), headers, raw)
+        self._record(method, path, answer.status, route.endpoint)
+        return answer
+
+    def _serve(self, route: Route, call: Call, headers: Mapping[str, str], raw: bytes) -> Answer:
+        if not self._authorized(headers):
+            return self._unauthorized()
+        verdict = self._limiter.admit(search=route.search, burst_exempt=route.burst_exempt)
+        # "Search API responses do not include rate limit headers" (usage guidelines).
+        limit_headers = {} if route.search else self._limiter.headers(verdict)
+        if verdict.policy is not None:
+            body = {"status": "error", "message": RATE_LIMIT_MESSAGES[verdict.policy], "errorType": "RATE_LIMIT",
+                    "correlationId": correlation_id(), "policyName": verdict.policy}
+            return Answer(429, body, limit_headers)
+        try:
+            answer = route.handler(Call(call.method, call.path, call.query, _parse_body(call.method, raw)))
+        except ApiError as exc:
+            answer = Answer(exc.status, exc.body, dict(exc.headers))
+        except Exception as exc:  # noqa: BLE001 - an emulator bug must still answer like a server
+            answer = Answer(500, error_body(f"internal error: {type(exc).__name__}: {exc}", "INTERNAL_ERROR"))
+        answer.headers.update(limit_headers)
+        return answer
+
+    def _authorized(self, headers: Mapping[str, str]) -> bool:
+        supplied = headers.get("Authorization") or headers.get("authorization") or ""
+        return not self._revoked and supplied == f"Bearer {self.token}"
+
+    def _unauthorized(self) -> Answer:
+        # The body HubSpot sends for a missing, unknown or revoked token.
+        body = error_body(
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find "
+            "more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            "INVALID_AUTHENTICATION",
+        )
+        return Answer(401, body, {"X-HubSpot-Auth-Failure": "401 Unauthorized"})
+
+    def _fault_answer(self, fault: Fault) -> Answer:
+        status = fault.status or 500
+        if status == 429:
+            body = {"status": "error", "message": RATE_LIMIT_MESSAGES["TEN_SECONDLY_ROLLING"], "errorType": "RATE_LIMIT",
+                    "correlationId": correlation_id(), "policyName": "TEN_SECONDLY_ROLLING"}
+            headers = {"X-HubSpot-RateLimit-Max": str(self.limits.per_ten_seconds), "X-HubSpot-RateLimit-Remaining": "0",
+                       "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
+            return Answer(429, body, headers)
+        if status == 423:
+            # HubSpot documents 423 for records locked by heavy syncing: "wait at least 2 seconds".
+            return Answer(423, error_body("The object is locked by another update; retry after 2 seconds.", "LOCKED"))
+        reason = _REASONS.get(status, "Error")
+        if status in (502, 504) and fault.html:
+            page = (f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}"
+                    f"</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
+            return Answer(status, page.encode(), {"Content-Type": "text/html"})
+        return Answer(status, error_body(reason))
+
+    def _record(self, method: str, path: str, status: int, endpoint: str) -> None:
+        with self._log_lock:
+            self._log.append(LoggedRequest(method, path, status, endpoint, self._clock()))
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _contact_record(self, contact_id: str):  # noqa: ANN202 - a store Record
+        record = self._store.get("contacts", str(contact_id))
+        if record is None:
+            raise KeyError(contact_id)
+        return record
+
+    def _checked(self, object_type: str, properties: Mapping[str, Any]) -> dict[str, str | None]:
+        validated = self._store.validate(object_type, properties, enforce_read_only=False)
+        if validated.problems:
+            raise ValueError("; ".join(f"{p.name}: {p.message}" for p in validated.problems))
+        return validated.changes
+
+    def _add_engagement(self, contact_id: str, engagement: Mapping[str, Any]) -> str:
+        kind = resolve_object_type(str(engagement.get("type", "")))
+        if kind is None or kind.name not in ENGAGEMENT_TYPES:
+            raise ValueError(f"engagement type must be one of {ENGAGEMENT_TYPES}, got {engagement.get('type')!r}")
+        properties = engagement.get("properties")
+        if properties is None:
+            properties = {k: v for k, v in engagement.items() if k != "type"}
+        changes = self._checked(kind.name, properties)
+        stamp = changes.get("hs_timestamp")
+        at_ms = values.parse_instant(stamp) if stamp else self._store.write_ms()
+        record = self._store.create(kind.name, changes, at_ms=at_ms, source=SOURCE_IMPORT)
+        self._store.associate("contacts", contact_id, kind.name, record.id)
+        return record.id
+
+
+# --- HTTP transport -------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    """Tracks open connections so :meth:`close_connections` can end idle keep-alive ones."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _handler_for(emulator: HubSpotEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        pass
+
+    Handler.emulator = emulator
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so SDK connection pools behave as against HubSpot
+    server_version = "HubSpotEmulator/1.0"
+    sys_version = ""
+    timeout = 60
+    emulator: HubSpotEmulator
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        answer = self.emulator.dispatch(self.command, self.path, self.headers, raw)
+        if answer is None:
+            self._drop()
+            return
+        self._send(answer)
+
+    def _drop(self) -> None:
+        """Close without a byte of response; RST (linger 0) so the client sees it at once."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:  # pragma: no cover - platform without SO_LINGER
+            pass
+
+    def _send(self, answer: Answer) -> None:
+        headers = dict(answer.headers)
+        if isinstance(answer.body, bytes):
+            payload = answer.body
+        elif answer.body is None:
+            payload = b""
+        else:
+            payload = json.dumps(answer.body, separators=(",", ":")).encode()
+            headers.setdefault("Content-Type", "application/json;charset=utf-8")
+        correlation = answer.body.get("correlationId") if isinstance(answer.body, dict) else None
+        headers.setdefault("X-HubSpot-Correlation-Id", correlation or correlation_id())
+        self.send_response(answer.status, _REASONS.get(answer.status))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr lines
+        pass
+
+
+def _parse_body(method: str, raw: bytes) -> Any:
+    if method in ("GET", "DELETE") and not raw:
+        return None
+    if not raw:
+        raise invalid_json("No content to map due to end-of-input")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_json(str(exc)) from None

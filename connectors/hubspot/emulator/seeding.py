@@ -1,0 +1,238 @@
+"""Seeding: ``agent.sample`` leads become HubSpot contacts with HubSpot-shaped history.
+
+Each generated lead maps onto what HubSpot would hold for that person:
+
+- canonical fields onto contact properties (``title`` -> ``jobtitle``, ``employees`` -> the
+  ``numemployees`` bucket, ``lead_source`` -> the ``hs_analytics_source`` option, with the raw
+  source kept in ``hs_analytics_source_data_1`` as HubSpot's drill-down does); values HubSpot
+  would refuse (``"n/a"`` employees) stay unset, since an enumeration cannot hold them;
+- BANT answers onto custom string properties ``budget``/``authority``/``need``/``timeline`` in
+  the ``leadscore_demo`` group;
+- one-to-one activity onto engagement objects associated with the contact: an ``email_reply``
+  is an ``INCOMING_EMAIL`` following the ``EMAIL`` it answers, ``meeting``/``call`` are meetings
+  and calls, and sales follow-up adds notes and tasks;
+- marketing activity onto the summary properties HubSpot calculates: page views and distinct
+  visit days, marketing email opens/clicks/bounces with their last dates, unsubscribes, and
+  conversions (form submissions, content downloads, demo and trial requests, which HubSpot
+  records as form submissions). Webinar and event attendance have no contact property and
+  are not represented.
+
+``createdate`` is the lead's ``created_at``; ``lastmodifieddate`` falls after the latest
+activity (HubSpot bumps it for "newly logged activity" too), spread over the following days
+and distinct per contact. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping
+
+from agent.records import Activity, utc
+from agent.sample import SampleLead, generate_leads
+from connectors.hubspot.emulator import values
+from connectors.hubspot.emulator.schema import property_definition
+from connectors.hubspot.emulator.store import SOURCE_CALCULATED, SOURCE_IMPORT, Store
+
+DEMO_GROUP = "leadscore_demo"
+BANT_PROPERTIES = ("budget", "authority", "need", "timeline")
+
+FIELD_TO_PROPERTY = {
+    "email": "email",
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "title": "jobtitle",
+    "company": "company",
+    "industry": "industry",
+    "country": "country",
+    "state": "state",
+    "city": "city",
+    "phone": "phone",
+    "website": "website",
+    "annual_revenue": "annualrevenue",
+}
+
+#: agent.sample sources onto HubSpot's "Original Traffic Source" options.
+SOURCE_TO_ANALYTICS = {
+    "Organic Search": "ORGANIC_SEARCH",
+    "Paid Search": "PAID_SEARCH",
+    "Referral": "REFERRALS",
+    "Webinar": "OFFLINE",
+    "Trade Show": "OFFLINE",
+    "Content Syndication": "OTHER_CAMPAIGNS",
+    "Direct": "DIRECT_TRAFFIC",
+}
+
+CONVERSIONS = ("form_submit", "content_download", "demo_request", "trial_signup")
+
+
+def employee_bucket(raw: Any) -> str | None:
+    """The ``numemployees`` option for a head count; ``None`` when it is not a number."""
+    try:
+        count = int(str(raw).replace(",", "").strip())
+    except ValueError:
+        return None
+    for upper, bucket in ((5, "1-5"), (25, "5-25"), (50, "25-50"), (100, "50-100"), (500, "100-500"),
+                          (1000, "500-1000")):
+        if count <= upper:
+            return bucket
+    return "1000+"
+
+
+def ensure_demo_properties(store: Store) -> None:
+    """The custom BANT properties and their group, as an admin would have created them."""
+    with store.lock:
+        if DEMO_GROUP not in store.groups("contacts"):
+            store.add_group("contacts", {"name": DEMO_GROUP, "label": "leadscore demo", "displayOrder": -1,
+                                         "archived": False})
+        for name in BANT_PROPERTIES:
+            if store.definition("contacts", name) is None:
+                store.add_definition("contacts", property_definition(
+                    name, name.capitalize(), "string", "text", DEMO_GROUP, hubspot_defined=False,
+                    description=f"BANT: {name}",
+                ))
+
+
+def seed_portal(store: Store, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
+    """Create ``count`` contacts (with engagements) from ``generate_leads``; their ids in order."""
+    ensure_demo_properties(store)
+    rng = random.Random(f"hubspot-emulator:{seed}")
+    ids: list[str] = []
+    with store.lock:
+        used_stamps: set[int] = set()
+        for sample in generate_leads(count, seed=seed, as_of=as_of):
+            ids.append(_seed_one(store, sample, rng, used_stamps, as_of))
+    return ids
+
+
+def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: set[int], as_of: datetime | None) -> str:
+    lead = sample.lead
+    created_ms = values.to_ms(utc(lead.created_at or datetime.now()))
+    activities = list(sample.activities)
+    properties = {**_contact_properties(lead.fields), **_summaries(activities)}
+    latest = max([created_ms, *(values.to_ms(utc(a.occurred_at)) for a in activities)])
+    modified_ms = _modified(latest, rng, used, as_of)
+    changes = _checked(store, "contacts", properties)
+    owner = store.owner_of("contacts", "email", changes.get("email"))
+    if owner is not None:
+        # HubSpot holds one contact per email: seeding the same leads twice is a caller error.
+        raise ValueError(f"contact {owner} already has email {changes['email']}; seed with another seed")
+    record = store.create("contacts", changes, at_ms=modified_ms, created_ms=created_ms, source=SOURCE_IMPORT)
+    for object_type, engagement in _engagements(lead.fields, activities, rng):
+        stamp = values.parse_instant(engagement["hs_timestamp"])
+        child = store.create(object_type, _checked(store, object_type, engagement), at_ms=stamp, source=SOURCE_IMPORT)
+        store.associate("contacts", record.id, object_type, child.id)
+    # Calculated summaries are HubSpot's own writes, not the import's.
+    for name in _summaries(activities):
+        record.history[name] = [(v, ms, SOURCE_CALCULATED) for v, ms, _ in record.history[name]]
+    return record.id
+
+
+def _modified(latest_ms: int, rng: random.Random, used: set[int], as_of: datetime | None) -> int:
+    """A last-modified stamp after the latest activity, at most ``as_of``, unique in the seed."""
+    ceiling = values.to_ms(utc(as_of)) if as_of else None
+    stamp = latest_ms + int(rng.uniform(0, 3 * 86_400_000))
+    if ceiling is not None:
+        stamp = min(stamp, ceiling)
+    while stamp in used:
+        stamp -= 1  # stay at or below ``as_of``; distinct per contact
+    used.add(stamp)
+    return stamp
+
+
+def _contact_properties(fields: Mapping[str, Any]) -> dict[str, str]:
+    properties: dict[str, str] = {"lifecyclestage": "lead"}
+    for field_name, name in FIELD_TO_PROPERTY.items():
+        value = fields.get(field_name)
+        if value not in (None, ""):
+            properties[name] = str(value)
+    bucket = employee_bucket(fields.get("employees"))
+    if bucket:
+        properties["numemployees"] = bucket
+    source = fields.get("lead_source")
+    if source:
+        properties["hs_analytics_source"] = SOURCE_TO_ANALYTICS.get(str(source), "OTHER_CAMPAIGNS")
+        properties["hs_analytics_source_data_1"] = str(source)
+    for name in BANT_PROPERTIES:
+        value = fields.get(name)
+        if value not in (None, ""):
+            properties[name] = str(value)
+    return properties
+
+
+def _summaries(activities: Iterable[Activity]) -> dict[str, str]:
+    by_type: dict[str, list[datetime]] = {}
+    for activity in activities:
+        by_type.setdefault(activity.type, []).append(utc(activity.occurred_at))
+    summary: dict[str, str] = {}
+    views = by_type.get("page_view", [])
+    if views:
+        summary["hs_analytics_num_page_views"] = str(len(views))
+        summary["hs_analytics_num_visits"] = str(len({v.date() for v in views}))
+        summary["hs_analytics_first_visit_timestamp"] = values.iso_ms(values.to_ms(min(views)))
+        summary["hs_analytics_last_visit_timestamp"] = values.iso_ms(values.to_ms(max(views)))
+    for kind, count_name, last_name in (("email_open", "hs_email_open", "hs_email_last_open_date"),
+                                        ("email_click", "hs_email_click", "hs_email_last_click_date"),
+                                        ("email_bounce", "hs_email_bounce", None)):
+        moments = by_type.get(kind, [])
+        if moments:
+            summary[count_name] = str(len(moments))
+            if last_name:
+                summary[last_name] = values.iso_ms(values.to_ms(max(moments)))
+    if by_type.get("unsubscribe"):
+        summary["hs_email_optout"] = "true"
+    conversions = sorted(m for kind in CONVERSIONS for m in by_type.get(kind, []))
+    if conversions:
+        summary["num_conversion_events"] = str(len(conversions))
+        summary["first_conversion_date"] = values.iso_ms(values.to_ms(conversions[0]))
+        summary["recent_conversion_date"] = values.iso_ms(values.to_ms(conversions[-1]))
+    return summary
+
+
+def _engagements(fields: Mapping[str, Any], activities: list[Activity],
+                 rng: random.Random) -> list[tuple[str, dict[str, str]]]:
+    """The one-to-one engagements behind a lead's sales activity, oldest first."""
+    out: list[tuple[str, dict[str, str]]] = []
+    first = fields.get("first_name") or "there"
+    for activity in activities:
+        at = utc(activity.occurred_at)
+        campaign = str(activity.properties.get("campaign", "follow-up"))
+        if activity.type == "email_reply":
+            sent = at - timedelta(hours=rng.randint(2, 72))
+            out.append(("emails", _email("EMAIL", sent, f"Following up: {campaign}", f"Hi {first}, checking in.")))
+            out.append(("emails", _email("INCOMING_EMAIL", at, f"Re: Following up: {campaign}", "Thanks, let's talk.")))
+        elif activity.type == "meeting":
+            out.append(("meetings", {"hs_timestamp": _iso(at), "hs_meeting_title": "Discovery meeting",
+                                     "hs_meeting_outcome": "COMPLETED", "hs_meeting_start_time": _iso(at),
+                                     "hs_meeting_end_time": _iso(at + timedelta(minutes=30))}))
+            out.append(("notes", {"hs_timestamp": _iso(at + timedelta(minutes=35)),
+                                  "hs_note_body": f"Met {first}: discussed needs and next steps."}))
+        elif activity.type == "call":
+            out.append(("calls", {"hs_timestamp": _iso(at), "hs_call_title": f"Call with {first}",
+                                  "hs_call_status": "COMPLETED", "hs_call_direction": rng.choice(("OUTBOUND", "INBOUND")),
+                                  "hs_call_duration": str(rng.randint(60, 1800) * 1000)}))
+            out.append(("tasks", {"hs_timestamp": _iso(at + timedelta(days=rng.randint(1, 7))),
+                                  "hs_task_subject": f"Follow up with {first}", "hs_task_type": "CALL",
+                                  "hs_task_status": rng.choice(("NOT_STARTED", "COMPLETED")),
+                                  "hs_task_priority": "MEDIUM"}))
+    if any(fields.get(name) not in (None, "") for name in BANT_PROPERTIES) and activities:
+        at = utc(activities[-1].occurred_at) + timedelta(minutes=5)
+        bant = ", ".join(f"{n}: {fields[n]}" for n in BANT_PROPERTIES if fields.get(n) not in (None, ""))
+        out.append(("notes", {"hs_timestamp": _iso(at), "hs_note_body": f"Qualification notes - {bant}"}))
+    return out
+
+
+def _email(direction: str, at: datetime, subject: str, text: str) -> dict[str, str]:
+    return {"hs_timestamp": _iso(at), "hs_email_direction": direction, "hs_email_subject": subject,
+            "hs_email_text": text, "hs_email_status": "SENT"}
+
+
+def _iso(moment: datetime) -> str:
+    return values.iso_ms(values.to_ms(moment))
+
+
+def _checked(store: Store, object_type: str, properties: Mapping[str, str]) -> dict[str, str | None]:
+    validated = store.validate(object_type, properties, enforce_read_only=False)
+    if validated.problems:  # pragma: no cover - the mapping above only produces valid values
+        raise ValueError("; ".join(f"{p.name}: {p.message}" for p in validated.problems))
+    return validated.changes

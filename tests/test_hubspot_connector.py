@@ -1,0 +1,267 @@
+"""The HubSpot connector against the HubSpot emulator, through the real SDK over real HTTP."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from agent.errors import AuthError, ConfigError
+from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from connectors.hubspot import HubSpotConnector
+from connectors.hubspot.config import DEFAULT_FIELDS
+from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+from connectors.testing import ConformanceSuite
+
+pytestmark = pytest.mark.network
+
+WRITE_FIELDS = {"score": "leadscore_score", "stage": "leadscore_stage", "reason": "leadscore_reason"}
+FAST = RateLimits(per_ten_seconds=100_000, daily=10_000_000, search_per_second=10_000)
+
+
+def compressed_sleep(seconds: float) -> None:
+    """Waits the connector computes (Retry-After, backoff, limiter) are honoured in order but
+    compressed, so a fault storm takes seconds, not minutes."""
+    time.sleep(min(seconds, 0.02))
+
+
+class HubSpotHarness:
+    object_type = "contact"
+
+    def __init__(self, limits: RateLimits = FAST) -> None:
+        self.emulator = HubSpotEmulator(limits=limits).start()
+
+    def connector(self, **overrides: Any) -> HubSpotConnector:
+        config = {
+            "access_token": self.emulator.token,
+            "host": self.emulator.base_url,
+            "per_ten_seconds": 100_000,
+            "search_per_second": 10_000,
+            "retry_attempts": 10,
+            "connect_timeout": 2,
+            "read_timeout": 10,
+            "write": WRITE_FIELDS,
+            **overrides,
+        }
+        return HubSpotConnector(config, sleep=compressed_sleep)
+
+    def seed(self, count: int) -> list[str]:
+        return self.emulator.seed(count, seed=11, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc))
+
+    def edit(self, record_id: str, field: str, value: str) -> None:
+        self.emulator.update_contact(record_id, {DEFAULT_FIELDS[field]: value})
+
+    def delete(self, record_id: str) -> None:
+        self.emulator.delete_contact(record_id)
+
+    def written(self, record_id: str) -> dict[str, str | None]:
+        props = self.emulator.contact(record_id)
+        return {name: props.get(prop) for name, prop in WRITE_FIELDS.items()}
+
+    def fields_written(self) -> set[str]:
+        return {name for name, count in self.emulator.property_writes().items() if count}
+
+    def allowed_fields(self) -> set[str]:
+        return set(WRITE_FIELDS.values())
+
+    def faults(self, *, error_rate: float = 0.0, drop_rate: float = 0.0) -> None:
+        self.emulator.set_faults(error_rate=error_rate, drop_rate=drop_rate, seed=3)
+
+    def faults_served(self) -> int:
+        return sum(1 for r in self.emulator.requests() if r.status == 0 or r.status >= 423)
+
+    def revoke_token(self) -> None:
+        self.emulator.revoke_token()
+
+    def close(self) -> None:
+        self.emulator.stop()
+
+
+TestHubSpotConformance = ConformanceSuite.for_harness(HubSpotHarness)
+
+
+@pytest.fixture
+def harness():
+    h = HubSpotHarness()
+    yield h
+    h.close()
+
+
+def _pull_all(connector: HubSpotConnector, cursor: Cursor, needs: PullNeeds | None = None):
+    leads, activities, last = [], [], cursor
+    for batch in connector.pull(cursor, needs=needs):
+        leads.extend(batch.leads)
+        activities.extend(batch.activities)
+        last = batch.cursor
+    return leads, activities, last
+
+
+def test_full_pull_and_write_cost_the_floor_of_calls(harness: HubSpotHarness) -> None:
+    """A backfill lists at 100 a page and writes at 100 a batch; with no engagement needed,
+    that is every call it makes."""
+    n = 450
+    harness.seed(n)
+    connector = harness.connector()
+    connector.setup(WriteSpec(frozenset(WRITE_FIELDS), ["Cold", "Warm", "MQL", "SQL"]))
+    connector.client.calls.clear()
+    needs = PullNeeds(frozenset({"title", "industry", "country", "email"}), frozenset())
+    leads, activities, _ = _pull_all(connector, Cursor("contact", None), needs)
+    assert len(leads) == n and not activities
+    results = connector.write([ScoreUpdate(lead.id, "contact", {"score": 1, "stage": "Warm", "reason": "+1"}) for lead in leads])
+    assert all(r.ok for r in results)
+    calls = connector.api_calls()
+    assert calls == {"contacts.list": math.ceil(n / 100), "contacts.batch.update": math.ceil(n / 100)}
+
+
+def test_incremental_pull_uses_search_at_200_a_page(harness: HubSpotHarness) -> None:
+    harness.seed(450)
+    connector = harness.connector()
+    since = Cursor("contact", "2000-01-01T00:00:00.000Z")
+    leads, _, cursor = _pull_all(connector, since, PullNeeds(frozenset({"title"}), frozenset()))
+    assert len({lead.id for lead in leads}) == 450
+    assert connector.api_calls()["contacts.search"] == math.ceil(450 / 200)
+    assert cursor.value and cursor.value.endswith("Z")
+
+
+def test_only_the_needed_properties_and_engagements_are_requested(harness: HubSpotHarness) -> None:
+    harness.seed(50)
+    connector = harness.connector()
+    needs = PullNeeds(frozenset({"title"}), frozenset({"meeting"}))
+    leads, activities, _ = _pull_all(connector, Cursor("contact", None), needs)
+    assert {k for lead in leads for k in lead.fields} <= {"title"}
+    assert {a.type for a in activities} <= {"meeting"}
+    families = set(connector.api_calls())
+    assert families == {"contacts.list", "associations.meetings", "meetings.batch.read"}
+
+
+def test_engagement_maps_onto_canonical_activities(harness: HubSpotHarness) -> None:
+    harness.seed(120)
+    connector = harness.connector()
+    _, activities, _ = _pull_all(connector, Cursor("contact", None))
+    kinds = Counter(a.type for a in activities)
+    assert kinds["meeting"] and kinds["call"] and kinds["email_reply"]
+    assert set(kinds) <= {"meeting", "call", "email_reply", "form_submit", "email_open", "email_click", "page_view"}
+    assert all(a.occurred_at.tzinfo is not None for a in activities)
+
+
+def test_deleted_contact_and_wrong_type_value_fail_only_their_records(harness: HubSpotHarness) -> None:
+    ids = harness.seed(30)
+    connector = harness.connector()
+    connector.setup(WriteSpec(frozenset(WRITE_FIELDS), ["Cold", "Warm", "MQL", "SQL"]))
+    harness.delete(ids[0])
+    updates = [ScoreUpdate(i, "contact", {"score": 10, "stage": "MQL", "reason": "+10 x"}) for i in ids]
+    updates[1] = ScoreUpdate(ids[1], "contact", {"score": "ten", "stage": "MQL", "reason": "+10 x"})
+    results = connector.write(updates)
+    assert results[0].status is WriteStatus.PERMANENT and results[0].error_code
+    assert results[1].status is WriteStatus.PERMANENT and results[1].error_code
+    assert all(r.ok for r in results[2:])
+
+
+def test_missing_property_is_reported_by_check(harness: HubSpotHarness) -> None:
+    connector = harness.connector(write={**WRITE_FIELDS, "grade": "leadscore_grade_missing"})
+    report = connector.check()
+    assert not report.ok
+    assert any("leadscore_grade_missing" in p and "does not exist" in p for p in report.problems)
+
+
+def test_missing_token_env_is_a_config_error_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="connectors.hubspot.access_token_env: environment variable HUBSPOT_ACCESS_TOKEN is not set"):
+        HubSpotConnector({})
+
+
+def test_bad_config_key_names_its_path() -> None:
+    with pytest.raises(ConfigError) as caught:
+        HubSpotConnector({"access_token": "x", "tier": "gold"})
+    assert caught.value.problems[0].startswith("connectors.hubspot.tier: expected 'free'")
+
+
+def test_revoked_token_mid_run_is_an_auth_error_not_a_crash(harness: HubSpotHarness) -> None:
+    ids = harness.seed(5)
+    connector = harness.connector()
+    harness.revoke_token()
+    with pytest.raises(AuthError, match="token"):
+        connector.write([ScoreUpdate(ids[0], "contact", {"score": 1})])
+
+
+def test_lifecycle_moves_forward_only(harness: HubSpotHarness) -> None:
+    ids = harness.seed(3)
+    connector = harness.connector(lifecycle={"MQL": "marketingqualifiedlead", "SQL": "salesqualifiedlead"})
+    connector.setup(WriteSpec(frozenset(WRITE_FIELDS), ["Cold", "Warm", "MQL", "SQL"]))
+    harness.emulator.update_contact(ids[0], {"lifecyclestage": "lead"})
+    harness.emulator.update_contact(ids[1], {"lifecyclestage": "customer"})
+    results = connector.write([ScoreUpdate(i, "contact", {"score": 120, "stage": "SQL", "reason": "+120"}) for i in ids[:2]])
+    assert all(r.ok for r in results)
+    assert harness.emulator.contact(ids[0])["lifecyclestage"] == "salesqualifiedlead"
+    assert harness.emulator.contact(ids[1])["lifecyclestage"] == "customer"  # never backwards
+
+
+@pytest.mark.slow
+def test_rate_limits_are_respected_client_side() -> None:
+    """With the emulator at a tight 10-second limit and the connector configured to match, a
+    run that needs more calls than one window allows waits instead of being refused."""
+    tight = HubSpotHarness(RateLimits(per_ten_seconds=3, daily=10_000, search_per_second=100))
+    try:
+        tight.seed(350)
+        connector = HubSpotConnector(
+            {"access_token": tight.emulator.token, "host": tight.emulator.base_url, "per_ten_seconds": 3},
+        )
+        started = time.monotonic()
+        leads, _, _ = _pull_all(connector, Cursor("contact", None), PullNeeds(frozenset({"title"}), frozenset()))
+        assert len(leads) == 350
+        assert time.monotonic() - started >= 9.0  # the 4th call waited for the window
+        assert Counter(r.status for r in tight.emulator.requests())[429] == 0
+    finally:
+        tight.close()
+
+
+@pytest.mark.slow
+def test_search_past_10000_results_loses_nothing() -> None:
+    big = HubSpotHarness()
+    try:
+        ids = set(big.seed(10_450))
+        connector = big.connector()
+        leads, _, _ = _pull_all(connector, Cursor("contact", "2000-01-01T00:00:00.000Z"), PullNeeds(frozenset({"title"}), frozenset()))
+        assert {lead.id for lead in leads} == ids
+        assert connector.api_calls()["contacts.search"] >= math.ceil(10_450 / 200)
+        assert Counter(r.status for r in big.emulator.requests())[400] == 0
+    finally:
+        big.close()
+
+
+def test_failures_are_logged_specifically_and_counted(harness: HubSpotHarness) -> None:
+    from structlog.testing import capture_logs
+
+    ids = harness.seed(4)
+    connector = harness.connector()
+    connector.setup(WriteSpec(frozenset(WRITE_FIELDS), ["Cold", "Warm", "MQL", "SQL"]))
+    harness.delete(ids[0])
+    with capture_logs() as logs:
+        connector.write([ScoreUpdate(ids[0], "contact", {"score": 5}), ScoreUpdate(ids[1], "contact", {"score": "x"})])
+    failed = [entry for entry in logs if entry["event"] == "write.failed"]
+    assert {entry["record_id"] for entry in failed} == {ids[0], ids[1]}
+    assert all(entry["code"] and entry["message"] for entry in failed)
+    assert sum(connector.failures().values()) == 2
+    harness.revoke_token()
+    with capture_logs() as logs, pytest.raises(AuthError):
+        connector.write([ScoreUpdate(ids[2], "contact", {"score": 5})])
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["api.stopped"]
+    assert harness.emulator.token not in repr(logs)
+
+
+@pytest.mark.parametrize(("bucket", "number"), [("1-5", 1), ("100-500", 100), ("1000+", 1000), ("250", "250"), ("n/a", "n/a")])
+def test_employee_buckets_read_as_their_lower_bound(bucket: str, number: Any) -> None:
+    from connectors.hubspot.pull import employees_from_bucket
+
+    assert employees_from_bucket(bucket) == number
+
+
+def test_pulled_employees_are_numbers_the_engine_can_compare(harness: HubSpotHarness) -> None:
+    harness.seed(40)
+    leads, _, _ = _pull_all(harness.connector(), Cursor("contact", None), PullNeeds(frozenset({"employees"}), frozenset()))
+    sizes = [lead.fields["employees"] for lead in leads if "employees" in lead.fields]
+    assert sizes and all(isinstance(v, int) for v in sizes)
