@@ -227,6 +227,22 @@ def demo(
     out.print(f"(activate the environment first: source .venv/bin/activate)", highlight=False)
 
 
+@app.command()
+def emulator(
+    name: Annotated[str, typer.Argument(help="Which CRM's emulator: an installed leadscore.emulators entry point.")],
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    records: Annotated[int, typer.Option("--contacts", "--leads", min=0, help="How many generated records to seed.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the generated records.")] = 7,
+) -> None:
+    """Serve a local emulator of a CRM's API (no account needed) until Ctrl-C."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group="leadscore.emulators")}
+    if name not in found:
+        raise ConfigError(f"emulator: no emulator named {name!r} (installed: {', '.join(sorted(found)) or 'none'})")
+    found[name].load()(port=port, contacts=records, seed=seed)
+
+
 def main() -> None:
     """Console-script entry point: user errors exit 2 with their message, never a traceback."""
     try:

@@ -250,6 +250,7 @@ def test_failures_are_logged_specifically_and_counted(harness: HubSpotHarness) -
     with capture_logs() as logs, pytest.raises(AuthError):
         connector.write([ScoreUpdate(ids[2], "contact", {"score": 5})])
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["api.stopped"]
+    assert connector.failures()["AuthError"] == 1
     assert harness.emulator.token not in repr(logs)
 
 
@@ -265,3 +266,58 @@ def test_pulled_employees_are_numbers_the_engine_can_compare(harness: HubSpotHar
     leads, _, _ = _pull_all(harness.connector(), Cursor("contact", None), PullNeeds(frozenset({"employees"}), frozenset()))
     sizes = [lead.fields["employees"] for lead in leads if "employees" in lead.fields]
     assert sizes and all(isinstance(v, int) for v in sizes)
+
+
+def test_emulator_command_serves_until_interrupted() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from hubspot import HubSpot
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "emulator", "hubspot", "--port", "0", "--contacts", "25", "--seed", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        base_url = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("base URL"))
+        token = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("token"))
+        page = HubSpot(access_token=token, host=base_url).crm.contacts.basic_api.get_page(limit=100, _request_timeout=(2, 10))
+        assert len(page.results) == 25
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
+def test_sdk_debug_logging_never_carries_contact_data(harness: HubSpotHarness) -> None:
+    """The SDK logs whole response bodies at DEBUG; none of it reaches the application's
+    handlers. (pytest's caplog attaches to non-propagating loggers too, so a plain root
+    handler stands in for the application's.)"""
+    import logging
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    harness.seed(20)
+    connector = harness.connector()
+    root, sdk_rest, collect = logging.getLogger(), logging.getLogger("hubspot.crm.contacts.rest"), Collect()
+    levels = root.level, sdk_rest.level
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    sdk_rest.setLevel(logging.DEBUG)  # as the SDK does itself under Configuration(debug=True)
+    try:
+        leads, _, _ = _pull_all(connector, Cursor("contact", None), PullNeeds(frozenset({"email"}), frozenset()))
+        logging.getLogger("leadscore.test").debug("sentinel")
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(levels[0])
+        sdk_rest.setLevel(levels[1])
+    emails = [lead.fields["email"] for lead in leads if "email" in lead.fields]
+    assert emails and "sentinel" in collect.messages  # the handler does see DEBUG records
+    assert not any(email in message for message in collect.messages for email in emails)

@@ -34,8 +34,12 @@ from connectors.limits import DailyQuota, RetryPolicy, SlidingWindowLimiter, ret
 
 T = TypeVar("T")
 
-# Never let the SDK's DEBUG logging write contact data anywhere.
-logging.getLogger("hubspot").setLevel(logging.WARNING)
+# The SDK logs whole response bodies (contact data) at DEBUG, and turns DEBUG on for its
+# loggers whenever a Configuration has debug=True. Its records stop at the "hubspot" logger and
+# never reach the application's handlers; the connector reports what matters itself.
+_sdk_log = logging.getLogger("hubspot")
+_sdk_log.propagate = False
+_sdk_log.addHandler(logging.NullHandler())
 
 _LOCKED_WAIT = 2.0  # HubSpot documents 423 Locked as "wait 2 seconds and retry"
 
@@ -156,6 +160,8 @@ class HubSpotClient:
         self.timeout = (config.connect_timeout, config.read_timeout)
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
+        #: Calls that stopped the run (refused credentials, spent quota), by error class.
+        self.stops: Counter[str] = Counter()
         self._build_apis()
 
     def _build_apis(self) -> None:
@@ -232,6 +238,7 @@ class HubSpotClient:
         try:
             return retrying(self.policy, attempt, on_retry=on_retry, sleep=self._sleep)
         except (AuthError, QuotaExhausted) as exc:
+            self.stops[type(exc).__name__] += 1
             log.error("api.stopped", endpoint=family, error=str(exc))
             raise
 

@@ -93,8 +93,9 @@ class HubSpotConnector:
         return Counter(self.client.calls)
 
     def failures(self) -> Mapping[str, int]:
-        """Failed record writes by error code since the connector was built."""
-        return Counter(self._writer.failures)
+        """Failed record writes by error code, and calls that stopped a run (``AuthError``,
+        ``QuotaExhausted``), since the connector was built."""
+        return self._writer.failures + self.client.stops
 
     def close(self) -> None:
         self.client.close()

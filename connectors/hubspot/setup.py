@@ -52,7 +52,7 @@ class PropertySetup:
         for value, prop in self.config.write.mapping().items():
             found = existing.get(prop)
             if found is None:
-                problems.append(f"connectors.hubspot.write.{value}: contact property '{prop}' does not exist (run `leadscore setup`)")
+                problems.append(f"connectors.hubspot.write.{value}: contact property '{prop}' does not exist (the connector's setup creates it)")
                 continue
             problems.extend(_shape_problems(value, prop, found))
         return CheckReport(ok=not problems, problems=problems, details={"properties": len(existing)})
