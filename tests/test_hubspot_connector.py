@@ -321,3 +321,17 @@ def test_sdk_debug_logging_never_carries_contact_data(harness: HubSpotHarness) -
     emails = [lead.fields["email"] for lead in leads if "email" in lead.fields]
     assert emails and "sentinel" in collect.messages  # the handler does see DEBUG records
     assert not any(email in message for message in collect.messages for email in emails)
+
+
+def test_writing_to_a_missing_property_fails_clearly_per_record(harness: HubSpotHarness) -> None:
+    from structlog.testing import capture_logs
+
+    ids = harness.seed(3)
+    connector = harness.connector(write={"score": "leadscore_score_never_created"})
+    with capture_logs() as logs:
+        results = connector.write([ScoreUpdate(i, "contact", {"score": 5}) for i in ids])
+    assert [r.status for r in results] == [WriteStatus.PERMANENT] * 3
+    assert {r.error_code for r in results} == {"PROPERTY_DOESNT_EXIST"}
+    assert sum(1 for e in logs if e["event"] == "write.failed" and e["code"] == "PROPERTY_DOESNT_EXIST") == 3
+    assert connector.failures()["PROPERTY_DOESNT_EXIST"] == 3
+    assert connector.api_calls()["contacts.batch.update"] == 1  # a bad property is not bisected

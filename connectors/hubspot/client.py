@@ -42,6 +42,7 @@ _sdk_log.propagate = False
 _sdk_log.addHandler(logging.NullHandler())
 
 _LOCKED_WAIT = 2.0  # HubSpot documents 423 Locked as "wait 2 seconds and retry"
+_WINDOW_MARGIN = 0.5  # seconds added to the 10-second window (a tenth of it to search's 1 s)
 
 log = structlog.get_logger("leadscore.hubspot")
 
@@ -57,6 +58,8 @@ class HubSpotError:
     policy: str | None = None
     ids: tuple[str, ...] = ()
     codes: tuple[str, ...] = ()
+    #: Properties named by the errors' ``context.propertyName``.
+    properties: tuple[str, ...] = ()
 
 
 class HubSpotRequestError(Exception):
@@ -86,8 +89,13 @@ def parse_error(status: int, body: Any) -> HubSpotError:
     if isinstance(context, Mapping):
         for value in context.get("ids", []) or []:
             ids.append(str(value))
-    codes = tuple(
-        str(e.get("code")) for e in data.get("errors", []) or [] if isinstance(e, Mapping) and e.get("code")
+    details = [e for e in data.get("errors", []) or [] if isinstance(e, Mapping)]
+    codes = tuple(str(e["code"]) for e in details if e.get("code"))
+    properties = tuple(
+        str(name)
+        for e in details
+        if isinstance(e.get("context"), Mapping)
+        for name in e["context"].get("propertyName", []) or []
     )
     message = str(data.get("message") or "")[:300]
     return HubSpotError(
@@ -98,6 +106,7 @@ def parse_error(status: int, body: Any) -> HubSpotError:
         policy=data.get("policyName"),
         ids=tuple(ids),
         codes=codes,
+        properties=properties,
     )
 
 
@@ -153,8 +162,10 @@ class HubSpotClient:
         if token is None:
             self._refresh_oauth()
         burst, daily = config.limits
-        self.burst = SlidingWindowLimiter(burst, 10.0, sleep=sleep)
-        self.search_limiter = SlidingWindowLimiter(config.search_per_second, 1.0, sleep=sleep)
+        # HubSpot counts a request when it arrives, we when we send it: the client's windows are a
+        # little longer than the server's so a request sent as a slot frees never lands early.
+        self.burst = SlidingWindowLimiter(burst, 10.0 + _WINDOW_MARGIN, sleep=sleep)
+        self.search_limiter = SlidingWindowLimiter(config.search_per_second, 1.0 + _WINDOW_MARGIN / 5, sleep=sleep)
         self.quota = DailyQuota(daily, config.daily_budget)
         self.policy = RetryPolicy(attempts=config.retry_attempts, max_wait=config.retry_max_wait)
         self.timeout = (config.connect_timeout, config.read_timeout)
@@ -175,32 +186,86 @@ class HubSpotClient:
         self.associations = crm.associations.v4.batch_api
 
     def _refresh_oauth(self) -> None:
-        """Trade the refresh token for a new access token (OAuth apps; private apps never)."""
+        """Trade the refresh token for a new access token (OAuth apps; private apps never).
+
+        ``POST /oauth/v1/token`` (form-encoded ``grant_type=refresh_token``, ``client_id``,
+        ``client_secret``, ``refresh_token``) through the SDK's ``oauth.tokens_api``, which honours
+        ``host``. The new token is written into the configuration of every API object already
+        built, in place: the SDK copies the token into each API client when the object is built
+        and reads it from there on every request, and callers hold bound methods of those
+        objects (a retry calls the same ``fn``), so rebuilding them would leave every such
+        caller on the expired token. Refreshes are serialised by ``_token_lock``.
+
+        A refusal (4xx: ``BAD_REFRESH_TOKEN``, ``BAD_CLIENT_ID``, ...) raises :class:`AuthError`
+        naming the config key to fix; a 5xx, 429 or dropped connection raises
+        :class:`TransientError`. The secret and the tokens are never logged or raised.
+        """
         import os
 
         oauth = self.config.oauth
         if oauth is None:
             raise AuthError("HubSpot refused the access token (401): check the private app's token and scopes")
-        secret = os.environ.get(oauth.client_secret_env, "")
-        refresh = os.environ.get(oauth.refresh_token_env, "")
-        if not secret or not refresh:
+        secret = os.environ.get(oauth.client_secret_env, "").strip()
+        refresh = os.environ.get(oauth.refresh_token_env, "").strip()
+        missing = [name for name, value in ((oauth.client_secret_env, secret), (oauth.refresh_token_env, refresh)) if not value]
+        if missing:
             raise AuthError(
-                f"connectors.hubspot.oauth: set {oauth.client_secret_env} and {oauth.refresh_token_env} in the environment"
+                f"connectors.hubspot.oauth: environment variable{'s' if len(missing) > 1 else ''} {' and '.join(missing)} not set "
+                f"(client_secret_env names the app's client secret, refresh_token_env its refresh token)"
             )
-        try:
-            tokens = self._sdk.oauth.tokens_api.create(
-                grant_type="refresh_token",
-                client_id=oauth.client_id,
-                client_secret=secret,
-                refresh_token=refresh,
-                _request_timeout=(self.config.connect_timeout, self.config.read_timeout),
-            )
-        except Exception as exc:  # noqa: BLE001 - mapped below, never logged raw
-            status = getattr(exc, "status", None)
-            raise AuthError(f"HubSpot OAuth refresh failed (HTTP {status})") from None
         with self._token_lock:
-            self._sdk.access_token = tokens.access_token
-        self._build_apis()
+            tokens_api = self._sdk.oauth.tokens_api  # builds its own API client (and pool) per access
+            try:
+                tokens = tokens_api.create(
+                    grant_type="refresh_token",
+                    client_id=oauth.client_id,
+                    client_secret=secret,
+                    refresh_token=refresh,
+                    _request_timeout=(self.config.connect_timeout, self.config.read_timeout),
+                )
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise TransientError(f"HubSpot OAuth token endpoint: connection failed ({type(exc).__name__})") from None
+            except Exception as exc:  # noqa: BLE001 - mapped below, never logged or chained raw
+                status = int(getattr(exc, "status", 0) or 0) if _is_sdk_api_exception(exc) else 0
+                # The v1 OAuth errors carry their code in "status" ({"status": "BAD_REFRESH_TOKEN",
+                # "message": ...}); other errors in "category". Only a code-shaped value is kept.
+                code = None
+                body = getattr(exc, "body", None)
+                try:
+                    data = json.loads(body) if status and isinstance(body, (str, bytes, bytearray)) else None
+                except ValueError:
+                    data = None
+                if isinstance(data, Mapping):
+                    for key in ("status", "category"):
+                        value = data.get(key)
+                        if isinstance(value, str) and len(value) <= 64 and value.isupper() and value.replace("_", "").isalnum():
+                            code = value
+                            break
+                if status == 0:
+                    raise AuthError(f"HubSpot OAuth refresh failed ({type(exc).__name__}): check connectors.hubspot.oauth") from None
+                if status >= 500 or status in (408, 429):
+                    raise TransientError(f"HubSpot OAuth token endpoint answered {status}") from None
+                where = {
+                    "BAD_CLIENT_ID": "connectors.hubspot.oauth.client_id (the app's client id)",
+                    "BAD_CLIENT_SECRET": f"connectors.hubspot.oauth.client_secret_env (the client secret in {oauth.client_secret_env})",
+                    "BAD_REFRESH_TOKEN": (f"connectors.hubspot.oauth.refresh_token_env (the refresh token in {oauth.refresh_token_env}; "
+                                          "it is refused once revoked or the app is uninstalled)"),
+                }.get(code or "", f"connectors.hubspot.oauth: client_id, client_secret_env ({oauth.client_secret_env}) "
+                                  f"and refresh_token_env ({oauth.refresh_token_env})")
+                raise AuthError(f"HubSpot refused the OAuth refresh ({status} {code or 'refused'}): check {where}") from None
+            finally:
+                pool = getattr(getattr(getattr(tokens_api, "api_client", None), "rest_client", None), "pool_manager", None)
+                if pool is not None:
+                    pool.clear()
+            access = getattr(tokens, "access_token", None)
+            if not access:
+                raise AuthError("HubSpot's OAuth token endpoint answered without an access token: check connectors.hubspot.oauth")
+            self._sdk.access_token = access  # API objects built from now on
+            for api in list(vars(self).values()):  # and every one built before
+                configuration = getattr(getattr(api, "api_client", None), "configuration", None)
+                if configuration is not None and hasattr(configuration, "access_token"):
+                    configuration.access_token = access
+        log.info("oauth.refreshed", client_id=oauth.client_id, expires_in=getattr(tokens, "expires_in", None))
 
     # --- the one call path -----------------------------------------------------------------
 
@@ -224,9 +289,17 @@ class HubSpotClient:
                 if not _is_sdk_api_exception(exc):
                     raise
                 status = int(getattr(exc, "status", 0) or 0)
-                if status == 401 and self.config.oauth is not None and not refreshed:
-                    refreshed = True
+                if status == 401 and self.config.oauth is not None:
+                    if refreshed:
+                        raise AuthError(
+                            f"HubSpot refused a freshly refreshed OAuth access token for {family} (401): check that the app "
+                            "of connectors.hubspot.oauth.client_id is still installed in the account"
+                        ) from None
+                    # Expired (EXPIRED_AUTHENTICATION) or otherwise refused: refresh once, then retry.
+                    # A refused refresh is an AuthError; a failing token endpoint a TransientError,
+                    # after which the retry meets the 401 again and refreshes again.
                     self._refresh_oauth()
+                    refreshed = True
                     raise TransientError(f"{family}: access token expired; refreshed") from None
                 raise self._map(family, status, getattr(exc, "body", None), getattr(exc, "headers", None)) from None
 

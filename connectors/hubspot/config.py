@@ -83,12 +83,26 @@ class WriteFields(BaseModel):
 
 
 class OAuthRefresh(BaseModel):
-    """OAuth app credentials: the connector trades the refresh token for access tokens."""
+    """OAuth app credentials: the connector trades the refresh token for access tokens.
+
+    ``POST /oauth/v1/token`` with ``grant_type=refresh_token``; HubSpot's access tokens live
+    ``expires_in`` seconds (1800), and the connector refreshes when one is refused with 401.
+    The client id is not a secret and sits in the config; the client secret and the refresh
+    token are read from the named environment variables when needed, never stored or logged.
+    """
 
     model_config = _STRICT
-    client_id: str
+    client_id: str = Field(min_length=1)
     client_secret_env: str
     refresh_token_env: str
+
+    @field_validator("client_secret_env", "refresh_token_env")
+    @classmethod
+    def _names_a_variable(cls, value: str) -> str:
+        # A secret pasted here by mistake must not be echoed back: the message never shows it.
+        if not value or not (value[0].isalpha() or value[0] == "_") or not value.replace("_", "").isalnum() or not value.isascii():
+            raise ValueError("expected the name of an environment variable (letters, digits and _), not the value itself")
+        return value
 
 
 class HubSpotConfig(BaseModel):

@@ -24,6 +24,10 @@ notes, tasks                          not read: they are the rep's, not the lead
 
 Marketing email events and page-level web analytics need APIs a private app's CRM scopes do
 not reach, so HubSpot portals score page views and email engagement from the summary fields.
+
+Deleted contacts are not reported as ``deleted_ids``: search never returns archived records and
+listing the archive on every sync would cost a page per 100 deletions ever made. A write to a
+deleted contact answers ``OBJECT_NOT_FOUND`` and fails permanently for that record alone.
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ log = structlog.get_logger("leadscore.hubspot")
 
 #: HubSpot error categories that will not succeed on retry.
 _PERMANENT = {"OBJECT_NOT_FOUND", "VALIDATION_ERROR", "PROPERTY_DOESNT_EXIST", "INVALID_OPTION", "READ_ONLY_VALUE"}
+#: Errors about a property rather than a value: every record writing that property fails alike.
+_PROPERTY_LEVEL = {"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"}
 
 
 def property_value(name: str, value: Any) -> str:
@@ -114,12 +116,25 @@ class ContactWriter:
                 batch_input_simple_public_object_batch_input=body,
             )
         except HubSpotRequestError as exc:
+            error = exc.error
+            code = error.codes[0] if error.codes else (error.category or f"HTTP_{error.status}")
+            if error.properties and set(error.codes) <= _PROPERTY_LEVEL:
+                # The property itself is the problem (missing, read-only): every record writing it
+                # fails the same way, so fail those at once rather than bisecting 100 into 199 calls.
+                bad = set(error.properties)
+                hit = [i for i in chunk if bad & set(prepared[i][1])]
+                rest = [i for i in chunk if i not in hit]
+                out = {i: WriteResult(prepared[i][0].record_id, WriteStatus.PERMANENT, code, error.message) for i in hit}
+                if rest and hit:
+                    out.update(self._write_chunk(prepared, rest))
+                if hit:
+                    return out
             if len(chunk) > 1:
+                # A bad value fails HubSpot's whole batch: halve until the bad records stand alone.
                 half = len(chunk) // 2
                 return {**self._write_chunk(prepared, chunk[:half]), **self._write_chunk(prepared, chunk[half:])}
             update = prepared[chunk[0]][0]
-            code = exc.error.codes[0] if exc.error.codes else (exc.error.category or f"HTTP_{exc.error.status}")
-            return {chunk[0]: WriteResult(update.record_id, WriteStatus.PERMANENT, code, exc.error.message)}
+            return {chunk[0]: WriteResult(update.record_id, WriteStatus.PERMANENT, code, error.message)}
         except TransientError as exc:
             return {i: _retryable(prepared[i][0], "TRANSIENT", str(exc)) for i in chunk}
         failed = _failed_ids(response)

@@ -12,11 +12,13 @@ The real ``hubspot-api-client`` SDK talks to it over real HTTP::
 Modules: ``core`` (the emulator, its HTTP transport and request pipeline), ``api`` (endpoints),
 ``search`` (CRM search semantics), ``store`` (records and data rules), ``values`` (property value
 formats), ``schema`` (object types and default properties), ``limits`` (rate limits and faults),
-``seeding`` (sample leads as contacts) and ``cli`` (``serve_forever``).
+``seeding`` (sample leads as contacts), ``oauth`` (OAuth apps, the token endpoint, access-token
+expiry) and ``cli`` (``serve_forever``).
 """
 
 from connectors.hubspot.emulator.cli import serve_forever
 from connectors.hubspot.emulator.core import HubSpotEmulator, LoggedRequest
 from connectors.hubspot.emulator.limits import RateLimits
+from connectors.hubspot.emulator.oauth import OAuthApp
 
-__all__ = ["HubSpotEmulator", "LoggedRequest", "RateLimits", "serve_forever"]
+__all__ = ["HubSpotEmulator", "LoggedRequest", "OAuthApp", "RateLimits", "serve_forever"]

@@ -83,6 +83,8 @@ class Route:
     handler: Callable[[Call], Answer]
     search: bool = False  # search: its own per-second limit, no rate-limit headers
     burst_exempt: bool = False  # exempt from the ten-secondly limit
+    public: bool = False  # no bearer token and outside the account's API limits (the OAuth token endpoint)
+    form: bool = False  # the body is application/x-www-form-urlencoded, not JSON
 
 
 class Api:

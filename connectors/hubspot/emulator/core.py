@@ -7,9 +7,14 @@ The request pipeline, in order (each step documented where it is implemented):
    time out *after* HubSpot applied a write, so a client must still treat a 502/504 or a
    dropped connection on a write as "outcome unknown"; the emulator models the cleaner case,
    which keeps tests deterministic.)
-2. authentication: ``Authorization: Bearer <token>``;
+2. authentication: ``Authorization: Bearer <token>``, the private app's token or an OAuth
+   access token the emulator issued (see :mod:`.oauth`: expired ones answer ``401
+   EXPIRED_AUTHENTICATION``);
 3. rate limiting (ten-secondly, daily, search per second);
 4. the endpoint itself.
+
+The OAuth token endpoint (``POST /oauth/v1/token``) skips steps 2 and 3: it authenticates the
+app by its form parameters and is not metered by the account's API limits.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from connectors.hubspot.emulator import values
 from connectors.hubspot.emulator.api import Answer, Api, Call, Route
 from connectors.hubspot.emulator.errors import ApiError, correlation_id, error_body, invalid_json
+from connectors.hubspot.emulator.oauth import ACCESS_TOKEN_LIFETIME, DEFAULT_SCOPES, OAuthApp, OAuthServer, parse_form
 from connectors.hubspot.emulator.limits import (
     RATE_LIMIT_MESSAGES,
     Fault,
@@ -86,6 +92,7 @@ class HubSpotEmulator:
         self._limiter = RateLimiter(self.limits, clock)
         self._faults = FaultInjector()
         self._api = Api(self._store, portal_id=PORTAL_ID, base_url=lambda: self.base_url)
+        self._oauth = OAuthServer(clock)
         self._revoked = False
         self._log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
@@ -207,8 +214,43 @@ class HubSpotEmulator:
         self._faults.configure(plan, seed)
 
     def revoke_token(self) -> None:
-        """Every later request answers 401, as after a private app token is rotated away."""
+        """Every later request with the private app's token answers 401, as after the token is
+        rotated away. (OAuth access tokens are the app's, and are not affected.)"""
         self._revoked = True
+
+    # --- OAuth apps -----------------------------------------------------------------------------
+
+    def oauth_app(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        refresh_token: str | None = None,
+        *,
+        expires_in: int = ACCESS_TOKEN_LIFETIME,
+        scopes: Sequence[str] = DEFAULT_SCOPES,
+    ) -> OAuthApp:
+        """Install an OAuth app holding ``refresh_token`` (values left out are generated).
+
+        ``POST /oauth/v1/token`` then trades the refresh token for access tokens living
+        ``expires_in`` seconds on the emulator's clock; they authenticate API requests like the
+        private app's token. Registering the same ``client_id`` again replaces its secret and
+        adds the new refresh token (an app may hold several).
+        """
+        return self._oauth.register(client_id, client_secret, refresh_token, expires_in=expires_in, scopes=scopes)
+
+    def expire_access_tokens(self) -> int:
+        """Expire every OAuth access token issued so far (as if ``expires_in`` had passed): the
+        next request with one answers ``401 EXPIRED_AUTHENTICATION``. Returns how many."""
+        return self._oauth.expire_access_tokens()
+
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        """Delete a refresh token: the token endpoint answers ``400 BAD_REFRESH_TOKEN`` for it
+        from now on. Access tokens it already produced stay valid until they expire."""
+        self._oauth.revoke_refresh_token(refresh_token)
+
+    def access_tokens_issued(self) -> int:
+        """How many OAuth access tokens the token endpoint has issued."""
+        return self._oauth.issued()
 
     # --- request log ----------------------------------------------------------------------------
 
@@ -231,7 +273,7 @@ class HubSpotEmulator:
         """Answer one HTTP request; ``None`` means drop the connection without answering."""
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
-        route = self._api.route(method, path)
+        route = self._oauth.route(method, path) or self._api.route(method, path)
         plan = self._faults.plan
         fault = self._faults.choose()
         if plan.latency:
@@ -247,8 +289,11 @@ class HubSpotEmulator:
         return answer
 
     def _serve(self, route: Route, call: Call, headers: Mapping[str, str], raw: bytes) -> Answer:
-        if not self._authorized(headers):
-            return self._unauthorized()
+        if route.public:
+            return self._handle(route, call, headers, raw)
+        refused = self._authenticate(headers)
+        if refused is not None:
+            return refused
         verdict = self._limiter.admit(search=route.search, burst_exempt=route.burst_exempt)
         # "Search API responses do not include rate limit headers" (usage guidelines).
         limit_headers = {} if route.search else self._limiter.headers(verdict)
@@ -256,18 +301,29 @@ class HubSpotEmulator:
             body = {"status": "error", "message": RATE_LIMIT_MESSAGES[verdict.policy], "errorType": "RATE_LIMIT",
                     "correlationId": correlation_id(), "policyName": verdict.policy}
             return Answer(429, body, limit_headers)
-        try:
-            answer = route.handler(Call(call.method, call.path, call.query, _parse_body(call.method, raw)))
-        except ApiError as exc:
-            answer = Answer(exc.status, exc.body, dict(exc.headers))
-        except Exception as exc:  # noqa: BLE001 - an emulator bug must still answer like a server
-            answer = Answer(500, error_body(f"internal error: {type(exc).__name__}: {exc}", "INTERNAL_ERROR"))
+        answer = self._handle(route, call, headers, raw)
         answer.headers.update(limit_headers)
         return answer
 
-    def _authorized(self, headers: Mapping[str, str]) -> bool:
+    def _handle(self, route: Route, call: Call, headers: Mapping[str, str], raw: bytes) -> Answer:
+        try:
+            body = parse_form(headers, raw) if route.form else _parse_body(call.method, raw)
+            return route.handler(Call(call.method, call.path, call.query, body))
+        except ApiError as exc:
+            return Answer(exc.status, exc.body, dict(exc.headers))
+        except Exception as exc:  # noqa: BLE001 - an emulator bug must still answer like a server
+            return Answer(500, error_body(f"internal error: {type(exc).__name__}: {exc}", "INTERNAL_ERROR"))
+
+    def _authenticate(self, headers: Mapping[str, str]) -> Answer | None:
+        """``None`` when the request may proceed, else the 401 answer."""
         supplied = headers.get("Authorization") or headers.get("authorization") or ""
-        return not self._revoked and supplied == f"Bearer {self.token}"
+        if supplied == f"Bearer {self.token}":
+            return None if not self._revoked else self._unauthorized()
+        if supplied.startswith("Bearer "):
+            known, refusal = self._oauth.check(supplied[len("Bearer "):])
+            if known:
+                return refusal
+        return self._unauthorized()
 
     def _unauthorized(self) -> Answer:
         # The body HubSpot sends for a missing, unknown or revoked token.
