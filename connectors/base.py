@@ -20,6 +20,8 @@ from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict, model_validator
+
 from agent.errors import ConfigError
 from agent.records import Activity, Lead, ObjectType
 
@@ -31,6 +33,33 @@ ENTRY_POINT_GROUP = "leadscore.connectors"
 WRITABLE_VALUES = frozenset(
     {"score", "stage", "reason", "grade", "fit_score", "engagement_score", "scored_at", "model_version"}
 )
+
+
+class WriteFieldMap(BaseModel):
+    """Which values a connector writes, and into which CRM field: the admin's ``write`` table.
+    A value mapped to nothing is never written; nothing outside the map ever is. Each connector
+    subclasses it with its CRM's default field names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    score: str | None = None
+    stage: str | None = None
+    reason: str | None = None
+    grade: str | None = None
+    fit_score: str | None = None
+    engagement_score: str | None = None
+    scored_at: str | None = None
+    model_version: str | None = None
+
+    def mapping(self) -> dict[str, str]:
+        """Canonical value name -> CRM field, for the configured ones only."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    @model_validator(mode="after")
+    def _distinct(self) -> WriteFieldMap:
+        names = list(self.mapping().values())
+        if len(names) != len(set(names)):
+            raise ValueError("two values are mapped to the same field")
+        return self
 
 
 # --- what goes in ------------------------------------------------------------------------

@@ -14,11 +14,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, TypeVar
+from collections import Counter
+from typing import Any, Callable, TypeVar
 
 import tenacity
 
-from agent.errors import QuotaExhausted, RateLimited, TransientError
+from agent.errors import AuthError, QuotaExhausted, RateLimited, TransientError
 
 T = TypeVar("T")
 
@@ -161,3 +162,30 @@ def retrying(
         before_sleep=on_retry,
     )
     return retryer(fn)
+
+
+def guarded(
+    policy: RetryPolicy,
+    attempt: Callable[[], T],
+    *,
+    family: str,
+    retries: Counter[str],
+    stops: Counter[str],
+    log: Any,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """:func:`retrying` with the bookkeeping every connector wants: retries counted and logged
+    per endpoint family, and a call that stops the run (refused credentials, spent quota)
+    counted and logged once, then raised."""
+
+    def on_retry(state: tenacity.RetryCallState) -> None:
+        retries[family] += 1
+        error = state.outcome.exception() if state.outcome else None
+        log.info("api.retry", endpoint=family, attempt=state.attempt_number, error=str(error))
+
+    try:
+        return retrying(policy, attempt, on_retry=on_retry, sleep=sleep)
+    except (AuthError, QuotaExhausted) as exc:
+        stops[type(exc).__name__] += 1
+        log.error("api.stopped", endpoint=family, error=str(exc))
+        raise

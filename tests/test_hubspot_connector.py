@@ -335,3 +335,11 @@ def test_writing_to_a_missing_property_fails_clearly_per_record(harness: HubSpot
     assert sum(1 for e in logs if e["event"] == "write.failed" and e["code"] == "PROPERTY_DOESNT_EXIST") == 3
     assert connector.failures()["PROPERTY_DOESNT_EXIST"] == 3
     assert connector.api_calls()["contacts.batch.update"] == 1  # a bad property is not bisected
+
+
+def test_outcomes_label_customers_as_converted(harness: HubSpotHarness) -> None:
+    ids = harness.seed(30)
+    harness.emulator.update_contact(ids[0], {"lifecyclestage": "customer"})
+    outcomes = {o.lead_id: o for o in harness.connector().pull_outcomes()}
+    assert set(outcomes) == set(ids)
+    assert outcomes[ids[0]].converted and not outcomes[ids[1]].converted

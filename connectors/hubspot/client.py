@@ -30,7 +30,7 @@ from urllib3.util.retry import Retry
 
 from agent.errors import AuthError, QuotaExhausted, RateLimited, TransientError
 from connectors.hubspot.config import HubSpotConfig
-from connectors.limits import DailyQuota, RetryPolicy, SlidingWindowLimiter, retrying
+from connectors.limits import DailyQuota, RetryPolicy, SlidingWindowLimiter, guarded
 
 T = TypeVar("T")
 
@@ -303,17 +303,9 @@ class HubSpotClient:
                     raise TransientError(f"{family}: access token expired; refreshed") from None
                 raise self._map(family, status, getattr(exc, "body", None), getattr(exc, "headers", None)) from None
 
-        def on_retry(state: Any) -> None:
-            self.retries[family] += 1
-            error = state.outcome.exception() if state.outcome else None
-            log.info("api.retry", endpoint=family, attempt=state.attempt_number, error=str(error))
-
-        try:
-            return retrying(self.policy, attempt, on_retry=on_retry, sleep=self._sleep)
-        except (AuthError, QuotaExhausted) as exc:
-            self.stops[type(exc).__name__] += 1
-            log.error("api.stopped", endpoint=family, error=str(exc))
-            raise
+        return guarded(
+            self.policy, attempt, family=family, retries=self.retries, stops=self.stops, log=log, sleep=self._sleep
+        )
 
     def _map(self, family: str, status: int, body: Any, headers: Any) -> Exception:
         error = parse_error(status, body)

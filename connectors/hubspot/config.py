@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from agent.errors import ConfigError
+from connectors.base import WriteFieldMap
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -57,29 +58,12 @@ DEFAULT_FIELDS: dict[str, str] = {
 EngagementObject = Literal["emails", "calls", "meetings"]
 
 
-class WriteFields(BaseModel):
+class WriteFields(WriteFieldMap):
     """Which values are written, and into which contact property. Nothing else is ever written."""
 
-    model_config = _STRICT
     score: str | None = "leadscore_score"
     stage: str | None = "leadscore_stage"
     reason: str | None = "leadscore_reason"
-    grade: str | None = None
-    fit_score: str | None = None
-    engagement_score: str | None = None
-    scored_at: str | None = None
-    model_version: str | None = None
-
-    def mapping(self) -> dict[str, str]:
-        """Canonical value name -> HubSpot property, for the configured ones only."""
-        return {k: v for k, v in self.model_dump().items() if v is not None}
-
-    @model_validator(mode="after")
-    def _distinct(self) -> WriteFields:
-        names = list(self.mapping().values())
-        if len(names) != len(set(names)):
-            raise ValueError("two values are mapped to the same HubSpot property")
-        return self
 
 
 class OAuthRefresh(BaseModel):

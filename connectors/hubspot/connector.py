@@ -21,7 +21,7 @@ from agent.records import ObjectType
 from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
-from connectors.hubspot.pull import LIST_PAGE, ContactReader, parse_time
+from connectors.hubspot.pull import ContactReader, parse_time
 from connectors.hubspot.setup import PropertySetup
 from connectors.hubspot.write import ContactWriter
 
@@ -65,26 +65,14 @@ class HubSpotConnector:
     def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
         """Every contact's conversion label: lifecyclestage customer (or evangelist), dated by
         HubSpot's ``hs_lifecyclestage_customer_date``. Deals are not read yet."""
-        after = None
-        while True:
-            response = self.client.call(
-                "contacts.list",
-                self.client.contacts_basic.get_page,
-                limit=LIST_PAGE,
-                after=after,
-                properties=["lifecyclestage", "hs_lifecyclestage_customer_date"],
-                archived=False,
-            )
-            for record in response.results or []:
+        for records, _ in self._reader.list_pages(["lifecyclestage", "hs_lifecyclestage_customer_date"]):
+            for record in records:
                 props = record.properties or {}
                 converted = (props.get("lifecyclestage") or "").lower() in CONVERTED_STAGES
                 when = parse_time(props.get("hs_lifecyclestage_customer_date"))
                 if since is not None and converted and when is not None and when < since:
                     continue
                 yield Outcome(str(record.id), "contact", converted, when if converted else None)
-            after = getattr(getattr(getattr(response, "paging", None), "next", None), "after", None)
-            if not after:
-                return
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         return self._writer.write(updates)

@@ -213,19 +213,22 @@ class ContactReader:
     def _list_all(self, plan: PullPlan, state: _ListState) -> Iterator[tuple[list[Any], str]]:
         """Every contact through the objects API; the cursor resumes mid-listing, and after the
         last page it becomes the listing's start time, for the incremental pulls that follow."""
-        after = state.after
+        for records, after in self.list_pages(plan.properties, state.after):
+            yield records, (_ListState(after, state.started).encode() if after else state.started)
+
+    def list_pages(self, properties: list[str], after: str | None = None) -> Iterator[tuple[list[Any], str | None]]:
+        """Pages of 100 contacts with ``properties``, and the ``after`` token of the next page."""
         while True:
             response = self.client.call(
                 "contacts.list",
                 self.client.contacts_basic.get_page,
                 limit=LIST_PAGE,
                 after=after,
-                properties=plan.properties,
+                properties=properties,
                 archived=False,
             )
-            paging = getattr(response, "paging", None)
-            after = getattr(getattr(paging, "next", None), "after", None)
-            yield list(response.results or []), (_ListState(after, state.started).encode() if after else state.started)
+            after = getattr(getattr(getattr(response, "paging", None), "next", None), "after", None)
+            yield list(response.results or []), after
             if not after:
                 return
 
