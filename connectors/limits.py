@@ -108,10 +108,11 @@ class DailyQuota:
             self.used += calls
 
     def observe_remaining(self, remaining: int) -> None:
-        """Align with the server's count of what is left today."""
+        """Take the server's count of what is left as the truth: other apps spend the same
+        allocation, and a rolling window (Salesforce's is 24 hours) also gives calls back."""
         with self._lock:
             self._roll()
-            self.used = max(self.used, self.daily - remaining)
+            self.used = max(0, self.daily - remaining)
 
     def resumes_at(self) -> datetime:
         tomorrow = datetime.combine(self._day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)

@@ -1,0 +1,75 @@
+"""Getting an access token from Salesforce's OAuth token endpoint, for the three server flows.
+
+The connector does this itself rather than letting simple-salesforce log in: the library only
+re-authenticates REST calls it logged in for, never Bulk 2.0, and its retry on a persistent 401
+recurses without bound. Owning the token means one re-authentication, then a clear error.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import requests
+
+from agent.errors import AuthError, TransientError
+from connectors.salesforce.config import SalesforceConfig
+
+
+@dataclass(frozen=True)
+class Session:
+    access_token: str
+    instance_url: str
+
+    def __repr__(self) -> str:  # never show the token
+        return f"Session(instance_url={self.instance_url!r})"
+
+
+def _jwt_assertion(config: SalesforceConfig) -> str:
+    import jwt
+
+    now = int(time.time())
+    claims = {"iss": config.client_id, "sub": config.username, "aud": config.login_url, "exp": now + 180}
+    try:
+        return jwt.encode(claims, config.private_key_value(), algorithm="RS256")
+    except (ValueError, TypeError) as exc:
+        raise AuthError(f"connectors.salesforce.private_key_file: not a usable RSA private key ({type(exc).__name__})") from None
+
+
+def authenticate(config: SalesforceConfig, http: requests.Session) -> Session:
+    """One token request for the configured flow. Refusals raise :class:`AuthError` naming
+    what to fix; a failing endpoint raises :class:`TransientError`."""
+    if config.auth == "jwt":
+        form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": _jwt_assertion(config)}
+    elif config.auth == "client_credentials":
+        form = {"grant_type": "client_credentials", "client_id": config.client_id, "client_secret": config.client_secret_value()}
+    else:
+        form = {
+            "grant_type": "password",
+            "client_id": config.client_id,
+            "client_secret": config.client_secret_value(),
+            "username": config.username or "",
+            "password": config.password_value(),
+        }
+    try:
+        response = http.post(
+            f"{config.login_url}/services/oauth2/token",
+            data=form,
+            timeout=(config.connect_timeout, config.read_timeout),
+        )
+    except requests.RequestException as exc:
+        raise TransientError(f"Salesforce login failed: {type(exc).__name__}") from None
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientError(f"Salesforce login answered {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or "access_token" not in body:
+        error = str(body.get("error") or response.status_code)
+        description = str(body.get("error_description") or "")[:200]
+        raise AuthError(
+            f"Salesforce refused the {config.auth} login ({error}: {description}); "
+            f"check connectors.salesforce.client_id, username and the {config.auth} credentials"
+        )
+    return Session(body["access_token"], body.get("instance_url") or config.login_url)

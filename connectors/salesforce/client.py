@@ -1,0 +1,169 @@
+"""simple-salesforce behind one call path: our own login, timeouts, the API budget, retries.
+
+Facts this module is built around (simple-salesforce 1.12):
+
+- Its requests have no timeout: the ``requests.Session`` it is given adds one to every request.
+- It re-authenticates only REST calls it logged in for (never Bulk 2.0) and can recurse without
+  bound on a persistent 401, so it is built from our own token (``session_id``) and on
+  ``INVALID_SESSION_ID`` the connector logs in again once, rebuilds it and retries; a second 401
+  is an :class:`AuthError`.
+- Both the daily allocation and the concurrency limit answer 403 ``REQUEST_LIMIT_EXCEEDED``; the
+  message tells them apart. The first pauses the connector, the second is retried.
+- Every REST answer carries ``Sforce-Limit-Info: api-usage=N/M``, which it parses into
+  ``api_usage``; the budget follows the org's own count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, TypeVar
+
+import requests
+import structlog
+
+from agent.errors import AuthError, QuotaExhausted, RateLimited, TransientError
+from connectors.limits import DailyQuota, RetryPolicy, guarded, retrying
+from connectors.salesforce.auth import Session, authenticate
+from connectors.salesforce.config import SalesforceConfig
+
+T = TypeVar("T")
+log = structlog.get_logger("leadscore.salesforce")
+
+#: Until the first answer tells us the org's allocation, assume the smallest edition's.
+_INITIAL_DAILY = 15_000
+
+
+class SalesforceRequestError(Exception):
+    """A request Salesforce refused for good (400/404): malformed query, unknown field..."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class TimeoutSession(requests.Session):
+    """A session that puts a (connect, read) timeout on every request that has none, and whose
+    own CA bundle wins over ``REQUESTS_CA_BUNDLE`` (requests lets the environment override a
+    session's ``verify``, psf/requests#3829)."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.default_timeout)
+        if self.verify is not True:
+            kwargs.setdefault("verify", self.verify)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _first_error(exc: Any) -> tuple[str, str]:
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode") or ""), str(content[0].get("message") or "")[:300]
+    if isinstance(content, dict):
+        return str(content.get("errorCode") or content.get("error") or ""), str(content.get("message") or "")[:300]
+    return "", ""
+
+
+class SalesforceClient:
+    def __init__(self, config: SalesforceConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self._sleep = sleep
+        self.http = TimeoutSession((config.connect_timeout, config.read_timeout))
+        if config.ca_bundle is not None:
+            self.http.verify = str(config.ca_bundle)
+        self.quota = DailyQuota(_INITIAL_DAILY, config.daily_budget)
+        self.policy = RetryPolicy(attempts=config.retry_attempts, max_wait=config.retry_max_wait)
+        self.calls: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        self.stops: Counter[str] = Counter()
+        self.logins = 0
+        self._session: Session | None = None
+        self._sf: Any = None
+
+    @property
+    def sf(self) -> Any:
+        """The simple-salesforce client, logging in on first use."""
+        if self._sf is None:
+            self._login()
+        return self._sf
+
+    def _login(self) -> None:
+        from simple_salesforce import Salesforce
+
+        self.calls["oauth.token"] += 1
+        self.logins += 1
+        self._session = retrying(self.policy, lambda: authenticate(self.config, self.http), sleep=self._sleep)
+        self._sf = Salesforce(
+            instance_url=self._session.instance_url,
+            session_id=self._session.access_token,
+            session=self.http,
+            version=self.config.api_version,
+        )
+
+    def call(self, family: str, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(sf)`` within the budget, with retries; map failures onto agent errors."""
+        relogged = False
+
+        def attempt() -> T:
+            nonlocal relogged
+            from simple_salesforce.exceptions import (
+                SalesforceError,
+                SalesforceExpiredSession,
+                SalesforceOperationError,
+            )
+
+            sf = self.sf
+            self.quota.spend()
+            self.calls[family] += 1
+            try:
+                result = fn(sf)
+            except SalesforceExpiredSession:
+                if relogged:
+                    raise AuthError("Salesforce refused a fresh session (401 INVALID_SESSION_ID): check the integration user") from None
+                relogged = True
+                self._login()
+                raise TransientError(f"{family}: session expired; logged in again") from None
+            except requests.RequestException as exc:
+                raise TransientError(f"{family}: connection failed ({type(exc).__name__})") from None
+            except SalesforceOperationError as exc:
+                raise TransientError(f"{family}: bulk job failed ({str(exc)[:200]})") from None
+            except SalesforceError as exc:
+                raise self._map(family, exc) from None
+            self._observe(sf)
+            return result
+
+        return guarded(
+            self.policy, attempt, family=family, retries=self.retries, stops=self.stops, log=log, sleep=self._sleep
+        )
+
+    def _map(self, family: str, exc: Any) -> Exception:
+        status = int(getattr(exc, "status", 0) or 0)
+        code, message = _first_error(exc)
+        if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+            if "concurrent" in message.lower():
+                return RateLimited(f"{family}: concurrent request limit ({message})", retry_after=5.0)
+            now = datetime.now(timezone.utc)
+            tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+            return QuotaExhausted(f"Salesforce's daily API allocation is spent (403 REQUEST_LIMIT_EXCEEDED: {message})", resume_at=tomorrow)
+        if status == 403:
+            return AuthError(f"Salesforce refused {family} (403 {code}): the integration user lacks a permission")
+        if status == 401:
+            return AuthError(f"Salesforce refused the session (401 {code})")
+        if status >= 500 or status in (408, 429) or code == "UNABLE_TO_LOCK_ROW":
+            return TransientError(f"{family}: Salesforce answered {status} {code}".strip())
+        return SalesforceRequestError(status, code or "ERROR", message)
+
+    def _observe(self, sf: Any) -> None:
+        usage = (getattr(sf, "api_usage", None) or {}).get("api-usage")
+        if usage is not None:
+            self.quota.daily = int(usage.total)
+            self.quota.observe_remaining(int(usage.total) - int(usage.used))
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,95 @@
+"""The Salesforce connector: Leads and Contacts in, scores out, through simple-salesforce.
+
+The pieces live beside it: ``auth`` (the OAuth flows), ``client`` (simple-salesforce behind
+limits, retries, re-authentication and the API budget), ``pull`` (SOQL, activity, conversions),
+``write`` (Collections or Bulk 2.0), ``setup`` (Tooling custom fields), ``config``, ``emulator``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+
+import structlog
+from pydantic import ValidationError
+
+from agent.config import format_validation_errors
+from agent.errors import ConfigError
+from agent.records import ObjectType
+from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.config import SalesforceConfig
+from connectors.salesforce.pull import ConversionMap, RecordReader, chunks, in_list, parse_time, soql_datetime
+from connectors.salesforce.setup import FieldSetup
+from connectors.salesforce.write import RecordWriter
+
+log = structlog.get_logger("leadscore.salesforce")
+
+
+class SalesforceConnector:
+    """Implements :class:`connectors.base.Connector` for Salesforce Leads and Contacts."""
+
+    name: ClassVar[str] = "salesforce"
+    object_types: ClassVar[tuple[ObjectType, ...]] = ("lead", "contact")
+    config_model: ClassVar[type[SalesforceConfig]] = SalesforceConfig
+
+    def __init__(self, config: Mapping[str, Any] | SalesforceConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        if not isinstance(config, SalesforceConfig):
+            try:
+                config = SalesforceConfig.model_validate(dict(config))
+            except ValidationError as exc:
+                raise ConfigError([f"connectors.salesforce.{line}" for line in format_validation_errors(exc.errors())]) from None
+        self.config = config
+        self.client = SalesforceClient(config, sleep=sleep)
+        self.conversions = ConversionMap({})
+        self._reader = RecordReader(self.client, config, self.conversions)
+        self._writer = RecordWriter(self.client, config, self.conversions)
+        self._fields = FieldSetup(self.client, config)
+
+    def check(self) -> CheckReport:
+        report = self._fields.check()
+        for problem in report.problems:
+            log.warning("check.problem", problem=problem)
+        return report
+
+    def setup(self, spec: WriteSpec) -> SetupReport:
+        report = self._fields.setup(spec)
+        for step in report.todo:
+            log.warning("setup.todo", step=step)
+        return report
+
+    def pull(self, cursor: Cursor, *, until: datetime | None = None, needs: PullNeeds | None = None) -> Iterator[PullBatch]:
+        return self._reader.pull(cursor, until, needs)
+
+    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
+        """Every Lead's label: converted (``IsConverted``, dated ``ConvertedDate``); ``detail`` is
+        ``won`` when the Opportunity it converted into was won."""
+        where = f" WHERE ConvertedDate >= {soql_datetime(since)[:10]}" if since else ""
+        leads = self.client.call(
+            "query", lambda sf: sf.query_all(f"SELECT Id, IsConverted, ConvertedDate, ConvertedOpportunityId FROM Lead{where}")
+        ).get("records", [])
+        opportunities = [r["ConvertedOpportunityId"] for r in leads if r.get("ConvertedOpportunityId")]
+        won: set[str] = set()
+        for part in chunks(opportunities):
+            rows = self.client.call(
+                "query", lambda sf: sf.query_all(f"SELECT Id FROM Opportunity WHERE IsWon = true AND Id IN {in_list(part)}")
+            )
+            won.update(r["Id"] for r in rows.get("records", []))
+        for r in leads:
+            converted = bool(r.get("IsConverted"))
+            detail = "won" if r.get("ConvertedOpportunityId") in won else None
+            yield Outcome(r["Id"], "lead", converted, parse_time(r.get("ConvertedDate")) if converted else None, detail)
+
+    def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
+        return self._writer.write(updates)
+
+    def api_calls(self) -> Mapping[str, int]:
+        return Counter(self.client.calls)
+
+    def failures(self) -> Mapping[str, int]:
+        return self._writer.failures + self.client.stops
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,495 @@
+"""REST API endpoints: routing, queries, describe, records, sObject Collections and limits.
+
+Each handler validates a whole request before touching data, so an error answer leaves the org
+as it was. Behaviours and the documents they follow (REST API Developer Guide unless noted):
+
+- Query: ``totalSize``, ``done``, ``records`` (each with ``attributes`` ``{type, url}``) and
+  ``nextRecordsUrl`` (``/services/data/vXX.X/query/01g...-2000``) while more remain. Batches
+  are 2,000 records; ``Sforce-Query-Options: batchSize=N`` asks for 200 to 2,000 ("There is
+  no guarantee that the requested batch size is the actual batch size"): the emulator honours
+  values in range and clamps values outside it (reading taken: out-of-range sizes are adjusted,
+  not refused). A cursor expires after 15 minutes without use (``INVALID_QUERY_LOCATOR``), and
+  holds the rows as they were when the query ran.
+- ``queryAll`` also returns records in the recycle bin (``IsDeleted = true``); ``query`` never.
+- sObject Collections update (``PATCH /composite/sobjects``): at most 200 records, else 400
+  ``EXCEEDED_ID_LIMIT``; answers ``200`` with one SaveResult per record in request order;
+  ``allOrNone`` rolls every record back when one fails, the valid ones reporting
+  ``ALL_OR_NONE_OPERATION_ROLLED_BACK``. Records of one request share one transaction stamp.
+- Single-record update answers ``204``; its errors ``400 [{message, errorCode, fields}]``; a
+  record that does not exist answers ``404 NOT_FOUND``, one in the recycle bin ``404
+  ENTITY_IS_DELETED``.
+- A URI longer than 16,384 bytes answers ``414`` (the documented REST URI limit).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from connectors.salesforce.emulator import ids, soql, values
+from connectors.salesforce.emulator.errors import ApiError, api_error, bad_request, json_parser_error, not_found
+from connectors.salesforce.emulator.schema import SObjectDef
+from connectors.salesforce.emulator.store import Record, Store
+from connectors.salesforce.emulator.writes import (
+    ROLLED_BACK,
+    deserialize,
+    prepare_update,
+    problems_body,
+    record_error,
+    resolve_type,
+    save_result,
+    target,
+)
+
+if TYPE_CHECKING:
+    from connectors.salesforce.emulator.bulk import BulkIngest
+    from connectors.salesforce.emulator.limits import ApiUsage
+    from connectors.salesforce.emulator.tooling import Tooling
+
+COLLECTION_LIMIT = 200
+DEFAULT_BATCH = 2000
+MIN_BATCH = 200
+CURSOR_IDLE_SECONDS = 15 * 60
+MAX_URI_BYTES = 16_384
+RELEASES = {"58.0": "Summer '23", "59.0": "Winter '24", "60.0": "Spring '24", "61.0": "Summer '24",
+            "62.0": "Winter '25", "63.0": "Spring '25", "64.0": "Summer '25", "65.0": "Winter '26",
+            "66.0": "Spring '26"}
+OLDEST_VERSION = 31.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as handlers see it."""
+
+    method: str
+    path: str
+    query: Mapping[str, Sequence[str]]
+    headers: Mapping[str, str]
+    raw: bytes
+    version: str = ""
+
+    def param(self, name: str) -> str | None:
+        found = self.query.get(name)
+        return found[-1] if found else None
+
+    def json(self) -> Any:
+        if not self.raw:
+            raise json_parser_error("No content to map due to end-of-input")
+        try:
+            return json.loads(self.raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise json_parser_error(f"Unexpected character: {exc}") from None
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str
+    handler: Callable[[Call], Answer]
+    public: bool = False  # no bearer token, outside the API allocation
+    form: bool = False
+
+
+@dataclass
+class Cursor:
+    records: list[dict[str, Any]]
+    batch: int
+    word: str
+    last_used: float
+
+
+class Api:
+    """Routes requests under ``/services/data`` and serves the REST resources."""
+
+    def __init__(self, store: Store, *, api_version: str, usage: "ApiUsage", bulk: "BulkIngest",
+                 tooling: "Tooling",
+                 clock: Callable[[], float]) -> None:
+        self.store = store
+        self.api_version = api_version
+        self.usage = usage
+        self.bulk = bulk
+        self.tooling = tooling
+        self._clock = clock
+        self._cursors: dict[str, Cursor] = {}
+        self._cursor_lock = threading.Lock()
+        v = r"/services/data/v(?P<v>\d+\.\d)"
+        seg = r"(?P<{}>[^/]+)"
+        self._routes: list[tuple[str, re.Pattern[str], str, Callable[..., Answer]]] = [
+            ("GET", re.compile(rf"^{v}/limits$"), "limits", self.limits),
+            ("GET", re.compile(rf"^{v}/query$"), "query", lambda c: self.query(c, deleted=False)),
+            ("GET", re.compile(rf"^{v}/queryAll$"), "queryAll", lambda c: self.query(c, deleted=True)),
+            ("GET", re.compile(rf"^{v}/(?P<w>query|queryAll)/{seg.format('loc')}$"), "queryMore", self.query_more),
+            ("GET", re.compile(rf"^{v}/sobjects$"), "describe.global", self.describe_global),
+            ("GET", re.compile(rf"^{v}/sobjects/{seg.format('t')}/describe$"), "describe", self.describe),
+            ("GET", re.compile(rf"^{v}/sobjects/{seg.format('t')}/{seg.format('id')}$"), "sobject.get", self.get),
+            ("PATCH", re.compile(rf"^{v}/sobjects/{seg.format('t')}/{seg.format('id')}$"), "sobject.update",
+             self.update),
+            ("DELETE", re.compile(rf"^{v}/sobjects/{seg.format('t')}/{seg.format('id')}$"), "sobject.delete",
+             self.delete),
+            ("POST", re.compile(rf"^{v}/sobjects/{seg.format('t')}$"), "sobject.create", self.create),
+            ("PATCH", re.compile(rf"^{v}/composite/sobjects$"), "composite.sobjects", self.collection_update),
+            ("POST", re.compile(rf"^{v}/composite/sobjects$"), "composite.sobjects.create", self.collection_create),
+            ("POST", re.compile(rf"^{v}/jobs/ingest$"), "bulk2.create", lambda c: self.bulk.create(c)),
+            ("GET", re.compile(rf"^{v}/jobs/ingest$"), "bulk2.list", lambda c: self.bulk.list_jobs(c)),
+            ("PUT", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}/batches$"), "bulk2.upload",
+             lambda c, job: self.bulk.upload(c, job)),
+            ("PATCH", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}$"), "bulk2.close",
+             lambda c, job: self.bulk.set_state(c, job)),
+            ("GET", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}$"), "bulk2.poll",
+             lambda c, job: self.bulk.info(c, job)),
+            ("DELETE", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}$"), "bulk2.delete",
+             lambda c, job: self.bulk.delete(c, job)),
+            # The guide spells it "unprocessedrecords"; clients (simple-salesforce) send
+            # "unprocessedRecords", which Salesforce accepts: these names match case-insensitively.
+            ("GET", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}/(?P<kind>(?i:successfulResults|failedResults|"
+                               rf"unprocessedrecords))$"), "bulk2.results",
+             lambda c, job, kind: self.bulk.results(c, job, kind.lower())),
+            ("GET", re.compile(rf"^{v}/tooling/query$"), "tooling.query", lambda c: self.tooling.query(c)),
+            ("POST", re.compile(rf"^{v}/tooling/sobjects/CustomField$"), "tooling.customfield",
+             lambda c: self.tooling.create_field(c)),
+            ("GET", re.compile(rf"^{v}/tooling/sobjects/CustomField/{seg.format('id')}$"), "tooling.customfield.get",
+             lambda c, id: self.tooling.get_field(c, id)),
+        ]
+
+    # --- routing ----------------------------------------------------------------------------------
+
+    def route(self, method: str, path: str) -> Route:
+        if path in ("/services/data", "/services/data/"):
+            return Route("versions", self.versions, public=True) if method == "GET" else self._method_not_allowed(
+                method, ["GET"])
+        allowed = []
+        for verb, pattern, endpoint, handler in self._routes:
+            found = pattern.match(path)
+            if not found:
+                continue
+            if verb != method:
+                allowed.append(verb)
+                continue
+            groups = found.groupdict()
+            version = groups.pop("v")
+            groups.pop("w", None)
+            if not self._supported(version):
+                return Route("unknown", lambda call: _raise(not_found()))
+            return Route(endpoint, _bind(handler, version, groups))
+        if allowed:
+            return self._method_not_allowed(method, allowed)
+        return Route("unknown", lambda call: _raise(not_found()))
+
+    def _supported(self, version: str) -> bool:
+        return OLDEST_VERSION <= float(version) <= float(self.api_version)
+
+    @staticmethod
+    def _method_not_allowed(method: str, allowed: list[str]) -> Route:
+        message = f"HTTP Method '{method}' not allowed. Allowed are {','.join(sorted(set(allowed)))}"
+        return Route("unknown", lambda call: _raise(api_error(405, "METHOD_NOT_ALLOWED", message)))
+
+    # --- versions and limits ------------------------------------------------------------------------
+
+    def versions(self, call: Call) -> Answer:
+        top = float(self.api_version)
+        listed = [v for v in RELEASES if float(v) <= top] or [self.api_version]
+        if self.api_version not in listed:
+            listed.append(self.api_version)
+        return Answer(200, [{"label": RELEASES.get(v, f"v{v}"), "url": f"/services/data/v{v}", "version": v}
+                            for v in sorted(listed, key=float)])
+
+    def limits(self, call: Call) -> Answer:
+        """The Limits resource. Reading taken: the emulator's numbers are exact at once (the
+        documentation allows them to lag real consumption by up to five minutes)."""
+        from connectors.salesforce.emulator.limits import DAILY_BULK_BATCHES
+
+        used = self.usage.used()
+
+        def pair(maximum: int, remaining: int) -> dict[str, int]:
+            return {"Max": maximum, "Remaining": max(0, remaining)}
+
+        body = {
+            "ConcurrentAsyncGetReportInstances": pair(200, 200),
+            "DailyApiRequests": pair(self.usage.daily_limit, self.usage.daily_limit - used),
+            "DailyAsyncApexExecutions": pair(250000, 250000),
+            "DailyBulkApiBatches": pair(DAILY_BULK_BATCHES, DAILY_BULK_BATCHES - self.usage.bulk_batches_used()),
+            "DailyBulkV2QueryFileStorageMB": pair(976562, 976562),
+            "DailyBulkV2QueryJobs": pair(10000, 10000),
+            "DataStorageMB": pair(5, 5),
+            "FileStorageMB": pair(20, 20),
+            "HourlyODataCallout": pair(10000, 10000),
+            "SingleEmail": pair(5000, 5000),
+        }
+        return Answer(200, body)
+
+    # --- queries ------------------------------------------------------------------------------------
+
+    def query(self, call: Call, *, deleted: bool) -> Answer:
+        text = call.param("q")
+        if not text:
+            raise bad_request("MALFORMED_QUERY", "A query string has to be specified")
+        with self.store.lock:
+            plan = soql.bind(soql.parse(text), self.store.sobject, self.store.visible, self.store.now_ms())
+            rows = [r.values for r in self.store.rows(plan.sobject.name, deleted=deleted)]
+            matched = soql.run(plan, rows)
+            if plan.query.count_only:
+                return Answer(200, {"totalSize": len(matched), "done": True, "records": []})
+            rendered = [render_row(plan.sobject, row, plan.fields, call.version) for row in matched]
+        word = "queryAll" if deleted else "query"
+        return Answer(200, self._page(rendered, _batch_size(call.headers), word, call.version))
+
+    def _page(self, records: list[dict[str, Any]], batch: int, word: str, version: str) -> dict[str, Any]:
+        if len(records) <= batch:
+            return {"totalSize": len(records), "done": True, "records": records}
+        locator = self.store.ids.new("QueryLocator")
+        with self._cursor_lock:
+            self._expire_cursors()
+            self._cursors[locator] = Cursor(records, batch, word, self._clock())
+        return {"totalSize": len(records), "done": False,
+                "nextRecordsUrl": f"/services/data/v{version}/{word}/{locator}-{batch}", "records": records[:batch]}
+
+    def query_more(self, call: Call, loc: str) -> Answer:
+        locator, _, offset_text = loc.rpartition("-")
+        with self._cursor_lock:
+            self._expire_cursors()
+            cursor = self._cursors.get(ids.normalise(locator) or "") if offset_text.isdigit() else None
+            if cursor is None or int(offset_text) > len(cursor.records):
+                raise bad_request("INVALID_QUERY_LOCATOR", "invalid query locator")
+            cursor.last_used = self._clock()
+        start = int(offset_text)
+        end = start + cursor.batch
+        page: dict[str, Any] = {"totalSize": len(cursor.records), "done": end >= len(cursor.records)}
+        if not page["done"]:
+            page["nextRecordsUrl"] = f"/services/data/v{call.version}/{cursor.word}/{locator}-{end}"
+        page["records"] = cursor.records[start:end]
+        return Answer(200, page)
+
+    def _expire_cursors(self) -> None:
+        horizon = self._clock() - CURSOR_IDLE_SECONDS
+        for locator in [k for k, c in self._cursors.items() if c.last_used < horizon]:
+            del self._cursors[locator]
+
+    # --- describe -------------------------------------------------------------------------------------
+
+    def describe_global(self, call: Call) -> Answer:
+        sobjects = [{"name": d.name, "label": d.label, "labelPlural": d.label_plural, "keyPrefix": d.key_prefix,
+                     "custom": False, "createable": True, "updateable": True, "deletable": True, "queryable": True,
+                     "retrieveable": True, "searchable": True, "triggerable": True,
+                     "urls": self._urls(d, call.version)} for d in self.store.schema.values()]
+        return Answer(200, {"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": sobjects})
+
+    def describe(self, call: Call, t: str) -> Answer:
+        """Fields the user cannot see (no field-level security) are left out, as describe does;
+        read-only access shows ``updateable``/``createable`` false."""
+        sobject = self._sobject_or_404(t)
+        with self.store.lock:
+            fields = [d.describe(updateable=self.store.updateable(sobject, d)) | {
+                "createable": self.store.createable(sobject, d)}
+                for d in sobject.fields.values() if self.store.visible(sobject, d)]
+        body = {
+            "actionOverrides": [], "activateable": False, "childRelationships": [], "compactLayoutable": True,
+            "createable": True, "custom": False, "customSetting": False, "deletable": True,
+            "deprecatedAndHidden": False, "feedEnabled": False, "fields": fields, "hasSubtypes": False,
+            "isSubtype": False, "keyPrefix": sobject.key_prefix, "label": sobject.label,
+            "labelPlural": sobject.label_plural, "layoutable": True, "mergeable": sobject.name in ("Lead", "Contact"),
+            "mruEnabled": True, "name": sobject.name, "namedLayoutInfos": [], "queryable": True,
+            "recordTypeInfos": [], "replicateable": True, "retrieveable": True, "searchable": True,
+            "triggerable": True, "undeletable": True, "updateable": True, "urls": self._urls(sobject, call.version),
+        }
+        return Answer(200, body)
+
+    @staticmethod
+    def _urls(sobject: SObjectDef, version: str) -> dict[str, str]:
+        base = f"/services/data/v{version}/sobjects/{sobject.name}"
+        return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
+
+    def _sobject_or_404(self, name: str) -> SObjectDef:
+        sobject = self.store.sobject(name)
+        if sobject is None:
+            raise not_found()
+        return sobject
+
+    # --- single records ---------------------------------------------------------------------------------
+
+    def get(self, call: Call, t: str, id: str) -> Answer:
+        sobject = self._sobject_or_404(t)
+        with self.store.lock:
+            record = self.store.get(sobject.name, id)
+            if record is None or record.id[:3] != sobject.key_prefix:
+                if ids.normalise(id) is None:
+                    raise not_found(f"Provided external ID field does not exist or is not accessible: {id}")
+                raise not_found()
+            requested = call.param("fields")
+            if requested:
+                fields = []
+                for name in [n.strip() for n in requested.split(",") if n.strip()]:
+                    definition = sobject.lookup(name)
+                    if definition is None or not self.store.visible(sobject, definition):
+                        raise bad_request("INVALID_FIELD", f"No such column '{name}' on entity '{sobject.name}'. If "
+                                          "you are attempting to use a custom field, be sure to append the '__c' after "
+                                          "the custom field name. Please reference your WSDL or the describe call for "
+                                          "the appropriate names.")
+                    fields.append(definition)
+            else:
+                fields = [d for d in sobject.fields.values() if self.store.visible(sobject, d)]
+            return Answer(200, render_row(sobject, record.values, fields, call.version))
+
+    def update(self, call: Call, t: str, id: str) -> Answer:
+        sobject = self._sobject_or_404(t)
+        body = call.json()
+        if not isinstance(body, dict):
+            raise json_parser_error("Cannot deserialize instance of SObject from START_ARRAY value [")
+        with self.store.lock:
+            changes = deserialize(self.store, sobject, body, call.raw)
+            record, problem = target(self.store, sobject, id)
+            if problem is not None:
+                if problem.status_code == "ENTITY_IS_DELETED":
+                    raise api_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+                raise not_found()
+            assert record is not None
+            prepared = prepare_update(self.store, sobject, record, changes)
+            if prepared.problems:
+                raise record_error(400, prepared.problems)
+            self.store.apply(record, prepared.changes, by=self.store.integration_user, at_ms=self.store.stamp(),
+                             count_as_api=True)
+        return Answer(204)
+
+    def create(self, call: Call, t: str) -> Answer:
+        sobject = self._sobject_or_404(t)
+        body = call.json()
+        if not isinstance(body, dict):
+            raise json_parser_error("Cannot deserialize instance of SObject from START_ARRAY value [")
+        with self.store.lock:
+            changes = deserialize(self.store, sobject, body, call.raw, keep_id=True)
+            prepared = self.store.prepare(sobject, changes, creating=True)
+            if prepared.problems:
+                raise record_error(400, prepared.problems)
+            record = self.store.create(sobject.name, prepared.changes, by=self.store.integration_user,
+                                       at_ms=self.store.stamp())
+            self._count(record, prepared.changes)
+        return Answer(201, {"id": record.id, "success": True, "errors": []})
+
+    def delete(self, call: Call, t: str, id: str) -> Answer:
+        sobject = self._sobject_or_404(t)
+        with self.store.lock:
+            record, problem = target(self.store, sobject, id)
+            if problem is not None:
+                if problem.status_code == "ENTITY_IS_DELETED":
+                    raise api_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+                raise not_found()
+            assert record is not None
+            self.store.delete(record, self.store.stamp(), self.store.integration_user)
+        return Answer(204)
+
+    def _count(self, record: Record, changes: Mapping[str, Any]) -> None:
+        for name in changes:
+            self.store.writes[f"{record.sobject}.{name}"] += 1
+
+    # --- sObject Collections ------------------------------------------------------------------------
+
+    def _collection(self, call: Call) -> tuple[bool, list[dict[str, Any]]]:
+        body = call.json()
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise json_parser_error("Cannot deserialize instance of sObject collection: 'records' must be a list")
+        records = body["records"]
+        if len(records) > COLLECTION_LIMIT:
+            raise bad_request("EXCEEDED_ID_LIMIT",
+                              f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records into this call")
+        if any(not isinstance(r, dict) for r in records):
+            raise json_parser_error("Cannot deserialize instance of SObject from VALUE_STRING value")
+        return bool(body.get("allOrNone", False)), records
+
+    def collection_update(self, call: Call) -> Answer:
+        all_or_none, records = self._collection(call)
+        with self.store.lock:
+            decoded = []
+            for item in records:
+                sobject = resolve_type(self.store, (item.get("attributes") or {}).get("type"))
+                raw_id = next((v for k, v in item.items() if k.lower() == "id"), None)
+                decoded.append((sobject, raw_id, deserialize(self.store, sobject, item, call.raw)))
+            outcomes = []
+            for sobject, raw_id, changes in decoded:
+                record, problem = target(self.store, sobject, raw_id)
+                if problem is not None:
+                    outcomes.append((record, None, (problem,)))
+                    continue
+                assert record is not None
+                prepared = prepare_update(self.store, sobject, record, changes)
+                outcomes.append((record, prepared.changes, prepared.problems))
+            failed = any(problems for _, _, problems in outcomes)
+            results = []
+            stamp = self.store.stamp()
+            for record, changes, problems in outcomes:
+                record_id = record.id if record is not None else None
+                if problems:
+                    results.append(save_result(record_id, problems))
+                elif all_or_none and failed:
+                    results.append(save_result(record_id, (ROLLED_BACK,)))
+                else:
+                    assert record is not None and changes is not None
+                    self.store.apply(record, changes, by=self.store.integration_user, at_ms=stamp, count_as_api=True)
+                    results.append(save_result(record.id))
+        return Answer(200, results)
+
+    def collection_create(self, call: Call) -> Answer:
+        all_or_none, records = self._collection(call)
+        with self.store.lock:
+            prepared_all = []
+            for item in records:
+                sobject = resolve_type(self.store, (item.get("attributes") or {}).get("type"))
+                changes = deserialize(self.store, sobject, item, call.raw, keep_id=True)
+                prepared_all.append((sobject, self.store.prepare(sobject, changes, creating=True)))
+            failed = any(p.problems for _, p in prepared_all)
+            results = []
+            stamp = self.store.stamp()
+            for sobject, prepared in prepared_all:
+                if prepared.problems:
+                    results.append(save_result(None, prepared.problems))
+                elif all_or_none and failed:
+                    results.append(save_result(None, (ROLLED_BACK,)))
+                else:
+                    record = self.store.create(sobject.name, prepared.changes, by=self.store.integration_user,
+                                               at_ms=stamp)
+                    self._count(record, prepared.changes)
+                    results.append(save_result(record.id))
+        return Answer(200, results)
+
+
+def render_row(sobject: SObjectDef, row: Mapping[str, Any], fields: Sequence[Any], version: str,
+               *, tooling: bool = False) -> dict[str, Any]:
+    """A record as the API answers it: ``attributes`` ``{type, url}``, then the fields asked for."""
+    base = f"/services/data/v{version}/tooling/sobjects" if tooling else f"/services/data/v{version}/sobjects"
+    out: dict[str, Any] = {"attributes": {"type": sobject.name, "url": f"{base}/{sobject.name}/{row['Id']}"}}
+    for definition in fields:
+        out[definition.name] = values.render(definition, row.get(definition.name))
+    return out
+
+
+def _batch_size(headers: Mapping[str, str]) -> int:
+    options = headers.get("Sforce-Query-Options") or ""
+    found = re.search(r"batchSize\s*=\s*(\d+)", options)
+    if not found:
+        return DEFAULT_BATCH
+    return min(DEFAULT_BATCH, max(MIN_BATCH, int(found.group(1))))
+
+
+def _bind(handler: Callable[..., Answer], version: str, groups: dict[str, str]) -> Callable[[Call], Answer]:
+    from urllib.parse import unquote
+
+    arguments = {k: unquote(v) for k, v in groups.items()}
+
+    def bound(call: Call) -> Answer:
+        return handler(Call(call.method, call.path, call.query, call.headers, call.raw, version), **arguments)
+
+    return bound
+
+
+def _raise(error: ApiError) -> Answer:
+    raise error
+
+
+__all__ = ["Answer", "Api", "Call", "Route", "problems_body", "render_row"]

@@ -1,0 +1,513 @@
+"""The emulator: one Salesforce org served over real TLS on loopback, plus a Python handle.
+
+The request pipeline, in order (each step documented where it is implemented):
+
+1. injected latency, then an injected fault - decided *before* authentication, metering or any
+   data is touched, so a faulted write is never partly applied. (A real gateway can fail
+   *after* Salesforce committed a write, so a client must still treat a 5xx or a dropped
+   connection on a write as "outcome unknown"; the emulator models the cleaner case, which
+   keeps tests deterministic.) Faulted requests do not count against the API allocation;
+2. authentication: ``Authorization: Bearer <token>`` (or ``OAuth <token>``) with a token the
+   token endpoint issued and that has not timed out (see :mod:`.oauth`);
+3. the daily API allocation (see :mod:`.limits`): ``403 REQUEST_LIMIT_EXCEEDED`` once spent,
+   else the call is counted and its answer carries ``Sforce-Limit-Info``;
+4. the endpoint itself (:mod:`.api`, :mod:`.bulk`, :mod:`.tooling`), under the org's lock.
+
+The token endpoint (``POST /services/oauth2/token``) and the versions resource skip steps 2
+and 3: neither needs a session and neither is an API call.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from connectors.salesforce.emulator import tls, values
+from connectors.salesforce.emulator.api import MAX_URI_BYTES, Answer, Api, Call, Route
+from connectors.salesforce.emulator.bulk import BulkIngest
+from connectors.salesforce.emulator.errors import ApiError, error_list, invalid_session
+from connectors.salesforce.emulator.limits import ApiUsage, Fault, FaultInjector, FaultPlan, statuses_tuple
+from connectors.salesforce.emulator.oauth import Credentials, OAuthServer, Sessions, new_credentials, parse_form
+from connectors.salesforce.emulator.store import FLS_EDIT, FLS_READ, Record, Store
+from connectors.salesforce.emulator.tooling import Tooling
+
+TOKEN_PATH = "/services/oauth2/token"
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+            409: "Conflict", 414: "URI Too Long", 429: "Too Many Requests", 500: "Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request the emulator received. ``status`` is 0 for a dropped connection."""
+
+    method: str
+    path: str
+    status: int
+    endpoint: str
+    at: float
+
+
+class SalesforceEmulator:
+    """A Salesforce org (REST, Bulk API 2.0 ingest, OAuth, Tooling) on ``https://localhost``.
+
+    >>> with SalesforceEmulator() as emu:                       # doctest: +SKIP
+    ...     emu.seed(50)
+    ...     token = requests.post(emu.login_url + "/services/oauth2/token", data={...}).json()
+    ...     sf = Salesforce(instance_url=emu.instance_url, session_id=token["access_token"],
+    ...                     session=requests_session_trusting(emu.ca_bundle), version=emu.api_version)
+    """
+
+    def __init__(
+        self,
+        *,
+        daily_limit: int = 100_000,
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+        session_ttl: float = 7200.0,
+        api_version: str = "60.0",
+        fls_auto_grant: bool = True,
+    ) -> None:
+        self.api_version = api_version
+        self.fls_auto_grant = fls_auto_grant
+        self._port = port
+        self._clock = clock
+        self._store = Store(clock)
+        self._usage = ApiUsage(daily_limit, clock)
+        self._faults = FaultInjector()
+        self._sessions = Sessions(clock, session_ttl)
+        self.credentials: Credentials
+        self.credentials, public_key = new_credentials()
+        self._oauth = OAuthServer(self.credentials, public_key, self._sessions, clock=clock,
+                                  org_id=self._store.org_id, user_id=self._store.integration_user,
+                                  login_url=lambda: self.login_url, instance_url=lambda: self.instance_url)
+        self._bulk = BulkIngest(self._store, self._usage, clock)
+        self._tooling = Tooling(self._store, fls_auto_grant=fls_auto_grant)
+        self._api = Api(self._store, api_version=api_version, usage=self._usage, bulk=self._bulk,
+                        tooling=self._tooling, clock=clock)
+        self.ca_bundle = tls.ca_bundle()
+        self._log: list[LoggedRequest] = []
+        self._log_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> "SalesforceEmulator":
+        """Serve on ``127.0.0.1:port`` (0 picks a free port) in a daemon thread."""
+        if self._server is not None:
+            return self
+        server = _Server(("127.0.0.1", self._port), _handler_for(self), tls.server_context())
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="salesforce-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()  # pooled keep-alive connections must not outlive the org
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "SalesforceEmulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not serving: call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def instance_url(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    @property
+    def login_url(self) -> str:
+        """Where ``/services/oauth2/token`` lives: the same server as the instance."""
+        return self.instance_url
+
+    @property
+    def org_id(self) -> str:
+        return self._store.org_id
+
+    # --- data -------------------------------------------------------------------------------------------
+
+    def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
+        """Fill the org with ``agent.sample`` leads (and their activity); the Lead ids in order."""
+        from connectors.salesforce.emulator.seeding import seed_org
+
+        return seed_org(self._store, count, seed=seed, as_of=as_of)
+
+    def create_record(self, sobject: str, fields: Mapping[str, Any]) -> str:
+        """Add a record as an admin or data import would; audit fields (``CreatedDate``,
+        ``LastModifiedDate``, ``SystemModstamp``) may be set, as with "Set Audit Fields upon
+        Record Creation". Field-level security does not apply. Not an API write."""
+        with self._store.lock:
+            definition = self._sobject(sobject)
+            audit = {k: values.from_python(definition.fields[k], fields[k])
+                     for k in ("CreatedDate", "LastModifiedDate", "SystemModstamp") if k in fields}
+            changes = self._python_values(definition, {k: v for k, v in fields.items() if k not in audit})
+            prepared = self._store.prepare(definition, changes, creating=True, enforce_access=False)
+            if prepared.problems:
+                raise ValueError("; ".join(f"{p.status_code}: {p.message}" for p in prepared.problems))
+            modified = audit.get("SystemModstamp", audit.get("LastModifiedDate"))
+            at_ms = int(modified) if modified is not None else self._store.stamp()
+            record = self._store.create(definition.name, prepared.changes, by=self._store.sales_user, at_ms=at_ms,
+                                        created_ms=audit.get("CreatedDate"))
+            if "LastModifiedDate" in audit:
+                record.values["LastModifiedDate"] = audit["LastModifiedDate"]
+            return record.id
+
+    def update_record(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        """Change a record as a user in Salesforce would: bumps ``LastModifiedDate`` and
+        ``SystemModstamp``; read-only fields are refused; not an API write."""
+        with self._store.lock:
+            definition = self._sobject(sobject)
+            record = self._record(definition.name, record_id)
+            changes = self._python_values(definition, fields)
+            locked = [n for n in changes if not definition.fields[n].updateable]
+            if locked:
+                raise ValueError(f"read-only fields: {', '.join(locked)}")
+            prepared = self._store.prepare(definition, changes, creating=False, enforce_access=False)
+            if prepared.problems:
+                raise ValueError("; ".join(f"{p.status_code}: {p.message}" for p in prepared.problems))
+            self._store.apply(record, prepared.changes, by=self._store.sales_user, at_ms=self._store.stamp())
+
+    def delete_record(self, sobject: str, record_id: str) -> None:
+        """Delete to the recycle bin: ``IsDeleted = true``, visible through ``queryAll`` only."""
+        with self._store.lock:
+            record = self._record(self._sobject(sobject).name, record_id)
+            self._store.delete(record, self._store.stamp(), self._store.sales_user)
+
+    def convert_lead(self, lead_id: str) -> str:
+        """Convert a Lead as a user would (Account, Contact; no Opportunity); the Contact's id."""
+        from connectors.salesforce.emulator.seeding import convert
+
+        with self._store.lock:
+            lead = self._record("Lead", lead_id)
+            if lead.values.get("IsConverted"):
+                raise ValueError(f"lead {lead_id} is already converted")
+            return convert(self._store, lead, at_ms=self._store.stamp(), by=self._store.sales_user)
+
+    def record(self, sobject: str, record_id: str) -> dict[str, Any]:
+        """Every field's current value as the API would answer it, deleted records too."""
+        with self._store.lock:
+            definition = self._sobject(sobject)
+            record = self._store.get(definition.name, record_id, deleted=True)
+            if record is None:
+                raise KeyError(record_id)
+            return {name: values.render(d, record.values.get(name)) for name, d in definition.fields.items()}
+
+    def field_writes(self) -> Counter[str]:
+        """``"Lead.Score__c"`` -> how many values were written through the API (REST PATCH and
+        create, sObject Collections, Bulk API 2.0)."""
+        with self._store.lock:
+            return Counter(self._store.writes)
+
+    def grant_field_access(self, full_name: str, *, editable: bool = True) -> None:
+        """Grant the API user field-level security on ``Object.Field__c`` (read and edit, or
+        read only), as an admin would through a permission set."""
+        sobject, _, name = full_name.partition(".")
+        with self._store.lock:
+            definition = self._sobject(sobject)
+            found = definition.lookup(name)
+            if found is None:
+                raise KeyError(full_name)
+            self._store.fls[f"{definition.name}.{found.name}"] = FLS_EDIT if editable else FLS_READ
+
+    # --- faults, sessions, limits -------------------------------------------------------------------
+
+    def set_faults(
+        self,
+        *,
+        error_rate: float = 0.0,
+        statuses: Sequence[int] = (500, 502, 503),
+        drop_rate: float = 0.0,
+        latency: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        """Answer a share of requests with ``statuses`` or drop their connection; delay all."""
+        plan = FaultPlan(error_rate=error_rate, statuses=statuses_tuple(statuses), drop_rate=drop_rate,
+                         latency=latency)
+        self._faults.configure(plan, seed)
+
+    def expire_sessions(self) -> None:
+        """Every access token issued so far now answers ``401 INVALID_SESSION_ID``."""
+        self._sessions.expire_all()
+
+    def revoke_credentials(self) -> None:
+        """The admin rotates the connected app's consumer secret and replaces its certificate:
+        ``credentials`` no longer log in (``invalid_client`` "invalid client credentials" for the
+        password and client-credentials flows, ``invalid_grant`` "invalid assertion" for JWTs).
+        Access tokens already issued stay valid until they expire, as in Salesforce; pair with
+        :meth:`expire_sessions` to end them too."""
+        self._oauth.revoked = True
+
+    def set_api_usage(self, used: int) -> None:
+        """Set the org's position in its daily API allocation."""
+        self._usage.set_used(used)
+
+    def api_usage(self) -> int:
+        return self._usage.used()
+
+    # --- request log --------------------------------------------------------------------------------
+
+    def requests(self) -> list[LoggedRequest]:
+        with self._log_lock:
+            return list(self._log)
+
+    def call_counts(self) -> Counter[str]:
+        """Requests per endpoint family, e.g. ``query``, ``composite.sobjects``, ``bulk2.poll``."""
+        with self._log_lock:
+            return Counter(entry.endpoint for entry in self._log)
+
+    def reset_log(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+
+    # --- the pipeline -------------------------------------------------------------------------------
+
+    def dispatch(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Answer | None:
+        """Answer one HTTP request; ``None`` means drop the connection without answering."""
+        split = urlsplit(target)
+        path = split.path.rstrip("/") or "/"
+        route = self._route(method, path)
+        plan = self._faults.plan
+        fault = self._faults.choose()
+        if plan.latency:
+            time.sleep(plan.latency)
+        if fault is not None and fault.drop:
+            self._log_request(method, path, 0, route.endpoint)
+            return None
+        if fault is not None:
+            answer = self._fault_answer(fault)
+        elif len(target.encode()) > MAX_URI_BYTES:
+            answer = Answer(414, error_list("URI_TOO_LONG", f"The request URI is longer than {MAX_URI_BYTES} bytes"))
+        else:
+            call = Call(method, path, parse_qs(split.query, keep_blank_values=True), headers, raw)
+            answer = self._serve(route, call)
+        self._log_request(method, path, answer.status, route.endpoint)
+        return answer
+
+    def _route(self, method: str, path: str) -> Route:
+        if path == TOKEN_PATH:
+            if method != "POST":
+                return Route("oauth.token", lambda call: Answer(405, error_list(
+                    "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are POST")), public=True)
+            return Route("oauth.token", self._token, public=True, form=True)
+        return self._api.route(method, path)
+
+    def _token(self, call: Call) -> Answer:
+        form = parse_form(call.raw, call.query)
+        return Answer(200, self._oauth.token(form, call.headers), {"Cache-Control": "no-cache, no-store"})
+
+    def _serve(self, route: Route, call: Call) -> Answer:
+        if route.public:
+            return self._handle(route, call)
+        if not self._authenticated(call.headers):
+            error = invalid_session()
+            return Answer(error.status, error.body, dict(error.headers))
+        admitted, used = self._usage.admit()
+        usage_header = {"Sforce-Limit-Info": self._usage.header(used)}
+        if not admitted:
+            return Answer(403, error_list("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."), usage_header)
+        answer = self._handle(route, call)
+        answer.headers.update(usage_header)
+        return answer
+
+    def _authenticated(self, headers: Mapping[str, str]) -> bool:
+        supplied = headers.get("Authorization") or ""
+        scheme, _, token = supplied.partition(" ")
+        return scheme in ("Bearer", "OAuth") and bool(token) and self._sessions.check(token.strip())
+
+    def _handle(self, route: Route, call: Call) -> Answer:
+        try:
+            with self._store.lock:
+                return route.handler(call)
+        except ApiError as exc:
+            return Answer(exc.status, exc.body, dict(exc.headers))
+        except Exception:  # noqa: BLE001 - answer as Salesforce does, and say why on stderr
+            traceback.print_exc(file=sys.stderr)
+            return Answer(500, error_list("UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this "
+                                          "ErrorId if you contact support: 1397548741-23977 (-1612234911)"))
+
+    def _fault_answer(self, fault: Fault) -> Answer:
+        status = fault.status or 500
+        if status == 401:
+            error = invalid_session()
+            return Answer(401, error.body, dict(error.headers))
+        if status == 403:
+            return Answer(403, error_list("REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."))
+        if status in (502, 503, 504):
+            # Gateways and maintenance pages answer HTML, not the API's JSON.
+            reason = _REASONS[status]
+            page = (f"<html><head><title>{status} {reason}</title></head><body><h1>{reason}</h1>"
+                    "<p>The server is temporarily unable to service your request. Please try again later.</p>"
+                    "</body></html>")
+            return Answer(status, page.encode(), {"Content-Type": "text/html;charset=UTF-8"})
+        return Answer(status, error_list("UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this "
+                                         "ErrorId if you contact support: 1397548741-23977 (-1612234911)"))
+
+    def _log_request(self, method: str, path: str, status: int, endpoint: str) -> None:
+        with self._log_lock:
+            self._log.append(LoggedRequest(method, path, status, endpoint, self._clock()))
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _sobject(self, name: str):  # noqa: ANN202 - a schema SObjectDef
+        definition = self._store.sobject(name)
+        if definition is None:
+            raise ValueError(f"unknown sObject type {name!r}")
+        return definition
+
+    def _record(self, sobject: str, record_id: str) -> Record:
+        record = self._store.get(sobject, record_id)
+        if record is None:
+            raise KeyError(record_id)
+        return record
+
+    def _python_values(self, definition: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        for key, value in fields.items():
+            found = definition.lookup(key)
+            if found is None:
+                raise ValueError(f"No such column '{key}' on sobject of type {definition.name}")
+            changes[found.name] = values.from_python(found, value)
+        return changes
+
+
+# --- HTTPS transport ------------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    """Accepts plain sockets and does each TLS handshake in the connection's own thread, so a
+    slow or broken client cannot stall the accept loop; tracks connections so
+    :meth:`close_connections` can end idle keep-alive ones."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ssl.SSLContext) -> None:
+        super().__init__(address, handler)
+        self._context = context
+        self._open: set[Any] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            request.settimeout(10)
+            secured = self._context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            try:
+                request.close()
+            except OSError:
+                pass
+            return
+        with self._open_lock:
+            self._open.add(secured)
+        super().process_request_thread(secured, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except (OSError, ValueError):
+                pass
+
+
+def _handler_for(emulator: SalesforceEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        pass
+
+    Handler.emulator = emulator
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so connection pools behave as against Salesforce
+    server_version = "SalesforceEmulator/1.0"
+    sys_version = ""
+    timeout = 60
+    emulator: SalesforceEmulator
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        answer = self.emulator.dispatch(self.command, self.path, self.headers, raw)
+        if answer is None:
+            self._drop()
+            return
+        self._send(answer)
+
+    def _drop(self) -> None:
+        """Close without a byte of response; RST (linger 0) so the client sees it at once."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:  # pragma: no cover - platform without SO_LINGER
+            pass
+
+    def _send(self, answer: Answer) -> None:
+        headers = dict(answer.headers)
+        if isinstance(answer.body, bytes):
+            payload = answer.body
+        elif answer.body is None:
+            payload = b""
+        else:
+            payload = json.dumps(answer.body, separators=(",", ":")).encode()
+            headers.setdefault("Content-Type", "application/json;charset=UTF-8")
+        self.send_response(answer.status, _REASONS.get(answer.status))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr lines
+        pass

@@ -1,0 +1,310 @@
+"""Seeding: ``agent.sample`` leads become Salesforce Leads with Salesforce-shaped history.
+
+Each generated lead maps onto what an org would hold for that person:
+
+- canonical fields onto Lead fields (``title`` -> ``Title``, ``employees`` -> ``NumberOfEmployees``,
+  ...); values an integer field cannot hold (``"n/a"`` employees) stay null, as an import would
+  leave them; BANT answers onto the custom text fields ``Budget__c``, ``Authority__c``,
+  ``Need__c`` and ``Timeline__c``; a phone number, a website (company domains only) and, for
+  countries with them, a state are generated;
+- ``Status`` follows the funnel: ``Working - Contacted`` once sales has called, met or been
+  answered, otherwise mostly ``Open - Not Contacted``;
+- about 10% of leads are converted (``IsConverted``, ``ConvertedDate``, ``ConvertedAccountId``,
+  ``ConvertedContactId``; about 40% of those with a won Opportunity, ``StageName`` 'Closed Won',
+  via ``ConvertedOpportunityId``). As on a real conversion, their activities move to the
+  Contact (``WhoId``) and their campaign memberships gain the ``ContactId``;
+- sales activity onto activity records: ``email_open``/``email_click``/``email_reply`` onto Tasks
+  with ``TaskSubtype`` 'Email' (``Subject`` 'Email: ...'), a reply also onto an incoming
+  ``EmailMessage`` linked to its Task by ``ActivityId`` (its ``RelatedToId`` stays empty: that
+  field takes accounts, opportunities and the like, never a Lead, whose emails Salesforce links
+  through ``EmailMessageRelation``, not modelled here); ``call`` onto a Task with ``TaskSubtype`` 'Call'
+  (``CallType``, ``CallDurationInSeconds``); ``meeting`` onto an Event;
+- campaign activity onto ``CampaignMember`` records of Webinar and Event campaigns: invited
+  ('Sent', not responded), 'Registered', 'Attended' (responded, with ``FirstRespondedDate``),
+  and 'Responded' on email nurture campaigns for some clickers;
+- ``unsubscribe`` sets ``HasOptedOutOfEmail``, ``email_bounce`` ``EmailBouncedDate``/``Reason``.
+  Page views, downloads and form fills live in marketing automation, not in these objects, and
+  are not represented.
+
+``CreatedDate`` is the lead's ``created_at``; ``LastModifiedDate`` falls after its latest
+activity, spread over the following days; ``SystemModstamp`` equals it or, for about a quarter
+of leads, lies later (system updates such as activity roll-ups bump only ``SystemModstamp``).
+All are whole seconds, distinct per lead, and never after ``as_of``. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+from typing import Any
+
+from agent.records import Activity, utc
+from agent.sample import FREE_DOMAINS, SampleLead, generate_leads
+from connectors.salesforce.emulator import values
+from connectors.salesforce.emulator.store import RESPONDED_STATUSES, Record, Store
+
+DEFAULT_AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)  # agent.sample's default
+DAY_MS = 86_400_000
+STATES = {
+    "United States": ("CA", "NY", "TX", "WA", "MA", "IL", "CO", "GA", "FL", "OR"),
+    "Canada": ("ON", "BC", "QC", "AB"),
+    "Australia": ("NSW", "VIC", "QLD", "WA"),
+    "India": ("Karnataka", "Maharashtra", "Tamil Nadu", "Telangana", "Delhi"),
+    "Brazil": ("SP", "RJ", "MG"),
+    "Mexico": ("CDMX", "Jalisco", "Nuevo León"),
+}
+FIELD_TO_LEAD = {"email": "Email", "first_name": "FirstName", "last_name": "LastName", "title": "Title",
+                 "company": "Company", "industry": "Industry", "country": "Country", "city": "City",
+                 "lead_source": "LeadSource", "budget": "Budget__c", "authority": "Authority__c", "need": "Need__c",
+                 "timeline": "Timeline__c"}
+WEBINARS = ("Webinar: Lead Scoring 101", "Webinar: RevOps Metrics That Matter", "Webinar: Intent Data in Practice")
+EVENTS = ("Trade Show: SaaS Connect 2026", "Roadshow: Data-Driven Sales")
+NURTURES = ("newsletter", "nurture-1", "nurture-2", "launch")
+STATUS_RANK = {"Sent": 0, "Responded": 1, "Registered": 2, "Attended": 3}
+SALES_TOUCHES = frozenset({"call", "meeting", "email_reply"})
+
+
+def seed_org(store: Store, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
+    """Create ``count`` Leads (with activity) from ``generate_leads``; their ids in order."""
+    rng = random.Random(f"salesforce-emulator:{seed}")
+    ceiling = values.to_ms(utc(as_of or DEFAULT_AS_OF))
+    lead_ids: list[str] = []
+    with store.lock:
+        campaigns = _campaigns(store, ceiling)
+        used_modified: set[int] = set()
+        used_modstamp: set[int] = set()
+        for sample in generate_leads(count, seed=seed, as_of=as_of):
+            lead_ids.append(_seed_one(store, sample, rng, campaigns, ceiling, used_modified, used_modstamp))
+    return lead_ids
+
+
+def _campaigns(store: Store, ceiling: int) -> dict[str, Record]:
+    """The org's marketing campaigns, created once (seeding again reuses them)."""
+    existing = {r.values["Name"]: r for r in store.rows("Campaign", deleted=False)}
+    start = ceiling - 400 * DAY_MS
+    plan = [(name, "Webinar") for name in WEBINARS] + [(name, "Event") for name in EVENTS] + [
+        (f"Nurture: {name}", "Email") for name in NURTURES]
+    for index, (name, kind) in enumerate(plan):
+        if name in existing:
+            continue
+        at = start + index * 3_600_000
+        existing[name] = store.create("Campaign", {
+            "Name": name, "Type": kind, "Status": "In Progress", "IsActive": True,
+            "StartDate": values.date_of_ms(at), "EndDate": values.date_of_ms(ceiling + 60 * DAY_MS),
+        }, by=store.sales_user, at_ms=at)
+    return existing
+
+
+def _seed_one(store: Store, sample: SampleLead, rng: random.Random, campaigns: dict[str, Record], ceiling: int,
+              used_modified: set[int], used_modstamp: set[int]) -> str:
+    lead_fields = sample.lead.fields
+    created = _seconds(values.to_ms(utc(sample.lead.created_at or datetime.now(timezone.utc))))
+    activities = sorted(sample.activities, key=lambda a: a.occurred_at)
+    kinds = {a.type for a in activities}
+    lead_values = _lead_values(lead_fields, rng)
+    converted = rng.random() < 0.10
+    if converted:
+        lead_values["Status"] = "Closed - Converted"
+    elif kinds & SALES_TOUCHES:
+        lead_values["Status"] = "Working - Contacted"
+    elif rng.random() < 0.06:
+        lead_values["Status"] = "Closed - Not Converted"
+    for activity in activities:
+        if activity.type == "unsubscribe":
+            lead_values["HasOptedOutOfEmail"] = True
+        elif activity.type == "email_bounce":
+            lead_values["EmailBouncedDate"] = _ms(activity)
+            lead_values["EmailBouncedReason"] = "550 5.1.1 The email account that you tried to reach does not exist"
+    lead = store.create("Lead", lead_values, by=store.sales_user, at_ms=created, created_ms=created)
+
+    latest = created
+    last_activity_day: str | None = None
+    members: dict[str, Record] = {}
+    for activity in activities:
+        at = _ms(activity)
+        latest = max(latest, at)
+        made = _activity(store, lead, lead_fields, activity, at, rng, campaigns, members)
+        if made in ("Task", "Event"):
+            last_activity_day = max(last_activity_day or "", values.date_of_ms(at))
+    if not members and "email_open" in kinds and rng.random() < 0.3:
+        first_open = next(_ms(a) for a in activities if a.type == "email_open")
+        _membership(store, lead, campaigns[rng.choice(WEBINARS)], "Sent", first_open, members)
+
+    if converted:
+        span = max(1, min(ceiling, latest + 3 * DAY_MS) - created)
+        converted_at = _seconds(created + int(span * rng.uniform(0.3, 0.95)))
+        opportunity = None
+        if rng.random() < 0.4:
+            close = min(ceiling, converted_at + rng.randint(7, 60) * DAY_MS)
+            opportunity = {"StageName": "Closed Won", "CloseDate": values.date_of_ms(close),
+                           "Amount": float(rng.choice((12_000, 25_000, 48_000, 96_000, 180_000))),
+                           "Type": "New Business"}
+        convert(store, lead, at_ms=converted_at, by=store.sales_user, opportunity=opportunity)
+        latest = max(latest, converted_at)
+
+    # Spread over the days after the latest activity, never past as_of (no pile-up at the cap).
+    modified = _distinct(_seconds(latest + int(rng.uniform(0, max(0, min(3 * DAY_MS, ceiling - latest))))),
+                         used_modified, created)
+    modstamp = modified
+    if rng.random() < 0.25:
+        modstamp = _seconds(modified + int(rng.uniform(0, max(0, min(2 * DAY_MS, ceiling - modified)))))
+    modstamp = _distinct(max(modstamp, modified), used_modstamp, modified)
+    lead.values.update({"LastModifiedDate": modified, "SystemModstamp": modstamp, "LastModifiedById": store.sales_user})
+    lead.values["LastActivityDate"] = last_activity_day
+    store.note_stamp(modstamp)
+    return lead.id
+
+
+def _lead_values(fields: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, target in FIELD_TO_LEAD.items():
+        value = fields.get(name)
+        if value not in (None, ""):
+            out[target] = str(value)
+    out.setdefault("LastName", "Unknown")
+    out.setdefault("Company", "[not provided]")
+    employees = fields.get("employees")
+    if isinstance(employees, int) or (isinstance(employees, str) and employees.strip().isdigit()):
+        out["NumberOfEmployees"] = int(employees)
+    revenue = fields.get("annual_revenue")
+    if isinstance(revenue, (int, float)):
+        out["AnnualRevenue"] = float(revenue)
+    country = fields.get("country")
+    if country in STATES:
+        out["State"] = rng.choice(STATES[str(country)])
+    out["Phone"] = f"+1-555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
+    domain = str(fields.get("email") or "@").rsplit("@", 1)[-1]
+    if domain and domain not in FREE_DOMAINS:
+        out["Website"] = f"https://www.{domain}"
+    return out
+
+
+def _activity(store: Store, lead: Record, fields: dict[str, Any], activity: Activity, at: int, rng: random.Random,
+              campaigns: dict[str, Record], members: dict[str, Record]) -> str | None:
+    first = fields.get("first_name") or "there"
+    campaign = str(activity.properties.get("campaign", "follow-up"))
+    day = values.date_of_ms(at)
+    base = {"WhoId": lead.id, "ActivityDate": day, "Status": "Completed", "Priority": "Normal"}
+    if activity.type in ("email_open", "email_click", "email_reply"):
+        subject = {"email_open": f"Email: Opened - {campaign}", "email_click": f"Email: Clicked - {campaign}",
+                   "email_reply": f"Email: Re: {campaign}"}[activity.type]
+        task = store.create("Task", {**base, "Subject": subject, "TaskSubtype": "Email", "Type": "Email"},
+                            by=store.sales_user, at_ms=at)
+        if activity.type == "email_reply":
+            store.create("EmailMessage", {
+                "Subject": f"Re: {campaign}", "TextBody": f"Thanks - happy to talk. {first}",
+                "FromName": " ".join(str(p) for p in (fields.get("first_name"), fields.get("last_name")) if p),
+                "FromAddress": fields.get("email"), "ToAddress": "sales@emulator.example.com", "Incoming": True,
+                "MessageDate": at, "Status": "1", "ActivityId": task.id,
+            }, by=store.sales_user, at_ms=at)
+        if activity.type == "email_click" and rng.random() < 0.3:
+            _membership(store, lead, campaigns[f"Nurture: {campaign}"] if f"Nurture: {campaign}" in campaigns
+                        else campaigns["Nurture: newsletter"], "Responded", at, members)
+        return "Task"
+    if activity.type == "call":
+        store.create("Task", {**base, "Subject": f"Call with {first}", "TaskSubtype": "Call", "Type": "Call",
+                              "CallType": rng.choice(("Outbound", "Outbound", "Inbound")),
+                              "CallDurationInSeconds": rng.randint(60, 1800),
+                              "CallDisposition": rng.choice(("Connected", "Connected", "Left voicemail"))},
+                     by=store.sales_user, at_ms=at)
+        return "Task"
+    if activity.type == "meeting":
+        store.create("Event", {"WhoId": lead.id, "Subject": "Meeting: Discovery call", "StartDateTime": at,
+                               "EndDateTime": at + 30 * 60_000, "Type": "Meeting", "EventSubtype": "Event"},
+                     by=store.sales_user, at_ms=at)
+        return "Event"
+    if activity.type in ("webinar_registered", "webinar_attended"):
+        registered = next((name for name, m in members.items() if name in WEBINARS
+                           and m.values.get("Status") in ("Sent", "Registered")), None)
+        name = registered or rng.choice(WEBINARS)
+        status = "Registered" if activity.type == "webinar_registered" else "Attended"
+        _membership(store, lead, campaigns[name], status, at, members)
+        return "CampaignMember"
+    if activity.type == "event_attended":
+        _membership(store, lead, campaigns[rng.choice(EVENTS)], "Attended", at, members)
+        return "CampaignMember"
+    return None
+
+
+def _membership(store: Store, lead: Record, campaign: Record, status: str, at: int, members: dict[str, Record]) -> None:
+    """One member per lead and campaign (Salesforce refuses duplicates): a later, stronger
+    status upgrades the membership; the first response dates it."""
+    name = campaign.values["Name"]
+    member = members.get(name)
+    if member is None:
+        members[name] = member = store.create("CampaignMember", {"CampaignId": campaign.id, "LeadId": lead.id,
+                                                                 "Status": status}, by=store.sales_user, at_ms=at)
+    elif STATUS_RANK[status] > STATUS_RANK[member.values["Status"]]:
+        member.values.update({"Status": status, "LastModifiedDate": max(at, member.values["LastModifiedDate"]),
+                              "SystemModstamp": max(at, member.values["SystemModstamp"])})
+        store.note_stamp(member.values["SystemModstamp"])
+    if status in RESPONDED_STATUSES:
+        day = values.date_of_ms(at)
+        first = member.values.get("FirstRespondedDate")
+        member.values["FirstRespondedDate"] = min(first, day) if first else day
+        member.values["HasResponded"] = True
+
+
+def convert(store: Store, lead: Record, *, at_ms: int, by: str, opportunity: dict[str, Any] | None = None) -> str:
+    """Lead conversion: an Account and a Contact (and optionally an Opportunity) from the
+    Lead's fields; the Lead marked converted; its activities and memberships moved to the
+    Contact. Returns the Contact's id."""
+    v = lead.values
+    account = store.create("Account", {
+        "Name": v.get("Company") or v.get("Name"), "Industry": v.get("Industry"), "Website": v.get("Website"),
+        "Phone": v.get("Phone"), "NumberOfEmployees": v.get("NumberOfEmployees"),
+        "AnnualRevenue": v.get("AnnualRevenue"), "BillingCity": v.get("City"), "BillingState": v.get("State"),
+        "BillingCountry": v.get("Country"), "Type": "Customer - Direct" if opportunity else "Prospect",
+    }, by=by, at_ms=at_ms)
+    contact = store.create("Contact", {
+        "AccountId": account.id, "FirstName": v.get("FirstName"), "LastName": v.get("LastName"),
+        "Salutation": v.get("Salutation"), "Title": v.get("Title"), "Email": v.get("Email"), "Phone": v.get("Phone"),
+        "MobilePhone": v.get("MobilePhone"), "LeadSource": v.get("LeadSource"), "Description": v.get("Description"),
+        "MailingStreet": v.get("Street"), "MailingCity": v.get("City"), "MailingState": v.get("State"),
+        "MailingPostalCode": v.get("PostalCode"), "MailingCountry": v.get("Country"),
+        "HasOptedOutOfEmail": bool(v.get("HasOptedOutOfEmail")),
+        "EmailBouncedDate": v.get("EmailBouncedDate"), "EmailBouncedReason": v.get("EmailBouncedReason"),
+    }, by=by, at_ms=at_ms)
+    changes: dict[str, Any] = {"IsConverted": True, "ConvertedDate": values.date_of_ms(at_ms),
+                               "ConvertedAccountId": account.id, "ConvertedContactId": contact.id,
+                               "Status": "Closed - Converted"}
+    if opportunity is not None:
+        close_ms = values.day_start_ms(opportunity["CloseDate"]) + 12 * 3_600_000
+        deal = store.create("Opportunity", {"Name": f"{account.values['Name']} - New Business",
+                                            "AccountId": account.id, "LeadSource": v.get("LeadSource"),
+                                            **opportunity}, by=by, at_ms=max(at_ms, close_ms), created_ms=at_ms)
+        changes["ConvertedOpportunityId"] = deal.id
+    store.apply(lead, changes, by=by, at_ms=at_ms)
+    for sobject in ("Task", "Event"):
+        for activity in store.rows(sobject, deleted=True):
+            if activity.values.get("WhoId") == lead.id:
+                activity.values["WhoId"] = contact.id
+                store.system_touch(activity, at_ms)
+    for member in store.rows("CampaignMember", deleted=True):
+        if member.values.get("LeadId") == lead.id:
+            member.values.update({"ContactId": contact.id, "Type": "Contact"})
+            store.system_touch(member, at_ms)
+    return contact.id
+
+
+def _ms(activity: Activity) -> int:
+    return _seconds(values.to_ms(utc(activity.occurred_at)))
+
+
+def _seconds(ms: int) -> int:
+    return ms - ms % 1000
+
+
+def _distinct(stamp: int, used: set[int], floor: int) -> int:
+    """A stamp no other seeded lead has: step back a second at a time, then forward if the
+    floor is reached (stamps stay whole seconds)."""
+    candidate = stamp
+    while candidate in used and candidate - 1000 >= floor:
+        candidate -= 1000
+    while candidate in used:
+        candidate += 1000
+    used.add(candidate)
+    return candidate
+
+
+__all__ = ["convert", "seed_org"]

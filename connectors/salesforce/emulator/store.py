@@ -1,0 +1,287 @@
+"""The org's data: records, schema (with custom fields), field-level security and audit stamps.
+
+The store knows Salesforce's data rules but nothing of HTTP. Writers validate a whole record
+with :meth:`Store.prepare` before :meth:`Store.apply` mutates anything, so a rejected record (or
+an all-or-none request with one) changes nothing.
+
+Audit stamps. ``CreatedDate``, ``LastModifiedDate`` and ``SystemModstamp`` are whole seconds, as
+the API always answers them (``...:32.000+0000``), so records saved in the same second share a
+stamp, and one transaction stamps all its records alike. The org's clock never runs backwards:
+a stamp is never earlier than any stamp already given (seeded data may lie ahead of a test's
+clock), and an update always moves a record's stamps forward.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+from connectors.salesforce.emulator import ids, values
+from connectors.salesforce.emulator.schema import FieldDef, SObjectDef, custom_field_entity, standard_objects
+from connectors.salesforce.emulator.values import FieldProblem
+
+#: CampaignMember statuses that count as a response (the org's member status settings).
+RESPONDED_STATUSES = frozenset({"Responded", "Registered", "Attended"})
+CLOSED_TASK_STATUSES = frozenset({"Completed"})
+STAGE_PROBABILITY = {"Prospecting": 10, "Qualification": 10, "Needs Analysis": 20, "Value Proposition": 50,
+                     "Id. Decision Makers": 60, "Perception Analysis": 70, "Proposal/Price Quote": 75,
+                     "Negotiation/Review": 90, "Closed Won": 100, "Closed Lost": 0}
+
+FLS_NONE, FLS_READ, FLS_EDIT = "none", "read", "edit"
+#: When the emulated org (and its pre-existing custom fields) came to be: 2024-01-01T00:00:00Z.
+ORG_CREATED_MS = 1_704_067_200_000
+
+
+@dataclass
+class Record:
+    sobject: str
+    id: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.values.get("IsDeleted"))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A record's write after validation: the stored changes, or why it cannot be saved."""
+
+    changes: dict[str, Any]
+    problems: tuple[FieldProblem, ...]
+
+
+class Store:
+    """Thread-safe in-memory org. Every public method takes the lock; so can callers (RLock)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.lock = threading.RLock()
+        self._clock = clock
+        self.ids = ids.IdFactory()
+        self.schema: dict[str, SObjectDef] = standard_objects()
+        self.tooling_schema: dict[str, SObjectDef] = {"CustomField": custom_field_entity()}
+        self.records: dict[str, dict[str, Record]] = {name: {} for name in [*self.schema, "CustomField"]}
+        self.fls: dict[str, str] = {}
+        self.writes: Counter[str] = Counter()
+        self.org_id = self.ids.new("Organization")
+        self.integration_user = self.ids.new("User")
+        self.sales_user = self.ids.new("User")
+        self._high_water = 0
+        self._register_custom_fields()
+
+    def _register_custom_fields(self) -> None:
+        """The ``CustomField`` (Tooling) records of custom fields the org starts with (the BANT
+        fields an admin created before the integration arrived)."""
+        for sobject in self.schema.values():
+            for definition in sobject.fields.values():
+                if definition.custom:
+                    metadata = {"label": definition.label, "type": "Text", "length": definition.length}
+                    self.create("CustomField", {
+                        "DeveloperName": definition.name[:-3], "TableEnumOrId": sobject.name, "NamespacePrefix": None,
+                        "FullName": f"{sobject.name}.{definition.name}", "Metadata": metadata,
+                        "Description": None, "ManageableState": "unmanaged"}, by=self.sales_user, at_ms=ORG_CREATED_MS)
+
+    # --- schema and field-level security -------------------------------------------------------------
+
+    def sobject(self, name: str) -> SObjectDef | None:
+        """sObject by name, case-insensitively (the API's object names ignore case)."""
+        found = self.schema.get(name)
+        if found is None:
+            found = next((d for n, d in self.schema.items() if n.lower() == name.lower()), None)
+        return found
+
+    def tooling_sobject(self, name: str) -> SObjectDef | None:
+        return next((d for n, d in self.tooling_schema.items() if n.lower() == name.lower()), None)
+
+    def access(self, sobject: str, field_name: str) -> str:
+        return self.fls.get(f"{sobject}.{field_name}", FLS_EDIT)
+
+    def visible(self, sobject: SObjectDef, definition: FieldDef) -> bool:
+        return sobject.tooling or self.access(sobject.name, definition.name) != FLS_NONE
+
+    def updateable(self, sobject: SObjectDef, definition: FieldDef) -> bool:
+        return definition.updateable and self.access(sobject.name, definition.name) == FLS_EDIT
+
+    def createable(self, sobject: SObjectDef, definition: FieldDef) -> bool:
+        return definition.createable and self.access(sobject.name, definition.name) == FLS_EDIT
+
+    # --- stamps ----------------------------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def stamp(self) -> int:
+        """One transaction's audit stamp: whole seconds, never before any stamp already given."""
+        with self.lock:
+            now = int(self._clock()) * 1000
+            self._high_water = max(self._high_water, now)
+            return self._high_water
+
+    def note_stamp(self, ms: int) -> None:
+        with self.lock:
+            self._high_water = max(self._high_water, ms)
+
+    # --- reads -------------------------------------------------------------------------------------------------
+
+    def get(self, sobject: str, record_id: str, *, deleted: bool = False) -> Record | None:
+        normalised = ids.normalise(record_id)
+        if normalised is None:
+            return None
+        record = self.records.get(sobject, {}).get(normalised)
+        if record is None or (record.deleted and not deleted):
+            return None
+        return record
+
+    def find(self, record_id: str) -> Record | None:
+        """A record of any object by id (deleted ones too)."""
+        normalised = ids.normalise(record_id)
+        if normalised is None:
+            return None
+        sobject = ids.OBJECT_BY_PREFIX.get(normalised[:3])
+        return self.records.get(sobject or "", {}).get(normalised)
+
+    def rows(self, sobject: str, *, deleted: bool) -> Iterator[Record]:
+        for record in self.records.get(sobject, {}).values():
+            if deleted or not record.deleted:
+                yield record
+
+    # --- validation ------------------------------------------------------------------------------------------
+
+    def prepare(self, sobject: SObjectDef, changes: Mapping[str, Any], *, creating: bool,
+                enforce_access: bool = True) -> Prepared:
+        """Check one record's stored values against the save rules.
+
+        ``changes`` holds canonical field names and already-deserialised values. Non-writable
+        fields are reported together in one ``INVALID_FIELD_FOR_INSERT_UPDATE``, the way the
+        API names every offending field at once.
+        """
+        problems: list[FieldProblem] = []
+        locked = [name for name in changes if enforce_access and not (
+            self.createable(sobject, sobject.fields[name]) if creating else self.updateable(sobject, sobject.fields[name]))]
+        if locked:
+            problems.append(FieldProblem(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(locked)}. Please check the security settings of this "
+                "field and verify that it is read/write for your profile or permission set.", tuple(locked)))
+        checked: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name in locked:
+                continue
+            saved, problem = values.check(sobject.fields[name], value)
+            if problem is not None:
+                problems.append(problem)
+            else:
+                checked[name] = saved
+        if creating:
+            missing = [d.name for d in sobject.fields.values()
+                       if not d.nillable and d.createable and not d.defaulted_on_create and d.type != "boolean"
+                       and checked.get(d.name) in (None, "") and not any(p.fields == (d.name,) for p in problems)]
+            if missing:
+                problems.append(FieldProblem("REQUIRED_FIELD_MISSING",
+                                             f"Required fields are missing: [{', '.join(missing)}]", tuple(missing)))
+        return Prepared(checked, tuple(problems))
+
+    # --- writes ----------------------------------------------------------------------------------------------
+
+    def create(self, sobject: str, changes: Mapping[str, Any], *, by: str, at_ms: int,
+               created_ms: int | None = None, record_id: str | None = None) -> Record:
+        definition = self.schema.get(sobject) or self.tooling_schema[sobject]
+        record = Record(sobject, record_id or self.ids.new(sobject))
+        stamped = {"Id": record.id, "IsDeleted": False, "CreatedDate": created_ms if created_ms is not None else at_ms,
+                   "CreatedById": by, "LastModifiedDate": at_ms, "LastModifiedById": by, "SystemModstamp": at_ms}
+        if "OwnerId" in definition.fields:
+            stamped["OwnerId"] = by
+        for name, spec in definition.fields.items():
+            if spec.type == "boolean":
+                stamped.setdefault(name, False)
+            default = next((p.value for p in spec.picklist if p.default), None)
+            if default is not None:
+                stamped.setdefault(name, default)
+        record.values.update(stamped)
+        record.values.update({k: v for k, v in changes.items() if k not in ("Id",)})
+        if sobject == "EmailMessage":
+            record.values.setdefault("Status", "3")
+        self._derive(record)
+        self.records[sobject][record.id] = record
+        self.note_stamp(max(at_ms, record.values["SystemModstamp"]))
+        return record
+
+    def apply(self, record: Record, changes: Mapping[str, Any], *, by: str, at_ms: int,
+              count_as_api: bool = False) -> None:
+        """Save an update: the values, then ``LastModifiedDate``/``SystemModstamp`` (an update
+        always bumps them, even when no value changes, as any DML update does)."""
+        record.values.update(changes)
+        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0) + 1000)
+        record.values["LastModifiedDate"] = stamp
+        record.values["LastModifiedById"] = by
+        record.values["SystemModstamp"] = stamp
+        self.note_stamp(stamp)
+        self._derive(record)
+        if count_as_api:
+            for name in changes:
+                self.writes[f"{record.sobject}.{name}"] += 1
+
+    def system_touch(self, record: Record, at_ms: int) -> None:
+        """A change Salesforce makes itself (delete, conversion roll-ups): ``SystemModstamp`` only."""
+        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0) + 1000)
+        record.values["SystemModstamp"] = stamp
+        self.note_stamp(stamp)
+
+    def delete(self, record: Record, at_ms: int, by: str) -> None:
+        """To the recycle bin: ``IsDeleted`` set, visible to ``queryAll`` only."""
+        record.values["IsDeleted"] = True
+        record.values["LastModifiedById"] = by
+        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0) + 1000)
+        record.values["LastModifiedDate"] = stamp
+        record.values["SystemModstamp"] = stamp
+        self.note_stamp(stamp)
+
+    def _derive(self, record: Record) -> None:
+        """Fields Salesforce calculates from others."""
+        v = record.values
+        if record.sobject in ("Lead", "Contact"):
+            v["Name"] = " ".join(p for p in (v.get("FirstName"), v.get("LastName")) if p) or None
+        elif record.sobject == "Opportunity":
+            stage = v.get("StageName")
+            v["IsClosed"] = stage in ("Closed Won", "Closed Lost")
+            v["IsWon"] = stage == "Closed Won"
+            if v.get("Probability") is None and stage in STAGE_PROBABILITY:
+                v["Probability"] = float(STAGE_PROBABILITY[stage])
+        elif record.sobject == "Task":
+            v["IsClosed"] = v.get("Status") in CLOSED_TASK_STATUSES
+            if v["IsClosed"] and v.get("CompletedDateTime") is None:
+                v["CompletedDateTime"] = v.get("LastModifiedDate")
+        elif record.sobject == "CampaignMember":
+            v["Type"] = "Contact" if v.get("ContactId") else "Lead"
+            v["HasResponded"] = v.get("Status") in RESPONDED_STATUSES
+            if v["HasResponded"] and v.get("FirstRespondedDate") is None:
+                v["FirstRespondedDate"] = values.date_of_ms(int(v.get("LastModifiedDate") or 0))
+        elif record.sobject == "Event":
+            start = v.get("StartDateTime")
+            if start is not None:
+                v["ActivityDateTime"] = start
+                v["ActivityDate"] = values.date_of_ms(int(start))
+                if v.get("EndDateTime") is None and v.get("DurationInMinutes") is not None:
+                    v["EndDateTime"] = int(start) + int(v["DurationInMinutes"]) * 60_000
+                if v.get("EndDateTime") is not None:
+                    v["DurationInMinutes"] = int((int(v["EndDateTime"]) - int(start)) // 60_000)
+
+    # --- custom fields -------------------------------------------------------------------------------------
+
+    def add_custom_field(self, sobject: str, definition: FieldDef, *, access: str, at_ms: int) -> Record:
+        """Add the field to the object and its ``CustomField`` (Tooling) record; the record."""
+        self.schema[sobject].fields[definition.name] = definition
+        if access != FLS_EDIT:
+            self.fls[f"{sobject}.{definition.name}"] = access
+        metadata = dict(definition.metadata or {"label": definition.label})
+        tooling = {"DeveloperName": definition.name[:-3], "TableEnumOrId": sobject, "NamespacePrefix": None,
+                   "FullName": f"{sobject}.{definition.name}", "Metadata": metadata,
+                   "Description": metadata.get("description"), "ManageableState": "unmanaged"}
+        return self.create("CustomField", tooling, by=self.integration_user, at_ms=at_ms)
+
+    def custom_field_record(self, sobject: str, name: str) -> Record | None:
+        return next((r for r in self.records["CustomField"].values()
+                     if r.values["TableEnumOrId"] == sobject and r.values["DeveloperName"].lower() == name.lower()),
+                    None)

@@ -1,0 +1,282 @@
+"""Reading Leads and Contacts and their activity from Salesforce with SOQL.
+
+Incremental pulls ask ``queryAll`` for records whose ``SystemModstamp`` is after the cursor less
+an overlap (commits are not strictly ordered by their stamp), ordered by ``SystemModstamp, Id``;
+``queryAll`` also returns deleted records, which become ``deleted_ids``. Each page of 2,000
+records is one batch; its activity costs one query per activity object per 500 records.
+
+Converted leads: a converted Lead is reported as gone (``deleted_ids``) and its activity follows
+it to the Contact it became, so the Contact is scored on the whole history and one score lands on
+one record. What is read, and what it maps to:
+
+=====================================================  ============================================
+Salesforce                                             leadscore
+=====================================================  ============================================
+Task, ``TaskSubtype = 'Call'``                         ``call`` (``type``, ``duration``, ``status``)
+Task, ``TaskSubtype = 'Email'`` with an incoming       ``email_reply``
+EmailMessage (or ``Subject`` starting ``RE:``)
+Task, ``TaskSubtype = 'Email'``, otherwise             not read as lead activity (the rep's email)
+Event                                                  ``meeting`` (``subject``)
+CampaignMember of a Webinar campaign                   ``webinar_registered``; ``webinar_attended``
+                                                       when ``Status`` is Attended
+CampaignMember of another campaign, responded          ``event_attended`` (Event / Trade Show /
+                                                       Conference) or ``form_submit`` (other types)
+=====================================================  ============================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from agent.records import Activity, Lead
+from connectors.base import Cursor, PullBatch, PullNeeds
+from connectors.salesforce.client import SalesforceClient, SalesforceRequestError
+from connectors.salesforce.config import SalesforceConfig
+
+IN_CHUNK = 500  # ids per IN list: 500 x 21 characters stays well inside SOQL's URI limit
+OBJECT_OF = {"lead": "Lead", "contact": "Contact"}
+
+TASK_TYPES = frozenset({"call", "email_reply"})
+EVENT_TYPES = frozenset({"meeting"})
+CAMPAIGN_TYPES = frozenset({"webinar_registered", "webinar_attended", "event_attended", "form_submit"})
+EVENT_CAMPAIGNS = {"event", "trade show", "conference", "seminar"}
+
+
+def soql_datetime(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def soql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Salesforce datetimes (``2026-10-01T12:00:00.000+0000``) and dates (``2026-10-01``)."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if len(text) == 10:
+        text += "T00:00:00+00:00"
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def in_list(ids: Iterable[str]) -> str:
+    return "(" + ", ".join(soql_string(i) for i in ids) + ")"
+
+
+@dataclass
+class ConversionMap:
+    """What the connector learned of conversions: converted Lead -> Contact. Writes for a Lead
+    converted since it was pulled are routed through this (and learn from their own errors)."""
+
+    lead_to_contact: dict[str, str]
+
+    def note(self, lead_id: str, contact_id: str | None) -> None:
+        if contact_id:
+            self.lead_to_contact[lead_id] = contact_id
+
+
+class RecordReader:
+    def __init__(self, client: SalesforceClient, config: SalesforceConfig, conversions: ConversionMap) -> None:
+        self.client = client
+        self.config = config
+        self.conversions = conversions
+        self._campaign_types: dict[str, str] = {}
+
+    # --- records ---------------------------------------------------------------------------
+
+    def pull(self, cursor: Cursor, until: datetime | None, needs: PullNeeds | None) -> Iterator[PullBatch]:
+        sobject = OBJECT_OF[cursor.object_type]
+        field_map = self.config.field_map(sobject)
+        wanted = field_map if needs is None else {k: v for k, v in field_map.items() if k in needs.fields}
+        columns = ["Id", "SystemModstamp", "IsDeleted", "CreatedDate", *sorted(set(wanted.values()))]
+        if sobject == "Lead":
+            columns += ["IsConverted", "ConvertedContactId"]
+        where = []
+        since = parse_time(cursor.value) if cursor.value else None
+        if since is not None:
+            where.append(f"SystemModstamp > {soql_datetime(since - timedelta(seconds=self.config.overlap_seconds))}")
+        if until is not None:
+            where.append(f"SystemModstamp <= {soql_datetime(until)}")
+        soql = f"SELECT {', '.join(dict.fromkeys(columns))} FROM {sobject}"
+        if where:
+            soql += " WHERE " + " AND ".join(where)
+        soql += " ORDER BY SystemModstamp, Id"
+        activity_types = None if needs is None else needs.activity_types
+
+        seen: set[str] = set()
+        result = self.client.call("query", lambda sf: sf.query(soql, include_deleted=True))
+        newest = since
+        while True:
+            records = [r for r in result.get("records", []) if r["Id"] not in seen]
+            seen.update(r["Id"] for r in records)
+            leads: list[Lead] = []
+            deleted: list[str] = []
+            for record in records:
+                stamp = parse_time(record.get("SystemModstamp"))
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+                if record.get("IsDeleted"):
+                    deleted.append(record["Id"])
+                elif sobject == "Lead" and record.get("IsConverted"):
+                    self.conversions.note(record["Id"], record.get("ConvertedContactId"))
+                    deleted.append(record["Id"])  # merged away into its Contact
+                else:
+                    leads.append(self._lead(record, cursor.object_type, wanted))
+            activities = self._activities(leads, sobject, activity_types) if leads else []
+            value = newest.isoformat().replace("+00:00", "Z") if newest else cursor.value
+            if records or value:
+                yield PullBatch(leads=leads, activities=activities, cursor=Cursor(cursor.object_type, value), deleted_ids=deleted)
+            next_url = result.get("nextRecordsUrl")
+            if result.get("done", True) or not next_url:
+                return
+            result = self.client.call("queryMore", lambda sf: sf.query_more(next_url, identifier_is_url=True, include_deleted=True))
+
+    @staticmethod
+    def _lead(record: Mapping[str, Any], object_type: str, wanted: Mapping[str, str]) -> Lead:
+        fields = {name: record.get(api) for name, api in wanted.items() if record.get(api) not in (None, "")}
+        return Lead(
+            id=record["Id"],
+            object_type=object_type,  # type: ignore[arg-type]
+            fields=fields,
+            created_at=parse_time(record.get("CreatedDate")),
+            updated_at=parse_time(record.get("SystemModstamp")),
+        )
+
+    # --- activity --------------------------------------------------------------------------
+
+    def _activities(self, leads: list[Lead], sobject: str, types: frozenset[str] | None) -> list[Activity]:
+        owner: dict[str, str] = {lead.id: lead.id for lead in leads}
+        if sobject == "Contact":
+            # A Contact carries the history of the Lead it was converted from.
+            for lead_id, contact_id in self._source_leads([lead.id for lead in leads]):
+                owner[lead_id] = contact_id
+        who = list(owner)
+        out: list[Activity] = []
+        if types is None or types & TASK_TYPES:
+            out += self._tasks(who, owner, types)
+        if types is None or types & EVENT_TYPES:
+            out += self._events(who, owner)
+        if types is None or types & CAMPAIGN_TYPES:
+            out += self._campaign_members(who, owner, sobject, types)
+        return out
+
+    def _query(self, family: str, soql: str) -> list[dict[str, Any]]:
+        return list(self.client.call(family, lambda sf: sf.query_all(soql)).get("records", []))
+
+    def _source_leads(self, contact_ids: list[str]) -> Iterator[tuple[str, str]]:
+        for part in chunks(contact_ids):
+            for r in self._query("query", f"SELECT Id, ConvertedContactId FROM Lead WHERE ConvertedContactId IN {in_list(part)}"):
+                self.conversions.note(r["Id"], r.get("ConvertedContactId"))
+                yield r["Id"], r["ConvertedContactId"]
+
+    def _tasks(self, who: list[str], owner: Mapping[str, str], types: frozenset[str] | None) -> list[Activity]:
+        out: list[Activity] = []
+        subtypes = []
+        if types is None or "call" in types:
+            subtypes.append("'Call'")
+        if types is None or "email_reply" in types:
+            subtypes.append("'Email'")
+        email_tasks: dict[str, tuple[str, datetime, str]] = {}
+        for part in chunks(who):
+            soql = (
+                "SELECT Id, WhoId, TaskSubtype, Subject, CallType, CallDurationInSeconds, Status, ActivityDate, CreatedDate "
+                f"FROM Task WHERE WhoId IN {in_list(part)} AND TaskSubtype IN ({', '.join(subtypes)})"
+            )
+            for r in self._query("query", soql):
+                when = parse_time(r.get("CreatedDate")) or parse_time(r.get("ActivityDate"))
+                contact = owner.get(r.get("WhoId") or "")
+                if when is None or contact is None:
+                    continue
+                if r.get("TaskSubtype") == "Call":
+                    props = {k: v for k, v in (("type", r.get("CallType")), ("duration", r.get("CallDurationInSeconds")),
+                                                ("status", r.get("Status"))) if v not in (None, "")}
+                    out.append(Activity(contact, "call", when, props))
+                else:
+                    email_tasks[r["Id"]] = (contact, when, str(r.get("Subject") or ""))
+        if email_tasks:
+            incoming = self._incoming_emails(list(email_tasks))
+            for task_id, (contact, when, subject) in email_tasks.items():
+                if incoming.get(task_id, subject.upper().startswith("RE:")):
+                    out.append(Activity(contact, "email_reply", when, {}))
+        return out
+
+    def _incoming_emails(self, task_ids: list[str]) -> dict[str, bool]:
+        """Task id -> whether its EmailMessage is incoming; empty where the org has no
+        EmailMessage object (Enhanced Email off)."""
+        found: dict[str, bool] = {}
+        try:
+            for part in chunks(task_ids):
+                for r in self._query("query", f"SELECT ActivityId, Incoming FROM EmailMessage WHERE ActivityId IN {in_list(part)}"):
+                    found[r["ActivityId"]] = bool(r.get("Incoming"))
+        except SalesforceRequestError:
+            return {}
+        return found
+
+    def _events(self, who: list[str], owner: Mapping[str, str]) -> list[Activity]:
+        out: list[Activity] = []
+        for part in chunks(who):
+            for r in self._query("query", f"SELECT Id, WhoId, StartDateTime, Subject FROM Event WHERE WhoId IN {in_list(part)}"):
+                when = parse_time(r.get("StartDateTime"))
+                contact = owner.get(r.get("WhoId") or "")
+                if when is not None and contact is not None:
+                    out.append(Activity(contact, "meeting", when, {"subject": r["Subject"]} if r.get("Subject") else {}))
+        return out
+
+    def _campaign_members(
+        self, who: list[str], owner: Mapping[str, str], sobject: str, types: frozenset[str] | None
+    ) -> list[Activity]:
+        rows: list[dict[str, Any]] = []
+        for part in chunks(who):
+            for column in (("LeadId",) if sobject == "Lead" else ("LeadId", "ContactId")):
+                rows += self._query(
+                    "query",
+                    "SELECT Id, LeadId, ContactId, CampaignId, Status, HasResponded, FirstRespondedDate, CreatedDate "
+                    f"FROM CampaignMember WHERE {column} IN {in_list(part)}",
+                )
+        self._load_campaign_types({r["CampaignId"] for r in rows if r.get("CampaignId")})
+        out: list[Activity] = []
+        done: set[str] = set()
+        for r in rows:
+            if r["Id"] in done:
+                continue
+            done.add(r["Id"])
+            contact = owner.get(r.get("ContactId") or "") or owner.get(r.get("LeadId") or "")
+            if contact is None:
+                continue
+            kind = self._campaign_activity(self._campaign_types.get(r.get("CampaignId") or "", ""), r)
+            when = parse_time(r.get("FirstRespondedDate")) or parse_time(r.get("CreatedDate"))
+            if kind and when and (types is None or kind in types):
+                out.append(Activity(contact, kind, when, {"status": r.get("Status") or ""}))
+        return out
+
+    @staticmethod
+    def _campaign_activity(campaign_type: str, member: Mapping[str, Any]) -> str | None:
+        status = str(member.get("Status") or "").lower()
+        kind = campaign_type.lower()
+        if kind == "webinar":
+            return "webinar_attended" if status == "attended" else "webinar_registered"
+        if not member.get("HasResponded"):
+            return None
+        return "event_attended" if kind in EVENT_CAMPAIGNS else "form_submit"
+
+    def _load_campaign_types(self, ids: set[str]) -> None:
+        missing = sorted(ids - set(self._campaign_types))
+        for part in chunks(missing):
+            for r in self._query("query", f"SELECT Id, Type FROM Campaign WHERE Id IN {in_list(part)}"):
+                self._campaign_types[r["Id"]] = str(r.get("Type") or "")

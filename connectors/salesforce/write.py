@@ -1,0 +1,183 @@
+"""Writing score updates to Leads and Contacts: sObject Collections, or Bulk API 2.0 when large.
+
+Below ``bulk_threshold`` changed records, ``PATCH composite/sobjects`` takes 200 records a call
+with ``allOrNone: false`` and answers one SaveResult per record. At or above it, one Bulk 2.0
+ingest job per object type takes them all (a handful of calls whatever the count), and the
+failed records are read back from the job.
+
+A Lead converted since it was pulled cannot be updated (``CANNOT_UPDATE_CONVERTED_LEAD``): its
+values are written to the Contact it became, and the result says so (``written_to``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+import structlog
+
+from agent.errors import QuotaExhausted, TransientError
+from connectors.base import ScoreUpdate, WriteResult, WriteStatus
+from connectors.salesforce.client import SalesforceClient, SalesforceRequestError
+from connectors.salesforce.config import SalesforceConfig
+from connectors.salesforce.pull import ConversionMap, chunks, in_list
+
+COLLECTION_SIZE = 200  # sObject Collections' maximum records per call
+log = structlog.get_logger("leadscore.salesforce")
+
+#: Per-record error codes worth retrying as they are; everything else needs a person or a change.
+_RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE", "QUERY_TIMEOUT"}
+_CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
+
+
+def field_value(name: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if name in ("score", "fit_score", "engagement_score") and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class RecordWriter:
+    def __init__(self, client: SalesforceClient, config: SalesforceConfig, conversions: ConversionMap) -> None:
+        self.client = client
+        self.config = config
+        self.conversions = conversions
+        self.mapping = config.write.mapping()
+        self.failures: Counter[str] = Counter()
+
+    def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
+        results: dict[int, WriteResult] = {}
+        targets: list[tuple[int, str, str, dict[str, Any]]] = []  # (index, sobject, id, fields)
+        for i, update in enumerate(updates):
+            fields = {self.mapping[k]: field_value(k, v) for k, v in update.values.items() if k in self.mapping}
+            if not fields:
+                results[i] = WriteResult(update.record_id, WriteStatus.OK)
+                continue
+            sobject, record_id = "Lead" if update.object_type == "lead" else "Contact", update.record_id
+            if sobject == "Lead" and record_id in self.conversions.lead_to_contact:
+                sobject, record_id = "Contact", self.conversions.lead_to_contact[record_id]
+            targets.append((i, sobject, record_id, fields))
+        try:
+            if len(targets) >= self.config.bulk_threshold:
+                outcome = self._bulk(targets)
+            else:
+                outcome = self._collections(targets)
+        except QuotaExhausted as exc:
+            outcome = {i: ("RETRYABLE", "QUOTA_EXHAUSTED", str(exc)) for i, *_ in targets}
+        converted = [t for t in targets if outcome.get(t[0], ("",))[1:2] == (_CONVERTED,)]
+        if converted:
+            outcome.update(self._reroute_converted(converted))
+            contacts = self.conversions.lead_to_contact
+            targets = [(i, "Contact", contacts[r], f) if (i, s, r, f) in converted and r in contacts else (i, s, r, f)
+                       for i, s, r, f in targets]
+        for i, sobject, record_id, _ in targets:
+            status, code, message = outcome.get(i, ("RETRYABLE", "NO_RESULT", "no result returned"))
+            update = updates[i]
+            written_to = record_id if record_id != update.record_id else None
+            if status == "OK":
+                results[i] = WriteResult(update.record_id, WriteStatus.OK, written_to=written_to)
+            else:
+                state = WriteStatus.RETRYABLE if status == "RETRYABLE" else WriteStatus.PERMANENT
+                results[i] = WriteResult(update.record_id, state, code, message, written_to)
+                self.failures[code] += 1
+                log.warning("write.failed", record_id=update.record_id, object=sobject, status=state.value, code=code, message=message)
+        return [results[i] for i in range(len(updates))]
+
+    # --- sObject Collections ------------------------------------------------------------------
+
+    def _collections(self, targets: Sequence[tuple[int, str, str, dict[str, Any]]]) -> dict[int, tuple[str, str, str]]:
+        outcome: dict[int, tuple[str, str, str]] = {}
+        for start in range(0, len(targets), COLLECTION_SIZE):
+            part = targets[start : start + COLLECTION_SIZE]
+            body = {
+                "allOrNone": False,
+                "records": [{"attributes": {"type": sobject}, "id": rid, **fields} for _, sobject, rid, fields in part],
+            }
+            try:
+                saved = self.client.call(
+                    "composite.sobjects", lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body)
+                )
+            except TransientError as exc:
+                outcome.update({i: ("RETRYABLE", "TRANSIENT", str(exc)) for i, *_ in part})
+                continue
+            except SalesforceRequestError as exc:
+                outcome.update({i: ("PERMANENT", exc.code, exc.message) for i, *_ in part})
+                continue
+            for (i, *_), result in zip(part, saved or []):
+                outcome[i] = _save_result(result)
+        return outcome
+
+    # --- Bulk API 2.0 ---------------------------------------------------------------------------
+
+    def _bulk(self, targets: Sequence[tuple[int, str, str, dict[str, Any]]]) -> dict[int, tuple[str, str, str]]:
+        outcome: dict[int, tuple[str, str, str]] = {}
+        for sobject in ("Lead", "Contact"):
+            part = [t for t in targets if t[1] == sobject]
+            if not part:
+                continue
+            columns = sorted({name for *_, fields in part for name in fields})
+            records = [{"Id": rid, **{c: _csv_value(fields.get(c)) for c in columns}} for _, _, rid, fields in part]
+            index_of = {rid: i for i, _, rid, _ in part}
+            try:
+                jobs = self.client.call(
+                    "bulk2.update",
+                    lambda sf: getattr(sf.bulk2, sobject).update(records=records, wait=self.config.bulk_poll_seconds),
+                )
+            except TransientError as exc:
+                outcome.update({i: ("RETRYABLE", "TRANSIENT", str(exc)) for i, *_ in part})
+                continue
+            failed: dict[str, tuple[str, str]] = {}
+            for job in jobs:
+                if int(job.get("numberRecordsFailed", 0)):
+                    text = self.client.call(
+                        "bulk2.failedResults", lambda sf, j=job["job_id"]: getattr(sf.bulk2, sobject).get_failed_records(j)
+                    )
+                    for row in csv.DictReader(io.StringIO(text)):
+                        code, _, message = (row.get("sf__Error") or "ERROR").partition(":")
+                        failed[row.get("sf__Id") or row.get("Id") or ""] = (code.strip(), message.strip()[:300])
+            for rid, i in index_of.items():
+                if rid in failed:
+                    code, message = failed[rid]
+                    outcome[i] = ("RETRYABLE" if code in _RETRYABLE else "PERMANENT", code, message)
+                else:
+                    outcome[i] = ("OK", "", "")
+        return outcome
+
+    # --- converted leads ------------------------------------------------------------------------
+
+    def _reroute_converted(self, converted: Sequence[tuple[int, str, str, dict[str, Any]]]) -> dict[int, tuple[str, str, str]]:
+        """Leads converted since they were pulled: find their Contacts and write there."""
+        lead_ids = [rid for _, _, rid, _ in converted]
+        for part in chunks(lead_ids):
+            rows = self.client.call(
+                "query", lambda sf: sf.query_all(f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN {in_list(part)}")
+            )
+            for row in rows.get("records", []):
+                self.conversions.note(row["Id"], row.get("ConvertedContactId"))
+        retargeted = []
+        outcome: dict[int, tuple[str, str, str]] = {}
+        for i, _, rid, fields in converted:
+            contact = self.conversions.lead_to_contact.get(rid)
+            if contact is None:
+                outcome[i] = ("PERMANENT", _CONVERTED, "converted lead without a Contact")
+            else:
+                retargeted.append((i, "Contact", contact, fields))
+        outcome.update(self._collections(retargeted))
+        return outcome
+
+
+def _save_result(result: Mapping[str, Any]) -> tuple[str, str, str]:
+    if result.get("success"):
+        return "OK", "", ""
+    errors = result.get("errors") or [{}]
+    code = str(errors[0].get("statusCode") or "ERROR")
+    message = str(errors[0].get("message") or "")[:300]
+    return ("RETRYABLE" if code in _RETRYABLE else "PERMANENT"), code, message
+
+
+def _csv_value(value: Any) -> str:
+    return "" if value is None else str(value)

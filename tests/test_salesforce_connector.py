@@ -1,0 +1,283 @@
+"""The Salesforce connector against the Salesforce emulator, through simple-salesforce over TLS."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from agent.errors import AuthError, ConfigError, QuotaExhausted
+from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.config import DEFAULT_LEAD_FIELDS
+from connectors.salesforce.emulator import SalesforceEmulator
+from connectors.testing import ConformanceSuite
+
+pytestmark = pytest.mark.network
+
+WRITE_FIELDS = {"score": "Leadscore_Score__c", "stage": "Leadscore_Stage__c", "reason": "Leadscore_Reason__c"}
+STAGES = ["Cold", "Warm", "MQL", "SQL"]
+
+
+def compressed_sleep(seconds: float) -> None:
+    time.sleep(min(seconds, 0.02))
+
+
+class SalesforceHarness:
+    object_type = "lead"
+
+    def __init__(self, **emulator_options: Any) -> None:
+        self.emulator = SalesforceEmulator(**emulator_options).start()
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        creds = self.emulator.credentials
+        return {
+            "auth": "jwt",
+            "login_url": self.emulator.login_url,
+            "client_id": creds.client_id,
+            "username": creds.username,
+            "private_key": creds.private_key_pem,
+            "ca_bundle": self.emulator.ca_bundle,
+            "write": WRITE_FIELDS,
+            "bulk_poll_seconds": 0.05,
+            "retry_attempts": 10,
+            "connect_timeout": 2,
+            "read_timeout": 10,
+            **overrides,
+        }
+
+    def connector(self, **overrides: Any) -> SalesforceConnector:
+        return SalesforceConnector(self.config(**overrides), sleep=compressed_sleep)
+
+    def seed(self, count: int) -> list[str]:
+        ids = self.emulator.seed(count, seed=11, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc))
+        # Converted leads are scored on their Contacts; the suite's lead-level checks use the rest.
+        return [i for i in ids if not self.emulator.record("Lead", i).get("IsConverted")]
+
+    def edit(self, record_id: str, field: str, value: str) -> None:
+        self.emulator.update_record("Lead", record_id, {DEFAULT_LEAD_FIELDS[field]: value})
+
+    def delete(self, record_id: str) -> None:
+        self.emulator.delete_record("Lead", record_id)
+
+    def written(self, record_id: str) -> dict[str, str | None]:
+        values = self.emulator.record("Lead", record_id)
+        return {name: None if values.get(api) is None else str(values.get(api)) for name, api in WRITE_FIELDS.items()}
+
+    def fields_written(self) -> set[str]:
+        return {name.split(".", 1)[1] for name, count in self.emulator.field_writes().items() if count}
+
+    def allowed_fields(self) -> set[str]:
+        return set(WRITE_FIELDS.values())
+
+    def faults(self, *, error_rate: float = 0.0, drop_rate: float = 0.0) -> None:
+        self.emulator.set_faults(error_rate=error_rate, drop_rate=drop_rate, seed=3)
+
+    def faults_served(self) -> int:
+        return sum(1 for r in self.emulator.requests() if r.status == 0 or r.status >= 500)
+
+    def revoke_token(self) -> None:
+        self.emulator.expire_sessions()
+        self.emulator.revoke_credentials()
+
+    def close(self) -> None:
+        self.emulator.stop()
+
+
+TestSalesforceConformance = ConformanceSuite.for_harness(SalesforceHarness)
+
+
+@pytest.fixture
+def harness():
+    h = SalesforceHarness()
+    yield h
+    h.close()
+
+
+def _pull_all(connector: SalesforceConnector, cursor: Cursor, needs: PullNeeds | None = None):
+    leads, activities, deleted, last = [], [], [], cursor
+    for batch in connector.pull(cursor, needs=needs):
+        leads.extend(batch.leads)
+        activities.extend(batch.activities)
+        deleted.extend(batch.deleted_ids)
+        last = batch.cursor
+    return leads, activities, deleted, last
+
+
+def test_contacts_carry_the_history_of_the_leads_they_were_converted_from(harness: SalesforceHarness) -> None:
+    ids = harness.emulator.seed(200, seed=11)
+    converted = [i for i in ids if harness.emulator.record("Lead", i).get("IsConverted")]
+    assert converted
+    connector = harness.connector()
+    leads, _, deleted, _ = _pull_all(connector, Cursor("lead", None))
+    assert set(converted) <= set(deleted) and not set(converted) & {lead.id for lead in leads}
+    contacts, activities, _, _ = _pull_all(connector, Cursor("contact", None))
+    contact_of = {i: harness.emulator.record("Lead", i)["ConvertedContactId"] for i in converted}
+    assert set(contact_of.values()) <= {c.id for c in contacts}
+    assert {a.lead_id for a in activities} <= {c.id for c in contacts}
+
+
+def test_a_lead_converted_mid_run_has_its_score_written_to_its_contact(harness: SalesforceHarness) -> None:
+    ids = harness.seed(20)
+    connector = harness.connector()
+    connector.setup(WriteSpec(frozenset(WRITE_FIELDS), STAGES))
+    leads, _, _, _ = _pull_all(connector, Cursor("lead", None))
+    contact_id = harness.emulator.convert_lead(ids[0])
+    results = connector.write([ScoreUpdate(ids[0], "lead", {"score": 42, "stage": "MQL", "reason": "+42"})])
+    assert results[0].ok and results[0].written_to == contact_id
+    assert int(float(harness.emulator.record("Contact", contact_id)["Leadscore_Score__c"])) == 42
+
+
+def test_collections_and_bulk_write_the_same_values(harness: SalesforceHarness) -> None:
+    ids = harness.seed(60)
+    small = harness.connector()
+    small.setup(WriteSpec(frozenset(WRITE_FIELDS), STAGES))
+    bulk = harness.connector(bulk_threshold=10)
+    updates = [ScoreUpdate(i, "lead", {"score": n, "stage": "Warm", "reason": f"+{n} x"}) for n, i in enumerate(ids)]
+    updates[5] = ScoreUpdate(ids[5], "lead", {"score": 5, "stage": "Nope", "reason": "+5"})
+    harness.delete(ids[7])
+    for connector in (small, bulk):
+        results = connector.write(updates)
+        assert results[5].status is WriteStatus.PERMANENT and results[5].error_code
+        assert results[7].status is WriteStatus.PERMANENT and results[7].error_code
+        assert all(r.ok for n, r in enumerate(results) if n not in (5, 7))
+    assert small.api_calls()["composite.sobjects"] == math.ceil(len(ids) / 200)
+    assert bulk.api_calls()["bulk2.update"] == 1 and "composite.sobjects" not in bulk.api_calls()
+    assert harness.written(ids[9])["score"] in ("9", "9.0")
+
+
+def test_an_expired_session_mid_run_logs_in_again_once(harness: SalesforceHarness) -> None:
+    harness.seed(30)
+    connector = harness.connector()
+    batches = connector.pull(Cursor("lead", None))
+    next(batches)
+    harness.emulator.expire_sessions()
+    list(batches)
+    list(connector.pull(Cursor("contact", None)))
+    assert connector.client.logins == 2
+
+
+def test_spent_daily_allocation_stops_writes_cleanly() -> None:
+    h = SalesforceHarness(daily_limit=1_000)
+    try:
+        ids = h.seed(10)
+        connector = h.connector()
+        connector.setup(WriteSpec(frozenset(WRITE_FIELDS), STAGES))
+        h.emulator.set_api_usage(1_000)  # someone else spent it
+        results = connector.write([ScoreUpdate(i, "lead", {"score": 1}) for i in ids])
+        assert {r.status for r in results} == {WriteStatus.RETRYABLE}
+        assert {r.error_code for r in results} == {"QUOTA_EXHAUSTED"}
+        assert connector.failures()["QuotaExhausted"] == 1
+        assert not any(h.emulator.field_writes().values())
+    finally:
+        h.close()
+
+
+def test_budget_stops_before_the_allocation_is_gone() -> None:
+    h = SalesforceHarness(daily_limit=1_000)
+    try:
+        h.seed(10)
+        connector = h.connector(daily_budget=0.5)
+        h.emulator.set_api_usage(498)
+        with pytest.raises(QuotaExhausted, match="daily API budget spent"):
+            for _ in range(5):
+                connector.check()  # learns the org's usage from each answer's Sforce-Limit-Info
+        assert h.emulator.api_usage() <= 500  # never past the budget
+    finally:
+        h.close()
+
+
+def test_setup_reports_field_level_security_to_grant() -> None:
+    h = SalesforceHarness(fls_auto_grant=False)
+    try:
+        connector = h.connector()
+        report = connector.setup(WriteSpec(frozenset(WRITE_FIELDS), STAGES))
+        assert len(report.created) == 6
+        assert any("Lead.Leadscore_Score__c" in step for step in report.todo)
+        h.emulator.grant_field_access("Lead.Leadscore_Score__c")
+        assert not any("Lead.Leadscore_Score__c" in p for p in connector.check().problems)
+    finally:
+        h.close()
+
+
+def test_bad_credentials_are_an_auth_error_naming_the_keys(harness: SalesforceHarness) -> None:
+    connector = harness.connector(auth="password", password="wrong", client_secret=harness.emulator.credentials.client_secret)
+    with pytest.raises(AuthError, match="connectors.salesforce.client_id"):
+        connector.check()
+
+
+def test_missing_secret_env_is_a_config_error(monkeypatch: pytest.MonkeyPatch, harness: SalesforceHarness) -> None:
+    monkeypatch.delenv("SALESFORCE_CLIENT_SECRET", raising=False)
+    config = harness.config(auth="client_credentials")
+    config.pop("private_key")
+    with pytest.raises(ConfigError, match="client_secret_env: environment variable SALESFORCE_CLIENT_SECRET is not set"):
+        SalesforceConnector(config).check()
+
+
+def test_write_fields_must_be_custom_fields() -> None:
+    with pytest.raises(ConfigError, match="leadscore writes only its own fields"):
+        SalesforceConnector({"client_id": "x", "username": "u", "private_key": "k", "write": {"score": "Rating"}})
+
+
+def test_incremental_pull_reads_changes_and_deletions(harness: SalesforceHarness) -> None:
+    ids = harness.seed(80)
+    connector = harness.connector()
+    *_, cursor = _pull_all(connector, Cursor("lead", None), PullNeeds(frozenset({"title"}), frozenset()))
+    time.sleep(0.01)
+    harness.edit(ids[1], "title", "CEO")
+    harness.delete(ids[2])
+    leads, _, deleted, _ = _pull_all(
+        harness.connector(overlap_seconds=0), cursor, PullNeeds(frozenset({"title"}), frozenset())
+    )
+    assert ids[1] in {lead.id for lead in leads} and ids[2] in deleted
+    assert len(leads) < 10
+
+
+def test_the_next_run_resumes_once_the_allocation_frees(harness: SalesforceHarness) -> None:
+    ids = harness.seed(5)
+    first = harness.connector()
+    first.setup(WriteSpec(frozenset(WRITE_FIELDS), STAGES))
+    harness.emulator.set_api_usage(100_000)
+    assert {r.error_code for r in first.write([ScoreUpdate(ids[0], "lead", {"score": 1})])} == {"QUOTA_EXHAUSTED"}
+    harness.emulator.set_api_usage(10)  # the rolling 24 hours moved on
+    assert all(r.ok for r in harness.connector().write([ScoreUpdate(ids[0], "lead", {"score": 1})]))
+
+
+def test_faults_expiry_and_conversion_mid_run_lose_nothing(harness: SalesforceHarness) -> None:
+    """A backfill under 20% faults, with the session expiring and a lead converted between its
+    pull and its write: every record ends with its score on the right object."""
+    from connectors.testing import MiniSync
+
+    ids = harness.seed(250)
+    connector = harness.connector()
+    connector.setup(WriteSpec(frozenset(WRITE_FIELDS), STAGES))
+    harness.faults(error_rate=0.2, drop_rate=0.05)
+    sync = MiniSync(connector)
+    real_write = connector.write
+    converted: dict[str, str] = {}
+
+    def write_with_surprises(updates):
+        if not converted:
+            lead = updates[0].record_id
+            converted[lead] = harness.emulator.convert_lead(lead)
+            harness.emulator.expire_sessions()
+        return real_write(updates)
+
+    connector.write = write_with_surprises  # type: ignore[method-assign]
+    for _ in range(6):
+        sync.run("lead")
+        if len(sync.last_written) == len(ids) and not sync.failed:
+            break
+        sync.cursor = None
+    harness.faults()
+    assert harness.faults_served() >= 1 and connector.client.logins >= 2
+    assert set(sync.last_written) == set(ids)
+    for lead_id in ids:
+        sobject, record_id = ("Contact", converted[lead_id]) if lead_id in converted else ("Lead", lead_id)
+        value = harness.emulator.record(sobject, record_id)["Leadscore_Score__c"]
+        assert value is not None and int(float(value)) == sync.last_written[lead_id]["score"], (sobject, record_id)
+    assert harness.fields_written() <= harness.allowed_fields()
