@@ -281,3 +281,58 @@ def test_faults_expiry_and_conversion_mid_run_lose_nothing(harness: SalesforceHa
         value = harness.emulator.record(sobject, record_id)["Leadscore_Score__c"]
         assert value is not None and int(float(value)) == sync.last_written[lead_id]["score"], (sobject, record_id)
     assert harness.fields_written() <= harness.allowed_fields()
+
+
+def test_emulator_command_prints_what_a_client_needs() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "emulator", "salesforce", "--port", "0", "--leads", "20", "--seed", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        seen = ""
+        while "Ctrl-C" not in seen:
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            seen += line
+        assert "https://localhost:" in seen and ".pem" in seen and "client" in seen.lower()
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
+def test_secrets_never_reach_the_logs(harness: SalesforceHarness) -> None:
+    import logging
+
+    from structlog.testing import capture_logs
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    harness.seed(20)
+    collect, root = Collect(), logging.getLogger()
+    level = root.level
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    try:
+        with capture_logs() as events:
+            connector = harness.connector(auth="password", password=harness.emulator.credentials.password,
+                                          client_secret=harness.emulator.credentials.client_secret)
+            _pull_all(connector, Cursor("lead", None))
+            harness.emulator.expire_sessions()
+            _pull_all(connector, Cursor("contact", None))
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(level)
+    text = "\n".join(collect.messages) + repr(events)
+    token = connector.client._session.access_token
+    for secret in (harness.emulator.credentials.password, harness.emulator.credentials.client_secret, token):
+        assert secret not in text
