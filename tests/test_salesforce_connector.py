@@ -336,3 +336,17 @@ def test_secrets_never_reach_the_logs(harness: SalesforceHarness) -> None:
     token = connector.client._session.access_token
     for secret in (harness.emulator.credentials.password, harness.emulator.credentials.client_secret, token):
         assert secret not in text
+
+
+def test_new_activity_on_an_unchanged_lead_is_pulled(harness: SalesforceHarness) -> None:
+    ids = harness.seed(40)
+    connector = harness.connector(overlap_seconds=0)
+    needs = PullNeeds(frozenset({"title"}), frozenset({"meeting", "call"}))
+    *_, cursor = _pull_all(connector, Cursor("lead", None), needs)
+    time.sleep(1.1)  # SystemModstamp has whole seconds
+    harness.emulator.create_record("Event", {"WhoId": ids[4], "Subject": "Demo", "StartDateTime": "2026-11-20T10:00:00.000+0000",
+                                             "DurationInMinutes": 30})
+    leads, activities, _, after = _pull_all(connector, cursor, needs)
+    assert [lead.id for lead in leads] == [ids[4]]
+    assert any(a.lead_id == ids[4] and a.type == "meeting" and a.properties.get("subject") == "Demo" for a in activities)
+    assert after.value and after.value >= (cursor.value or "")

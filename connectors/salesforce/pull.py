@@ -2,8 +2,10 @@
 
 Incremental pulls ask ``queryAll`` for records whose ``SystemModstamp`` is after the cursor less
 an overlap (commits are not strictly ordered by their stamp), ordered by ``SystemModstamp, Id``;
-``queryAll`` also returns deleted records, which become ``deleted_ids``. Each page of 2,000
-records is one batch; its activity costs one query per activity object per 500 records.
+``queryAll`` also returns deleted records, which become ``deleted_ids``. New activity does not
+touch its Lead's stamp, so the Tasks, Events and campaign memberships changed in the same window
+name more records to read. Each page of 2,000 records is one batch; its activity costs one query
+per activity object per 500 records.
 
 Converted leads: a converted Lead is reported as gone (``deleted_ids``) and its activity follows
 it to the Contact it became, so the Contact is scored on the whole history and one score lands on
@@ -26,7 +28,7 @@ CampaignMember of another campaign, responded          ``event_attended`` (Event
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -37,6 +39,7 @@ from connectors.salesforce.config import SalesforceConfig
 
 IN_CHUNK = 500  # ids per IN list: 500 x 21 characters stays well inside SOQL's URI limit
 OBJECT_OF = {"lead": "Lead", "contact": "Contact"}
+KEY_PREFIX = {"Lead": "00Q", "Contact": "003"}
 
 TASK_TYPES = frozenset({"call", "email_reply"})
 EVENT_TYPES = frozenset({"meeting"})
@@ -80,6 +83,27 @@ def in_list(ids: Iterable[str]) -> str:
 
 
 @dataclass
+class _PullState:
+    """One pull's progress: what it has read, and the newest SystemModstamp seen anywhere (records
+    and activity), which becomes the cursor."""
+
+    object_type: str
+    sobject: str
+    wanted: Mapping[str, str]
+    types: frozenset[str] | None
+    newest: datetime | None
+    seen: set[str] = field(default_factory=set)
+
+    def advance(self, stamp: datetime | None) -> None:
+        if stamp is not None and (self.newest is None or stamp > self.newest):
+            self.newest = stamp
+
+    def cursor(self) -> Cursor:
+        value = self.newest.isoformat().replace("+00:00", "Z") if self.newest else None
+        return Cursor(self.object_type, value)  # type: ignore[arg-type]
+
+
+@dataclass
 class ConversionMap:
     """What the connector learned of conversions: converted Lead -> Contact. Writes for a Lead
     converted since it was pulled are routed through this (and learn from their own errors)."""
@@ -107,45 +131,68 @@ class RecordReader:
         columns = ["Id", "SystemModstamp", "IsDeleted", "CreatedDate", *sorted(set(wanted.values()))]
         if sobject == "Lead":
             columns += ["IsConverted", "ConvertedContactId"]
-        where = []
+        select = f"SELECT {', '.join(dict.fromkeys(columns))} FROM {sobject}"
+        window = []
         since = parse_time(cursor.value) if cursor.value else None
         if since is not None:
-            where.append(f"SystemModstamp > {soql_datetime(since - timedelta(seconds=self.config.overlap_seconds))}")
+            window.append(f"SystemModstamp > {soql_datetime(since - timedelta(seconds=self.config.overlap_seconds))}")
         if until is not None:
-            where.append(f"SystemModstamp <= {soql_datetime(until)}")
-        soql = f"SELECT {', '.join(dict.fromkeys(columns))} FROM {sobject}"
-        if where:
-            soql += " WHERE " + " AND ".join(where)
-        soql += " ORDER BY SystemModstamp, Id"
-        activity_types = None if needs is None else needs.activity_types
+            window.append(f"SystemModstamp <= {soql_datetime(until)}")
+        where = " WHERE " + " AND ".join(window) if window else ""
+        state = _PullState(cursor.object_type, sobject, wanted, None if needs is None else needs.activity_types, since)
 
-        seen: set[str] = set()
+        yield from self._pages(state, f"{select}{where} ORDER BY SystemModstamp, Id")
+        if since is not None:
+            # New activity on an unchanged record does not touch the record's SystemModstamp:
+            # find the records whose activity changed in the window and read them too.
+            touched = sorted(self._touched(sobject, where, state) - state.seen)
+            for part in chunks(touched):
+                yield from self._pages(state, f"{select} WHERE Id IN {in_list(part)}")
+
+    def _pages(self, state: _PullState, soql: str) -> Iterator[PullBatch]:
+        """One batch per result page of ``soql`` (run with ``queryAll``, so deletions show)."""
         result = self.client.call("query", lambda sf: sf.query(soql, include_deleted=True))
-        newest = since
         while True:
-            records = [r for r in result.get("records", []) if r["Id"] not in seen]
-            seen.update(r["Id"] for r in records)
+            records = [r for r in result.get("records", []) if r["Id"] not in state.seen]
+            state.seen.update(r["Id"] for r in records)
             leads: list[Lead] = []
             deleted: list[str] = []
             for record in records:
-                stamp = parse_time(record.get("SystemModstamp"))
-                if stamp is not None and (newest is None or stamp > newest):
-                    newest = stamp
+                state.advance(parse_time(record.get("SystemModstamp")))
                 if record.get("IsDeleted"):
                     deleted.append(record["Id"])
-                elif sobject == "Lead" and record.get("IsConverted"):
+                elif state.sobject == "Lead" and record.get("IsConverted"):
                     self.conversions.note(record["Id"], record.get("ConvertedContactId"))
                     deleted.append(record["Id"])  # merged away into its Contact
                 else:
-                    leads.append(self._lead(record, cursor.object_type, wanted))
-            activities = self._activities(leads, sobject, activity_types) if leads else []
-            value = newest.isoformat().replace("+00:00", "Z") if newest else cursor.value
-            if records or value:
-                yield PullBatch(leads=leads, activities=activities, cursor=Cursor(cursor.object_type, value), deleted_ids=deleted)
+                    leads.append(self._lead(record, state.object_type, state.wanted))
+            activities = self._activities(leads, state.sobject, state.types) if leads else []
+            if records:
+                yield PullBatch(leads=leads, activities=activities, cursor=state.cursor(), deleted_ids=deleted)
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
                 return
             result = self.client.call("queryMore", lambda sf: sf.query_more(next_url, identifier_is_url=True, include_deleted=True))
+
+    def _touched(self, sobject: str, where: str, state: _PullState) -> set[str]:
+        """Ids of ``sobject`` records whose Tasks, Events or campaign memberships changed in the
+        window (only the activity objects the model reads)."""
+        prefix = KEY_PREFIX[sobject]
+        sources = []
+        if state.types is None or state.types & TASK_TYPES:
+            sources.append(("Task", "WhoId"))
+        if state.types is None or state.types & EVENT_TYPES:
+            sources.append(("Event", "WhoId"))
+        if state.types is None or state.types & CAMPAIGN_TYPES:
+            sources.append(("CampaignMember", "LeadId" if sobject == "Lead" else "ContactId"))
+        found: set[str] = set()
+        for table, column in sources:
+            for r in self._query("query", f"SELECT {column}, SystemModstamp FROM {table}{where}"):
+                state.advance(parse_time(r.get("SystemModstamp")))
+                who = r.get(column) or ""
+                if who.startswith(prefix):
+                    found.add(who)
+        return found
 
     @staticmethod
     def _lead(record: Mapping[str, Any], object_type: str, wanted: Mapping[str, str]) -> Lead:
