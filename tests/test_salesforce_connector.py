@@ -350,3 +350,16 @@ def test_new_activity_on_an_unchanged_lead_is_pulled(harness: SalesforceHarness)
     assert [lead.id for lead in leads] == [ids[4]]
     assert any(a.lead_id == ids[4] and a.type == "meeting" and a.properties.get("subject") == "Demo" for a in activities)
     assert after.value and after.value >= (cursor.value or "")
+
+
+def test_outcomes_from_conversions_and_won_opportunities(harness: SalesforceHarness) -> None:
+    ids = harness.emulator.seed(150, seed=11)
+    outcomes = {o.lead_id: o for o in harness.connector().pull_outcomes()}
+    assert set(outcomes) == set(ids)
+    converted = [i for i in ids if harness.emulator.record("Lead", i).get("IsConverted")]
+    assert converted and all(outcomes[i].converted and outcomes[i].occurred_at for i in converted)
+    assert not any(o.converted for i, o in outcomes.items() if i not in converted)
+    won = [i for i in converted if outcomes[i].detail == "won"]
+    for lead_id in won:
+        opportunity = harness.emulator.record("Lead", lead_id)["ConvertedOpportunityId"]
+        assert harness.emulator.record("Opportunity", opportunity)["IsWon"]
