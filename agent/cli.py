@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -225,6 +225,82 @@ def demo(
     ):
         out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     out.print(f"(activate the environment first: source .venv/bin/activate)", highlight=False)
+
+
+def _training_set(config: AgentConfig, leads: Path, activities: Path | None, outcomes: Path | None,
+                  label_column: str | None, as_of: str | None) -> Any:
+    from agent.predictive import build_training_set, outcomes_from_field, read_outcomes_csv
+
+    if (outcomes is None) == (label_column is None):
+        raise ConfigError("give exactly one of --outcomes (a lead_id,converted[,occurred_at] CSV) or --label-column")
+    issues = Issues()
+    lead_rows = read_leads(leads, issues)
+    by_lead = read_activities(activities, issues, {lead.id for lead in lead_rows}) if activities else {}
+    labels = read_outcomes_csv(outcomes) if outcomes else outcomes_from_field(lead_rows, label_column or "")
+    _print_issues(issues)
+    return build_training_set(lead_rows, by_lead, labels, _as_of(as_of), label_field=label_column)
+
+
+OutcomesOption = Annotated[Optional[Path], typer.Option("--outcomes", help="Outcomes CSV: lead_id,converted[,occurred_at].")]
+LabelOption = Annotated[Optional[str], typer.Option("--label-column", help="A lead column holding the outcome (e.g. custom.converted).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Train even on fields the leakage check flags.")]
+
+
+@app.command()
+def train(
+    leads: LeadsOption,
+    out_path: Annotated[Path, typer.Option("--out", help="Where to save the model (JSON, plus .npz when large).")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    activities: ActivitiesOption = None,
+    outcomes: OutcomesOption = None,
+    label_column: LabelOption = None,
+    as_of: AsOfOption = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="logistic (default) or gradient_boosting.")] = None,
+    force: ForceOption = False,
+) -> None:
+    """Train a calibrated predictive model on outcomes; too few outcomes keeps the rules scoring."""
+    from agent.predictive import PredictiveConfig, save_model
+    from agent.predictive import train as train_model
+
+    loaded = _load(config)
+    data = _training_set(loaded, leads, activities, outcomes, label_column, as_of)
+    if model not in (None, "logistic", "gradient_boosting"):
+        raise ConfigError(f"--model: expected logistic or gradient_boosting, got {model!r}")
+    result = train_model(data, loaded.predictive or PredictiveConfig(), kind=model, force=force)  # type: ignore[arg-type]
+    if result.fallback_to_rules:
+        err.print(f"not trained: {result.message}; the rules model keeps scoring", highlight=False, markup=False)
+        return
+    trained = result.require_model()
+    save_model(trained, out_path)
+    out.print(f"{result.message} -> {out_path}", highlight=False, markup=False)
+
+
+@app.command("learn-points")
+def learn_points(
+    leads: LeadsOption,
+    config: ConfigOption = DEFAULT_CONFIG,
+    activities: ActivitiesOption = None,
+    outcomes: OutcomesOption = None,
+    label_column: LabelOption = None,
+    as_of: AsOfOption = None,
+    force: ForceOption = False,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the TOML snippet here (default: stdout).")] = None,
+) -> None:
+    """Learn points from outcomes and print them as scoring rules (TOML) to review and paste."""
+    from agent.predictive import PredictiveConfig, train_scorecard
+
+    loaded = _load(config)
+    data = _training_set(loaded, leads, activities, outcomes, label_column, as_of)
+    result = train_scorecard(data, loaded.predictive or PredictiveConfig(), force=force)
+    if result.fallback_to_rules:
+        err.print(f"no points learned: {result.message}", highlight=False, markup=False)
+        return
+    snippet = result.require_model().to_toml()
+    if out_path is None:
+        print(snippet)
+    else:
+        out_path.write_text(snippet, encoding="utf-8")
+        err.print(f"{result.message} -> {out_path}", highlight=False, markup=False)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent.errors import ConfigError
+from agent.predictive.config import PredictiveConfig
 from agent.scoring.model import DECAY_KINDS, RULE_KINDS, ScoringModel, check_references
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -27,6 +28,7 @@ class AgentConfig(BaseModel):
 
     model_config = _STRICT
     scoring: ScoringModel
+    predictive: PredictiveConfig | None = None
     connectors: dict[str, dict[str, Any]] = {}
 
 
