@@ -9,11 +9,15 @@ The real ``hubspot-api-client`` SDK talks to it over real HTTP::
         emu.seed(100)
         client = HubSpot(access_token=emu.token, host=emu.base_url)
 
-Modules: ``core`` (the emulator, its HTTP transport and request pipeline), ``api`` (endpoints),
+Modules: ``core`` (the emulator, its request pipeline and HubSpot's wire details: reason phrases,
+``X-HubSpot-Correlation-Id``, fault answers), ``api`` (endpoints),
 ``search`` (CRM search semantics), ``store`` (records and data rules), ``values`` (property value
 formats), ``schema`` (object types and default properties), ``limits`` (rate limits and faults),
 ``seeding`` (sample leads as contacts), ``oauth`` (OAuth apps, the token endpoint, access-token
 expiry) and ``cli`` (``serve_forever``).
+
+The HTTP transport, request log and fault injection it shares with the other CRM emulators
+are :mod:`connectors.emulation`.
 """
 
 from connectors.hubspot.emulator.cli import serve_forever

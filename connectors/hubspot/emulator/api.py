@@ -22,9 +22,11 @@ portal as it was. Behaviours and the sources they follow:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from connectors import emulation
+from connectors.emulation import Answer
 from connectors.hubspot.emulator import values
 from connectors.hubspot.emulator.errors import (
     ApiError,
@@ -48,17 +50,10 @@ ASSOCIATION_PAGE_LIMIT = 500
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(emulation.Call):
     """One request as the handlers see it: JSON already parsed."""
 
-    method: str
-    path: str
-    query: Mapping[str, Sequence[str]]
     body: Any = None
-
-    def param(self, name: str) -> str | None:
-        found = self.query.get(name)
-        return found[-1] if found else None
 
     def listed(self, name: str) -> list[str]:
         """A list query parameter, repeated (``?p=a&p=b``, as the SDK sends) or comma separated."""
@@ -66,13 +61,6 @@ class Call:
 
     def flag(self, name: str) -> bool:
         return (self.param(name) or "false").lower() == "true"
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

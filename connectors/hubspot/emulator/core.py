@@ -20,17 +20,14 @@ app by its form parameters and is not metered by the account's API limits.
 from __future__ import annotations
 
 import json
-import socket
-import struct
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
+from connectors.emulation import Emulator, EmulatorHandler, RawRequest
+from connectors.emulation import LoggedRequest as LoggedRequest  # re-exported: part of this package's API
 from connectors.hubspot.emulator import values
 from connectors.hubspot.emulator.api import Answer, Api, Call, Route
 from connectors.hubspot.emulator.errors import ApiError, correlation_id, error_body, invalid_json
@@ -54,18 +51,7 @@ _REASONS = {423: "Locked", 429: "Too Many Requests", 500: "Internal Server Error
             503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
-@dataclass(frozen=True)
-class LoggedRequest:
-    """One request the emulator received. ``status`` is 0 for a dropped connection."""
-
-    method: str
-    path: str
-    status: int
-    endpoint: str
-    at: float
-
-
-class HubSpotEmulator:
+class HubSpotEmulator(Emulator):
     """A HubSpot account (CRM v3/v4 API) on ``127.0.0.1``, driven by the real SDK over HTTP.
 
     >>> with HubSpotEmulator() as emu:                      # doctest: +SKIP
@@ -82,58 +68,23 @@ class HubSpotEmulator:
         port: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(port=port, clock=clock, faults=FaultInjector(), handler=_Handler,
+                         thread_name="hubspot-emulator")
         self.token = token
         self.tier = tier
         self.limits = limits or RateLimits.for_tier(tier)
         self.portal_id = PORTAL_ID
-        self._port = port
-        self._clock = clock
         self._store = Store(clock)
         self._limiter = RateLimiter(self.limits, clock)
-        self._faults = FaultInjector()
         self._api = Api(self._store, portal_id=PORTAL_ID, base_url=lambda: self.base_url)
         self._oauth = OAuthServer(clock)
         self._revoked = False
-        self._log: list[LoggedRequest] = []
-        self._log_lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> "HubSpotEmulator":
-        """Serve on ``127.0.0.1:port`` (0 picks a free port) in a daemon thread."""
-        if self._server is not None:
-            return self
-        server = _Server(("127.0.0.1", self._port), _handler_for(self))
-        self._server = server
-        # A short poll interval makes stop() quick: shutdown() waits for the serve loop to poll.
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="hubspot-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()  # pooled keep-alive connections must not outlive the account
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "HubSpotEmulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # --- lifecycle (start, stop, context manager: see Emulator) ------------------------------------
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not serving: call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -252,41 +203,14 @@ class HubSpotEmulator:
         """How many OAuth access tokens the token endpoint has issued."""
         return self._oauth.issued()
 
-    # --- request log ----------------------------------------------------------------------------
+    # --- the pipeline (the order is Emulator.dispatch's; the steps are HubSpot's) --------------
 
-    def requests(self) -> list[LoggedRequest]:
-        with self._log_lock:
-            return list(self._log)
+    def _route(self, method: str, path: str) -> Route:
+        return self._oauth.route(method, path) or self._api.route(method, path)
 
-    def call_counts(self) -> Counter[str]:
-        """Requests per endpoint family, e.g. ``contacts.search`` or ``contacts.batch.update``."""
-        with self._log_lock:
-            return Counter(entry.endpoint for entry in self._log)
-
-    def reset_log(self) -> None:
-        with self._log_lock:
-            self._log.clear()
-
-    # --- the pipeline -------------------------------------------------------------------------
-
-    def dispatch(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Answer | None:
-        """Answer one HTTP request; ``None`` means drop the connection without answering."""
-        split = urlsplit(target)
-        path = split.path.rstrip("/") or "/"
-        route = self._oauth.route(method, path) or self._api.route(method, path)
-        plan = self._faults.plan
-        fault = self._faults.choose()
-        if plan.latency:
-            time.sleep(plan.latency)
-        if fault is not None and fault.drop:
-            self._record(method, path, 0, route.endpoint)
-            return None
-        if fault is not None:
-            answer = self._fault_answer(fault)
-        else:
-            answer = self._serve(route, Call(method, path, parse_qs(split.query), None), headers, raw)
-        self._record(method, path, answer.status, route.endpoint)
-        return answer
+    def _answer(self, route: Route, request: RawRequest) -> Answer:
+        call = Call(request.method, request.path, parse_qs(request.query), None)
+        return self._serve(route, call, request.headers, request.raw)
 
     def _serve(self, route: Route, call: Call, headers: Mapping[str, str], raw: bytes) -> Answer:
         if route.public:
@@ -352,10 +276,6 @@ class HubSpotEmulator:
             return Answer(status, page.encode(), {"Content-Type": "text/html"})
         return Answer(status, error_body(reason))
 
-    def _record(self, method: str, path: str, status: int, endpoint: str) -> None:
-        with self._log_lock:
-            self._log.append(LoggedRequest(method, path, status, endpoint, self._clock()))
-
     # --- helpers --------------------------------------------------------------------------------
 
     def _contact_record(self, contact_id: str):  # noqa: ANN202 - a store Record
@@ -385,109 +305,18 @@ class HubSpotEmulator:
         return record.id
 
 
-# --- HTTP transport -------------------------------------------------------------------------------
+# --- HTTP transport (the plumbing is connectors.emulation's) -------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    """Tracks open connections so :meth:`close_connections` can end idle keep-alive ones."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            open_now = list(self._open)
-        for connection in open_now:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-def _handler_for(emulator: HubSpotEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        pass
-
-    Handler.emulator = emulator
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so SDK connection pools behave as against HubSpot
+class _Handler(EmulatorHandler):
     server_version = "HubSpotEmulator/1.0"
-    sys_version = ""
-    timeout = 60
-    emulator: HubSpotEmulator
+    json_content_type = "application/json;charset=utf-8"
+    reasons = _REASONS
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._serve()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve()
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._serve()
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._serve()
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._serve()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        answer = self.emulator.dispatch(self.command, self.path, self.headers, raw)
-        if answer is None:
-            self._drop()
-            return
-        self._send(answer)
-
-    def _drop(self) -> None:
-        """Close without a byte of response; RST (linger 0) so the client sees it at once."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:  # pragma: no cover - platform without SO_LINGER
-            pass
-
-    def _send(self, answer: Answer) -> None:
-        headers = dict(answer.headers)
-        if isinstance(answer.body, bytes):
-            payload = answer.body
-        elif answer.body is None:
-            payload = b""
-        else:
-            payload = json.dumps(answer.body, separators=(",", ":")).encode()
-            headers.setdefault("Content-Type", "application/json;charset=utf-8")
+    def vendor_headers(self, answer: Answer) -> Mapping[str, str]:
+        # Every response carries X-HubSpot-Correlation-Id; an error body's correlationId is the same id.
         correlation = answer.body.get("correlationId") if isinstance(answer.body, dict) else None
-        headers.setdefault("X-HubSpot-Correlation-Id", correlation or correlation_id())
-        self.send_response(answer.status, _REASONS.get(answer.status))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr lines
-        pass
+        return {"X-HubSpot-Correlation-Id": correlation or correlation_id()}
 
 
 def _parse_body(method: str, raw: bytes) -> Any:

@@ -23,8 +23,10 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable, Sequence
+from typing import Callable
 
+from connectors import emulation
+from connectors.emulation import statuses_tuple as statuses_tuple  # re-exported
 from connectors.hubspot.emulator.values import today_utc
 
 TEN_SECONDS = 10.0
@@ -140,54 +142,26 @@ RATE_LIMIT_MESSAGES = {
 
 
 @dataclass(frozen=True)
-class FaultPlan:
+class FaultPlan(emulation.FaultPlan):
     """What :meth:`HubSpotEmulator.set_faults` configured."""
 
-    error_rate: float = 0.0
     statuses: tuple[int, ...] = (429, 502, 504, 423)
-    drop_rate: float = 0.0
-    latency: float = 0.0
 
 
 @dataclass(frozen=True)
-class Fault:
-    """The fault chosen for one request: a dropped connection or an error status."""
+class Fault(emulation.Fault):
+    """The fault chosen for one request: a dropped connection or an error status; ``html``
+    says whether a 502/504 answers as Cloudflare's HTML page rather than HubSpot's JSON."""
 
-    drop: bool = False
-    status: int | None = None
     html: bool = False
 
 
-class FaultInjector:
-    """Seeded, so a test run sees the same faults in the same order every time."""
+class FaultInjector(emulation.FaultInjector):
+    """Seeded, so a test run sees the same faults in the same order every time; an error
+    fault draws once more, for ``html`` (even odds)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.plan = FaultPlan()
-        self._rng = random.Random(0)
+    plan_type = FaultPlan
+    fault_type = Fault
 
-    def configure(self, plan: FaultPlan, seed: int) -> None:
-        if not 0.0 <= plan.error_rate <= 1.0 or not 0.0 <= plan.drop_rate <= 1.0:
-            raise ValueError("error_rate and drop_rate must be between 0 and 1")
-        if plan.error_rate > 0 and not plan.statuses:
-            raise ValueError("error_rate needs at least one status to answer")
-        if plan.latency < 0:
-            raise ValueError("latency must not be negative")
-        with self._lock:
-            self.plan = plan
-            self._rng = random.Random(seed)
-
-    def choose(self) -> Fault | None:
-        """Decide this request's fault before anything touches data."""
-        with self._lock:
-            plan = self.plan
-            if plan.drop_rate and self._rng.random() < plan.drop_rate:
-                return Fault(drop=True)
-            if plan.error_rate and self._rng.random() < plan.error_rate:
-                status = self._rng.choice(plan.statuses)
-                return Fault(status=status, html=self._rng.random() < 0.5)
-            return None
-
-
-def statuses_tuple(statuses: Sequence[int]) -> tuple[int, ...]:
-    return tuple(int(s) for s in statuses)
+    def error_fault(self, status: int, rng: random.Random) -> Fault:
+        return Fault(status=status, html=rng.random() < 0.5)

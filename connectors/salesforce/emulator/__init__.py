@@ -17,12 +17,16 @@ it unchanged::
         sf = Salesforce(instance_url=emu.instance_url, session_id=token, session=http,
                         version=emu.api_version)
 
-Modules: ``core`` (the emulator, its HTTPS transport, request pipeline and log), ``api`` (REST
-endpoints), ``soql`` (query parsing and evaluation), ``writes`` (save rules shared by REST,
-collections and Bulk), ``bulk`` (Bulk API 2.0 ingest), ``tooling`` (``CustomField``), ``oauth``
-(token endpoint and sessions), ``limits`` (API allocation and faults), ``store`` (records,
-field-level security, audit stamps), ``schema`` (sObject definitions), ``values`` (value
-formats), ``ids`` (Salesforce ids), ``tls`` (test CA), ``seeding`` and ``cli``.
+Modules: ``core`` (the emulator, its request pipeline, TLS serving and Salesforce's wire
+details), ``api`` (REST endpoints), ``soql`` (query parsing and evaluation), ``writes`` (save
+rules shared by REST, collections and Bulk), ``bulk`` (Bulk API 2.0 ingest), ``tooling``
+(``CustomField``), ``oauth`` (token endpoint and sessions), ``limits`` (API allocation and
+faults), ``store`` (records, field-level security, audit stamps), ``schema`` (sObject
+definitions), ``values`` (value formats), ``ids`` (Salesforce ids), ``tls`` (test CA),
+``seeding`` and ``cli``.
+
+The HTTP transport, request log and fault injection it shares with the other CRM emulators
+are :mod:`connectors.emulation`.
 """
 
 from connectors.salesforce.emulator.cli import serve_forever

@@ -26,9 +26,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from connectors import emulation
+from connectors.emulation import Answer
 from connectors.salesforce.emulator import ids, soql, values
 from connectors.salesforce.emulator.errors import ApiError, api_error, bad_request, json_parser_error, not_found
 from connectors.salesforce.emulator.schema import SObjectDef
@@ -61,19 +63,12 @@ OLDEST_VERSION = 31.0
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(emulation.Call):
     """One request as handlers see it."""
 
-    method: str
-    path: str
-    query: Mapping[str, Sequence[str]]
     headers: Mapping[str, str]
     raw: bytes
     version: str = ""
-
-    def param(self, name: str) -> str | None:
-        found = self.query.get(name)
-        return found[-1] if found else None
 
     def json(self) -> Any:
         if not self.raw:
@@ -82,13 +77,6 @@ class Call:
             return json.loads(self.raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise json_parser_error(f"Unexpected character: {exc}") from None
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,21 +19,17 @@ and 3: neither needs a session and neither is an API call.
 
 from __future__ import annotations
 
-import json
-import socket
 import ssl
-import struct
 import sys
-import threading
 import time
 import traceback
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
+from connectors.emulation import Emulator, EmulatorHandler, EmulatorServer, RawRequest
+from connectors.emulation import LoggedRequest as LoggedRequest  # re-exported: part of this package's API
 from connectors.salesforce.emulator import tls, values
 from connectors.salesforce.emulator.api import MAX_URI_BYTES, Answer, Api, Call, Route
 from connectors.salesforce.emulator.bulk import BulkIngest
@@ -49,18 +45,7 @@ _REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Metho
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
-@dataclass(frozen=True)
-class LoggedRequest:
-    """One request the emulator received. ``status`` is 0 for a dropped connection."""
-
-    method: str
-    path: str
-    status: int
-    endpoint: str
-    at: float
-
-
-class SalesforceEmulator:
+class SalesforceEmulator(Emulator):
     """A Salesforce org (REST, Bulk API 2.0 ingest, OAuth, Tooling) on ``https://localhost``.
 
     >>> with SalesforceEmulator() as emu:                       # doctest: +SKIP
@@ -80,13 +65,12 @@ class SalesforceEmulator:
         api_version: str = "60.0",
         fls_auto_grant: bool = True,
     ) -> None:
+        super().__init__(port=port, clock=clock, faults=FaultInjector(), handler=_Handler,
+                         thread_name="salesforce-emulator")
         self.api_version = api_version
         self.fls_auto_grant = fls_auto_grant
-        self._port = port
-        self._clock = clock
         self._store = Store(clock)
         self._usage = ApiUsage(daily_limit, clock)
-        self._faults = FaultInjector()
         self._sessions = Sessions(clock, session_ttl)
         self.credentials: Credentials
         self.credentials, public_key = new_credentials()
@@ -98,45 +82,11 @@ class SalesforceEmulator:
         self._api = Api(self._store, api_version=api_version, usage=self._usage, bulk=self._bulk,
                         tooling=self._tooling, clock=clock)
         self.ca_bundle = tls.ca_bundle()
-        self._log: list[LoggedRequest] = []
-        self._log_lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ------------------------------------------------------------------------------------
+    # --- lifecycle (start, stop, context manager, port: see Emulator) ----------------------------------
 
-    def start(self) -> "SalesforceEmulator":
-        """Serve on ``127.0.0.1:port`` (0 picks a free port) in a daemon thread."""
-        if self._server is not None:
-            return self
-        server = _Server(("127.0.0.1", self._port), _handler_for(self), tls.server_context())
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="salesforce-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()  # pooled keep-alive connections must not outlive the org
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "SalesforceEmulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not serving: call start() first")
-        return int(self._server.server_address[1])
+    def _new_server(self, address: tuple[str, int], handler: type[EmulatorHandler]) -> EmulatorServer:
+        return _Server(address, handler, tls.server_context())
 
     @property
     def instance_url(self) -> str:
@@ -271,44 +221,13 @@ class SalesforceEmulator:
     def api_usage(self) -> int:
         return self._usage.used()
 
-    # --- request log --------------------------------------------------------------------------------
+    # --- the pipeline (the order is Emulator.dispatch's; the steps are Salesforce's) ---------------
 
-    def requests(self) -> list[LoggedRequest]:
-        with self._log_lock:
-            return list(self._log)
-
-    def call_counts(self) -> Counter[str]:
-        """Requests per endpoint family, e.g. ``query``, ``composite.sobjects``, ``bulk2.poll``."""
-        with self._log_lock:
-            return Counter(entry.endpoint for entry in self._log)
-
-    def reset_log(self) -> None:
-        with self._log_lock:
-            self._log.clear()
-
-    # --- the pipeline -------------------------------------------------------------------------------
-
-    def dispatch(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Answer | None:
-        """Answer one HTTP request; ``None`` means drop the connection without answering."""
-        split = urlsplit(target)
-        path = split.path.rstrip("/") or "/"
-        route = self._route(method, path)
-        plan = self._faults.plan
-        fault = self._faults.choose()
-        if plan.latency:
-            time.sleep(plan.latency)
-        if fault is not None and fault.drop:
-            self._log_request(method, path, 0, route.endpoint)
-            return None
-        if fault is not None:
-            answer = self._fault_answer(fault)
-        elif len(target.encode()) > MAX_URI_BYTES:
-            answer = Answer(414, error_list("URI_TOO_LONG", f"The request URI is longer than {MAX_URI_BYTES} bytes"))
-        else:
-            call = Call(method, path, parse_qs(split.query, keep_blank_values=True), headers, raw)
-            answer = self._serve(route, call)
-        self._log_request(method, path, answer.status, route.endpoint)
-        return answer
+    def _answer(self, route: Route, request: RawRequest) -> Answer:
+        if len(request.target.encode()) > MAX_URI_BYTES:
+            return Answer(414, error_list("URI_TOO_LONG", f"The request URI is longer than {MAX_URI_BYTES} bytes"))
+        query = parse_qs(request.query, keep_blank_values=True)
+        return self._serve(route, Call(request.method, request.path, query, request.headers, request.raw))
 
     def _route(self, method: str, path: str) -> Route:
         if path == TOKEN_PATH:
@@ -369,10 +288,6 @@ class SalesforceEmulator:
         return Answer(status, error_list("UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this "
                                          "ErrorId if you contact support: 1397548741-23977 (-1612234911)"))
 
-    def _log_request(self, method: str, path: str, status: int, endpoint: str) -> None:
-        with self._log_lock:
-            self._log.append(LoggedRequest(method, path, status, endpoint, self._clock()))
-
     # --- helpers ----------------------------------------------------------------------------------------
 
     def _sobject(self, name: str):  # noqa: ANN202 - a schema SObjectDef
@@ -397,117 +312,32 @@ class SalesforceEmulator:
         return changes
 
 
-# --- HTTPS transport ------------------------------------------------------------------------------------
+# --- HTTPS transport (the plumbing is connectors.emulation's; TLS is here) -----------------------------
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(EmulatorServer):
     """Accepts plain sockets and does each TLS handshake in the connection's own thread, so a
-    slow or broken client cannot stall the accept loop; tracks connections so
-    :meth:`close_connections` can end idle keep-alive ones."""
+    slow or broken client cannot stall the accept loop."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+    handshakes = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 context: ssl.SSLContext) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[EmulatorHandler], context: ssl.SSLContext) -> None:
         super().__init__(address, handler)
         self._context = context
-        self._open: set[Any] = set()
-        self._open_lock = threading.Lock()
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def handshake(self, request: Any) -> Any | None:
         try:
             request.settimeout(10)
-            secured = self._context.wrap_socket(request, server_side=True)
+            return self._context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             try:
                 request.close()
             except OSError:
                 pass
-            return
-        with self._open_lock:
-            self._open.add(secured)
-        super().process_request_thread(secured, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            open_now = list(self._open)
-        for connection in open_now:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except (OSError, ValueError):
-                pass
+            return None
 
 
-def _handler_for(emulator: SalesforceEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        pass
-
-    Handler.emulator = emulator
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so connection pools behave as against Salesforce
+class _Handler(EmulatorHandler):
     server_version = "SalesforceEmulator/1.0"
-    sys_version = ""
-    timeout = 60
-    emulator: SalesforceEmulator
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._serve()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve()
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._serve()
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._serve()
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._serve()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        answer = self.emulator.dispatch(self.command, self.path, self.headers, raw)
-        if answer is None:
-            self._drop()
-            return
-        self._send(answer)
-
-    def _drop(self) -> None:
-        """Close without a byte of response; RST (linger 0) so the client sees it at once."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:  # pragma: no cover - platform without SO_LINGER
-            pass
-
-    def _send(self, answer: Answer) -> None:
-        headers = dict(answer.headers)
-        if isinstance(answer.body, bytes):
-            payload = answer.body
-        elif answer.body is None:
-            payload = b""
-        else:
-            payload = json.dumps(answer.body, separators=(",", ":")).encode()
-            headers.setdefault("Content-Type", "application/json;charset=UTF-8")
-        self.send_response(answer.status, _REASONS.get(answer.status))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request stderr lines
-        pass
+    json_content_type = "application/json;charset=UTF-8"
+    reasons = _REASONS

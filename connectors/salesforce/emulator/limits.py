@@ -21,11 +21,14 @@ other integrations); it does not age out.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
+
+from connectors import emulation
+from connectors.emulation import Fault as Fault  # re-exported
+from connectors.emulation import statuses_tuple as statuses_tuple  # re-exported
 
 WINDOW_SECONDS = 24 * 3600.0
 BULK_BATCH_RECORDS = 10_000  # Bulk API 2.0 counts one batch per 10,000 records processed
@@ -90,50 +93,13 @@ class ApiUsage:
 
 
 @dataclass(frozen=True)
-class FaultPlan:
+class FaultPlan(emulation.FaultPlan):
     """What :meth:`SalesforceEmulator.set_faults` configured."""
 
-    error_rate: float = 0.0
     statuses: tuple[int, ...] = (500, 502, 503)
-    drop_rate: float = 0.0
-    latency: float = 0.0
 
 
-@dataclass(frozen=True)
-class Fault:
-    drop: bool = False
-    status: int | None = None
-
-
-class FaultInjector:
+class FaultInjector(emulation.FaultInjector):
     """Seeded, so a test run sees the same faults in the same order every time."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.plan = FaultPlan()
-        self._rng = random.Random(0)
-
-    def configure(self, plan: FaultPlan, seed: int) -> None:
-        if not 0.0 <= plan.error_rate <= 1.0 or not 0.0 <= plan.drop_rate <= 1.0:
-            raise ValueError("error_rate and drop_rate must be between 0 and 1")
-        if plan.error_rate > 0 and not plan.statuses:
-            raise ValueError("error_rate needs at least one status to answer")
-        if plan.latency < 0:
-            raise ValueError("latency must not be negative")
-        with self._lock:
-            self.plan = plan
-            self._rng = random.Random(seed)
-
-    def choose(self) -> Fault | None:
-        """Decide this request's fault before anything touches data."""
-        with self._lock:
-            plan = self.plan
-            if plan.drop_rate and self._rng.random() < plan.drop_rate:
-                return Fault(drop=True)
-            if plan.error_rate and self._rng.random() < plan.error_rate:
-                return Fault(status=self._rng.choice(plan.statuses))
-            return None
-
-
-def statuses_tuple(statuses: Sequence[int]) -> tuple[int, ...]:
-    return tuple(int(s) for s in statuses)
+    plan_type = FaultPlan
