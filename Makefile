@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench install clean postgres
+.PHONY: demo test test-fast bench install clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,20 +17,27 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/leadscore demo
 
-# Server binaries for the state store's PostgreSQL tests (they start a throwaway cluster themselves).
-postgres:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+# What the tests need from the system (Debian packages; CI runs as root): PostgreSQL server binaries
+# for the state store's tests (they start a throwaway cluster themselves) and Chromium, which
+# renders the evaluation report in its test. Installed once, when missing.
+system-deps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing PostgreSQL server binaries for the state store tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
-	      || echo "could not install PostgreSQL: the state store's PostgreSQL tests will skip"; \
-	  else echo "PostgreSQL server not installed: the state store's PostgreSQL tests will skip"; fi; \
+	    echo "installing:$$missing"; \
+	    for attempt in 1 2 3; do \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null && break; \
+	      sleep 5; \
+	    done; \
+	  else echo "not root: install$$missing yourself (tests needing them skip outside CI)"; fi; \
 	fi
 
-test: $(STAMP) postgres
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP) postgres
+test-fast: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)

@@ -22,6 +22,7 @@ from rich.table import Table
 from agent.config import AgentConfig, load_config
 from agent.csvfiles import Issues, parse_timestamp, read_activities, read_leads, write_activities, write_leads, write_scores
 from agent.errors import ConfigError, LeadscoreError
+from agent.predictive.report import report_command  # matplotlib loads only when a page renders
 from agent.records import ScoreResult
 from agent.scoring import ScoringEngine
 from agent.scoring.reasons import ordered_for_display
@@ -67,19 +68,37 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 
 def _score_files(
-    config: Path, leads: Path, activities: Path | None, as_of: str | None
-) -> tuple[ScoringEngine, list[ScoreResult], Issues, datetime]:
-    engine = ScoringEngine(_load(config).scoring)
+    config: Path, leads: Path, activities: Path | None, as_of: str | None, model: Path | None = None,
+    challenger: Path | None = None, challenger_out: Path | None = None,
+) -> tuple[Any, list[ScoreResult], Issues, datetime]:
+    """Score an export with the rules, or with the hybrid of rules and a saved predictive model
+    that ``[predictive.hybrid]`` describes; optionally shadow-score with a challenger model."""
+    loaded = _load(config)
+    engine = ScoringEngine(loaded.scoring)
+    scorer: Any = engine
+    if model is not None:
+        from agent.predictive import HybridScorer, load_model
+
+        settings = loaded.predictive.hybrid if loaded.predictive else None
+        scorer = HybridScorer(engine, load_model(model), settings)
     moment = _as_of(as_of)
     issues = Issues()
     lead_rows = read_leads(leads, issues)
     by_lead = read_activities(activities, issues, {lead.id for lead in lead_rows}) if activities else {}
     results = []
-    for result in engine.score_all(lead_rows, by_lead, moment):
+    for result in scorer.score_all(lead_rows, by_lead, moment):
         for warning in result.warnings:
             issues.add(f"bad values: {warning.split(':', 1)[0]}", f"lead {result.lead_id}: {warning}")
         results.append(result)
-    return engine, results, issues, moment
+    if challenger is not None:
+        from agent.predictive import load_model, records_from_results, write_challenger_csv
+
+        if challenger_out is None:
+            raise ConfigError("--challenger needs --challenger-out, the CSV where both models' scores are recorded")
+        shadow = list(load_model(challenger).score_all(lead_rows, by_lead, moment))
+        rows = write_challenger_csv(challenger_out, records_from_results(results, shadow, moment))
+        err.print(f"recorded {rows} champion/challenger pairs -> {challenger_out}", highlight=False)
+    return scorer, results, issues, moment
 
 
 def _print_issues(issues: Issues) -> None:
@@ -103,15 +122,19 @@ def score(
     config: ConfigOption = DEFAULT_CONFIG,
     activities: ActivitiesOption = None,
     as_of: AsOfOption = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="A saved predictive model: score as [predictive.hybrid] says.")] = None,
+    challenger: Annotated[Optional[Path], typer.Option("--challenger", help="A second model scored in the shadow.")] = None,
+    challenger_out: Annotated[Optional[Path], typer.Option("--challenger-out", help="CSV of both models' scores per lead.")] = None,
 ) -> None:
     """Score a CSV export offline and write id,score,fit_score,engagement_score,stage,grade,reason,model_version."""
     started = time.perf_counter()
-    engine, results, issues, moment = _score_files(config, leads, activities, as_of)
+    scorer, results, issues, moment = _score_files(config, leads, activities, as_of, model, challenger, challenger_out)
+    engine = scorer if isinstance(scorer, ScoringEngine) else scorer.engine
     rows = write_scores(out_path, results, engine.model.reason_max_length)
     elapsed = time.perf_counter() - started
     stages = Counter(r.stage for r in results)
     err.print(
-        f"scored {rows} leads as of {moment.isoformat()} with model {engine.version} in {elapsed:.2f}s -> {out_path}",
+        f"scored {rows} leads as of {moment.isoformat()} with model {scorer.version} in {elapsed:.2f}s -> {out_path}",
         highlight=False,
     )
     err.print("stages: " + ", ".join(f"{s} {stages.get(s.name, 0)}" for s in engine.model.stages), highlight=False)
@@ -301,6 +324,9 @@ def learn_points(
     else:
         out_path.write_text(snippet, encoding="utf-8")
         err.print(f"{result.message} -> {out_path}", highlight=False, markup=False)
+
+
+app.command("report")(report_command)
 
 
 @app.command()

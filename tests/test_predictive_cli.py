@@ -62,3 +62,22 @@ def test_outcomes_and_label_column_are_exclusive(tmp_path: Path) -> None:
     leads, _ = labelled_export(tmp_path, 10)
     done = run("train", "--config", str(EXAMPLE_CONFIG), "--leads", str(leads), "--out", str(tmp_path / "m.json"))
     assert done.returncode == 2 and "give exactly one of --outcomes" in done.stderr
+
+
+def test_score_with_a_saved_model_blends_and_records_a_challenger(tmp_path: Path) -> None:
+    import csv
+
+    leads, activities = labelled_export(tmp_path, 1200)
+    config = tmp_path / "hybrid.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8") + '\n[predictive.hybrid]\nwrite = "blend"\nblend_weight = 0.5\n')
+    common = ["--config", str(config), "--leads", str(leads), "--activities", str(activities), "--as-of", "2026-11-01T00:00:00Z"]
+    for kind in ("logistic", "gradient_boosting"):
+        trained = run("train", *common, "--label-column", "custom.converted", "--model", kind, "--out", str(tmp_path / f"{kind}.json"))
+        assert trained.returncode == 0, trained.stderr
+    done = run("score", *common, "--model", str(tmp_path / "logistic.json"), "--out", str(tmp_path / "scored.csv"),
+               "--challenger", str(tmp_path / "gradient_boosting.json"), "--challenger-out", str(tmp_path / "shadow.csv"))
+    assert done.returncode == 0, done.stderr
+    scored = list(csv.DictReader((tmp_path / "scored.csv").open(encoding="utf-8")))
+    assert len(scored) == 1200 and all("+" in row["model_version"] for row in scored)  # rules + predictive
+    shadow = list(csv.DictReader((tmp_path / "shadow.csv").open(encoding="utf-8")))
+    assert len(shadow) == 1200 and shadow[0]["champion_version"] != shadow[0]["challenger_version"]

@@ -11,11 +11,24 @@ The path, module by module:
 * :mod:`~agent.predictive.scorecard`: learned points emitted as ``[scoring]`` rules;
 * :mod:`~agent.predictive.evaluation`: AUC, Brier, ECE and the curves a report plots;
 * :mod:`~agent.predictive.artifacts`: safe, versioned save/load (JSON + npz, never pickle);
-* :mod:`~agent.predictive.train`: guard rails, training and cross-validation.
+* :mod:`~agent.predictive.train`: guard rails, training and cross-validation;
+* :mod:`~agent.predictive.hybrid`: rules, predictive or a blend written, either driving the stage;
+* :mod:`~agent.predictive.challenger`: a shadow model scored beside the written one, compared on outcomes;
+* :mod:`~agent.predictive.report` (with :mod:`~agent.predictive.plots`): the HTML evaluation report.
 """
 
 from agent.predictive.artifacts import load_model, save_model
-from agent.predictive.config import PredictiveConfig
+from agent.predictive.challenger import (
+    ChallengerComparison,
+    ChallengerRecord,
+    compare_records,
+    compare_scores,
+    read_challenger_csv,
+    shadow_score,
+    records_from_results,
+    write_challenger_csv,
+)
+from agent.predictive.config import HybridSettings, PredictiveConfig
 from agent.predictive.dataset import (
     X_EDUCATION_LEAKY_FIELDS,
     X_EDUCATION_MAPPING,
@@ -31,6 +44,7 @@ from agent.predictive.errors import ArtifactError, InsufficientOutcomesError, Le
 from agent.predictive.evaluation import evaluate
 from agent.predictive.explain import PredictiveScore
 from agent.predictive.features import FeatureSpec, Snapshot, take_snapshot
+from agent.predictive.hybrid import HybridScore, HybridScorer
 from agent.predictive.leakage import LeakageReport, check_leakage
 from agent.predictive.predictor import PredictiveModel
 from agent.predictive.scorecard import Scorecard
@@ -38,9 +52,14 @@ from agent.predictive.train import CrossValidation, TrainingResult, cross_valida
 
 __all__ = [
     "ArtifactError",
+    "ChallengerComparison",
+    "ChallengerRecord",
     "ColumnMapping",
     "CrossValidation",
     "FeatureSpec",
+    "HybridScore",
+    "HybridScorer",
+    "HybridSettings",
     "InsufficientOutcomesError",
     "LabeledLeads",
     "LeakageError",
@@ -57,14 +76,19 @@ __all__ = [
     "X_EDUCATION_MAPPING",
     "build_training_set",
     "check_leakage",
+    "compare_records",
+    "compare_scores",
     "cross_validate",
     "evaluate",
     "load_csv_dataset",
     "load_model",
     "outcomes_from_field",
+    "read_challenger_csv",
     "read_outcomes_csv",
     "save_model",
+    "shadow_score",
     "take_snapshot",
     "train",
     "train_scorecard",
+    "write_challenger_csv",
 ]

@@ -74,6 +74,34 @@ class BoostingCandidate(BaseModel):
     l2_regularization: float = Field(default=1.0, ge=0)
 
 
+HybridWrite = Literal["rules", "predictive", "blend"]
+StageSource = Literal["written", "rules", "predictive"]
+GradeFitSource = Literal["rules", "predictive"]
+
+
+class HybridSettings(BaseModel):
+    """What the sync writes when a predictive model sits next to the rules
+    (``[predictive.hybrid]``; see :mod:`agent.predictive.hybrid`).
+
+    The defaults change nothing: the rules score is written and drives the stage, so adding a
+    model to a config is safe until someone opts in. Whatever is chosen, a missing model (too
+    few outcomes, none trained yet) falls back to the rules.
+    """
+
+    model_config = _STRICT
+    #: The score written to the CRM: the rules score, the predictive score (calibrated
+    #: probability x 100), or ``(1 - blend_weight) * rules + blend_weight * predictive``.
+    write: HybridWrite = "rules"
+    #: The predictive share of a blend. 0 and 1 are excluded: write "rules" or "predictive".
+    blend_weight: float = Field(default=0.5, gt=0.0, lt=1.0)
+    #: Which score the ``[scoring]`` stage ladder reads (its thresholds and qualification
+    #: gates are applied unchanged, so thresholds must suit the chosen score's scale).
+    stage_from: StageSource = "written"
+    #: The grade's fit band from the rules' fit points, or from the predictive fit (the
+    #: calibrated score of the lead's profile alone, activities at the average lead's).
+    grade_fit_from: GradeFitSource = "rules"
+
+
 class PredictiveConfig(BaseModel):
     """Settings for training, validating and explaining a predictive model."""
 
@@ -110,3 +138,4 @@ class PredictiveConfig(BaseModel):
     leakage: LeakageSettings = LeakageSettings()
     features: FeatureSettings = FeatureSettings()
     scorecard: ScorecardSettings = ScorecardSettings()
+    hybrid: HybridSettings = HybridSettings()
