@@ -31,6 +31,15 @@ log = structlog.get_logger("leadscore.hubspot")
 CONVERTED_STAGES = frozenset({"customer", "evangelist"})
 
 
+def _is_won(deal: Mapping[str, Any]) -> bool:
+    """HubSpot's calculated ``hs_is_closed_won`` (true for any pipeline's won stage); the default
+    pipeline's ``closedwon`` stage only where that value is missing."""
+    flag = deal.get("hs_is_closed_won")
+    if flag not in (None, ""):
+        return str(flag).lower() == "true"
+    return (deal.get("dealstage") or "") == "closedwon"
+
+
 class HubSpotConnector:
     """Implements :class:`connectors.base.Connector` for HubSpot contacts."""
 
@@ -63,16 +72,26 @@ class HubSpotConnector:
         return self._reader.pull(cursor, until, needs)
 
     def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
-        """Every contact's conversion label: lifecyclestage customer (or evangelist), dated by
-        HubSpot's ``hs_lifecyclestage_customer_date``. Deals are not read yet."""
+        """Every contact's conversion label: converted when its lifecyclestage is customer (or
+        evangelist) or one of its associated deals is won (``hs_is_closed_won``). Dated by the
+        earliest of ``hs_lifecyclestage_customer_date`` and the won deals' ``closedate``;
+        ``detail`` is ``"won deal"`` when a won deal decided it. Per page of 100 contacts: one
+        associations call, then a deal batch read per 100 associated deals."""
         for records, _ in self._reader.list_pages(["lifecyclestage", "hs_lifecyclestage_customer_date"]):
+            deals = self._reader.associated_deals([str(r.id) for r in records]) if records else {}
             for record in records:
                 props = record.properties or {}
-                converted = (props.get("lifecyclestage") or "").lower() in CONVERTED_STAGES
-                when = parse_time(props.get("hs_lifecyclestage_customer_date"))
+                customer = (props.get("lifecyclestage") or "").lower() in CONVERTED_STAGES
+                customer_at = parse_time(props.get("hs_lifecyclestage_customer_date")) if customer else None
+                won = [d for d in deals.get(str(record.id), ()) if _is_won(d)]
+                won_at = [t for t in (parse_time(d.get("closedate")) for d in won) if t is not None]
+                converted = customer or bool(won)
+                when = min([t for t in (customer_at, *won_at) if t is not None], default=None)
+                by_deal = bool(won) and (not customer or (bool(won_at) and (customer_at is None or min(won_at) < customer_at)))
                 if since is not None and converted and when is not None and when < since:
                     continue
-                yield Outcome(str(record.id), "contact", converted, when if converted else None)
+                yield Outcome(str(record.id), "contact", converted, when if converted else None,
+                              "won deal" if by_deal else None)
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         return self._writer.write(updates)

@@ -59,6 +59,8 @@ ENGAGEMENT_PROPERTIES: dict[str, list[str]] = {
     "calls": ["hs_timestamp", "hs_call_status", "hs_call_direction", "hs_call_duration"],
     "meetings": ["hs_timestamp", "hs_meeting_outcome", "hs_meeting_title"],
 }
+#: Deal properties read for conversion labels.
+DEAL_PROPERTIES: list[str] = ["hs_is_closed_won", "closedate", "dealstage"]
 #: Summary property -> (activity type, property name for the detail, detail source property).
 SUMMARY_ACTIVITIES: dict[str, tuple[str, str | None, str | None]] = {
     "recent_conversion_date": ("form_submit", "form", "recent_conversion_event_name"),
@@ -286,6 +288,18 @@ class ContactReader:
                         activities.append(Activity(contact_id, kind, when, props))
         return activities
 
+    def associated_deals(self, contact_ids: list[str]) -> dict[str, list[Mapping[str, Any]]]:
+        """Contact id -> the properties (``DEAL_PROPERTIES``) of its associated deals: one
+        associations call per 1,000 contacts, then batch reads of 100 deals."""
+        by_deal = self._associated(contact_ids, "deals")
+        ids = list(by_deal)
+        deals: dict[str, list[Mapping[str, Any]]] = {}
+        for start in range(0, len(ids), BATCH_READ):
+            for deal in self._read_objects("deals", ids[start : start + BATCH_READ], DEAL_PROPERTIES):
+                for contact_id in by_deal.get(str(deal.id), ()):
+                    deals.setdefault(contact_id, []).append(deal.properties or {})
+        return deals
+
     def _associated(self, contact_ids: list[str], object_type: str) -> dict[str, list[str]]:
         """Engagement id -> the contacts (of these) it is associated with."""
         from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
@@ -310,7 +324,7 @@ class ContactReader:
                     pending.append({"id": contact_id, "after": next_after})
         return found
 
-    def _read_objects(self, object_type: str, ids: list[str]) -> list[Any]:
+    def _read_objects(self, object_type: str, ids: list[str], properties: list[str] | None = None) -> list[Any]:
         from hubspot.crm.objects import BatchReadInputSimplePublicObjectId
 
         response = self.client.call(
@@ -318,10 +332,12 @@ class ContactReader:
             self.client.objects_batch.read,
             object_type,
             batch_read_input_simple_public_object_id=BatchReadInputSimplePublicObjectId(
-                inputs=[{"id": i} for i in ids], properties=ENGAGEMENT_PROPERTIES[object_type], properties_with_history=[]
+                inputs=[{"id": i} for i in ids],
+                properties=properties if properties is not None else ENGAGEMENT_PROPERTIES[object_type],
+                properties_with_history=[],
             ),
         )
-        # Archived or missing engagements come back as errors (207): nothing to score there.
+        # Archived or missing records come back as errors (207): nothing to score there.
         return list(response.results or [])
 
 

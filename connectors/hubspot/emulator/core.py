@@ -41,7 +41,7 @@ from connectors.hubspot.emulator.limits import (
     RateLimits,
     statuses_tuple,
 )
-from connectors.hubspot.emulator.schema import ENGAGEMENT_TYPES, resolve_object_type
+from connectors.hubspot.emulator.schema import ENGAGEMENT_TYPES, REQUIRED_ON_CREATE, resolve_object_type
 from connectors.hubspot.emulator.store import SOURCE_IMPORT, SOURCE_USER, Store
 
 #: The emulated account's id ("portalId" in error details).
@@ -89,7 +89,8 @@ class HubSpotEmulator(Emulator):
     # --- data -----------------------------------------------------------------------------------
 
     def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
-        """Fill the account with ``agent.sample`` leads as contacts with engagements; their ids."""
+        """Fill the account with ``agent.sample`` leads as contacts with engagements (and, for some
+        contacts sales met, deals: won, lost or open); their ids."""
         from connectors.hubspot.emulator.seeding import seed_portal
 
         return seed_portal(self._store, count, seed=seed, as_of=as_of)
@@ -107,6 +108,24 @@ class HubSpotEmulator(Emulator):
                                         created_ms=values.parse_instant(created) if created else None)
             for engagement in engagements:
                 self._add_engagement(record.id, engagement)
+            return record.id
+
+    def create_deal(self, properties: Mapping[str, str], *, contacts: Sequence[str] = ()) -> str:
+        """Add a deal as an import would, associated with ``contacts`` (contact ids). It needs
+        ``dealname`` and ``dealstage``; ``pipeline`` defaults to ``default`` and
+        ``hs_is_closed_won`` follows the stage, as in HubSpot."""
+        with self._store.lock:
+            for contact_id in contacts:
+                self._contact_record(contact_id)
+            changes = self._checked("deals", properties)
+            missing = [n for n in REQUIRED_ON_CREATE["deals"] if changes.get(n) is None]
+            if missing:
+                raise ValueError(f"a deal needs {', '.join(missing)}")
+            created = changes.get("createdate")
+            record = self._store.create("deals", changes, at_ms=self._store.write_ms(), source=SOURCE_IMPORT,
+                                        created_ms=values.parse_instant(created) if created else None)
+            for contact_id in contacts:
+                self._store.associate("contacts", str(contact_id), "deals", record.id)
             return record.id
 
     def update_contact(self, contact_id: str, properties: Mapping[str, str]) -> None:

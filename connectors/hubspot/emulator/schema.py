@@ -1,7 +1,7 @@
 """HubSpot's object types, default property definitions and association types, as data.
 
 Everything here mirrors what a fresh HubSpot portal reports through the properties API, for the
-handful of objects leadscore reads: contacts and the five engagement objects. Sources:
+handful of objects leadscore reads: contacts, deals and the five engagement objects. Sources:
 
 - property names, types, field types, groups and read-only flags: HubSpot's "default contact
   properties" list and recorded ``GET /properties`` responses (``numemployees`` is an
@@ -9,9 +9,14 @@ handful of objects leadscore reads: contacts and the five engagement objects. So
   ``createdate``, ``lastmodifieddate`` and the analytics/email/conversion summaries are
   read-only; ``lifecyclestage`` is a radio enumeration with eight default stages);
 - engagement properties and options: HubSpot's calls/emails/meetings/notes/tasks guides;
+- deal properties: HubSpot's deals guide (``dealname`` and ``dealstage`` are needed to create a
+  deal; ``pipeline`` defaults to ``default``) and the default "Sales Pipeline" stages
+  (``appointmentscheduled`` ... ``closedwon``, ``closedlost``); ``hs_is_closed_won`` is a
+  calculated, read-only boolean HubSpot derives from the stage;
 - default returned and searchable properties: the "Search the CRM" guide;
 - association type ids: HubSpot's association type id table (contact to call 193, email 197,
-  meeting 199, note 201, task 203; the reverse directions are one higher).
+  meeting 199, note 201, task 203; the reverse directions are one higher; contact to deal 4,
+  deal to contact 3).
 """
 
 from __future__ import annotations
@@ -67,6 +72,20 @@ def _engagement(name: str, singular: str, type_id: str, searchable: tuple[str, .
     )
 
 
+DEALS = ObjectType(
+    name="deals",
+    singular="deal",
+    type_id="0-3",
+    error_label="DEAL",
+    createdate="createdate",
+    lastmodified=("hs_lastmodifieddate",),
+    # What a deal read without ``properties`` answers (deals guide).
+    default_properties=("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
+                        "hs_object_id", "pipeline"),
+    searchable=("dealname", "pipeline", "dealstage"),
+    id_base=30_000_000_001,
+)
+
 EMAILS = _engagement("emails", "email", "0-49", ("hs_email_subject",), 40_000_000_001)
 CALLS = _engagement("calls", "call", "0-48", ("hs_call_title", "hs_body_preview"), 41_000_000_001)
 MEETINGS = _engagement("meetings", "meeting", "0-47", ("hs_meeting_title", "hs_meeting_body"), 42_000_000_001)
@@ -76,6 +95,7 @@ TASKS = _engagement("tasks", "task", "0-27", ("hs_task_body", "hs_task_subject")
 #: "Required properties to create records" (objects API guide); contacts need none.
 REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
     "contacts": (),
+    "deals": ("dealname", "dealstage"),
     "emails": ("hs_timestamp", "hs_email_direction"),
     "calls": ("hs_timestamp",),
     "meetings": ("hs_timestamp",),
@@ -83,7 +103,7 @@ REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
     "tasks": ("hs_timestamp",),
 }
 
-OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (CONTACTS, EMAILS, CALLS, MEETINGS, NOTES, TASKS)}
+OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (CONTACTS, DEALS, EMAILS, CALLS, MEETINGS, NOTES, TASKS)}
 ENGAGEMENT_TYPES: tuple[str, ...] = ("emails", "calls", "meetings", "notes", "tasks")
 
 
@@ -110,6 +130,8 @@ ASSOCIATION_TYPE_IDS: dict[tuple[str, str], int] = {
     ("notes", "contacts"): 202,
     ("contacts", "tasks"): 203,
     ("tasks", "contacts"): 204,
+    ("contacts", "deals"): 4,
+    ("deals", "contacts"): 3,
 }
 
 
@@ -268,6 +290,42 @@ def _contact_properties() -> list[dict[str, Any]]:
     ]
 
 
+#: The default "Sales Pipeline" (id ``default``) and its stages, in pipeline order.
+DEFAULT_PIPELINE: tuple[str, str] = ("default", "Sales Pipeline")
+DEAL_STAGES: tuple[tuple[str, str], ...] = (
+    ("appointmentscheduled", "Appointment Scheduled"),
+    ("qualifiedtobuy", "Qualified To Buy"),
+    ("presentationscheduled", "Presentation Scheduled"),
+    ("decisionmakerboughtin", "Decision Maker Bought-In"),
+    ("contractsent", "Contract Sent"),
+    ("closedwon", "Closed Won"),
+    ("closedlost", "Closed Lost"),
+)
+CLOSED_WON_STAGES: frozenset[str] = frozenset({"closedwon"})
+
+
+def is_closed_won(dealstage: str | None) -> str:
+    """``hs_is_closed_won`` as HubSpot calculates it from the deal's stage."""
+    return "true" if dealstage in CLOSED_WON_STAGES else "false"
+
+
+def _deal_properties() -> list[dict[str, Any]]:
+    p = property_definition
+    info = "dealinformation"
+    return [
+        p("dealname", "Deal Name", "string", "text", info),
+        p("dealstage", "Deal Stage", "enumeration", "radio", info, choices=options(DEAL_STAGES)),
+        p("pipeline", "Pipeline", "enumeration", "select", info, choices=options((DEFAULT_PIPELINE,))),
+        p("amount", "Amount", "number", "number", info),
+        p("closedate", "Close Date", "datetime", "date", info),
+        p("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", info, read_only=True, calculated=True,
+          choices=options((("true", "True"), ("false", "False")))),
+        p("createdate", "Create Date", "datetime", "date", info),
+        p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", info, read_only=True),
+        p("hs_object_id", "Record ID", "number", "number", info, read_only=True, unique=True),
+    ]
+
+
 def _engagement_common(group: str) -> list[dict[str, Any]]:
     p = property_definition
     return [
@@ -337,6 +395,8 @@ def default_properties(object_type: str) -> list[dict[str, Any]]:
     """A fresh portal's property definitions for ``object_type``."""
     if object_type == "contacts":
         return _contact_properties()
+    if object_type == "deals":
+        return _deal_properties()
     return _engagement_properties(object_type)
 
 

@@ -17,6 +17,13 @@ Each generated lead maps onto what HubSpot would hold for that person:
   records as form submissions). Webinar and event attendance have no contact property and
   are not represented.
 
+Some contacts sales met (a ``meeting`` activity) get a deal in the default pipeline, created at
+the first meeting: won (``closedwon``), lost (``closedlost``) or still open. Closed deals carry a
+``closedate`` after the lead's last activity, at most ``as_of``. Lifecycle stages are left at
+``lead``: a won deal is then the only sign of a customer, as in portals that do not sync them.
+Deals draw from their own random stream, so the contacts and engagements are the same as
+without them.
+
 ``createdate`` is the lead's ``created_at``; ``lastmodifieddate`` falls after the latest
 activity (HubSpot bumps it for "newly logged activity" too), spread over the following days
 and distinct per contact. Deterministic for a seed.
@@ -97,12 +104,49 @@ def seed_portal(store: Store, count: int, *, seed: int = 7, as_of: datetime | No
     """Create ``count`` contacts (with engagements) from ``generate_leads``; their ids in order."""
     ensure_demo_properties(store)
     rng = random.Random(f"hubspot-emulator:{seed}")
+    deal_rng = random.Random(f"hubspot-emulator-deals:{seed}")
     ids: list[str] = []
     with store.lock:
         used_stamps: set[int] = set()
         for sample in generate_leads(count, seed=seed, as_of=as_of):
             ids.append(_seed_one(store, sample, rng, used_stamps, as_of))
+            _seed_deal(store, ids[-1], sample, deal_rng, as_of)
     return ids
+
+
+#: Deal outcomes for a contact sales met: (stage, weight); one met contact in two gets a deal.
+DEAL_SHARE = 0.5
+DEAL_OUTCOMES: tuple[tuple[str, int], ...] = (("closedwon", 4), ("closedlost", 3), ("contractsent", 2),
+                                              ("qualifiedtobuy", 1))
+
+
+def _seed_deal(store: Store, contact_id: str, sample: SampleLead, rng: random.Random,
+               as_of: datetime | None) -> str | None:
+    """Maybe a deal for the contact (see the module docstring); its id, or ``None``."""
+    meetings = sorted(utc(a.occurred_at) for a in sample.activities if a.type == "meeting")
+    # Draw the same numbers for every contact, so one lead's deal does not shift the next one's.
+    roll, stage, amount, days = (rng.random(), rng.choices([s for s, _ in DEAL_OUTCOMES],
+                                 weights=[w for _, w in DEAL_OUTCOMES])[0], rng.randint(5, 120) * 500,
+                                 rng.uniform(1, 45))
+    if not meetings or roll >= DEAL_SHARE:
+        return None
+    created_ms = values.to_ms(meetings[0])
+    properties = {"dealname": f"{sample.lead.fields.get('company') or 'New'} - new business",
+                  "dealstage": stage, "pipeline": "default", "amount": str(amount)}
+    at_ms = created_ms
+    if stage in ("closedwon", "closedlost"):
+        latest = max(values.to_ms(utc(a.occurred_at)) for a in sample.activities)
+        close_ms = latest + int(days * 86_400_000)
+        ceiling = values.to_ms(utc(as_of)) if as_of is not None else None
+        if ceiling is not None and close_ms > ceiling:
+            close_ms = latest + int(max(ceiling - latest, 0) * days / 45)  # spread, not piled on as_of
+        close_ms = max(close_ms, created_ms)
+        properties["closedate"] = values.iso_ms(close_ms)
+        at_ms = close_ms
+    record = store.create("deals", _checked(store, "deals", properties), at_ms=at_ms, created_ms=created_ms,
+                          source=SOURCE_IMPORT)
+    store.associate("contacts", contact_id, "deals", record.id)
+    return record.id
 
 
 def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: set[int], as_of: datetime | None) -> str:

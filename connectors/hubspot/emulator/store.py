@@ -194,8 +194,12 @@ class Store:
             system = {kind.createdate: values.iso_ms(created), "hs_object_id": record_id}
             for name in kind.lastmodified:
                 system[name] = values.iso_ms(at_ms)
+            if object_type == "deals" and changes.get("pipeline") is None:
+                # "If a pipeline isn't specified, the default pipeline will be used" (deals guide).
+                system["pipeline"] = schema.DEFAULT_PIPELINE[0]
             self._set_all(record, system, at_ms, SOURCE_CALCULATED)
             self._set_all(record, changes, at_ms, source)
+            self._calculate(record, at_ms)
             return record
 
     def update(
@@ -220,7 +224,16 @@ class Store:
                 if self._moves_lifecycle_back(record, applied["lifecyclestage"]):
                     del applied["lifecyclestage"]
             self._set_all(record, applied, at_ms, source)
+            self._calculate(record, at_ms)
             self.touch(record, at_ms)
+
+    def _calculate(self, record: Record, at_ms: int) -> None:
+        """Values HubSpot calculates from others: a deal's ``hs_is_closed_won`` from its stage."""
+        if record.object_type != "deals":
+            return
+        won = schema.is_closed_won(record.properties.get("dealstage"))
+        if record.properties.get("hs_is_closed_won") != won:
+            self._set(record, "hs_is_closed_won", won, at_ms, SOURCE_CALCULATED)
 
     def touch(self, record: Record, at_ms: int) -> None:
         # Later API writes must stamp later than any seeded or imported stamp, even when a test
