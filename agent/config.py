@@ -67,7 +67,7 @@ def validate_config(data: dict[str, Any], source: str = "<config>") -> AgentConf
 
 
 def _connector_problems(tables: dict[str, dict[str, Any]]) -> list[str]:
-    from connectors.base import load_connector
+    from connectors.base import connector_config, load_connector
 
     lines: list[str] = []
     for name, table in tables.items():
@@ -80,9 +80,9 @@ def _connector_problems(tables: dict[str, dict[str, Any]]) -> list[str]:
         if model is None:
             continue
         try:
-            model.model_validate(table)
-        except ValidationError as exc:
-            lines.extend(f"connectors.{name}.{line}" for line in format_validation_errors(exc.errors()))
+            connector_config(name, model, table)
+        except ConfigError as exc:
+            lines.extend(exc.problems)
     return lines
 
 

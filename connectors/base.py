@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from agent.errors import ConfigError
 from agent.records import Activity, Lead, ObjectType
@@ -253,6 +253,22 @@ class ConnectorFactory(Protocol):
 
 
 # --- discovery ---------------------------------------------------------------------------
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def connector_config(name: str, model: type[ConfigT], table: Mapping[str, Any] | ConfigT) -> ConfigT:
+    """A ``[connectors.NAME]`` table validated by the connector's config model; every problem
+    becomes one :class:`ConfigError` line with its full key path (``connectors.NAME.tier: ...``)."""
+    if isinstance(table, model):
+        return table
+    from agent.config import format_validation_errors
+
+    try:
+        return model.model_validate(dict(table))
+    except ValidationError as exc:
+        raise ConfigError([f"connectors.{name}.{line}" for line in format_validation_errors(exc.errors())]) from None
 
 
 def available_connectors() -> dict[str, EntryPoint]:

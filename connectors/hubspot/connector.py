@@ -13,12 +13,9 @@ from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import structlog
-from pydantic import ValidationError
 
-from agent.config import format_validation_errors
-from agent.errors import ConfigError
 from agent.records import ObjectType
-from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec
+from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.pull import ContactReader, parse_time
@@ -48,12 +45,7 @@ class HubSpotConnector:
     config_model: ClassVar[type[HubSpotConfig]] = HubSpotConfig
 
     def __init__(self, config: Mapping[str, Any] | HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        if not isinstance(config, HubSpotConfig):
-            try:
-                config = HubSpotConfig.model_validate(dict(config))
-            except ValidationError as exc:
-                raise ConfigError([f"connectors.hubspot.{line}" for line in format_validation_errors(exc.errors())]) from None
-        self.config = config
+        self.config = config = connector_config("hubspot", HubSpotConfig, config)
         self.client = HubSpotClient(config, sleep=sleep)
         self._reader = ContactReader(self.client, config)
         self._writer = ContactWriter(self.client, config)

@@ -13,12 +13,9 @@ from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import structlog
-from pydantic import ValidationError
 
-from agent.config import format_validation_errors
-from agent.errors import ConfigError
 from agent.records import ObjectType
-from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec
+from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.pull import ConversionMap, RecordReader, chunks, in_list, parse_time, soql_datetime
@@ -36,12 +33,7 @@ class SalesforceConnector:
     config_model: ClassVar[type[SalesforceConfig]] = SalesforceConfig
 
     def __init__(self, config: Mapping[str, Any] | SalesforceConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        if not isinstance(config, SalesforceConfig):
-            try:
-                config = SalesforceConfig.model_validate(dict(config))
-            except ValidationError as exc:
-                raise ConfigError([f"connectors.salesforce.{line}" for line in format_validation_errors(exc.errors())]) from None
-        self.config = config
+        self.config = config = connector_config("salesforce", SalesforceConfig, config)
         self.client = SalesforceClient(config, sleep=sleep)
         self.conversions = ConversionMap({})
         self._reader = RecordReader(self.client, config, self.conversions)
