@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any, Literal, Mapping, NamedTuple
+from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
 
 #: Lead fields every connector maps its CRM fields onto. A connector may add others under
 #: the ``custom.`` prefix (for example ``custom.hs_analytics_num_visits``).
@@ -118,6 +118,17 @@ class Activity:
     type: str
     occurred_at: datetime
     properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+def group_by_lead(activities: Mapping[str, Sequence[Activity]] | Iterable[Activity]) -> Mapping[str, Sequence[Activity]]:
+    """Activities by lead id (already grouped activities pass through), the shape the engine's
+    ``score_all`` and the trainers take."""
+    if isinstance(activities, Mapping):
+        return activities
+    grouped: dict[str, list[Activity]] = {}
+    for activity in activities:
+        grouped.setdefault(activity.lead_id, []).append(activity)
+    return grouped
 
 
 ReasonKind = Literal["fit", "engagement", "cap", "gate"]

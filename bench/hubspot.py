@@ -33,6 +33,7 @@ from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec  # noqa: E
 from connectors.hubspot import HubSpotConnector  # noqa: E402
 from connectors.hubspot.emulator import HubSpotEmulator, RateLimits  # noqa: E402
 from connectors.testing import SUITE_MODEL  # noqa: E402
+from agent.records import group_by_lead  # noqa: E402
 from agent.scoring import ScoringEngine  # noqa: E402
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -62,9 +63,7 @@ def run_pass(
     for batch in connector.pull(cursor, needs=needs):
         pages += 1
         floor += engagement_floor(emulator, [lead.id for lead in batch.leads])
-        by_lead: dict[str, list] = {}
-        for a in batch.activities:
-            by_lead.setdefault(a.lead_id, []).append(a)
+        by_lead = group_by_lead(batch.activities)
         activities += len(batch.activities)
         updates = []
         for lead in batch.leads:

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from agent.records import group_by_lead  # noqa: E402
 from agent.scoring import ScoringEngine  # noqa: E402
 from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec  # noqa: E402
 from connectors.salesforce import SalesforceConnector  # noqa: E402
@@ -62,9 +63,7 @@ def sync(connector: SalesforceConnector, engine: ScoringEngine, cursors: dict[st
     for object_type in ("lead", "contact"):
         updates = []
         for batch in connector.pull(cursors[object_type], needs=needs):
-            by_lead: dict[str, list] = {}
-            for a in batch.activities:
-                by_lead.setdefault(a.lead_id, []).append(a)
+            by_lead = group_by_lead(batch.activities)
             for lead in batch.leads:
                 stats["pulled"] += 1
                 r = engine.score(lead, by_lead.get(lead.id, ()), AS_OF)

@@ -22,7 +22,7 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol
 import pytest
 
 from agent.errors import AuthError
-from agent.records import Activity, Lead
+from agent.records import Lead, group_by_lead
 from agent.scoring import ScoringEngine, ScoringModel
 from connectors.base import Connector, Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
 
@@ -107,9 +107,7 @@ class MiniSync:
         cursor = self.cursor or Cursor(object_type, None)  # type: ignore[arg-type]
         pulled, written = 0, 0
         for batch in self.connector.pull(cursor, needs=self.needs()):
-            by_lead: dict[str, list[Activity]] = {}
-            for activity in batch.activities:
-                by_lead.setdefault(activity.lead_id, []).append(activity)
+            by_lead = group_by_lead(batch.activities)
             updates = []
             for lead in batch.leads:
                 pulled += 1

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from agent.csvfiles import parse_timestamp
 from agent.errors import ConfigError
 from agent.predictive.features import Snapshot, take_snapshot
-from agent.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, ObjectType, utc
+from agent.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, ObjectType, group_by_lead, utc
 
 if TYPE_CHECKING:
     from connectors.base import Outcome
@@ -118,7 +118,7 @@ def build_training_set(
       creation time when every lead has one; otherwise validation is stratified.
     """
     as_of = utc(as_of)
-    by_lead = _group_activities(activities)
+    by_lead = group_by_lead(activities)
     merged: dict[str, tuple[bool, datetime | None]] = {}
     for outcome in outcomes:
         candidate = (bool(outcome.converted), utc(outcome.occurred_at) if outcome.occurred_at is not None else None)
@@ -186,15 +186,6 @@ def _merge_outcomes(a: tuple[bool, datetime | None], b: tuple[bool, datetime | N
     if a[0]:
         return a if a[1] <= b[1] else b
     return a if a[1] >= b[1] else b
-
-
-def _group_activities(activities: Mapping[str, Sequence[Activity]] | Iterable[Activity]) -> Mapping[str, Sequence[Activity]]:
-    if isinstance(activities, Mapping):
-        return activities
-    grouped: dict[str, list[Activity]] = {}
-    for activity in activities:
-        grouped.setdefault(activity.lead_id, []).append(activity)
-    return grouped
 
 
 _POSITIVE = frozenset({"1", "true", "yes", "y", "won", "converted", "closed won", "t"})

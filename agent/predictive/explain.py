@@ -30,6 +30,17 @@ from numpy.typing import NDArray
 from agent.records import ReasonPart, ScoreResult
 from agent.scoring.engine import round_points
 
+
+def round_half_away(values: NDArray[np.float64] | Sequence[float]) -> NDArray[np.int64]:
+    """:func:`agent.scoring.engine.round_points` over an array: half away from zero."""
+    v = np.asarray(values, dtype=np.float64)
+    return (np.sign(v) * np.floor(np.abs(v) + 0.5 + 1e-9)).astype(np.int64)
+
+
+def percent_scores(probabilities: NDArray[np.float64] | Sequence[float]) -> NDArray[np.int64]:
+    """Calibrated probabilities -> the 0-100 scores written, rounded as the engine rounds."""
+    return np.clip(round_half_away(100.0 * np.asarray(probabilities, dtype=np.float64)), 0, 100)
+
 PREDICTIVE_RULE = "predictive"
 
 

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agent.predictive.config import HybridSettings
-from agent.predictive.explain import PredictiveScore
+from agent.predictive.explain import PredictiveScore, percent_scores, round_half_away
 from agent.predictive.features import Snapshot, take_snapshot
 from agent.predictive.predictor import PredictiveModel
 from agent.records import Activity, Lead, ReasonPart, ScoreResult, utc
@@ -66,8 +66,7 @@ def blend_score(rules: float, predictive: float, weight: float) -> int:
 
 def blend_scores(rules: NDArray[np.float64], predictive: NDArray[np.float64], weight: float) -> NDArray[np.int64]:
     """:func:`blend_score` over arrays (what the report evaluates)."""
-    value = (1.0 - weight) * np.asarray(rules, dtype=np.float64) + weight * np.asarray(predictive, dtype=np.float64)
-    return (np.sign(value) * np.floor(np.abs(value) + 0.5 + 1e-9)).astype(np.int64)
+    return round_half_away((1.0 - weight) * np.asarray(rules, dtype=np.float64) + weight * np.asarray(predictive, dtype=np.float64))
 
 
 def settings_hash(settings: HybridSettings, length: int = 6) -> str:
@@ -99,7 +98,7 @@ def predictive_fit(model: PredictiveModel, snapshots: Sequence[Snapshot]) -> NDA
     fit = np.array([model.spec.input_kind(i) == "fit" for i in range(len(model.spec.inputs))], dtype=bool)
     z = bias + (contributions[:, fit].sum(axis=1) if fit.any() else np.zeros(len(snapshots)))
     p = np.asarray(model.calibrator(z), dtype=np.float64)
-    return np.clip(np.floor(100.0 * p + 0.5 + 1e-9), 0, 100).astype(np.int64)
+    return percent_scores(p)
 
 
 @dataclass(frozen=True, slots=True)

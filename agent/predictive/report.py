@@ -44,6 +44,7 @@ from agent.errors import ConfigError
 from agent.predictive.challenger import ChallengerComparison, ChallengerRecord, calibrate_out_of_fold, compare_scores
 from agent.predictive.config import HybridSettings, ModelKind, PredictiveConfig
 from agent.predictive.dataset import OutcomeLike, TrainingSet, build_training_set
+from agent.predictive.explain import percent_scores
 from agent.predictive.errors import LeakageError
 from agent.predictive.evaluation import (
     BandStat,
@@ -59,7 +60,7 @@ from agent.predictive.hybrid import blend_scores, combined_version, uses_predict
 from agent.predictive.predictor import PredictiveModel
 from agent.predictive.scorecard import Scorecard
 from agent.predictive.train import SCORECARD, cross_validate, outcome_shortfall, train, train_scorecard
-from agent.records import Activity, Lead, ScoreResult
+from agent.records import Activity, Lead, ScoreResult, group_by_lead
 from agent.scoring.engine import ScoringEngine
 from agent.scoring.model import FitRule
 from agent.scoring.stages import StageLadder
@@ -232,18 +233,9 @@ def trained_on(model: PredictiveModel, data: TrainingSet) -> bool:
     return info.get("n") == len(data) and info.get("positives") == data.positives
 
 
-def _group(activities: Mapping[str, Sequence[Activity]] | Iterable[Activity]) -> Mapping[str, Sequence[Activity]]:
-    if isinstance(activities, Mapping):
-        return activities
-    grouped: dict[str, list[Activity]] = {}
-    for a in activities:
-        grouped.setdefault(a.lead_id, []).append(a)
-    return grouped
-
-
 def _round_percent(p: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Probability -> the 0-100 score written (half away from zero, like the engine)."""
-    return np.clip(np.floor(100.0 * p + 0.5 + 1e-9), 0, 100)
+    """Probability -> the 0-100 score written, as floats for the evaluation arrays."""
+    return percent_scores(p).astype(np.float64)
 
 
 def _make_series(
@@ -280,7 +272,7 @@ def build_report(
     config = config or PredictiveConfig()
     settings = config.hybrid
     lead_list = list(leads)
-    by_lead = _group(activities)
+    by_lead = group_by_lead(activities)
     data = build_training_set(lead_list, by_lead, outcomes, as_of, gap_days=config.gap_days, label_field=label_field)
     if not len(data):
         raise ConfigError("report: no outcome matches a lead, so there is nothing to evaluate (check that the outcomes' lead_id values are lead ids)")
