@@ -2,25 +2,43 @@
 
 An admin should see every mistake at once, each named by its exact key path and what was
 expected (``scoring.rules[3].points: expected a number, got 'abc'``), never a traceback.
+
+String values may refer to the environment and to secret files, so one config file can be
+checked in and deployed unchanged while its secrets come from systemd credentials, Docker
+secrets or the service's environment:
+
+- ``${NAME}``: the environment variable; ``${NAME:-default}``: the default when it is unset or
+  empty;
+- ``${file:/run/secrets/token}``: the file's text less one trailing newline; a relative path is
+  relative to the config file's directory;
+- ``$${`` is a literal ``${``. Only ``${`` starts a reference, so regexes ending in ``$`` are
+  left alone.
+
+A value that came from a reference is never echoed in an error: the message says where it came
+from (``(value from ${HUBSPOT_TOKEN})``) instead.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent.errors import ConfigError
 from agent.predictive.config import PredictiveConfig
 from agent.scoring.model import DECAY_KINDS, RULE_KINDS, ScoringModel, check_references
+from agent.settings import AgentSettings, Schedule
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class AgentConfig(BaseModel):
-    """The whole agent config file. Later sections (state, schedule) join here.
+    """The whole agent config file.
 
     ``connectors`` maps a connector's entry-point name to its table; each connector validates
     its own table with its ``config_model``, so a third-party connector's keys are checked too.
@@ -30,44 +48,69 @@ class AgentConfig(BaseModel):
     scoring: ScoringModel
     predictive: PredictiveConfig | None = None
     connectors: dict[str, dict[str, Any]] = {}
+    agent: AgentSettings = AgentSettings()
+    schedule: Schedule = Schedule()
 
 
 def load_config(path: str | Path) -> AgentConfig:
-    """Read and validate a config file; raise :class:`ConfigError` listing every problem."""
+    """Read and validate a config file; raise :class:`ConfigError` listing every problem.
+    Relative ``${file:...}`` paths are resolved against the file's directory."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file", source=str(path)) from None
+        raise ConfigError(
+            f"{path}: no such config file (copy config.example.toml to leadscore.toml and edit it, or pass --config PATH)",
+            source=str(path),
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc})", source=str(path)) from None
-    return parse_config(text, source=str(path))
+    return parse_config(text, source=str(path), base_dir=path.parent)
 
 
-def parse_config(text: str, source: str = "<config>") -> AgentConfig:
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> AgentConfig:
+    """Parse, expand references (``base_dir`` anchors relative secret files; None: the working
+    directory), then validate. Reference problems are reported alone: validating values that
+    could not be expanded would only add noise."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}", source=source) from None
-    return validate_config(data, source=source)
+    expansion = expand_references(data, base_dir)
+    if expansion.problems:
+        raise ConfigError(expansion.problems, source=source)
+    return validate_config(expansion.data, source=source, expanded=expansion.origins)
 
 
-def validate_config(data: dict[str, Any], source: str = "<config>") -> AgentConfig:
+def validate_config(
+    data: dict[str, Any], source: str = "<config>", expanded: Mapping[str, str] | None = None
+) -> AgentConfig:
+    """Validate a parsed config. ``expanded`` maps the key paths whose values came from a
+    reference to the reference(s) as written; those values are never shown in a message."""
+    origins = dict(expanded or {})
     try:
         config = AgentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_errors(exc.errors()), source=source) from None
+        lines = format_validation_errors(exc.errors(), expanded=origins)
+        raise ConfigError(_redacted(lines, data, origins), source=source) from None
     except RecursionError:
         raise ConfigError("config nests conditions too deeply", source=source) from None
     lines = [f"{path}: {message}" for path, message in check_references(config.scoring, prefix="scoring")]
-    lines += _connector_problems(config.connectors)
+    lines += _connector_problems(config.connectors, origins)
+    lines += [
+        f"schedule.connectors.{name}: no [connectors.{name}] table to schedule"
+        for name in config.schedule.connectors
+        if name not in config.connectors
+    ]
     if lines:
-        raise ConfigError(lines, source=source)
+        raise ConfigError(_redacted(lines, data, origins), source=source)
     return config
 
 
-def _connector_problems(tables: dict[str, dict[str, Any]]) -> list[str]:
-    from connectors.base import connector_config, load_connector
+def _connector_problems(tables: dict[str, dict[str, Any]], expanded: Mapping[str, str] | None = None) -> list[str]:
+    """Each connector's table checked by its own ``config_model``. Validated here rather than
+    through :func:`connectors.base.connector_config` so expanded values stay hidden."""
+    from connectors.base import load_connector
 
     lines: list[str] = []
     for name, table in tables.items():
@@ -79,11 +122,154 @@ def _connector_problems(tables: dict[str, dict[str, Any]]) -> list[str]:
         model = getattr(factory, "config_model", None)
         if model is None:
             continue
+        prefix = f"connectors.{name}."
+        inner = {path.removeprefix(prefix): ref for path, ref in (expanded or {}).items() if path.startswith(prefix)}
         try:
-            connector_config(name, model, table)
-        except ConfigError as exc:
-            lines.extend(exc.problems)
+            model.model_validate(dict(table))
+        except ValidationError as exc:
+            lines.extend(prefix + line for line in format_validation_errors(exc.errors(), expanded=inner))
     return lines
+
+
+# --- ${ENV} and ${file:...} references -----------------------------------------------------
+
+_REFERENCE_START = re.compile(r"\$\$\{|\$\{")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FORMS = "expected ${NAME}, ${NAME:-default} or ${file:PATH}; write $${ for a literal ${"
+
+
+@dataclass
+class Expansion:
+    """A parsed config with its references replaced, where each replaced value came from
+    (key path -> the references as written, e.g. ``${HUBSPOT_TOKEN}``), and every problem."""
+
+    data: dict[str, Any] = field(repr=False)
+    origins: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def expand_references(data: dict[str, Any], base_dir: Path | None = None) -> Expansion:
+    """Expand ``${NAME}``, ``${NAME:-default}``, ``${file:PATH}`` and ``$${`` in every string
+    value (never in keys), through nested tables and arrays; collect every problem."""
+    expansion = Expansion(data={})
+    expansion.data = _expand_node(data, (), base_dir, expansion)
+    return expansion
+
+
+def _expand_node(node: Any, loc: tuple[int | str, ...], base_dir: Path | None, out: Expansion) -> Any:
+    if isinstance(node, dict):
+        return {key: _expand_node(value, (*loc, key), base_dir, out) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_expand_node(value, (*loc, i), base_dir, out) for i, value in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+    path = key_path(loc)
+    text, references, problems = _expand_string(node, base_dir)
+    out.problems.extend(f"{path}: {problem}" for problem in problems)
+    if references:
+        out.origins[path] = ", ".join(references)
+    return text
+
+
+def _expand_string(value: str, base_dir: Path | None) -> tuple[str, list[str], list[str]]:
+    """The expanded text, the references it used (as written) and its problems."""
+    parts: list[str] = []
+    references: list[str] = []
+    problems: list[str] = []
+    at = 0
+    for match in _REFERENCE_START.finditer(value):
+        if match.start() < at:
+            continue  # inside a reference already read
+        parts.append(value[at : match.start()])
+        if match.group() == "$${":
+            parts.append("${")
+            at = match.end()
+            continue
+        close = value.find("}", match.end())
+        if close < 0:
+            problems.append(f"malformed reference {value[match.start():]} (no closing }}; {_FORMS})")
+            return value, references, problems
+        written = value[match.start() : close + 1]
+        at = close + 1
+        try:
+            parts.append(_resolve(value[match.end() : close], written, base_dir))
+            references.append(written)
+        except _ReferenceProblem as exc:
+            problems.append(str(exc))
+    parts.append(value[at:])
+    return "".join(parts), references, problems
+
+
+class _ReferenceProblem(Exception):
+    """One reference that cannot be expanded; becomes one ConfigError line."""
+
+
+def _resolve(body: str, written: str, base_dir: Path | None) -> str:
+    if body.startswith("file:") and body[5:].strip():
+        return _read_secret(body[5:], base_dir)
+    name, sep, default = body.partition(":-")
+    if not _VARIABLE.fullmatch(name):
+        raise _ReferenceProblem(f"malformed reference {written} ({_FORMS})")
+    found = os.environ.get(name)
+    if sep:
+        return found if found else default
+    if found is None:
+        raise _ReferenceProblem(f"environment variable {name} is not set (referenced as {written})")
+    return found
+
+
+def _read_secret(raw: str, base_dir: Path | None) -> str:
+    """A secret file's text, less the one trailing newline ``echo`` and editors add."""
+    path = Path(raw)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _ReferenceProblem(f"cannot read secret file {path} (not UTF-8 text)") from None
+    except OSError as exc:
+        raise _ReferenceProblem(f"cannot read secret file {path} ({exc.strerror or exc})") from None
+    return text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
+
+
+def _redacted(lines: list[str], data: Mapping[str, Any], origins: Mapping[str, str]) -> list[str]:
+    """Lines with any expanded value they still quote (a validator's own wording, a check on a
+    parent or child key) replaced by where it came from. Only lines about that key, its parents
+    or its children are touched, and a short value only where quoted, so no other message is
+    garbled by a value that happens to be a common word."""
+    if not origins:
+        return lines
+    values = {path: value for path, value in _string_leaves(data, ()) if path in origins and value}
+    out = []
+    for line in lines:
+        at, _, _ = line.partition(": ")
+        for path, value in values.items():
+            if _related(at, path):
+                line = _scrub(line, value, f"(value from {origins[path]})")
+        out.append(line)
+    return out
+
+
+def _related(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return long == short or long.startswith((short + ".", short + "["))
+
+
+def _scrub(line: str, value: str, placeholder: str) -> str:
+    for form in sorted({repr(value), _show(value), *([value] if len(value) >= 8 else [])}, key=len, reverse=True):
+        line = line.replace(form, placeholder)
+    return line
+
+
+def _string_leaves(node: Any, loc: tuple[int | str, ...]) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _string_leaves(value, (*loc, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _string_leaves(value, (*loc, i))
+    elif isinstance(node, str):
+        yield key_path(loc), node
 
 
 # --- error formatting --------------------------------------------------------------------
@@ -150,18 +336,27 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: dict[str, Any], origin: str | None = None) -> str:
+    """The message for one error; with ``origin`` (the value came from a reference) the value
+    is named by its reference instead of shown."""
+    text = _describe(error, _show(error.get("input")) if origin is None else f"(value from {origin})")
+    value = error.get("input")
+    if origin is not None and isinstance(value, str) and value:
+        text = text.replace(repr(value), f"(value from {origin})")
+    return text
+
+
+def _describe(error: dict[str, Any], shown: str) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
-    value = error.get("input")
     if kind == "missing":
         return "missing required key"
     if kind == "extra_forbidden":
         return "unknown key"
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_show(value)}"
+        return f"expected {_EXPECTED[kind]}, got {shown}"
     if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {_show(value)}"
+        return f"expected {ctx.get('expected')}, got {shown}"
     if kind == "union_tag_invalid":
         return f"unknown kind {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
@@ -169,14 +364,14 @@ def _message(error: dict[str, Any]) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()), "?")
-        shown = f"{bound:g}" if isinstance(bound, (int, float)) else str(bound)
-        return f"expected a number {op} {shown}, got {_show(value)}"
+        limit = f"{bound:g}" if isinstance(bound, (int, float)) else str(bound)
+        return f"expected a number {op} {limit}, got {shown}"
     if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
         return error["msg"].replace("Value should", "expected").replace("String should", "expected").replace(
             "List should", "expected"
-        ) + f", got {_show(value)}"
+        ) + f", got {shown}"
     if kind == "string_pattern_mismatch":
-        return f"expected letters, digits and _ . : - only, got {_show(value)}"
+        return f"expected letters, digits and _ . : - only, got {shown}"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     return str(error["msg"])
@@ -187,21 +382,26 @@ def _tags_for(error: dict[str, Any]) -> tuple[str, ...]:
     return DECAY_KINDS if loc and loc[-1] == "decay" else RULE_KINDS
 
 
-def format_validation_errors(errors: list[dict[str, Any]]) -> list[str]:
+def format_validation_errors(errors: list[dict[str, Any]], expanded: Mapping[str, str] | None = None) -> list[str]:
     """One line per key path. Several errors on one path (one per member of a union) become one
-    line listing what each member expected."""
+    line listing what each member expected. ``expanded`` maps key paths (relative to the same
+    root as the errors) whose values came from a reference to that reference: those values are
+    named by their reference, never shown, since they are usually secrets."""
+    origins = expanded or {}
     by_path: dict[str, list[dict[str, Any]]] = {}
     for error in errors:
         by_path.setdefault(key_path(error["loc"]), []).append(error)
     lines = []
     for path, errs in by_path.items():
+        origin = origins.get(path)
         if len(errs) == 1:
-            lines.append(f"{path}: {_message(errs[0])}")
+            lines.append(f"{path}: {_message(errs[0], origin)}")
             continue
         specific = [e for e in errs if e["type"] not in _EXPECTED]
         if specific:
-            lines.extend(f"{path}: {_message(e)}" for e in specific)
+            lines.extend(f"{path}: {_message(e, origin)}" for e in specific)
             continue
         expected = list(dict.fromkeys(_EXPECTED[e["type"]] for e in errs))
-        lines.append(f"{path}: expected {' or '.join(expected)}, got {_show(errs[0].get('input'))}")
+        shown = _show(errs[0].get("input")) if origin is None else f"(value from {origin})"
+        lines.append(f"{path}: expected {' or '.join(expected)}, got {shown}")
     return lines

@@ -123,7 +123,7 @@ def test_cross_reference_problems_name_their_keys() -> None:
 
 
 def test_missing_scoring_table() -> None:
-    assert problems("[agent]\n") == ["scoring: missing required key", "agent: unknown key"]
+    assert problems("[agents]\n") == ["scoring: missing required key", "agents: unknown key"]
 
 
 def test_invalid_toml_says_where() -> None:
