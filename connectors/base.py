@@ -10,6 +10,14 @@ third-party alike, so a CRM connector can ship as its own package::
 
     [project.entry-points."leadscore.connectors"]
     pipedrive = "leadscore_pipedrive:PipedriveConnector"
+
+Optional methods: not in the :class:`Connector` Protocol, so a connector without them still
+conforms; the agent looks them up with ``getattr(connector, NAME, None)`` and does without.
+
+- ``count(cursor: Cursor, *, until: datetime | None = None) -> int | None``: how many records
+  ``pull(cursor, until=until)`` would yield, for a progress bar. An estimate is fine and None
+  means unknown; it must cost at most one or two API calls, since it spends the same quota as
+  the pull it describes.
 """
 
 from __future__ import annotations
@@ -205,6 +213,12 @@ class Connector(Protocol):
     name: ClassVar[str]
     #: The object types this connector reads and writes.
     object_types: ClassVar[tuple[ObjectType, ...]]
+
+    @property
+    def write_values(self) -> frozenset[str]:
+        """The values (names in :data:`WRITABLE_VALUES`) the admin configured this connector to
+        write: the agent diffs and sends only these."""
+        ...
 
     def check(self) -> CheckReport:
         """Verify the credentials and that every configured field exists and is writable."""

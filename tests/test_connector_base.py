@@ -32,6 +32,10 @@ class FakeCrmConnector:
         self.config = dict(config)
         self.calls = {"write": 0}
 
+    @property
+    def write_values(self):
+        return frozenset({"score", "stage"})
+
     def check(self):
         return CheckReport(ok=True)
 

@@ -343,3 +343,37 @@ def test_outcomes_label_customers_as_converted(harness: HubSpotHarness) -> None:
     outcomes = {o.lead_id: o for o in harness.connector().pull_outcomes()}
     assert set(outcomes) == set(ids)
     assert outcomes[ids[0]].converted and not outcomes[ids[1]].converted
+
+
+# --- count: the optional progress-bar estimate --------------------------------------------
+
+
+def test_count_on_a_fresh_cursor_is_what_a_full_pull_yields(harness: HubSpotHarness) -> None:
+    harness.seed(230)
+    connector = harness.connector()
+    counted = connector.count(Cursor("contact", None))
+    leads, _, _ = _pull_all(connector, Cursor("contact", None), PullNeeds(frozenset({"title"}), frozenset()))
+    assert counted == len(leads) == 230
+
+
+def test_count_after_edits_is_small_and_costs_one_call(harness: HubSpotHarness) -> None:
+    ids = harness.seed(230)
+    connector = harness.connector()
+    *_, cursor = _pull_all(connector, Cursor("contact", None), PullNeeds(frozenset({"title"}), frozenset()))
+    time.sleep(0.01)
+    for record_id in ids[:3]:
+        harness.edit(record_id, "title", "Chief Technology Officer")
+    before = sum(connector.api_calls().values())
+    counted = connector.count(cursor)
+    assert sum(connector.api_calls().values()) == before + 1
+    assert counted is not None and 3 <= counted < 230 / 10
+    leads, _, _ = _pull_all(connector, cursor, PullNeeds(frozenset({"title"}), frozenset()))
+    assert counted == len(leads)
+
+
+def test_count_honours_until(harness: HubSpotHarness) -> None:
+    harness.seed(40)
+    connector = harness.connector()
+    since = Cursor("contact", "2000-01-01T00:00:00.000Z")
+    assert connector.count(since) == 40
+    assert connector.count(since, until=datetime(2001, 1, 1, tzinfo=timezone.utc)) == 0

@@ -363,3 +363,38 @@ def test_outcomes_from_conversions_and_won_opportunities(harness: SalesforceHarn
     for lead_id in won:
         opportunity = harness.emulator.record("Lead", lead_id)["ConvertedOpportunityId"]
         assert harness.emulator.record("Opportunity", opportunity)["IsWon"]
+
+
+# --- count: the optional progress-bar estimate --------------------------------------------
+
+
+def test_count_on_a_fresh_cursor_is_what_a_full_pull_yields(harness: SalesforceHarness) -> None:
+    harness.seed(120)
+    connector = harness.connector()
+    needs = PullNeeds(frozenset({"title"}), frozenset())
+    for object_type in ("lead", "contact"):
+        counted = connector.count(Cursor(object_type, None))  # type: ignore[arg-type]
+        leads, _, deleted, _ = _pull_all(connector, Cursor(object_type, None), needs)  # type: ignore[arg-type]
+        assert counted == len(leads) + len(deleted) and counted > 0, object_type
+
+
+def test_count_after_edits_is_small_and_costs_one_call(harness: SalesforceHarness) -> None:
+    ids = harness.seed(120)
+    connector = harness.connector(overlap_seconds=0)
+    needs = PullNeeds(frozenset({"title"}), frozenset())
+    total, _, deleted, cursor = _pull_all(connector, Cursor("lead", None), needs)
+    time.sleep(1.1)  # SystemModstamp has whole seconds
+    for record_id in ids[:3]:
+        harness.edit(record_id, "title", "Chief Technology Officer")
+    before = sum(connector.api_calls().values())
+    counted = connector.count(cursor)
+    assert sum(connector.api_calls().values()) == before + 1
+    assert counted is not None and 3 <= counted < (len(total) + len(deleted)) / 10
+    leads, _, _, _ = _pull_all(connector, cursor, needs)
+    assert counted == len(leads)
+
+
+def test_count_honours_until(harness: SalesforceHarness) -> None:
+    harness.seed(30)
+    connector = harness.connector()
+    assert connector.count(Cursor("lead", None), until=datetime(2001, 1, 1, tzinfo=timezone.utc)) == 0

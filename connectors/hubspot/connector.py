@@ -51,6 +51,10 @@ class HubSpotConnector:
         self._writer = ContactWriter(self.client, config)
         self._properties = PropertySetup(self.client, config)
 
+    @property
+    def write_values(self) -> frozenset[str]:
+        return frozenset(self.config.write.mapping())
+
     def check(self) -> CheckReport:
         report = self._properties.check()
         for problem in report.problems:
@@ -62,6 +66,11 @@ class HubSpotConnector:
 
     def pull(self, cursor: Cursor, *, until: datetime | None = None, needs: PullNeeds | None = None) -> Iterator[PullBatch]:
         return self._reader.pull(cursor, until, needs)
+
+    def count(self, cursor: Cursor, *, until: datetime | None = None) -> int | None:
+        """How many contacts ``pull(cursor, until=until)`` would yield, on one search call: the
+        optional progress-bar method of :mod:`connectors.base`."""
+        return self._reader.count(cursor, until)
 
     def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
         """Every contact's conversion label: converted when its lifecyclestage is customer (or

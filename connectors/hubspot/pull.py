@@ -143,6 +143,24 @@ class ContactReader:
             pages = self._search_changed(plan, parse_time(cursor.value), until)
         yield from self._grouped(pages, plan)
 
+    def count(self, cursor: Cursor, until: datetime | None) -> int | None:
+        """How many contacts :meth:`pull` would yield, for a progress bar: one search call with
+        the pull's own window and ``limit=1``, whose ``total`` counts every match. A full pull
+        lists every contact whatever ``until`` says, so its count is every contact; a resumed
+        listing counts them all too (an upper bound)."""
+        from hubspot.crm.contacts import PublicObjectSearchRequest
+
+        listing = cursor.value is None or _ListState.decode(cursor.value) is not None
+        filters = [] if listing else _window_filters(parse_time(cursor.value), until)
+        request = PublicObjectSearchRequest(
+            filter_groups=[{"filters": filters}] if filters else [], properties=["hs_object_id"], limit=1
+        )
+        response = self.client.call(
+            "contacts.search", self.client.contacts_search.do_search, public_object_search_request=request, search=True
+        )
+        total = getattr(response, "total", None)
+        return int(total) if total is not None else None
+
     def _grouped(self, pages: Iterator[tuple[list[Any], str]], plan: PullPlan) -> Iterator[PullBatch]:
         """Pages joined into batches of ``pull_batch_size`` contacts: engagement is then read
         with one associations call per object for the whole batch (up to HubSpot's 1,000) and
@@ -170,11 +188,7 @@ class ContactReader:
         at_newest: set[str] = set()  # ids read at exactly `newest`, across pages
         after = 0
         while True:
-            filters = []
-            if lower is not None:
-                filters.append({"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(to_ms(lower))})
-            if until is not None:
-                filters.append({"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(to_ms(until))})
+            filters = _window_filters(lower, until)
             request = PublicObjectSearchRequest(
                 filter_groups=[{"filters": filters}] if filters else [],
                 sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
@@ -371,6 +385,16 @@ def _engagement_activity(object_type: str, props: Mapping[str, Any]) -> tuple[st
 
 def _present(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def _window_filters(lower: datetime | None, until: datetime | None) -> list[dict[str, str]]:
+    """Search filters for ``lower <= lastmodifieddate <= until`` (either end open when None)."""
+    filters = []
+    if lower is not None:
+        filters.append({"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(to_ms(lower))})
+    if until is not None:
+        filters.append({"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(to_ms(until))})
+    return filters
 
 
 def _modified(record: Any) -> datetime | None:

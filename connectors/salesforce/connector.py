@@ -40,6 +40,10 @@ class SalesforceConnector:
         self._writer = RecordWriter(self.client, config, self.conversions)
         self._fields = FieldSetup(self.client, config)
 
+    @property
+    def write_values(self) -> frozenset[str]:
+        return frozenset(self.config.write.mapping())
+
     def check(self) -> CheckReport:
         report = self._fields.check()
         for problem in report.problems:
@@ -54,6 +58,11 @@ class SalesforceConnector:
 
     def pull(self, cursor: Cursor, *, until: datetime | None = None, needs: PullNeeds | None = None) -> Iterator[PullBatch]:
         return self._reader.pull(cursor, until, needs)
+
+    def count(self, cursor: Cursor, *, until: datetime | None = None) -> int | None:
+        """An estimate of the records ``pull(cursor, until=until)`` would yield, on one
+        ``SELECT COUNT()``: the optional progress-bar method of :mod:`connectors.base`."""
+        return self._reader.count(cursor, until)
 
     def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
         """Every Lead's label: converted (``IsConverted``, dated ``ConvertedDate``); ``detail`` is

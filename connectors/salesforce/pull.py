@@ -132,13 +132,8 @@ class RecordReader:
         if sobject == "Lead":
             columns += ["IsConverted", "ConvertedContactId"]
         select = f"SELECT {', '.join(dict.fromkeys(columns))} FROM {sobject}"
-        window = []
         since = parse_time(cursor.value) if cursor.value else None
-        if since is not None:
-            window.append(f"SystemModstamp > {soql_datetime(since - timedelta(seconds=self.config.overlap_seconds))}")
-        if until is not None:
-            window.append(f"SystemModstamp <= {soql_datetime(until)}")
-        where = " WHERE " + " AND ".join(window) if window else ""
+        where = self._where(since, until)
         state = _PullState(cursor.object_type, sobject, wanted, None if needs is None else needs.activity_types, since)
 
         yield from self._pages(state, f"{select}{where} ORDER BY SystemModstamp, Id")
@@ -148,6 +143,27 @@ class RecordReader:
             touched = sorted(self._touched(sobject, where, state) - state.seen)
             for part in chunks(touched):
                 yield from self._pages(state, f"{select} WHERE Id IN {in_list(part)}")
+
+    def count(self, cursor: Cursor, until: datetime | None) -> int | None:
+        """An estimate of the records :meth:`pull` would yield (deleted and converted ones
+        included, as the pull reports them), for a progress bar: one ``SELECT COUNT()`` over the
+        pull's own window, run with ``queryAll`` as the pull is. Records an incremental pull
+        reads because their activity changed are not in it, so it can fall short."""
+        since = parse_time(cursor.value) if cursor.value else None
+        soql = f"SELECT COUNT() FROM {OBJECT_OF[cursor.object_type]}{self._where(since, until)}"
+        result = self.client.call("query", lambda sf: sf.query(soql, include_deleted=True))
+        total = result.get("totalSize")
+        return int(total) if total is not None else None
+
+    def _where(self, since: datetime | None, until: datetime | None) -> str:
+        """The pull's window on ``SystemModstamp``: after the cursor less the overlap (commits
+        are not strictly ordered by their stamp), up to ``until``."""
+        window = []
+        if since is not None:
+            window.append(f"SystemModstamp > {soql_datetime(since - timedelta(seconds=self.config.overlap_seconds))}")
+        if until is not None:
+            window.append(f"SystemModstamp <= {soql_datetime(until)}")
+        return " WHERE " + " AND ".join(window) if window else ""
 
     def _pages(self, state: _PullState, soql: str) -> Iterator[PullBatch]:
         """One batch per result page of ``soql`` (run with ``queryAll``, so deletions show)."""
