@@ -1,7 +1,8 @@
 """The ``leadscore`` command line.
 
-Exit codes: 0 success, 1 an unexpected failure (one line, no traceback; set ``LEADSCORE_DEBUG=1``
-for the traceback), 2 a problem the user can fix (bad config, unreadable file, bad option).
+Exit codes: 0 success, 2 a problem a person must fix (bad config, missing secret, refused
+credentials, unreadable file, bad option), 1 any other failure (the CRM unreachable, the state
+store unwritable, or unexpected: one line, no traceback; ``LEADSCORE_DEBUG=1`` shows it).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from rich.table import Table
 
 from agent.config import AgentConfig, load_config
 from agent.csvfiles import Issues, parse_timestamp, read_activities, read_leads, write_activities, write_leads, write_scores
-from agent.errors import ConfigError, LeadscoreError
+from agent.errors import AuthError, ConfigError, LeadscoreError
+from agent.state.errors import LockHeld
 from agent.predictive.report import report_command  # matplotlib loads only when a page renders
 from agent.records import ScoreResult
 from agent.scoring import ScoringEngine
 from agent.scoring.reasons import ordered_for_display
+from agent.sync_commands import register as register_sync_commands
 
 app = typer.Typer(
     name="leadscore",
@@ -196,12 +199,22 @@ def demo(
     leads: Annotated[int, typer.Option("--leads", min=1, help="How many leads to generate.")] = 3000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the generated data.")] = 7,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Model to score with (default: the shipped example).")] = None,
-    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the sample CSVs and scores are written.")] = Path("out/demo"),
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the demo's config, state and CSVs are written.")] = Path("out/demo"),
+    offline: Annotated[bool, typer.Option("--offline", help="No emulators: score a generated CSV export only.")] = False,
 ) -> None:
+    """Run the agent on local HubSpot and Salesforce emulators: setup, backfill, a second sync."""
+    config = config or _example_config()
+    if not offline:
+        from agent.demo import run_demo
+
+        raise typer.Exit(run_demo(leads=leads, seed=seed, model=config, out_dir=out_dir, console=out))
+    _offline_demo(leads, seed, config, out_dir)
+
+
+def _offline_demo(leads: int, seed: int, config: Path, out_dir: Path) -> None:
     """Generate a sample of leads with activities, score them offline and show the result."""
     from agent.sample import generate_leads
 
-    config = config or _example_config()
     engine = ScoringEngine(_load(config).scoring)
     moment = datetime(2026, 11, 1, tzinfo=timezone.utc)
     sample = list(generate_leads(leads, seed=seed, as_of=moment))
@@ -327,6 +340,7 @@ def learn_points(
 
 
 app.command("report")(report_command)
+register_sync_commands(app)
 
 
 @app.command()
@@ -353,9 +367,12 @@ def main() -> None:
         for problem in exc.problems:
             err.print(problem, highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except LeadscoreError as exc:
+    except (AuthError, LockHeld) as exc:
         err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
+    except LeadscoreError as exc:  # the CRM unreachable, the state store unwritable: may pass
+        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(1)
     except OSError as exc:
         err.print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), highlight=False, markup=False)
         sys.exit(2)

@@ -137,7 +137,7 @@ def test_leads_csv_without_id_column_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_demo_runs_offline(tmp_path: Path) -> None:
-    done = run("demo", "--leads", "300", "--out-dir", str(tmp_path / "demo"), cwd=tmp_path)
+    done = run("demo", "--offline", "--leads", "300", "--out-dir", str(tmp_path / "demo"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Stage distribution" in done.stdout and "Top 10 leads" in done.stdout
     assert "Try next" in done.stdout

@@ -8,6 +8,9 @@ benchmark on real data was run with.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -107,6 +110,9 @@ class PredictiveConfig(BaseModel):
 
     model_config = _STRICT
     model: ModelKind = "logistic"
+    #: A model saved by ``leadscore train``: the sync scores with it as ``[predictive.hybrid]``
+    #: says (with ``write = "rules"``, the default, it is loaded but only the rules are written).
+    model_file: Optional[str] = None
     #: Lead fields (``industry``, ``custom.tags``) or activity types (``meeting``) never to learn
     #: from: sales-filled fields, anything set at or after conversion.
     exclude: list[str] = []

@@ -195,3 +195,12 @@ api_usage = sa.Table(
     sa.Column("family", sa.String(NAME), primary_key=True),
     sa.Column("calls", sa.BigInteger, nullable=False),
 )
+
+connector_meta = sa.Table(
+    "connector_meta",
+    metadata,
+    sa.Column("connector", sa.String(NAME), primary_key=True),
+    sa.Column("key", sa.String(NAME), primary_key=True),
+    sa.Column("value", json_type(), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -52,6 +52,7 @@ from agent.state.errors import LockHeld, StateError
 from agent.state.schema import (
     api_usage,
     backfills,
+    connector_meta,
     cursors,
     last_written,
     locks,
@@ -324,7 +325,13 @@ class StateStore:
             for key, row in rows.items()
         }
 
-    def diff(self, connector: str, desired: Iterable[Desired]) -> list[Change]:
+    def diff(
+        self,
+        connector: str,
+        desired: Iterable[Desired],
+        *,
+        normalise: Mapping[str, Callable[[Any], Any]] | None = None,
+    ) -> list[Change]:
         """The records whose desired values differ from those last written, each with only the
         values to send: the changed ones, plus the volatile ones (``scored_at``) riding along.
 
@@ -333,7 +340,12 @@ class StateStore:
         stale retry must never overwrite a newer score. The exception is a permanent failure of
         these very values: it would fail again until something changes (the values, or the admin
         clearing it with :meth:`clear_failures`), so it is left out.
+
+        ``normalise`` maps a value name to what of it makes a change: a reason whose only
+        difference is "3d ago" becoming "4d ago" is not worth a write on its own, but it rides
+        along, fresh, when anything else changes.
         """
+        norm = normalise or {}
         wanted = {d.key: d for d in desired}  # the last of duplicates wins
         if not wanted:
             return []
@@ -359,11 +371,11 @@ class StateStore:
                     name: value
                     for name, value in want.values.items()
                     if name not in VOLATILE_VALUES
-                    and (name not in previous or canonical_json(value) != canonical_json(previous[name]))
+                    and (name not in previous or _differs(norm.get(name), value, previous[name]))
                 }
                 if not send:
                     continue
-                send |= {name: value for name, value in want.values.items() if name in VOLATILE_VALUES}
+                send |= {name: value for name, value in want.values.items() if name in VOLATILE_VALUES or name in norm}
             changes.append(Change(want, ScoreUpdate(want.record_id, want.object_type, send), previous))
         return changes
 
@@ -643,6 +655,27 @@ class StateStore:
             except StateError as exc:  # the lease expires by itself; do not hide the block's error
                 log.warning("state.lease_not_released", connector=connector, job=job, error=str(exc))
 
+    # --- facts about a connector's mirror ------------------------------------------------------
+
+    def meta(self, connector: str, key: str) -> Any:
+        """A fact kept for ``connector`` (``scored_version``, ``mirror_needs``), or None."""
+        t = connector_meta
+        with self._transaction("read connector facts", read=True) as conn:
+            return conn.execute(
+                sa.select(t.c.value).where(t.c.connector == connector, t.c.key == key)
+            ).scalar_one_or_none()
+
+    def set_meta(self, connector: str, key: str, value: Any) -> None:
+        """Keep a JSON fact for ``connector`` (replacing the previous one)."""
+        t = connector_meta
+        with self._transaction("record connector facts") as conn:
+            stmt = upsert(conn, t)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.connector, t.c.key],
+                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+            )
+            conn.execute(stmt, {"connector": connector, "key": key, "value": value, "updated_at": self.now()})
+
     # --- API usage -------------------------------------------------------------------------------
 
     def add_api_calls(self, connector: str, counts: Mapping[str, int], *, day: date | None = None) -> None:
@@ -716,6 +749,12 @@ class StateStore:
                     for row in conn.execute(sa.select(u).where(u.c.connector == connector, u.c.day == now.date()))
                 },
             )
+
+
+def _differs(normalise: Callable[[Any], Any] | None, value: Any, previous: Any) -> bool:
+    if normalise is not None:
+        value, previous = normalise(value), normalise(previous)
+    return canonical_json(value) != canonical_json(previous)
 
 
 def _counts(conn: Connection, table: sa.Table, column: sa.Column[Any], where: sa.ColumnElement[bool]) -> dict[str, int]:

@@ -1,0 +1,108 @@
+"""``leadscore run``: each connector's sync and rescore jobs on APScheduler 3, until SIGTERM.
+
+Per connector, two jobs: the incremental sync (every ``sync_every``, or on ``sync_cron``) and the
+rescore pass (on ``rescore_cron``, nightly by default). APScheduler keeps a job from overlapping
+itself (``max_instances=1``), folds ticks missed while it ran into one (``coalesce``) and skips
+a tick later than ``misfire_grace``; the connector's lease in the state store keeps a second agent
+process off its jobs, and the connector's in-process lock makes its rescore wait for its sync.
+
+SIGTERM (or SIGINT) sets the stop event: each running job finishes the batch in flight, records
+it, and returns; the scheduler is shut down waiting for them; the process exits 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from agent.settings import ResolvedSchedule, Schedule
+from agent.sync.agent import Agent
+from agent.sync.jobs import ConnectorJobs
+
+log = structlog.get_logger("leadscore.scheduler")
+
+
+def sync_trigger(schedule: ResolvedSchedule) -> Any:
+    if schedule.sync_cron is not None:
+        return CronTrigger.from_crontab(schedule.sync_cron, timezone=schedule.timezone)
+    assert schedule.sync_every is not None
+    return IntervalTrigger(seconds=schedule.sync_every.total_seconds(), timezone=schedule.timezone)
+
+
+def build_scheduler(agent: Agent, schedule: Schedule) -> BackgroundScheduler:
+    """The scheduler with every connector's jobs added (not started)."""
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=max(2, 2 * len(agent.jobs)))},
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(schedule.misfire_grace.total_seconds()),
+        },
+        timezone=schedule.timezone,
+    )
+    now = datetime.now(timezone.utc)
+    for name, jobs in agent.jobs.items():
+        resolved = schedule.for_connector(name)
+        first: dict[str, Any] = {"next_run_time": now} if schedule.sync_on_start else {}
+        scheduler.add_job(_sync, sync_trigger(resolved), args=[jobs], id=f"{name}:sync", name=f"{name} sync", **first)
+        if resolved.rescore:
+            scheduler.add_job(
+                _rescore,
+                CronTrigger.from_crontab(resolved.rescore_cron, timezone=resolved.timezone),
+                args=[jobs],
+                id=f"{name}:rescore",
+                name=f"{name} rescore",
+            )
+        if agent.health is not None and resolved.sync_every is not None:
+            agent.health.expect(name, "sync", 3 * resolved.sync_every)
+    return scheduler
+
+
+def _sync(jobs: ConnectorJobs) -> None:
+    jobs.run("sync")
+
+
+def _rescore(jobs: ConnectorJobs) -> None:
+    jobs.run("rescore")  # waits for the connector's sync in this process, if one runs
+
+
+def serve(agent: Agent, schedule: Schedule, *, install_signals: bool = True) -> int:
+    """Run the jobs until :attr:`Agent.stop` is set (by SIGTERM/SIGINT, or a test); 0 when
+    stopped cleanly."""
+    scheduler = build_scheduler(agent, schedule)
+    previous: dict[int, Any] = {}
+    if install_signals and threading.current_thread() is threading.main_thread():
+
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("agent.stopping", signal=signal.Signals(signum).name)
+            agent.stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, _stop)
+    scheduler.start()
+    if agent.health is not None:
+        agent.health.set_running(True)
+    log.info(
+        "agent.started",
+        connectors=sorted(agent.jobs),
+        jobs=[f"{job.id} next {job.next_run_time.isoformat() if job.next_run_time else 'paused'}" for job in scheduler.get_jobs()],
+    )
+    try:
+        agent.stop.wait()
+    finally:
+        if agent.health is not None:
+            agent.health.set_running(False)
+        scheduler.shutdown(wait=True)  # running jobs finish their batch in flight first
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    log.info("agent.stopped")
+    return 0

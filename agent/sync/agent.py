@@ -1,0 +1,100 @@
+"""An agent process's working parts, built from the config: the state store, the scorer, and one
+:class:`~agent.sync.jobs.ConnectorJobs` per configured connector."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from agent.config import AgentConfig
+from agent.errors import ConfigError
+from agent.scoring import ScoringEngine
+from agent.state import StateStore, new_owner_id
+from agent.sync.jobs import ConnectorJobs
+from agent.sync.values import Scorer
+
+if TYPE_CHECKING:
+    from agent.metrics import HealthState, Metrics
+
+
+def build_scorer(config: AgentConfig) -> Scorer:
+    """The rules engine; with ``[predictive] model_file``, the hybrid of rules and that model."""
+    engine = ScoringEngine(config.scoring)
+    predictive = config.predictive
+    if predictive is None or predictive.model_file is None:
+        return engine
+    from agent.predictive import HybridScorer, load_model
+
+    path = Path(predictive.model_file)
+    if not path.is_file():
+        raise ConfigError(f"predictive.model_file: no such file {path} (train one with `leadscore train`)")
+    return HybridScorer(engine, load_model(path), predictive.hybrid)
+
+
+def open_store(config: AgentConfig) -> StateStore:
+    return StateStore.open(config.agent.state_url)
+
+
+@dataclass
+class Agent:
+    config: AgentConfig
+    store: StateStore
+    scorer: Scorer
+    jobs: dict[str, ConnectorJobs]
+    stop: threading.Event = field(default_factory=threading.Event)
+    metrics: Metrics | None = None
+    health: HealthState | None = None
+
+    @classmethod
+    def open(
+        cls,
+        config: AgentConfig,
+        *,
+        only: Sequence[str] | None = None,
+        metrics: Metrics | None = None,
+        health: HealthState | None = None,
+        stop: threading.Event | None = None,
+        store: StateStore | None = None,
+    ) -> Agent:
+        """Build the agent for the configured connectors (or ``only`` these). Connectors are not
+        contacted here: each is built at its first job."""
+        names = list(config.connectors)
+        if not names:
+            raise ConfigError("connectors: no [connectors.NAME] table: nothing to sync (see config.example.toml)")
+        if only:
+            unknown = [n for n in only if n not in config.connectors]
+            if unknown:
+                raise ConfigError(
+                    f"--connector: no [connectors.{unknown[0]}] table (configured: {', '.join(names)})"
+                )
+            names = [n for n in names if n in only]
+        scorer = build_scorer(config)
+        stop = stop or threading.Event()
+        store = store or open_store(config)
+        owner = new_owner_id()
+        jobs = {
+            name: ConnectorJobs(
+                name,
+                config.connectors[name],
+                store,
+                scorer,
+                config.agent,
+                reason_budget=config.scoring.reason_max_length,
+                metrics=metrics,
+                health=health,
+                stop=stop,
+                owner=owner,
+            )
+            for name in names
+        }
+        return cls(config, store, scorer, jobs, stop, metrics, health)
+
+    def close(self) -> None:
+        for jobs in self.jobs.values():
+            try:
+                jobs.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the run's own outcome
+                pass
+        self.store.close()

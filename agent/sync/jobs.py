@@ -1,0 +1,318 @@
+"""Running one connector's jobs: under its lease, in the run log, with logs, metrics and health.
+
+The CLI's one-shot commands (``sync``, ``backfill``) and the service's scheduled jobs both go
+through :class:`ConnectorJobs.run`, so a run started by hand and a scheduled one can never overlap:
+the lease in the state store keeps a second process off the connector, and an in-process lock keeps
+the service's own sync and rescore of one connector from racing each other.
+
+A job never raises in service mode: every failure ends the run as ``failed`` with one line in the
+run log and the logs, and the next tick tries again. One-shot commands ask for the error back
+(``raise_errors=True``) to turn it into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+
+import structlog
+
+from agent.errors import AuthError, ConfigError, LeadscoreError, QuotaExhausted
+from agent.settings import AgentSettings
+from agent.state import LockHeld, StateError, StateStore, new_owner_id
+from agent.sync.pipeline import RunCounts, SyncPipeline
+from agent.sync.values import Scorer
+from connectors.base import Connector, load_connector
+
+if TYPE_CHECKING:
+    from agent.metrics import HealthState, Metrics
+
+log = structlog.get_logger("leadscore.jobs")
+
+JobKind = Literal["sync", "rescore", "backfill"]
+#: The lease name: one for all of a connector's jobs, since each of them writes to the CRM and
+#: to the connector's last-written values.
+LEASE_JOB = "pipeline"
+
+
+@dataclass
+class JobOutcome:
+    """How one job ended. ``status``: ok, partial, failed, interrupted or skipped (lease held)."""
+
+    connector: str
+    kind: str
+    status: str
+    counts: RunCounts = field(default_factory=RunCounts)
+    error: str | None = None
+    run_id: str | None = None
+    seconds: float = 0.0
+    #: The error was one a person must fix (config, credentials): retrying will not help.
+    fatal: bool = False
+
+
+class Heartbeat:
+    """Renews a lease every third of its length while a job runs. A lease that cannot be renewed
+    before it expires is lost - another agent may take the connector - so ``lost`` stops the job
+    after its batch in flight."""
+
+    def __init__(self, store: StateStore, connector: str, owner: str, ttl: timedelta) -> None:
+        self._store, self._connector, self._owner, self._ttl = store, connector, owner, ttl
+        self._done = threading.Event()
+        self.lost = threading.Event()
+        self._expires = time.monotonic() + ttl.total_seconds()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{connector}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        interval = max(self._ttl.total_seconds() / 3, 0.05)
+        while not self._done.wait(interval):
+            try:
+                renewed = self._store.renew_lock(self._connector, LEASE_JOB, self._owner, self._ttl)
+            except StateError as exc:
+                renewed = None
+                log.warning("lease.renew_failed", connector=self._connector, error=str(exc))
+            if renewed:
+                self._expires = time.monotonic() + self._ttl.total_seconds()
+            elif renewed is False or time.monotonic() >= self._expires:
+                log.error("lease.lost", connector=self._connector, owner=self._owner)
+                self.lost.set()
+                return
+
+
+class ConnectorJobs:
+    """One connector's jobs in one agent process. The connector is built on first use and kept
+    (its HTTP sessions and rate-limit windows outlive a run); it is built again after a failure
+    of its credentials, so a fixed secret file is picked up without a restart."""
+
+    def __init__(
+        self,
+        name: str,
+        table: Mapping[str, Any],
+        store: StateStore,
+        scorer: Scorer,
+        settings: AgentSettings,
+        *,
+        reason_budget: int = 255,
+        metrics: Metrics | None = None,
+        health: HealthState | None = None,
+        stop: threading.Event | None = None,
+        owner: str | None = None,
+        factory: Callable[[Mapping[str, Any]], Connector] | None = None,
+    ) -> None:
+        self.name = name
+        self.table = table
+        self.store = store
+        self.scorer = scorer
+        self.settings = settings
+        self.reason_budget = reason_budget
+        self.metrics = metrics
+        self.health = health
+        self.stop = stop or threading.Event()
+        self.owner = owner or new_owner_id()
+        self._factory = factory
+        self._connector: Connector | None = None
+        self._busy = threading.Lock()
+
+    # --- the connector -----------------------------------------------------------------------
+
+    def connector(self) -> Connector:
+        if self._connector is None:
+            factory = self._factory or load_connector(self.name)
+            self._connector = factory(self.table)
+        return self._connector
+
+    def close(self) -> None:
+        if self._connector is not None:
+            try:
+                self._connector.close()
+            finally:
+                self._connector = None
+
+    def pipeline(
+        self,
+        connector: Connector,
+        should_stop: Callable[[], bool],
+        progress: Callable[[int], None] | None = None,
+        as_of: datetime | None = None,
+    ) -> SyncPipeline:
+        return SyncPipeline(
+            self.name,
+            connector,
+            self.store,
+            self.scorer,
+            reason_budget=self.reason_budget,
+            write_batch=self.settings.rescore_batch,
+            retry_after=self.settings.retry_after,
+            metrics=self.metrics,
+            should_stop=should_stop,
+            progress=progress,
+            as_of=as_of,
+        )
+
+    # --- running -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        kind: JobKind,
+        *,
+        since: datetime | None = None,
+        raise_errors: bool = False,
+        wait: bool = True,
+        progress: Callable[[int], None] | None = None,
+        on_start: Callable[[Connector], None] | None = None,
+        as_of: datetime | None = None,
+    ) -> list[JobOutcome]:
+        """Run ``kind`` now, under the connector's lease. A sync first brings the mirror up to
+        the model: a full backfill when the model reads data the mirror lacks, a rescore when the
+        model version changed. Returns one outcome per run logged."""
+        if not self._busy.acquire(blocking=wait):
+            return [JobOutcome(self.name, kind, "skipped", error="another job of this connector is running here")]
+        try:
+            return self._leased(kind, since, raise_errors, progress, on_start, as_of)
+        finally:
+            self._busy.release()
+
+    def _leased(
+        self,
+        kind: JobKind,
+        since: datetime | None,
+        raise_errors: bool,
+        progress: Callable[[int], None] | None,
+        on_start: Callable[[Connector], None] | None,
+        as_of: datetime | None = None,
+    ) -> list[JobOutcome]:
+        ttl = self.settings.lease
+        try:
+            acquired = self.store.acquire_lock(self.name, LEASE_JOB, self.owner, ttl)
+        except StateError as exc:
+            return [self._failed_to_start(kind, exc, raise_errors)]
+        if not acquired:
+            holder = self.store.lock_holder(self.name, LEASE_JOB)
+            message = f"{self.name} jobs are running in another agent ({holder.owner if holder else 'unknown'})"
+            log.info("job.skipped", connector=self.name, kind=kind, reason=message)
+            if raise_errors:
+                raise LockHeld(message, owner=holder.owner if holder else None, expires_at=holder.expires_at if holder else None)
+            return [JobOutcome(self.name, kind, "skipped", error=message)]
+        outcomes: list[JobOutcome] = []
+        try:
+            with Heartbeat(self.store, self.name, self.owner, ttl) as beat:
+                should_stop = lambda: self.stop.is_set() or beat.lost.is_set()  # noqa: E731
+                try:
+                    connector = self.connector()
+                    if on_start is not None:
+                        on_start(connector)
+                except LeadscoreError as exc:
+                    outcomes.append(self._failed_to_start(kind, exc, raise_errors))
+                    return outcomes
+                pipeline = self.pipeline(connector, should_stop, progress, as_of)
+                steps: list[tuple[JobKind, Callable[[], RunCounts]]] = []
+                if kind == "sync":
+                    if not pipeline.mirror_covers_model():
+                        log.warning(
+                            "model.needs_repull", connector=self.name,
+                            detail="the model reads fields or activities the mirror was not pulled with; a full backfill refreshes it",
+                        )
+                        steps.append(("backfill", pipeline.backfill))
+                    elif pipeline.model_changed():
+                        log.info("model.changed", connector=self.name, version=self.scorer.version)
+                        steps.append(("rescore", pipeline.rescore))
+                    steps.append(("sync", pipeline.sync))
+                elif kind == "rescore":
+                    if not pipeline.mirror_covers_model():
+                        message = "the model reads data the mirror lacks: the next sync re-pulls it first"
+                        log.warning("rescore.skipped", connector=self.name, reason=message)
+                        return [JobOutcome(self.name, kind, "skipped", error=message)]
+                    steps.append(("rescore", pipeline.rescore))
+                else:
+                    steps.append(("backfill", lambda: pipeline.backfill(since)))
+                for step_kind, step in steps:
+                    outcome = self._logged(step_kind, step, raise_errors)
+                    outcomes.append(outcome)
+                    if outcome.status in ("failed", "interrupted"):
+                        break
+        finally:
+            try:
+                self.store.release_lock(self.name, LEASE_JOB, self.owner)
+            except StateError as exc:  # it expires by itself
+                log.warning("lease.not_released", connector=self.name, error=str(exc))
+        return outcomes
+
+    def _logged(self, kind: JobKind, step: Callable[[], RunCounts], raise_errors: bool) -> JobOutcome:
+        """One run: in the run log, with its counts, its duration and its error."""
+        started = time.monotonic()
+        structlog.contextvars.bind_contextvars(connector=self.name, kind=kind)
+        outcome = JobOutcome(self.name, kind, "failed")
+        error: BaseException | None = None
+        try:
+            run_id = self.store.start_run(self.name, kind)
+            structlog.contextvars.bind_contextvars(run_id=run_id)
+            outcome.run_id = run_id
+            log.info("run.started")
+            counts = step()
+            outcome.counts = counts
+            outcome.status = "interrupted" if counts.interrupted else counts.status
+        except LeadscoreError as exc:
+            error = exc
+            outcome.error = _one_line(exc)
+            outcome.fatal = isinstance(exc, (ConfigError, AuthError))
+            if isinstance(exc, AuthError):
+                self.close()  # rebuilt, with its secrets read again, on the next run
+        except Exception as exc:  # noqa: BLE001 - a scheduled job must never take the service down
+            error = exc
+            outcome.error = f"unexpected {type(exc).__name__}: {exc}"
+            log.exception("run.crashed", error=outcome.error)
+        outcome.seconds = time.monotonic() - started
+        try:
+            if outcome.run_id is not None:
+                self.store.finish_run(outcome.run_id, outcome.status, outcome.counts.as_dict(), outcome.error)  # type: ignore[arg-type]
+        except (StateError, ValueError) as exc:
+            log.error("run.not_logged", error=str(exc))
+            error = error or exc
+            outcome.status, outcome.error = "failed", outcome.error or str(exc)
+        self._report(outcome, error)
+        structlog.contextvars.unbind_contextvars("connector", "kind", "run_id")
+        if error is not None and raise_errors:
+            raise error
+        return outcome
+
+    def _failed_to_start(self, kind: str, exc: BaseException, raise_errors: bool) -> JobOutcome:
+        outcome = JobOutcome(
+            self.name, kind, "failed", error=_one_line(exc), fatal=isinstance(exc, (ConfigError, AuthError))
+        )
+        self._report(outcome, exc)
+        if raise_errors:
+            raise exc
+        return outcome
+
+    def _report(self, outcome: JobOutcome, error: BaseException | None) -> None:
+        counts = outcome.counts.as_dict()
+        fields: dict[str, Any] = {"status": outcome.status, "seconds": round(outcome.seconds, 3), **counts}
+        if outcome.error:
+            fields["error"] = outcome.error
+        if isinstance(error, QuotaExhausted):
+            fields["resume_at"] = error.resume_at.isoformat() if error.resume_at else None
+        level = "error" if outcome.status == "failed" else "warning" if outcome.status != "ok" else "info"
+        getattr(log, level)("run.finished", connector=self.name, kind=outcome.kind, **fields)
+        if self.metrics is not None:
+            self.metrics.run_finished(self.name, outcome.kind, outcome.status, outcome.seconds)
+            if isinstance(error, QuotaExhausted):
+                self.metrics.quota_paused(self.name, error.resume_at.timestamp() if error.resume_at else None)
+        if self.health is not None:
+            self.health.job_finished(self.name, outcome.kind, outcome.status, outcome.error, fatal=outcome.fatal)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ConfigError):
+        return "; ".join(exc.problems)
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())

@@ -1,0 +1,501 @@
+"""The sync pipeline: pull -> score -> diff -> write -> record, one batch at a time.
+
+One batch is one unit of work. Its records are scored, diffed against what was last written, the
+changed ones written, and then the batch is recorded - mirror, write results, API calls and the
+cursor - in one transaction. A crash anywhere before that commit leaves the cursor where it was:
+the next run pulls the same batch again, the diff finds the same changes, and rewriting them is
+harmless. So a crash re-does at most the batch in flight, and never skips a record.
+
+Four passes share the batch step:
+
+- :meth:`SyncPipeline.sync`: incremental, from the stored cursor of each object type, after first
+  retrying failed writes whose wait is over.
+- :meth:`SyncPipeline.backfill`: a full (or ``since``) pull in its own resumable window, never
+  moving the live cursor; ``dry_run`` writes the changes it would make to a CSV instead.
+- :meth:`SyncPipeline.rescore`: the mirror scored again as of now (decay, a new model version) -
+  no CRM read; only records whose values changed are written.
+- :meth:`SyncPipeline.retry_failures`: kept failures written again, rescored from the mirror.
+
+The pipeline holds no lease itself; :mod:`agent.sync.jobs` runs it under one.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TextIO
+
+import structlog
+
+from agent.errors import QuotaExhausted, TransientError
+from agent.records import Activity, Lead, ObjectType, ScoreResult, group_by_lead
+from agent.state import BatchOutcome, Change, Desired, MirroredLead, StateStore
+from agent.sync.values import DIFF_NORMALISE, Scorer, desired
+from connectors.base import Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
+
+if TYPE_CHECKING:
+    from agent.metrics import Metrics
+
+log = structlog.get_logger("leadscore.sync")
+
+#: Facts kept per connector in the state store.
+SCORED_VERSION = "scored_version"
+MIRROR_NEEDS = "mirror_needs"
+
+
+@dataclass
+class RunCounts:
+    """What one run did, for the run log, the CLI summary and the metrics."""
+
+    pulled: int = 0
+    scored: int = 0
+    #: Records scored with some unusable values (logged; scored with what was usable).
+    warned: int = 0
+    #: Records that could not be scored at all (logged, counted, not written).
+    bad: int = 0
+    changed: int = 0
+    written: int = 0
+    retryable: int = 0
+    permanent: int = 0
+    deleted: int = 0
+    retried: int = 0
+    batches: int = 0
+    api_calls: int = 0
+    interrupted: bool = False
+
+    def absorb(self, outcome: BatchOutcome) -> None:
+        self.written += outcome.written
+        self.retryable += outcome.retryable
+        self.permanent += outcome.permanent
+        self.deleted += outcome.deleted
+
+    @property
+    def failed(self) -> int:
+        return self.retryable + self.permanent
+
+    @property
+    def status(self) -> str:
+        """The run log's status: ``partial`` when a record failed or could not be scored."""
+        return "partial" if self.failed or self.bad else "ok"
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: int(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One value a dry run would write: what the record carries now (as last written by
+    leadscore) and what it would carry."""
+
+    object_type: str
+    record_id: str
+    value: str
+    before: Any
+    after: Any
+
+
+class ApiCallMeter:
+    """Deltas of a connector's cumulative ``api_calls()`` since the last reading."""
+
+    def __init__(self, connector: Connector) -> None:
+        self._connector = connector
+        self._seen: Counter[str] = Counter(connector.api_calls())
+
+    def take(self) -> dict[str, int]:
+        now = Counter(self._connector.api_calls())
+        delta = {family: count - self._seen.get(family, 0) for family, count in now.items()}
+        self._seen = now
+        return {family: n for family, n in delta.items() if n > 0}
+
+
+def scorer_needs(scorer: Scorer) -> PullNeeds | None:
+    """What a pull must fetch for ``scorer``: the rules' fields and activity types; everything
+    (None) when a predictive model reads the lead, since its features span every field."""
+    engine = getattr(scorer, "engine", scorer)
+    if getattr(scorer, "uses_model", False):
+        return None
+    return PullNeeds(frozenset(engine.fields_used), frozenset(engine.activity_types_used))
+
+
+def needs_to_json(needs: PullNeeds | None) -> dict[str, Any]:
+    if needs is None:
+        return {"all": True}
+    return {"fields": sorted(needs.fields), "activity_types": sorted(needs.activity_types)}
+
+
+def needs_from_json(value: Any) -> PullNeeds | None | bool:
+    """The stored needs: a :class:`PullNeeds`, None for "everything", False when none stored."""
+    if not isinstance(value, Mapping):
+        return False
+    if value.get("all"):
+        return None
+    return PullNeeds(frozenset(value.get("fields", ())), frozenset(value.get("activity_types", ())))
+
+
+def covers(held: PullNeeds | None, wanted: PullNeeds | None) -> bool:
+    """Whether a mirror pulled with ``held`` has everything ``wanted`` reads."""
+    if held is None:
+        return True
+    if wanted is None:
+        return False
+    return wanted.fields <= held.fields and wanted.activity_types <= held.activity_types
+
+
+def merge_needs(a: PullNeeds | None, b: PullNeeds | None) -> PullNeeds | None:
+    if a is None or b is None:
+        return None
+    return PullNeeds(a.fields | b.fields, a.activity_types | b.activity_types)
+
+
+@dataclass
+class SyncPipeline:
+    """One connector's pipeline over one state store. Not thread-safe: one pass at a time (the
+    job runner's lease and lock see to that)."""
+
+    name: str
+    connector: Connector
+    store: StateStore
+    scorer: Scorer
+    reason_budget: int = 255
+    #: Changed records per unit of work in a rescore or retry pass.
+    write_batch: int = 1000
+    retry_after: timedelta = timedelta(minutes=5)
+    metrics: Metrics | None = None
+    #: Polled between batches: True stops the pass after the batch in flight is recorded.
+    should_stop: Callable[[], bool] = lambda: False
+    #: Told how many records each batch handled (progress bars).
+    progress: Callable[[int], None] | None = None
+    clock: Callable[[], datetime] | None = None
+    #: Score as of this instant rather than the run's start (reproducible backfills, tests).
+    as_of: datetime | None = None
+    _meter: ApiCallMeter | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._meter = ApiCallMeter(self.connector)
+        self.write_names = frozenset(self.connector.write_values)
+        self.log = log.bind(connector=self.name)
+
+    def now(self) -> datetime:
+        return (self.clock or self.store.now)().astimezone(timezone.utc)
+
+    def scoring_time(self) -> datetime:
+        """The instant scores are computed as of: ``as_of`` when set, else now."""
+        return self.as_of.astimezone(timezone.utc) if self.as_of is not None else self.now()
+
+    # --- what to pull ------------------------------------------------------------------------
+
+    def needs(self) -> PullNeeds | None:
+        """The scorer's needs, plus whatever the mirror already holds (so an incremental pull
+        keeps the mirror as complete as the last full pull left it)."""
+        wanted = scorer_needs(self.scorer)
+        held = needs_from_json(self.store.meta(self.name, MIRROR_NEEDS))
+        return wanted if held is False else merge_needs(wanted, held)  # type: ignore[arg-type]
+
+    def mirror_covers_model(self) -> bool:
+        """False when the model reads fields or activities the mirror was not pulled with: a
+        rescore from it would be wrong, so a full pull (backfill) must refresh it first."""
+        held = needs_from_json(self.store.meta(self.name, MIRROR_NEEDS))
+        if held is False:
+            return True  # nothing mirrored by a full pull yet: the first sync pulls everything
+        return covers(held, scorer_needs(self.scorer))  # type: ignore[arg-type]
+
+    def model_changed(self) -> bool:
+        """True when the mirror was last scored in full with another model version."""
+        scored = self.store.meta(self.name, SCORED_VERSION)
+        return scored is not None and scored != self.scorer.version
+
+    def _mark_complete(self, needs: PullNeeds | None) -> None:
+        """Every mirrored record is now scored (and written where changed) with this version, and
+        the mirror holds what ``needs`` asked for."""
+        self.store.set_meta(self.name, SCORED_VERSION, self.scorer.version)
+        self.store.set_meta(self.name, MIRROR_NEEDS, needs_to_json(needs))
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    def _score(
+        self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime, counts: RunCounts
+    ) -> list[Desired]:
+        """Each lead's desired values. A lead the engine cannot score at all is logged and counted,
+        never allowed to stop the batch; one with unusable values is scored with the rest."""
+        wanted: list[Desired] = []
+        for lead in leads:
+            try:
+                result: ScoreResult = self.scorer.score(lead, activities.get(lead.id, ()), as_of)
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop a sync
+                counts.bad += 1
+                self.log.warning("record.unscorable", record_id=lead.id, error=f"{type(exc).__name__}: {exc}")
+                continue
+            if result.warnings:
+                counts.warned += 1
+                self.log.info("record.bad_values", record_id=lead.id, warnings=list(result.warnings))
+            wanted.append(desired(result, lead.object_type, self.write_names, self.reason_budget))
+        counts.scored += len(wanted)
+        return wanted
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def _write(self, changes: Sequence[Change]) -> tuple[list[WriteResult], BaseException | None]:
+        """Write ``changes``; when the whole call fails for a reason that passes (the CRM is down,
+        the day's quota is spent), every change comes back retryable so the batch can still be
+        recorded - nothing is dropped - and the error is returned to stop the run after."""
+        if not changes:
+            return [], None
+        updates = [c.update for c in changes]
+        try:
+            results = self.connector.write(updates)
+        except (TransientError, QuotaExhausted) as exc:
+            code = "quota_exhausted" if isinstance(exc, QuotaExhausted) else "transient"
+            return [WriteResult(u.record_id, WriteStatus.RETRYABLE, code, str(exc)) for u in updates], exc
+        if len(results) != len(updates):
+            raise RuntimeError(
+                f"connector {self.name} returned {len(results)} write results for {len(updates)} updates"
+            )
+        return list(results), None
+
+    def _calls(self, counts: RunCounts) -> dict[str, int]:
+        assert self._meter is not None
+        calls = self._meter.take()
+        counts.api_calls += sum(calls.values())
+        if self.metrics is not None and calls:
+            self.metrics.api_calls(self.name, calls)
+        return calls
+
+    def _observe(self, pulled: int, scored: int, outcome: BatchOutcome) -> None:
+        if self.metrics is not None:
+            self.metrics.records(
+                self.name,
+                pulled=pulled,
+                scored=scored,
+                written=outcome.written,
+                failed=outcome.retryable + outcome.permanent,
+            )
+
+    # --- one pulled batch --------------------------------------------------------------------
+
+    def _process(
+        self, batch: PullBatch, as_of: datetime, counts: RunCounts, *, backfill_id: str | None = None
+    ) -> BaseException | None:
+        by_lead = group_by_lead(batch.activities)
+        wanted = self._score(batch.leads, by_lead, as_of, counts)
+        changes = self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE)
+        results, stopped = self._write(changes)
+        outcome = self.store.record_batch(
+            self.name, batch, changes, results, backfill_id=backfill_id, api_calls=self._calls(counts)
+        )
+        counts.pulled += len(batch.leads)
+        counts.changed += len(changes)
+        counts.batches += 1
+        counts.absorb(outcome)
+        self._observe(len(batch.leads), len(wanted), outcome)
+        if self.progress is not None:
+            self.progress(len(batch.leads))
+        self.log.debug(
+            "batch.recorded",
+            object_type=batch.cursor.object_type,
+            pulled=len(batch.leads),
+            changed=len(changes),
+            **outcome.as_counts(),
+        )
+        return stopped
+
+    def _pull(
+        self, cursor: Cursor, until: datetime | None, needs: PullNeeds | None, counts: RunCounts,
+        as_of: datetime, *, backfill_id: str | None = None,
+    ) -> bool:
+        """Pull batches from ``cursor`` up to ``until`` and score them as of ``as_of``; False
+        when stopped before the end."""
+        with closing(iter(self.connector.pull(cursor, until=until, needs=needs))) as batches:
+            for batch in batches:
+                stopped = self._process(batch, as_of, counts, backfill_id=backfill_id)
+                if stopped is not None:
+                    raise stopped
+                if self.should_stop():
+                    counts.interrupted = True
+                    return False
+        self._flush_calls(counts)  # a pull that found nothing still made its calls
+        return True
+
+    def _flush_calls(self, counts: RunCounts) -> None:
+        calls = self._calls(counts)
+        if calls:
+            self.store.add_api_calls(self.name, calls)
+
+    # --- the passes --------------------------------------------------------------------------
+
+    def sync(self) -> RunCounts:
+        """One incremental pass: retry kept failures, then pull what changed since each cursor,
+        up to now. The first sync of a connector pulls everything."""
+        counts = RunCounts()
+        until = self.now()
+        as_of = self.scoring_time()
+        needs = self.needs()
+        self.retry_failures(counts, as_of)
+        full = True
+        for object_type in self.connector.object_types:
+            value = self.store.cursor(self.name, object_type)
+            full = full and value is None
+            if self.should_stop() or not self._pull(Cursor(object_type, value), until, needs, counts, as_of):
+                counts.interrupted = True
+                return counts
+        if full:
+            self._mark_complete(needs)
+        return counts
+
+    def backfill(self, since: datetime | None = None) -> RunCounts:
+        """Pull everything (or what changed since ``since``) and score it, writing what changed.
+
+        Resumable: each object type's window is a stored backfill whose position moves with each
+        recorded batch; run again after an interruption and it goes on from there. The live
+        cursor never moves, except that a full backfill of a connector that never synced hands
+        its end position to the live sync, which then starts from there rather than from zero.
+        """
+        counts = RunCounts()
+        needs = self.needs() if since is not None else scorer_needs(self.scorer)
+        since = since.astimezone(timezone.utc) if since is not None else None
+        until = self.now()
+        for object_type in self.connector.object_types:
+            if self.should_stop():
+                counts.interrupted = True
+                return counts
+            resumed = next(
+                (b for b in self.store.backfills(self.name) if b.object_type == object_type and b.since == since), None
+            )
+            window = self.store.start_backfill(self.name, object_type, since, resumed.until if resumed else until)
+            if resumed is not None:
+                self.log.info("backfill.resumed", object_type=object_type, backfill_id=window.id, position=window.position)
+            start = window.position if window.position is not None else since_cursor(since)
+            if not self._pull(Cursor(object_type, start), window.until, needs, counts, self.scoring_time(), backfill_id=window.id):
+                return counts
+            self.store.finish_backfill(window.id)
+            finished = self.store.backfill(window.id)
+            if since is None and self.store.cursor(self.name, object_type) is None and finished and finished.position:
+                with self.store.batch(self.name, object_type) as tx:
+                    tx.advance(finished.position)
+        if since is None:
+            self._mark_complete(needs)
+        return counts
+
+    def plan(self, since: datetime | None = None) -> Iterator[PlannedChange]:
+        """A dry-run backfill: every value a backfill would change, touching nothing (no write,
+        no mirror, no cursor; the CRM is only read)."""
+        counts = RunCounts()
+        as_of = self.scoring_time()
+        needs = scorer_needs(self.scorer)
+        for object_type in self.connector.object_types:
+            cursor = Cursor(object_type, since_cursor(since))
+            with closing(iter(self.connector.pull(cursor, until=self.now(), needs=needs))) as batches:
+                for batch in batches:
+                    wanted = self._score(batch.leads, group_by_lead(batch.activities), as_of, counts)
+                    for change in self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE):
+                        for name, after in change.update.values.items():
+                            before = (change.previous or {}).get(name)
+                            yield PlannedChange(change.desired.object_type, change.desired.record_id, name, before, after)
+                    if self.progress is not None:
+                        self.progress(len(batch.leads))
+                    if self.should_stop():
+                        return
+
+    def rescore(self, as_of: datetime | None = None) -> RunCounts:
+        """Score the mirror again as of ``as_of`` (now) and write only what changed: how decay
+        and a new model version reach the CRM with no CRM read. Unchanged records cost nothing."""
+        counts = RunCounts()
+        as_of = as_of or self.scoring_time()
+        page: list[MirroredLead] = []
+        for mirrored in self.store.mirror_leads(self.name):
+            page.append(mirrored)
+            if len(page) >= self.write_batch:
+                self._rescore_page(page, as_of, counts)
+                page = []
+                if self.should_stop():
+                    counts.interrupted = True
+                    return counts
+        if page:
+            self._rescore_page(page, as_of, counts)
+        self.store.set_meta(self.name, SCORED_VERSION, self.scorer.version)
+        return counts
+
+    def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> None:
+        leads = [m.lead for m in page]
+        wanted = self._score(leads, {m.lead.id: m.activities for m in page}, as_of, counts)
+        self._write_recorded(self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE), counts)
+        if self.progress is not None:
+            self.progress(len(page))
+
+    def _write_recorded(self, changes: Sequence[Change], counts: RunCounts) -> None:
+        """Write changes outside a pulled batch and record the results in one transaction."""
+        if not changes:
+            return
+        results, stopped = self._write(changes)
+        outcome = self.store.record_writes(self.name, changes, results)
+        self._flush_calls(counts)
+        counts.changed += len(changes)
+        counts.absorb(outcome)
+        self._observe(0, 0, outcome)
+        if stopped is not None:
+            raise stopped
+
+    def retry_failures(self, counts: RunCounts | None = None, as_of: datetime | None = None) -> RunCounts:
+        """Write kept retryable failures again (those whose last attempt is older than
+        ``retry_after``), each rescored from the mirror as of now, so a retry never sends a stale
+        score. A record gone from the mirror is sent as it was when it failed."""
+        counts = counts if counts is not None else RunCounts()
+        as_of = as_of or self.scoring_time()
+        cutoff = self.now() - self.retry_after
+        seen: set[Any] = set()
+        while not self.should_stop():
+            failures = [
+                f for f in self.store.pending_failures(self.name, limit=self.write_batch, failed_before=cutoff)
+                if f.key not in seen
+            ]
+            if not failures:
+                break
+            seen.update(f.key for f in failures)
+            fresh: list[Desired] = []
+            for failure in failures:
+                mirrored = self.store.mirror_lead(self.name, failure.key)
+                if mirrored is None:
+                    fresh.append(failure.desired)
+                    continue
+                scored = self._score([mirrored.lead], {mirrored.lead.id: mirrored.activities}, as_of, counts)
+                fresh.extend(scored or [failure.desired])
+            changes = self.store.diff(self.name, fresh, normalise=DIFF_NORMALISE)
+            counts.retried += len(changes)
+            self._write_recorded(changes, counts)
+        return counts
+
+
+def since_cursor(since: datetime | None) -> str | None:
+    """A cursor value meaning "changed after ``since``": every connector takes an ISO-8601
+    instant as a cursor (see :class:`connectors.base.Cursor`)."""
+    if since is None:
+        return None
+    return since.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# --- dry-run CSV -------------------------------------------------------------------------------
+
+PLAN_COLUMNS = ("connector", "object_type", "record_id", "value", "before", "after")
+
+
+def write_plan_csv(handle: TextIO, connector: str, planned: Iterable[PlannedChange], *, header: bool = True) -> int:
+    """Write a dry run's planned changes as CSV rows; returns how many rows were written."""
+    writer = csv.writer(handle)
+    if header:
+        writer.writerow(PLAN_COLUMNS)
+    rows = 0
+    for change in planned:
+        writer.writerow([connector, change.object_type, change.record_id, change.value, _cell(change.before), _cell(change.after)])
+        rows += 1
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return str(value)

@@ -1,0 +1,383 @@
+"""The sync agent's commands: ``run``, ``sync``, ``backfill``, ``setup``, ``status``, ``preview``.
+
+Each loads the config (``--config``, default ``./leadscore.toml``), opens the state store it names
+and works on every configured connector (or those given with ``--connector``). Failures of one
+connector are reported on one line each and do not stop the others; the exit code is 0 when all
+went well (or were stopped cleanly by SIGTERM), 2 when a person must fix the config or a
+credential, 1 for any other failure (CRM unreachable, state store unwritable).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional, Sequence
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from agent.config import AgentConfig, load_config
+from agent.csvfiles import parse_timestamp
+from agent.errors import ConfigError
+from agent.sync.agent import Agent, build_scorer, open_store
+from agent.sync.jobs import JobOutcome
+from agent.sync.pipeline import since_cursor, write_plan_csv
+from connectors.base import Connector, Cursor, WriteSpec
+
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_CONFIG = Path("leadscore.toml")
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Agent config file (TOML).")]
+ConnectorOption = Annotated[
+    Optional[list[str]], typer.Option("--connector", help="Only this connector (repeatable; default: all configured).")
+]
+
+
+# --- shared plumbing ---------------------------------------------------------------------------
+
+
+def _prepare(path: Path, *, service: bool = False) -> AgentConfig:
+    """Load the config and set up logging (JSON when not on a terminal) with its secrets redacted."""
+    from agent.logs import configure_logging, register_config_secrets
+
+    config = load_config(path)
+    level = config.agent.log_level if service else ("warning" if config.agent.log_level == "info" else config.agent.log_level)
+    configure_logging(config.agent.log_format, level)
+    register_config_secrets(config.connectors)
+    return config
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the work after the batch in flight is recorded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        err.print(f"{signal.Signals(signum).name}: finishing the batch in flight, then stopping", highlight=False)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _exit_code(outcomes: Sequence[JobOutcome]) -> int:
+    failed = [o for o in outcomes if o.status == "failed"]
+    if any(o.fatal for o in failed):
+        return 2
+    return 1 if failed else 0
+
+
+def _print_outcomes(outcomes: Sequence[JobOutcome]) -> None:
+    table = Table(title_justify="left")
+    for column in ("connector", "run", "status", "pulled", "scored", "written", "failed", "bad", "API calls", "seconds"):
+        table.add_column(column, justify="left" if column in ("connector", "run", "status") else "right")
+    for o in outcomes:
+        c = o.counts
+        table.add_row(
+            o.connector, o.kind, o.status, str(c.pulled), str(c.scored), str(c.written), str(c.failed), str(c.bad),
+            str(c.api_calls), f"{o.seconds:.1f}",
+        )
+    out.print(table)
+    for o in outcomes:
+        if o.error:
+            colour = "red" if o.status == "failed" else "yellow"
+            err.print(f"[{colour}]{o.connector} {o.kind} {o.status}:[/] {o.error}", highlight=False)
+        if o.status == "interrupted":
+            err.print(f"{o.connector} {o.kind} stopped after the batch in flight; run it again to resume", highlight=False)
+        if o.counts.retryable:
+            err.print(f"{o.connector}: {o.counts.retryable} writes failed and are kept; the next run retries them", highlight=False)
+        if o.counts.permanent:
+            err.print(
+                f"{o.connector}: {o.counts.permanent} writes were refused by the CRM (see the log; `leadscore status`)",
+                highlight=False,
+            )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+class _Bar:
+    """A progress task fed by the pipeline, with a records/s rate."""
+
+    def __init__(self, progress: Progress, description: str) -> None:
+        self.progress = progress
+        self.task = progress.add_task(description, total=None, rate="")
+
+    def total(self, connector: Connector, since: datetime | None) -> None:
+        count = getattr(connector, "count", None)
+        if count is None:
+            return
+        total = 0
+        try:
+            for object_type in connector.object_types:
+                n = count(Cursor(object_type, since_cursor(since)))
+                if n is None:
+                    return
+                total += n
+        except Exception:  # noqa: BLE001 - an estimate must never stop the work
+            return
+        self.progress.update(self.task, total=total)
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+        task = self.progress.tasks[self.task]
+        speed = task.speed
+        self.progress.update(self.task, rate=f"{speed:,.0f} records/s" if speed else "")
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Run the agent as a service: every connector's sync and nightly rescore, until SIGTERM."""
+    from agent.metrics import HealthState, Metrics, serve
+    from agent.scheduler import serve as serve_jobs
+
+    loaded = _prepare(config, service=True)
+    metrics, health = Metrics(), HealthState()
+    agent = Agent.open(loaded, metrics=metrics, health=health)
+    server = None
+    try:
+        if loaded.agent.metrics_port:
+            server = serve(metrics, health, loaded.agent.metrics_host, loaded.agent.metrics_port)
+        code = serve_jobs(agent, loaded.schedule)
+    finally:
+        if server is not None:
+            server.close()
+        agent.close()
+    raise typer.Exit(code)
+
+
+def sync(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
+    """One incremental pass now: retry kept failures, pull what changed, score, write the changes."""
+    loaded = _prepare(config)
+    agent = Agent.open(loaded, only=connector)
+    outcomes: list[JobOutcome] = []
+    try:
+        with _stop_on_signals(agent.stop):
+            for jobs in agent.jobs.values():
+                outcomes.extend(jobs.run("sync"))
+                if agent.stop.is_set():
+                    break
+    finally:
+        agent.close()
+    _print_outcomes(outcomes)
+    raise typer.Exit(_exit_code(outcomes))
+
+
+def backfill(
+    config: ConfigOption = DEFAULT_CONFIG,
+    connector: ConnectorOption = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only records changed since this date or instant (ISO 8601).")] = None,
+    dry_run: Annotated[
+        Optional[Path], typer.Option("--dry-run", help="Write the changes it would make to this CSV; write nothing to the CRM or state.")
+    ] = None,
+    as_of: Annotated[
+        Optional[str], typer.Option("--as-of", help="Score as of this instant (default: now), for a reproducible backfill.")
+    ] = None,
+) -> None:
+    """Full pull and rescore, writing what changed; resumable: run it again after an interruption."""
+    moment = _parse_since(since)
+    scoring_time = _parse_instant("--as-of", as_of)
+    loaded = _prepare(config)
+    agent = Agent.open(loaded, only=connector)
+    outcomes: list[JobOutcome] = []
+    try:
+        with _stop_on_signals(agent.stop), _progress() as progress:
+            if dry_run is not None:
+                rows = _dry_run(agent, moment, dry_run, progress, scoring_time)
+                out.print(f"dry run: {rows} value changes would be written -> {dry_run} (nothing was written)", highlight=False)
+                return
+            for name, jobs in agent.jobs.items():
+                bar = _Bar(progress, f"{name} backfill")
+                outcomes.extend(
+                    jobs.run(
+                        "backfill", since=moment, progress=bar.advance, on_start=lambda c: bar.total(c, moment), as_of=scoring_time
+                    )
+                )
+                if agent.stop.is_set():
+                    break
+    finally:
+        agent.close()
+    _print_outcomes(outcomes)
+    raise typer.Exit(_exit_code(outcomes))
+
+
+def _dry_run(agent: Agent, since: datetime | None, path: Path, progress: Progress, as_of: datetime | None) -> int:
+    rows = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        for index, (name, jobs) in enumerate(agent.jobs.items()):
+            bar = _Bar(progress, f"{name} dry run")
+            connector = jobs.connector()
+            bar.total(connector, since)
+            pipeline = jobs.pipeline(connector, agent.stop.is_set, bar.advance, as_of)
+            rows += write_plan_csv(handle, name, pipeline.plan(since), header=index == 0)
+    return rows
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    return _parse_instant("--since", value)
+
+
+def _parse_instant(option: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = parse_timestamp(value)
+    if moment is None:
+        raise ConfigError(f"{option}: expected a date or instant such as 2026-10-01 or 2026-10-01T00:00:00Z, got {value!r}")
+    return moment
+
+
+def setup(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
+    """Create the configured write fields in each CRM (idempotent), then check them."""
+    loaded = _prepare(config)
+    agent = Agent.open(loaded, only=connector)
+    code = 0
+    try:
+        for name, jobs in agent.jobs.items():
+            crm = jobs.connector()
+            spec = WriteSpec(
+                values=frozenset(crm.write_values),
+                stages=[s.name for s in loaded.scoring.stages],
+                reason_max_length=loaded.scoring.reason_max_length,
+            )
+            report = crm.setup(spec)
+            out.print(
+                f"{name}: created {', '.join(report.created) or 'nothing'}; already there: {', '.join(report.existing) or 'nothing'}",
+                highlight=False,
+            )
+            for step in report.todo:
+                out.print(f"  to do by hand: {step}", highlight=False)
+            check = crm.check()
+            if check.ok:
+                out.print(f"{name}: check OK", highlight=False)
+            else:
+                code = 2
+                for problem in check.problems:
+                    err.print(f"{name}: {problem}", highlight=False)
+    finally:
+        agent.close()
+    raise typer.Exit(code)
+
+
+def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
+    """Per connector: last runs, cursors, mirrored records, failures, API calls used today, leases."""
+    loaded = load_config(config)
+    names = connector or list(loaded.connectors)
+    store = open_store(loaded)
+    try:
+        for name in names:
+            st = store.status(name)
+            out.rule(f"{name}  (state: {store.where})")
+            runs = Table(title="last runs", title_justify="left")
+            for column in ("run", "status", "started", "took", "pulled", "written", "failed", "error"):
+                runs.add_column(column, overflow="fold")
+            for kind, r in sorted(st.last_runs.items()):
+                took = f"{(r.finished_at - r.started_at).total_seconds():.1f}s" if r.finished_at else "running"
+                failed = int(r.counts.get("retryable", 0)) + int(r.counts.get("permanent", 0))
+                runs.add_row(
+                    kind, r.status, r.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"), took,
+                    str(r.counts.get("pulled", 0)), str(r.counts.get("written", 0)), str(failed), r.error or "",
+                )
+            out.print(runs if st.last_runs else "no runs yet")
+            for object_type, cursor in sorted(st.cursors.items()):
+                out.print(f"cursor {object_type}: {cursor.value} (moved {cursor.updated_at:%Y-%m-%d %H:%M:%S} UTC)", highlight=False)
+            out.print(
+                "mirrored: " + (", ".join(f"{n} {t}s" for t, n in sorted(st.mirrored_leads.items())) or "nothing")
+                + f"; activities: {sum(st.mirrored_activities.values())}"
+                + "; written: " + (", ".join(f"{n} {t}s" for t, n in sorted(st.written.items())) or "nothing"),
+                highlight=False,
+            )
+            failures = ", ".join(f"{n} {s}" for s, n in sorted(st.failures.items())) or "none"
+            out.print(f"failed writes: {failures}", highlight=False)
+            calls = sum(st.api_calls_today.values())
+            detail = ", ".join(f"{f} {n}" for f, n in sorted(st.api_calls_today.items()))
+            out.print(f"API calls today: {calls}" + (f" ({detail})" if detail else ""), highlight=False)
+            for b in st.backfills:
+                out.print(f"unfinished backfill {b.id} of {b.object_type}s since {b.since or 'the beginning'}: at {b.position}", highlight=False)
+            for lease in st.locks:
+                out.print(f"running: {lease.job} held by {lease.owner} until {lease.expires_at:%H:%M:%S} UTC", highlight=False)
+    finally:
+        store.close()
+
+
+def preview(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The changed config whose model to try.")],
+    current: Annotated[Path, typer.Option("--current", help="The config in use now (its model is the 'before').")] = DEFAULT_CONFIG,
+    connector: ConnectorOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many of the biggest movers to show.")] = 10,
+) -> None:
+    """Score the mirror with a changed model and compare with the current one; writes nothing."""
+    new_config, old_config = load_config(config), load_config(current)
+    new_scorer, old_scorer = build_scorer(new_config), build_scorer(old_config)
+    store = open_store(old_config)
+    as_of = datetime.now(timezone.utc).replace(microsecond=0)
+    before: Counter[str] = Counter()
+    after: Counter[str] = Counter()
+    moves: list[tuple[int, str, str, Any, Any]] = []
+    total = 0
+    try:
+        for name in connector or list(old_config.connectors):
+            for mirrored in store.mirror_leads(name):
+                old = old_scorer.score(mirrored.lead, mirrored.activities, as_of)
+                new = new_scorer.score(mirrored.lead, mirrored.activities, as_of)
+                before[old.stage] += 1
+                after[new.stage] += 1
+                total += 1
+                if new.score != old.score or new.stage != old.stage:
+                    moves.append((new.score - old.score, name, mirrored.lead.id, old, new))
+    finally:
+        store.close()
+    if not total:
+        err.print("the mirror is empty: run `leadscore sync` or `leadscore backfill` first", highlight=False)
+        raise typer.Exit(1)
+    engine = getattr(new_scorer, "engine", new_scorer)
+    out.print(f"{total} mirrored records scored as of {as_of.isoformat()}: model {old_scorer.version} -> {new_scorer.version}", highlight=False)
+    dist = Table(title="Stage distribution", title_justify="left")
+    for column in ("stage", "before", "after", "change"):
+        dist.add_column(column, justify="left" if column == "stage" else "right")
+    names = [s.name for s in reversed(engine.model.stages)]
+    names += [s for s in sorted(set(before) | set(after)) if s not in names]
+    for stage in names:
+        dist.add_row(stage, str(before[stage]), str(after[stage]), f"{after[stage] - before[stage]:+d}")
+    out.print(dist)
+    changed_stage = sum(1 for m in moves if m[3].stage != m[4].stage)
+    out.print(f"{len(moves)} records change score, {changed_stage} change stage; nothing was written", highlight=False)
+    movers = Table(title=f"Biggest movers (top {top})", title_justify="left")
+    for column in ("connector", "record", "score", "stage", "reason (new)"):
+        movers.add_column(column, overflow="fold")
+    for delta, name, record_id, old, new in sorted(moves, key=lambda m: (-abs(m[0]), m[2]))[:top]:
+        stage = old.stage if old.stage == new.stage else f"{old.stage} -> {new.stage}"
+        movers.add_row(name, record_id, f"{old.score} -> {new.score} ({delta:+d})", stage, new.reason(engine.model.reason_max_length))
+    out.print(movers)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (run, sync, backfill, setup, status, preview):
+        app.command()(command)
