@@ -51,6 +51,16 @@ def _prepare(path: Path, *, service: bool = False) -> AgentConfig:
     level = config.agent.log_level if service else ("warning" if config.agent.log_level == "info" else config.agent.log_level)
     configure_logging(config.agent.log_format, level)
     register_config_secrets(config.connectors)
+    if config.agent.state_url:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        from agent.logs import register_secret
+
+        try:
+            register_secret(make_url(config.agent.state_url).password)
+        except ArgumentError:
+            pass  # the store names the bad URL itself when it opens
     return config
 
 

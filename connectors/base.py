@@ -77,7 +77,10 @@ class WriteFieldMap(BaseModel):
 class Cursor:
     """Where an incremental pull resumes: an opaque, connector-defined value per object type
     (e.g. the last ``lastmodifieddate`` seen). The agent stores it and hands it back unchanged,
-    and advances it only after the writes it covers are durable."""
+    and advances it only after the writes it covers are durable.
+
+    Every connector also takes an ISO-8601 UTC instant (``2026-10-01T00:00:00Z``) as a value,
+    meaning "changed after that instant": how ``backfill --since`` starts its window."""
 
     object_type: ObjectType
     value: str | None = None

@@ -250,6 +250,7 @@ class ConnectorJobs:
     def _logged(self, kind: JobKind, step: Callable[[], RunCounts], raise_errors: bool) -> JobOutcome:
         """One run: in the run log, with its counts, its duration and its error."""
         started = time.monotonic()
+        structlog.contextvars.clear_contextvars()  # a pooled worker thread may carry the last job's
         structlog.contextvars.bind_contextvars(connector=self.name, kind=kind)
         outcome = JobOutcome(self.name, kind, "failed")
         error: BaseException | None = None
@@ -305,6 +306,10 @@ class ConnectorJobs:
         getattr(log, level)("run.finished", connector=self.name, kind=outcome.kind, **fields)
         if self.metrics is not None:
             self.metrics.run_finished(self.name, outcome.kind, outcome.status, outcome.seconds)
+            try:
+                self.metrics.pending_failures(self.name, sum(self.store.status(self.name).failures.values()))
+            except StateError:
+                pass  # the run's own error already says the store is unwell
             if isinstance(error, QuotaExhausted):
                 self.metrics.quota_paused(self.name, error.resume_at.timestamp() if error.resume_at else None)
         if self.health is not None:
