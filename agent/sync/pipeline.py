@@ -401,29 +401,39 @@ class SyncPipeline:
 
     def rescore(self, as_of: datetime | None = None) -> RunCounts:
         """Score the mirror again as of ``as_of`` (now) and write only what changed: how decay
-        and a new model version reach the CRM with no CRM read. Unchanged records cost nothing."""
+        and a new model version reach the CRM with no CRM read. Unchanged records cost nothing.
+
+        The mirror is read a page at a time; changes gather until ``write_batch`` of them are
+        waiting, so a night where a few records moved costs one write call, not one per page, and
+        a crash re-does at most ``write_batch`` writes."""
         counts = RunCounts()
         as_of = as_of or self.scoring_time()
         page: list[MirroredLead] = []
+        waiting: list[Change] = []
         for mirrored in self.store.mirror_leads(self.name):
             page.append(mirrored)
             if len(page) >= self.write_batch:
-                self._rescore_page(page, as_of, counts)
+                waiting += self._rescore_page(page, as_of, counts)
                 page = []
+                if len(waiting) >= self.write_batch:
+                    self._write_recorded(waiting, counts)
+                    waiting = []
                 if self.should_stop():
+                    self._write_recorded(waiting, counts)
                     counts.interrupted = True
                     return counts
         if page:
-            self._rescore_page(page, as_of, counts)
+            waiting += self._rescore_page(page, as_of, counts)
+        self._write_recorded(waiting, counts)
         self.store.set_meta(self.name, SCORED_VERSION, self.scorer.version)
         return counts
 
-    def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> None:
+    def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> list[Change]:
         leads = [m.lead for m in page]
         wanted = self._score(leads, {m.lead.id: m.activities for m in page}, as_of, counts)
-        self._write_recorded(self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE), counts)
         if self.progress is not None:
             self.progress(len(page))
+        return self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE)
 
     def _write_recorded(self, changes: Sequence[Change], counts: RunCounts) -> None:
         """Write changes outside a pulled batch and record the results in one transaction."""

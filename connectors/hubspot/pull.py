@@ -298,6 +298,7 @@ class ContactReader:
                     if activity is None:
                         continue
                     kind, when, props = activity
+                    props = {**props, "id": str(engagement.id)}  # two alike at one instant stay two
                     for contact_id in by_engagement.get(str(engagement.id), ()):
                         activities.append(Activity(contact_id, kind, when, props))
         return activities

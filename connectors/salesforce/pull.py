@@ -269,14 +269,14 @@ class RecordReader:
                 if r.get("TaskSubtype") == "Call":
                     props = {k: v for k, v in (("type", r.get("CallType")), ("duration", r.get("CallDurationInSeconds")),
                                                 ("status", r.get("Status"))) if v not in (None, "")}
-                    out.append(Activity(contact, "call", when, props))
+                    out.append(Activity(contact, "call", when, {**props, "id": r["Id"]}))
                 else:
                     email_tasks[r["Id"]] = (contact, when, str(r.get("Subject") or ""))
         if email_tasks:
             incoming = self._incoming_emails(list(email_tasks))
             for task_id, (contact, when, subject) in email_tasks.items():
                 if incoming.get(task_id, subject.upper().startswith("RE:")):
-                    out.append(Activity(contact, "email_reply", when, {}))
+                    out.append(Activity(contact, "email_reply", when, {"id": task_id}))
         return out
 
     def _incoming_emails(self, task_ids: list[str]) -> dict[str, bool]:
@@ -298,7 +298,8 @@ class RecordReader:
                 when = parse_time(r.get("StartDateTime"))
                 contact = owner.get(r.get("WhoId") or "")
                 if when is not None and contact is not None:
-                    out.append(Activity(contact, "meeting", when, {"subject": r["Subject"]} if r.get("Subject") else {}))
+                    props = {"subject": r["Subject"]} if r.get("Subject") else {}
+                    out.append(Activity(contact, "meeting", when, {**props, "id": r["Id"]}))
         return out
 
     def _campaign_members(
@@ -325,7 +326,8 @@ class RecordReader:
             kind = self._campaign_activity(self._campaign_types.get(r.get("CampaignId") or "", ""), r)
             when = parse_time(r.get("FirstRespondedDate")) or parse_time(r.get("CreatedDate"))
             if kind and when and (types is None or kind in types):
-                out.append(Activity(contact, kind, when, {"status": r.get("Status") or ""}))
+                # The member's id keeps two responses on one day (a date, no time) two activities.
+                out.append(Activity(contact, kind, when, {"status": r.get("Status") or "", "id": r["Id"]}))
         return out
 
     @staticmethod

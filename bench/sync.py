@@ -1,0 +1,85 @@
+"""What the sync agent costs in API calls and time, end to end, against both CRM emulators.
+
+For each CRM: seed N generated leads, then ``setup``, a full ``backfill``, a second ``sync`` (nothing
+changed), a ``rescore`` at the same instant (nothing changed: must cost 0 calls) and rescores a day
+and a week later (decay moves some scores: only those are written). Prints calls by endpoint family and timings.
+
+    python bench/sync.py [--leads 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# This folder holds bench/hubspot.py, which must not shadow the hubspot SDK package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+
+from agent.config import load_config  # noqa: E402
+from agent.demo import demo_config_text  # noqa: E402
+from agent.logs import configure_logging  # noqa: E402
+from agent.sync import Agent  # noqa: E402
+from connectors.base import WriteSpec  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--leads", type=int, default=10_000)
+    args = parser.parse_args()
+    configure_logging("console", "error")
+
+    from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+    from connectors.salesforce.emulator import SalesforceEmulator
+
+    seeded_at = datetime.now(timezone.utc) - timedelta(hours=1)
+    hubspot = HubSpotEmulator(limits=RateLimits(per_ten_seconds=1_000_000, daily=100_000_000, search_per_second=100_000)).start()
+    salesforce = SalesforceEmulator().start()
+    try:
+        hubspot.seed(args.leads, seed=7, as_of=seeded_at)
+        salesforce.seed(args.leads, seed=7, as_of=seeded_at)
+        with tempfile.TemporaryDirectory() as tmp:
+            config_path = Path(tmp) / "leadscore.toml"
+            text = demo_config_text(ROOT / "config.example.toml", hubspot, salesforce, Path(tmp) / "state.db")
+            text = text.replace("\n[connectors.hubspot]\n", "\n[connectors.hubspot]\nper_ten_seconds = 1000000\nsearch_per_second = 100000\n")
+            config_path.write_text(text, encoding="utf-8")
+            config = load_config(config_path)
+            agent = Agent.open(config)
+            print(f"{args.leads:,} generated leads per CRM; model {config.scoring.name!r} ({len(config.scoring.rules)} rules)\n")
+            print(f"{'CRM':<11} {'pass':<22} {'records':>8} {'written':>8} {'API calls':>10} {'seconds':>8}  calls by family")
+            for name, jobs in agent.jobs.items():
+                crm = jobs.connector()
+                crm.setup(WriteSpec(frozenset(crm.write_values), [s.name for s in config.scoring.stages], config.scoring.reason_max_length))
+                now = datetime.now(timezone.utc)
+                for label, kind, as_of in (
+                    ("backfill (full)", "backfill", now),
+                    ("second sync", "sync", now),
+                    ("rescore, nothing moved", "rescore", now),
+                    ("rescore, 1 day later", "rescore", now + timedelta(days=1)),
+                    ("rescore, 7 days later", "rescore", now + timedelta(days=7)),
+                ):
+                    before = Counter(crm.api_calls())
+                    started = time.perf_counter()
+                    outcomes = jobs.run(kind, as_of=as_of)  # type: ignore[arg-type]
+                    seconds = time.perf_counter() - started
+                    calls = Counter(crm.api_calls())
+                    calls.subtract(before)
+                    used = {k: v for k, v in calls.items() if v}
+                    o = outcomes[-1]
+                    records = o.counts.pulled or o.counts.scored
+                    detail = ", ".join(f"{k} {v}" for k, v in sorted(used.items()))
+                    print(f"{name:<11} {label:<22} {records:>8,} {o.counts.written:>8,} {sum(used.values()):>10,} {seconds:>8.1f}  {detail}")
+            agent.close()
+    finally:
+        hubspot.stop()
+        salesforce.stop()
+
+
+if __name__ == "__main__":
+    main()
