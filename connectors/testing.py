@@ -9,7 +9,8 @@ would, injects faults, and reads back what the CRM holds. The suite then checks 
 connector promises: pull everything, pull incrementally after edits, write and read back,
 per-record partial failures, unchanged values never rewritten (the second sync writes nothing),
 429/5xx storms and dropped connections survived with nothing lost and nothing written outside the
-configured fields, and a revoked token reported clearly.
+configured fields, a revoked token reported clearly, and the agent's real pipeline (state store,
+diff, rescore) running on the connector with a quiet rescore making no API call.
 """
 
 from __future__ import annotations
@@ -242,6 +243,28 @@ class ConformanceSuite:
         for record_id in ids:
             value = harness.written(record_id)["score"]
             assert value is not None and int(float(value)) == sync.last_written[record_id]["score"]
+        assert harness.fields_written() <= harness.allowed_fields()
+
+    def test_the_agent_pipeline_syncs_and_a_quiet_rescore_costs_nothing(self, harness: Harness, tmp_path: Any) -> None:
+        """The real pipeline and state store, not :class:`MiniSync`: a full sync writes every
+        record, a second writes nothing, and a rescore from the mirror makes no API call."""
+        from agent.state import StateStore
+        from agent.sync import SyncPipeline
+
+        ids = harness.seed(self.seed_count)
+        connector = harness.connector()
+        connector.setup(WriteSpec(frozenset(connector.write_values), [s.name for s in SUITE_MODEL.stages]))
+        with StateStore.open(f"sqlite:///{tmp_path / 'conformance.db'}") as store:
+            pipeline = SyncPipeline(connector.name, connector, store, ScoringEngine(SUITE_MODEL), as_of=AS_OF)
+            first = pipeline.sync()
+            assert first.written >= len(ids) and not first.failed, first
+            for record_id in ids[:20]:
+                assert harness.written(record_id)["score"] is not None
+            second = pipeline.sync()
+            assert second.written == 0 and not second.failed, second
+            calls = sum(connector.api_calls().values())
+            quiet = pipeline.rescore(AS_OF)
+            assert quiet.changed == 0 and sum(connector.api_calls().values()) == calls, "a quiet rescore called the CRM"
         assert harness.fields_written() <= harness.allowed_fields()
 
     def test_revoked_token_is_reported_clearly(self, harness: Harness) -> None:
