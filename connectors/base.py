@@ -160,6 +160,9 @@ class WriteResult:
     #: Set when the write landed on another record than asked, e.g. a converted Salesforce lead
     #: whose score follows to its Contact.
     written_to: str | None = None
+    #: The object type of ``written_to`` (``"contact"``), so the agent also knows what that record
+    #: now carries and does not write the same values to it again.
+    written_to_type: ObjectType | None = None
 
     @property
     def ok(self) -> bool:

@@ -485,3 +485,24 @@ def test_hubspot_sync_through_the_emulator_logs_no_secret(tmp_path: Path) -> Non
         configure_logging("console", "warning")
         emulator.stop()
 
+
+
+def test_a_write_redirected_to_another_record_is_remembered_for_it(store: StateStore) -> None:
+    """A Salesforce lead converted between pull and write: its values land on the Contact, which
+    then carries them - its first sync must not write the same values again."""
+    crm = ScriptedCrm(3)
+    real = crm.write
+
+    def converting(updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
+        results = real(updates)
+        return [
+            WriteResult(r.record_id, r.status, written_to="C-1", written_to_type="contact") if r.record_id == "L00001" else r
+            for r in results
+        ]
+
+    crm.write = converting  # type: ignore[method-assign]
+    pipeline(crm, store).sync()
+    lead = store.last_written("scripted", [RecordKey("lead", "L00001")])[RecordKey("lead", "L00001")]
+    contact = store.last_written("scripted", [RecordKey("contact", "C-1")])
+    assert lead.written_to == "C-1"
+    assert contact[RecordKey("contact", "C-1")].values == lead.values

@@ -343,6 +343,7 @@ def record_writes(
     written: dict[RecordKey, dict[str, Any]] = {}
     failed: dict[RecordKey, dict[str, Any]] = {}
     history: list[dict[str, Any]] = []
+    redirected: dict[RecordKey, dict[str, Any]] = {}
     counts = {"written": 0, "retryable": 0, "permanent": 0, "history": 0, "unchanged": 0}
     for change, result in zip(changes, results, strict=True):
         key, desired = change.key, change.desired
@@ -372,6 +373,14 @@ def record_writes(
                 "written_at": now,
                 "written_to": result.written_to,
             }
+            if result.written_to and result.written_to_type:
+                # The record the values landed on carries them now too (a converted lead's Contact).
+                target = RecordKey(result.written_to_type, result.written_to)
+                redirected[target] = written[key] | {
+                    "object_type": target.object_type,
+                    "record_id": target.record_id,
+                    "written_to": None,
+                }
             failed.pop(key, None)
         else:
             counts[result.status.value] += 1
@@ -390,6 +399,8 @@ def record_writes(
                 "first_failed_at": now,
                 "last_failed_at": now,
             }
+    # A record written directly in this batch wins over values that landed on it by redirection.
+    written = {k: v for k, v in redirected.items() if k not in written and k not in failed} | written
     # Rows go in key order: two writers on PostgreSQL then lock shared rows in one order.
     if written:
         t = last_written

@@ -79,7 +79,9 @@ class RecordWriter:
             update = updates[i]
             written_to = record_id if record_id != update.record_id else None
             if status == "OK":
-                results[i] = WriteResult(update.record_id, WriteStatus.OK, written_to=written_to)
+                results[i] = WriteResult(
+                    update.record_id, WriteStatus.OK, written_to=written_to, written_to_type="contact" if written_to else None
+                )
             else:
                 state = WriteStatus.RETRYABLE if status == "RETRYABLE" else WriteStatus.PERMANENT
                 results[i] = WriteResult(update.record_id, state, code, message, written_to)
