@@ -1,4 +1,4 @@
-"""The sync agent's commands: ``run``, ``sync``, ``backfill``, ``setup``, ``status``, ``preview``.
+"""The sync agent's commands: ``run``, ``sync``, ``backfill``, ``rescore``, ``setup``, ``status``, ``preview``.
 
 Each loads the config (``--config``, default ``./leadscore.toml``), opens the state store it names
 and works on every configured connector (or those given with ``--connector``). Failures of one
@@ -238,6 +238,30 @@ def backfill(
     raise typer.Exit(_exit_code(outcomes))
 
 
+def rescore(
+    config: ConfigOption = DEFAULT_CONFIG,
+    connector: ConnectorOption = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of this instant (default: now).")] = None,
+) -> None:
+    """Score the mirror again now (what the nightly pass does) and write only what changed; no CRM read."""
+    scoring_time = _parse_instant("--as-of", as_of)
+    loaded = _prepare(config)
+    agent = Agent.open(loaded, only=connector)
+    outcomes: list[JobOutcome] = []
+    try:
+        with _stop_on_signals(agent.stop), _progress() as progress:
+            for name, jobs in agent.jobs.items():
+                bar = _Bar(progress, f"{name} rescore")
+                progress.update(bar.task, total=sum(agent.store.status(name).mirrored_leads.values()))
+                outcomes.extend(jobs.run("rescore", progress=bar.advance, as_of=scoring_time))
+                if agent.stop.is_set():
+                    break
+    finally:
+        agent.close()
+    _print_outcomes(outcomes)
+    raise typer.Exit(_exit_code(outcomes))
+
+
 def _dry_run(agent: Agent, since: datetime | None, path: Path, progress: Progress, as_of: datetime | None) -> int:
     rows = 0
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,6 +348,9 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
                 + "; written: " + (", ".join(f"{n} {t}s" for t, n in sorted(st.written.items())) or "nothing"),
                 highlight=False,
             )
+            scored = store.meta(name, "scored_version")
+            if scored:
+                out.print(f"every mirrored record last scored in full with model version {scored}", highlight=False)
             failures = ", ".join(f"{n} {s}" for s, n in sorted(st.failures.items())) or "none"
             out.print(f"failed writes: {failures}", highlight=False)
             calls = sum(st.api_calls_today.values())
@@ -389,5 +416,5 @@ def preview(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (run, sync, backfill, setup, status, preview):
+    for command in (run, sync, backfill, rescore, setup, status, preview):
         app.command()(command)
