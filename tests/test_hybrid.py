@@ -332,3 +332,22 @@ def test_records_pair_by_lead_id() -> None:
 
     records = records_from_results([result("a", 10, "r"), result("b", 20, "r")], [result("b", 70, "p")], when)
     assert records == [ChallengerRecord("b", when, 20, "r", 70, "p")]
+
+
+# --- the sync scores with a saved model ---------------------------------------------------------
+
+
+def test_the_sync_scores_with_the_model_file_and_pulls_every_field(model: PredictiveModel, tmp_path: Path) -> None:
+    from agent.predictive import save_model
+    from agent.sync import build_scorer
+    from agent.sync.pipeline import scorer_needs
+
+    save_model(model, tmp_path / "model.json")
+    config = parse_config(RULES + f'\n[predictive]\nmodel_file = "{tmp_path / "model.json"}"\n[predictive.hybrid]\nwrite = "blend"\n')
+    scorer = build_scorer(config)
+    assert isinstance(scorer, HybridScorer) and scorer.uses_model
+    assert scorer_needs(scorer) is None  # the model's features span every field
+    assert scorer.version != ScoringEngine(config.scoring).version
+    missing = parse_config(RULES + '\n[predictive]\nmodel_file = "nope.json"\n')
+    with pytest.raises(ConfigError, match="predictive.model_file: no such file nope.json"):
+        build_scorer(missing)
