@@ -351,7 +351,7 @@ def test_only_configured_values_are_sent(store: StateStore) -> None:
 
 def jobs_for(crm: ScriptedCrm, store: StateStore, **kw: Any) -> ConnectorJobs:
     cfg = config()
-    return ConnectorJobs("scripted", {}, store, ScoringEngine(cfg.scoring), AgentSettings(lease="2s"), factory=lambda t: crm, **kw)  # type: ignore[arg-type]
+    return ConnectorJobs("scripted", {}, store, ScoringEngine(cfg.scoring), AgentSettings(lease="2s", retry_after="0.01s"), factory=lambda t: crm, **kw)  # type: ignore[arg-type]
 
 
 def test_a_second_agent_skips_a_connector_whose_lease_is_held(store: StateStore) -> None:
@@ -506,3 +506,31 @@ def test_a_write_redirected_to_another_record_is_remembered_for_it(store: StateS
     contact = store.last_written("scripted", [RecordKey("contact", "C-1")])
     assert lead.written_to == "C-1"
     assert contact[RecordKey("contact", "C-1")].values == lead.values
+
+
+def test_a_spent_quota_pauses_the_connector_until_it_resets(store: StateStore) -> None:
+    from agent.errors import QuotaExhausted
+
+    crm = ScriptedCrm(15)
+    resume = datetime.now(timezone.utc) + timedelta(hours=3)
+
+    def spent(updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
+        crm.calls["write"] += 1
+        raise QuotaExhausted("daily API budget spent", resume_at=resume)
+
+    crm.write = spent  # type: ignore[method-assign]
+    jobs = jobs_for(crm, store)
+    [failed] = jobs.run("sync")
+    assert failed.status == "failed" and "budget" in (failed.error or "")
+    assert len(store.pending_failures("scripted")) == 10, "the batch's writes are kept for later"
+    calls = crm.calls.copy()
+    [paused] = jobs.run("sync")
+    assert paused.status == "skipped" and "paused until" in (paused.error or "") and crm.calls == calls
+    jobs.paused_until = datetime.now(timezone.utc) - timedelta(seconds=1)  # the allocation resets
+    crm.write = ScriptedCrm.write.__get__(crm)  # type: ignore[method-assign]
+    [ok] = jobs.run("sync")
+    assert ok.status == "ok" and crm_state(crm) == expected(crm, at=ok_time(store))
+
+
+def ok_time(store: StateStore) -> datetime:
+    return store.now()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 import structlog
@@ -122,6 +122,8 @@ class ConnectorJobs:
         self._factory = factory
         self._connector: Connector | None = None
         self._busy = threading.Lock()
+        #: Set when the CRM's API allocation is spent: jobs are skipped until then, not retried.
+        self.paused_until: datetime | None = None
 
     # --- the connector -----------------------------------------------------------------------
 
@@ -175,6 +177,11 @@ class ConnectorJobs:
         """Run ``kind`` now, under the connector's lease. A sync first brings the mirror up to
         the model: a full backfill when the model reads data the mirror lacks, a rescore when the
         model version changed. Returns one outcome per run logged."""
+        now = datetime.now(timezone.utc)
+        if self.paused_until is not None and now < self.paused_until:
+            message = f"the {self.name} API allocation is spent; paused until {self.paused_until.isoformat()}"
+            log.info("job.paused", connector=self.name, kind=kind, until=self.paused_until.isoformat())
+            return [JobOutcome(self.name, kind, "skipped", error=message)]
         if not self._busy.acquire(blocking=wait):
             return [JobOutcome(self.name, kind, "skipped", error="another job of this connector is running here")]
         try:
@@ -302,6 +309,7 @@ class ConnectorJobs:
             fields["error"] = outcome.error
         if isinstance(error, QuotaExhausted):
             fields["resume_at"] = error.resume_at.isoformat() if error.resume_at else None
+            self.paused_until = error.resume_at
         level = "error" if outcome.status == "failed" else "warning" if outcome.status != "ok" else "info"
         getattr(log, level)("run.finished", connector=self.name, kind=outcome.kind, **fields)
         if self.metrics is not None:
