@@ -162,8 +162,12 @@ def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: set[in
         # HubSpot holds one contact per email: seeding the same leads twice is a caller error.
         raise ValueError(f"contact {owner} already has email {changes['email']}; seed with another seed")
     record = store.create("contacts", changes, at_ms=modified_ms, created_ms=created_ms, source=SOURCE_IMPORT)
+    ceiling = values.to_ms(utc(as_of)) if as_of is not None else None
     for object_type, engagement in _engagements(lead.fields, activities, rng):
         stamp = values.parse_instant(engagement["hs_timestamp"])
+        # A meeting booked for next week was created (and last modified) by now, not then.
+        if ceiling is not None:
+            stamp = min(stamp, ceiling)
         child = store.create(object_type, _checked(store, object_type, engagement), at_ms=stamp, source=SOURCE_IMPORT)
         store.associate("contacts", record.id, object_type, child.id)
     # Calculated summaries are HubSpot's own writes, not the import's.
