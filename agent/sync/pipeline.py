@@ -45,6 +45,9 @@ log = structlog.get_logger("leadscore.sync")
 #: Facts kept per connector in the state store.
 SCORED_VERSION = "scored_version"
 MIRROR_NEEDS = "mirror_needs"
+#: Set while a connector's first sync (a full pull) is under way: the needs and model version it
+#: began with. Later syncs start from a cursor, so this is how the one that completes it knows.
+FIRST_SYNC = "first_sync"
 
 
 @dataclass
@@ -151,6 +154,15 @@ def merge_needs(a: PullNeeds | None, b: PullNeeds | None) -> PullNeeds | None:
     return PullNeeds(a.fields | b.fields, a.activity_types | b.activity_types)
 
 
+def common_needs(a: PullNeeds | None, b: PullNeeds | None) -> PullNeeds | None:
+    """What a mirror pulled partly with ``a`` and partly with ``b`` holds for every record."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return PullNeeds(a.fields & b.fields, a.activity_types & b.activity_types)
+
+
 @dataclass
 class SyncPipeline:
     """One connector's pipeline over one state store. Not thread-safe: one pass at a time (the
@@ -208,10 +220,10 @@ class SyncPipeline:
         scored = self.store.meta(self.name, SCORED_VERSION)
         return scored is not None and scored != self.scorer.version
 
-    def _mark_complete(self, needs: PullNeeds | None) -> None:
-        """Every mirrored record is now scored (and written where changed) with this version, and
-        the mirror holds what ``needs`` asked for."""
-        self.store.set_meta(self.name, SCORED_VERSION, self.scorer.version)
+    def _mark_complete(self, needs: PullNeeds | None, version: str | None = None) -> None:
+        """Every mirrored record is now scored (and written where changed) with this version (or
+        ``version``), and the mirror holds what ``needs`` asked for."""
+        self.store.set_meta(self.name, SCORED_VERSION, version or self.scorer.version)
         self.store.set_meta(self.name, MIRROR_NEEDS, needs_to_json(needs))
 
     # --- scoring -----------------------------------------------------------------------------
@@ -334,15 +346,25 @@ class SyncPipeline:
         as_of = self.scoring_time()
         needs = self.needs()
         self.retry_failures(counts, as_of)
-        full = True
-        for object_type in self.connector.object_types:
-            value = self.store.cursor(self.name, object_type)
-            full = full and value is None
+        cursors = {kind: self.store.cursor(self.name, kind) for kind in self.connector.object_types}
+        if all(value is None for value in cursors.values()):
+            # The first sync pulls everything. Noted first: if it is stopped part-way (SIGTERM, a
+            # crash, the CRM down), the sync that finishes it starts from a cursor, yet must still
+            # record what the mirror now holds, or a model reading more would never re-pull it.
+            begin = {"needs": needs_to_json(needs), "version": self.scorer.version}
+            self.store.set_meta(self.name, FIRST_SYNC, begin)
+        for object_type, value in cursors.items():
             if self.should_stop() or not self._pull(Cursor(object_type, value), until, needs, counts, as_of):
                 counts.interrupted = True
                 return counts
-        if full:
-            self._mark_complete(needs)
+        begun = self.store.meta(self.name, FIRST_SYNC)
+        if isinstance(begun, Mapping):
+            held = needs_from_json(begun.get("needs"))
+            # Records pulled before a model change hold only what the first model asked for, and
+            # carry its version (so the next sync rescores them when it differs from this one).
+            held_needs = needs if held is False else held
+            self._mark_complete(common_needs(held_needs, needs), begun.get("version"))  # type: ignore[arg-type]
+            self.store.set_meta(self.name, FIRST_SYNC, None)
         return counts
 
     def backfill(self, since: datetime | None = None) -> RunCounts:
