@@ -179,52 +179,63 @@ class ContactReader:
     def _search_changed(
         self, plan: PullPlan, since: datetime | None, until: datetime | None
     ) -> Iterator[tuple[list[Any], str]]:
-        """Pages of contacts with ``since <= lastmodifieddate <= until``, oldest first."""
+        """Pages of contacts with ``since <= lastmodifieddate <= until``, oldest first.
+
+        Keyset paging: each request starts the window again at the newest ``lastmodifieddate``
+        read so far, skipping the ids already read at exactly that instant. Offset paging (HubSpot's
+        ``after``) would skip records whenever one leaves the window between two pages - as every
+        record the agent writes does, and any a user edits - since the offsets after it shift.
+        Offsets are used only through a run of records sharing one instant (a batch update stamps
+        its records alike), and such a run is read whole before it is handed on.
+        """
         from hubspot.crm.contacts import PublicObjectSearchRequest
 
         lower = since
         skip: set[str] = set()  # ids already read at exactly `lower`
-        newest: datetime | None = None
-        at_newest: set[str] = set()  # ids read at exactly `newest`, across pages
-        after = 0
         while True:
-            filters = _window_filters(lower, until)
-            request = PublicObjectSearchRequest(
-                filter_groups=[{"filters": filters}] if filters else [],
-                sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                properties=plan.properties,
-                limit=min(SEARCH_PAGE, SEARCH_CAP - after),
-                after=str(after) if after else None,
-            )
-            response = self.client.call(
-                "contacts.search", self.client.contacts_search.do_search, public_object_search_request=request, search=True
-            )
-            page = []
-            for record in response.results or []:
-                modified = _modified(record)
-                if modified is not None:
-                    if newest is None or modified > newest:
-                        newest, at_newest = modified, {record.id}
-                    elif modified == newest:
-                        at_newest.add(record.id)
-                if lower is not None and modified == lower and record.id in skip:
-                    continue
-                page.append(record)
-            if page:
-                yield page, iso(newest) if newest else ""
-            paging = getattr(response, "paging", None)
-            next_after = getattr(getattr(paging, "next", None), "after", None)
-            if not next_after:
-                return
-            after = int(next_after)
-            if after >= SEARCH_CAP:
-                # Past HubSpot's 10,000-result cap: restart the window at the newest instant
-                # read, skipping the ids already read at exactly that instant.
-                if newest is None or (lower is not None and newest <= lower):
+            group: list[Any] = []
+            read: list[tuple[str, datetime | None]] = []
+            after = 0
+            while True:
+                filters = _window_filters(lower, until)
+                request = PublicObjectSearchRequest(
+                    filter_groups=[{"filters": filters}] if filters else [],
+                    sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+                    properties=plan.properties,
+                    limit=SEARCH_PAGE,
+                    after=str(after) if after else None,
+                )
+                response = self.client.call(
+                    "contacts.search", self.client.contacts_search.do_search, public_object_search_request=request, search=True
+                )
+                results = list(response.results or [])
+                for record in results:
+                    modified = _modified(record)
+                    read.append((str(record.id), modified))
+                    if lower is not None and modified == lower and str(record.id) in skip:
+                        continue
+                    group.append(record)
+                paging = getattr(response, "paging", None)
+                next_after = getattr(getattr(paging, "next", None), "after", None)
+                stamps = [m for _, m in read if m is not None]
+                top = max(stamps, default=None)
+                if not next_after or (top is not None and (lower is None or top > lower)):
+                    break
+                # A whole page at `lower`: page on through that instant by offset.
+                after = int(next_after)
+                if after >= SEARCH_CAP:
                     raise RuntimeError(
                         "more than 10,000 contacts share one lastmodifieddate; HubSpot search cannot page past them"
                     )
-                lower, skip, after = newest, set(at_newest), 0
+            stamps = [m for _, m in read if m is not None]
+            newest = max(stamps, default=lower)
+            if group:
+                yield group, iso(newest) if newest else ""
+            if not next_after:
+                return
+            at_newest = {record_id for record_id, m in read if m == newest}
+            skip = at_newest | (skip if newest == lower else set())
+            lower = newest
 
     def _list_all(self, plan: PullPlan, state: _ListState) -> Iterator[tuple[list[Any], str]]:
         """Every contact through the objects API; the cursor resumes mid-listing, and after the
