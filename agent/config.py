@@ -92,6 +92,11 @@ def validate_config(
         config = AgentConfig.model_validate(data)
     except ValidationError as exc:
         lines = format_validation_errors(exc.errors(), expanded=origins)
+        # The connectors' own tables are checked by their models, not AgentConfig's: report their
+        # problems in the same pass, so the admin sees every mistake at once.
+        tables = data.get("connectors") if isinstance(data, dict) else None
+        if isinstance(tables, dict) and all(isinstance(t, dict) for t in tables.values()):
+            lines += [line for line in _connector_problems(tables, origins) if line not in lines]
         raise ConfigError(_redacted(lines, data, origins), source=source) from None
     except RecursionError:
         raise ConfigError("config nests conditions too deeply", source=source) from None

@@ -167,9 +167,9 @@ class AgentSettings(BaseModel):
     #: ``/metrics`` (Prometheus) and ``/healthz`` while ``leadscore run`` serves; 0 turns them off.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
-    #: A job's lease in the state store; renewed every third of it while the job runs, so a
-    #: crashed agent's connector is picked up by another within this long.
-    lease: Duration = timedelta(minutes=5)
+    #: A job's lease in the state store; renewed every third of it while the job runs (so it
+    #: need not outlast a batch), and a crashed agent's connector is free again within this long.
+    lease: Duration = timedelta(minutes=2)
     #: Changed records written per unit of work in a rescore pass (a crash redoes at most this many).
     rescore_batch: int = Field(default=1000, ge=1, le=100_000)
     #: A failed write is retried on the next run at the earliest after this long.

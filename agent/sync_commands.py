@@ -4,7 +4,9 @@ Each loads the config (``--config``, default ``./leadscore.toml``), opens the st
 and works on every configured connector (or those given with ``--connector``). Failures of one
 connector are reported on one line each and do not stop the others; the exit code is 0 when all
 went well (or were stopped cleanly by SIGTERM), 2 when a person must fix the config or a
-credential, 1 for any other failure (CRM unreachable, state store unwritable).
+credential, 1 for any other failure (CRM unreachable, state store unwritable), 3 when a connector
+was skipped because another agent holds its lease (a crashed agent's lease runs out within
+``[agent] lease``).
 """
 
 from __future__ import annotations
@@ -83,11 +85,18 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
+#: A one-shot command found the connector's jobs running in another agent (or paused for quota):
+#: nothing was done; run it again later. Distinct from 0 so a script does not take it for done.
+EXIT_BUSY = 3
+
+
 def _exit_code(outcomes: Sequence[JobOutcome]) -> int:
     failed = [o for o in outcomes if o.status == "failed"]
     if any(o.fatal for o in failed):
         return 2
-    return 1 if failed else 0
+    if failed:
+        return 1
+    return EXIT_BUSY if any(o.status == "skipped" for o in outcomes) else 0
 
 
 def _print_outcomes(outcomes: Sequence[JobOutcome]) -> None:
@@ -105,6 +114,8 @@ def _print_outcomes(outcomes: Sequence[JobOutcome]) -> None:
         if o.error:
             colour = "red" if o.status == "failed" else "yellow"
             err.print(f"[{colour}]{o.connector} {o.kind} {o.status}:[/] {o.error}", highlight=False)
+        if o.status == "skipped":
+            err.print(f"{o.connector}: nothing done; run it again once that finishes", highlight=False)
         if o.status == "interrupted":
             err.print(f"{o.connector} {o.kind} stopped after the batch in flight; run it again to resume", highlight=False)
         if o.counts.retryable:

@@ -297,6 +297,12 @@ class ConnectorJobs:
         outcome = JobOutcome(
             self.name, kind, "failed", error=_one_line(exc), fatal=isinstance(exc, (ConfigError, AuthError))
         )
+        if not isinstance(exc, StateError):
+            try:  # in the run log too, so `status` shows why nothing ran (a missing secret...)
+                outcome.run_id = self.store.start_run(self.name, kind)  # type: ignore[arg-type]
+                self.store.finish_run(outcome.run_id, "failed", {}, outcome.error)
+            except (StateError, ValueError):
+                pass
         self._report(outcome, exc)
         if raise_errors:
             raise exc
