@@ -266,3 +266,9 @@ def test_cli_validate_on_mangled_files(tmp_path_factory, capsys, monkeypatch, ed
         for line in problems:
             key, sep, message = line.partition(": ")
             assert sep and key and message, line
+
+
+def test_connector_problems_come_with_the_others() -> None:
+    found = problems('[scoring]\nname = "x"\n[[scoring.stages]]\nname = "Cold"\n[agent]\nlease = "abc"\n[connectors.hubspot]\ntier = "platinum"\n')
+    assert any(line.startswith("agent.lease:") for line in found)
+    assert any(line.startswith("connectors.hubspot.tier:") for line in found)

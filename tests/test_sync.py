@@ -534,3 +534,16 @@ def test_a_spent_quota_pauses_the_connector_until_it_resets(store: StateStore) -
 
 def ok_time(store: StateStore) -> datetime:
     return store.now()
+
+
+def test_a_one_shot_sync_says_so_and_exits_3_when_another_agent_runs_the_connector(tmp_path: Path) -> None:
+    from agent.cli import app
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    (tmp_path / "leadscore.toml").write_text(MODEL + f'\n[connectors.hubspot]\naccess_token = "x"\n[agent]\nstate_url = "{url}"\n')
+    with StateStore.open(url) as store:
+        assert store.acquire_lock("hubspot", "pipeline", "host-b:42:abc", timedelta(minutes=2))
+        result = CliRunner().invoke(app, ["sync", "--config", str(tmp_path / "leadscore.toml")])
+        assert result.exit_code == 3, result.output
+        assert "host-b:42:abc" in result.output and "run it again" in result.output
+        assert store.runs("hubspot") == []
