@@ -27,7 +27,6 @@ from agent.state.errors import LockHeld
 from agent.predictive.report import report_command  # matplotlib loads only when a page renders
 from agent.records import ScoreResult
 from agent.scoring import ScoringEngine
-from agent.scoring.reasons import ordered_for_display
 from agent.sync_commands import register as register_sync_commands
 
 app = typer.Typer(
@@ -260,7 +259,7 @@ def _offline_demo(leads: int, seed: int, config: Path, out_dir: Path) -> None:
         f"edit a copy of {config}, then: leadscore validate --config my.toml",
     ):
         out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-    out.print(f"(activate the environment first: source .venv/bin/activate)", highlight=False)
+    out.print("(activate the environment first: source .venv/bin/activate)", highlight=False)
 
 
 def _training_set(config: AgentConfig, leads: Path, activities: Path | None, outcomes: Path | None,

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.test_durability import (
+from tests.cli_agent import (
     TIMELESS_MODEL,
     CliAgent,
-    fast_emulator_sockets,  # noqa: F401 - a fixture
     human_lines,
     json_events,
     start_emulator,
@@ -92,7 +91,7 @@ def test_an_unset_access_token_env_exits_2_naming_it(tmp_path: Path) -> None:
 
 @pytest.mark.network
 def test_an_unreachable_crm_fails_the_sync_in_one_line_and_loses_nothing(
-    tmp_path: Path, fast_emulator_sockets: None
+    tmp_path: Path
 ) -> None:
     emulator = start_emulator(300)
     try:
@@ -142,7 +141,7 @@ def file_size_limit(limit: int) -> list[str]:
 
 @pytest.mark.network
 def test_a_full_disk_fails_the_sync_naming_the_state_store_and_loses_nothing(
-    tmp_path: Path, fast_emulator_sockets: None
+    tmp_path: Path
 ) -> None:
     # One batch of 1,000 holds every contact an incremental sync pulls here: a search window
     # spanning several batches loses records to the agent's own writes (see test_durability).

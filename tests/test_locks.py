@@ -20,10 +20,9 @@ from agent.state import LockHeld, StateStore
 from agent.sync.jobs import LEASE_JOB, ConnectorJobs
 from connectors.base import Cursor, PullBatch, ScoreUpdate, WriteResult, WriteStatus
 from connectors.hubspot.emulator import HubSpotEmulator
-from tests.test_durability import (
+from tests.cli_agent import (
     TIMELESS_MODEL,
     CliAgent,
-    fast_emulator_sockets,  # noqa: F401 - a fixture
     json_events,
     records_written,
     start_emulator,
@@ -147,7 +146,7 @@ class Editor:
 @pytest.mark.network
 @pytest.mark.slow
 def test_two_services_on_one_store_never_run_one_connectors_job_at_once(
-    tmp_path: Path, fast_emulator_sockets: None
+    tmp_path: Path
 ) -> None:
     emulator = start_emulator(3000)
     try:
@@ -193,7 +192,7 @@ def test_two_services_on_one_store_never_run_one_connectors_job_at_once(
 
 @pytest.mark.network
 def test_sigterm_mid_sync_finishes_the_batch_in_flight_and_the_next_sync_resumes(
-    tmp_path: Path, fast_emulator_sockets: None
+    tmp_path: Path
 ) -> None:
     total, batch = 3000, 100
     clean_crm, crm = start_emulator(total), start_emulator(total)

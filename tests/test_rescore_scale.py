@@ -37,7 +37,7 @@ from connectors.base import (
 )
 from connectors.hubspot import HubSpotConnector
 from tests.conftest import EXAMPLE_CONFIG
-from tests.test_durability import fast_emulator_sockets, start_emulator  # noqa: F401 - a fixture
+from tests.cli_agent import start_emulator
 
 #: The nightly rescore's instants: T1 is a day after T0.
 T0 = datetime(2026, 11, 1, 2, 30, tzinfo=timezone.utc)
@@ -255,7 +255,7 @@ def test_a_day_passing_writes_nothing_when_only_reason_ages_move(tmp_path: Path)
 @pytest.mark.network
 @pytest.mark.slow
 def test_rescore_of_10000_unchanged_hubspot_contacts_sends_the_crm_no_request(
-    tmp_path: Path, fast_emulator_sockets: None
+    tmp_path: Path
 ) -> None:
     total = 10_000
     emulator = start_emulator(total)

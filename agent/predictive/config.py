@@ -8,10 +8,7 @@ benchmark on real data was run with.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
-
-from typing import Literal
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 

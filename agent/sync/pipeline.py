@@ -26,13 +26,12 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TextIO
 
 import structlog
 
 from agent.errors import QuotaExhausted, TransientError
-from agent.records import Activity, Lead, ObjectType, ScoreResult, group_by_lead
+from agent.records import Activity, Lead, ScoreResult, group_by_lead
 from agent.state import BatchOutcome, Change, Desired, MirroredLead, StateStore
 from agent.sync.values import DIFF_NORMALISE, Scorer, desired
 from connectors.base import Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
