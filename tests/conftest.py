@@ -9,6 +9,7 @@ import pytest
 
 from agent.config import load_config
 from agent.scoring import ScoringEngine
+from tests.postgres import postgres_admin, postgres_server, postgres_url  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "config.example.toml"

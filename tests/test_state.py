@@ -8,16 +8,11 @@ why. The crash cases kill a real child process inside an open transaction.
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -29,7 +24,6 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 from agent.errors import LeadscoreError
 from agent.records import Activity, Lead
@@ -45,134 +39,11 @@ from agent.state import (
 )
 from agent.state.schema import VERSION_TABLE, metadata
 from connectors.base import Cursor, PullBatch, WriteResult, WriteStatus
+from tests.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 HS = "hubspot"
-
-
-# --- PostgreSQL, real or skipped ---------------------------------------------------------------
-
-
-def _server_bin() -> Path | None:
-    def version(path: str) -> float:
-        try:
-            return float(Path(path).parent.name)
-        except ValueError:
-            return 0.0
-
-    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True):
-        if os.access(Path(bindir) / "initdb", os.X_OK) and os.access(Path(bindir) / "pg_ctl", os.X_OK):
-            return Path(bindir)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL URL for the session: the given one, or a throwaway cluster's."""
-    given = os.environ.get("LEADSCORE_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    bindir = _server_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL not available: set LEADSCORE_TEST_POSTGRES_URL or install the postgresql package")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        try:
-            import pwd
-
-            pg_user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("PostgreSQL binaries found but no 'postgres' user to run them as (running as root)")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    base = Path(tempfile.mkdtemp(prefix="leadscore-pg-"))
-    base.chmod(0o755)
-    home = base / "pg"
-    home.mkdir()
-    if as_user:
-        os.chown(home, pg_user.pw_uid, pg_user.pw_gid)
-    data, port = home / "data", _free_port()
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "-N",
-        ],
-        check=True,
-        capture_output=True,
-        cwd=home,
-    )
-    options = (
-        f"-p {port} -k {home} -c listen_addresses=127.0.0.1 "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
-    )
-    started = subprocess.run(
-        [
-            *as_user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(home / "log"),
-            "-w",
-            "-t",
-            "30",
-            "-o",
-            options,
-            "start",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=home,
-    )
-    if started.returncode != 0:
-        log = (home / "log").read_text() if (home / "log").exists() else ""
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"could not start the throwaway PostgreSQL: {started.stderr}{log}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            cwd=home,
-        )
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_admin(postgres_server: str) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def postgres_url(postgres_server: str, postgres_admin: sa.Engine) -> Iterator[str]:
-    """A URL whose ``search_path`` is a schema of this test's own, dropped after it."""
-    schema = f"leadscore_test_{uuid.uuid4().hex[:10]}"
-    with postgres_admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    url = make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with postgres_admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -728,7 +599,7 @@ def test_a_dropped_postgres_connection_is_one_state_error_and_applies_nothing(
 
 
 def test_an_unreachable_database_is_one_state_error_without_the_password(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(StateError) as raised:
         StateStore.open(f"postgresql://leadscore:s3cret@127.0.0.1:{port}/state")
     assert "s3cret" not in str(raised.value) and "cannot open" in str(raised.value)

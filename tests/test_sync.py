@@ -148,9 +148,11 @@ def config(extra: str = "", model: str = MODEL) -> AgentConfig:
     return AgentConfig.model_validate(tomllib.loads(model + extra))
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    s = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """The pipeline's tests run on both backends (PostgreSQL: a real server, see tests/postgres.py)."""
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = StateStore.open(url)
     yield s
     s.close()
 
