@@ -63,6 +63,7 @@ auth = "jwt"
 login_url = "{salesforce.login_url}"
 client_id = "{creds.client_id}"
 username = "{creds.username}"
+lead_fields = {{ budget = "Budget__c", authority = "Authority__c", need = "Need__c", timeline = "Timeline__c" }}
 ca_bundle = "{Path(salesforce.ca_bundle).as_posix()}"
 private_key = \"\"\"
 {key}
@@ -122,6 +123,7 @@ def run_demo(
             for name, jobs in agent.jobs.items():
                 bar = _Bar(bars, f"{name} backfill")
                 outcomes += jobs.run("backfill", progress=bar.advance, on_start=lambda c, b=bar: b.total(c, None))
+                bar.finish()
         _print_runs(console, outcomes)
 
         written = _read_back(hubspot, salesforce, agent, config)
@@ -133,7 +135,10 @@ def run_demo(
             highlight=False,
         )
 
-        console.print("\n[bold]3. sync[/]: nothing changed in the CRMs, so nothing is written")
+        console.print(
+            "\n[bold]3. sync[/]: nothing changed in the CRMs, so nothing is written "
+            "(it re-reads what the backfill wrote: those writes moved the records' modified stamps)"
+        )
         second: list[JobOutcome] = []
         for jobs in agent.jobs.values():
             second += jobs.run("sync")

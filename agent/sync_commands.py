@@ -164,6 +164,11 @@ class _Bar:
             return
         self.progress.update(self.task, total=total)
 
+    def finish(self) -> None:
+        """The pass ended: the bar shows what was done (the total was an estimate)."""
+        task = self.progress.tasks[self.task]
+        self.progress.update(self.task, total=task.completed)
+
     def advance(self, n: int) -> None:
         self.progress.advance(self.task, n)
         task = self.progress.tasks[self.task]
@@ -241,6 +246,7 @@ def backfill(
                         "backfill", since=moment, progress=bar.advance, on_start=lambda c: bar.total(c, moment), as_of=scoring_time
                     )
                 )
+                bar.finish()
                 if agent.stop.is_set():
                     break
     finally:
@@ -265,6 +271,7 @@ def rescore(
                 bar = _Bar(progress, f"{name} rescore")
                 progress.update(bar.task, total=sum(agent.store.status(name).mirrored_leads.values()))
                 outcomes.extend(jobs.run("rescore", progress=bar.advance, as_of=scoring_time))
+                bar.finish()
                 if agent.stop.is_set():
                     break
     finally:
@@ -283,6 +290,7 @@ def _dry_run(agent: Agent, since: datetime | None, path: Path, progress: Progres
             bar.total(connector, since)
             pipeline = jobs.pipeline(connector, agent.stop.is_set, bar.advance, as_of)
             rows += write_plan_csv(handle, name, pipeline.plan(since), header=index == 0)
+            bar.finish()
     return rows
 
 
