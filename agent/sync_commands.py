@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional, Sequence
@@ -28,7 +28,7 @@ from agent.config import AgentConfig, load_config
 from agent.csvfiles import parse_timestamp
 from agent.errors import ConfigError
 from agent.sync.agent import Agent, build_scorer, open_store
-from agent.sync.jobs import JobOutcome
+from agent.sync.jobs import JobKind, JobOutcome
 from agent.sync.pipeline import since_cursor, write_plan_csv
 from connectors.base import Connector, Cursor, WriteSpec
 
@@ -201,19 +201,7 @@ def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 def sync(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
     """One incremental pass now: retry kept failures, pull what changed, score, write the changes."""
-    loaded = _prepare(config)
-    agent = Agent.open(loaded, only=connector)
-    outcomes: list[JobOutcome] = []
-    try:
-        with _stop_on_signals(agent.stop):
-            for jobs in agent.jobs.values():
-                outcomes.extend(jobs.run("sync"))
-                if agent.stop.is_set():
-                    break
-    finally:
-        agent.close()
-    _print_outcomes(outcomes)
-    raise typer.Exit(_exit_code(outcomes))
+    _run_each(config, connector, "sync", bars=False)
 
 
 def backfill(
@@ -228,31 +216,12 @@ def backfill(
     ] = None,
 ) -> None:
     """Full pull and rescore, writing what changed; resumable: run it again after an interruption."""
-    moment = _parse_since(since)
+    moment = _parse_instant("--since", since)
     scoring_time = _parse_instant("--as-of", as_of)
-    loaded = _prepare(config)
-    agent = Agent.open(loaded, only=connector)
-    outcomes: list[JobOutcome] = []
-    try:
-        with _stop_on_signals(agent.stop), _progress() as progress:
-            if dry_run is not None:
-                rows = _dry_run(agent, moment, dry_run, progress, scoring_time)
-                out.print(f"dry run: {rows} value changes would be written -> {dry_run} (nothing was written)", highlight=False)
-                return
-            for name, jobs in agent.jobs.items():
-                bar = _Bar(progress, f"{name} backfill")
-                outcomes.extend(
-                    jobs.run(
-                        "backfill", since=moment, progress=bar.advance, on_start=lambda c: bar.total(c, moment), as_of=scoring_time
-                    )
-                )
-                bar.finish()
-                if agent.stop.is_set():
-                    break
-    finally:
-        agent.close()
-    _print_outcomes(outcomes)
-    raise typer.Exit(_exit_code(outcomes))
+    if dry_run is not None:
+        _dry_run(config, connector, moment, dry_run, scoring_time)
+        return
+    _run_each(config, connector, "backfill", bars=True, since=moment, as_of=scoring_time)
 
 
 def rescore(
@@ -261,17 +230,35 @@ def rescore(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of this instant (default: now).")] = None,
 ) -> None:
     """Score the mirror again now (what the nightly pass does) and write only what changed; no CRM read."""
-    scoring_time = _parse_instant("--as-of", as_of)
+    _run_each(config, connector, "rescore", bars=True, as_of=_parse_instant("--as-of", as_of))
+
+
+def _run_each(
+    config: Path,
+    connector: Sequence[str] | None,
+    kind: JobKind,
+    *,
+    bars: bool,
+    since: datetime | None = None,
+    as_of: datetime | None = None,
+) -> None:
+    """Run one kind of job for each connector in turn, under its lease; print what each did and
+    exit with the code of the worst outcome. SIGTERM stops after the batch in flight."""
     loaded = _prepare(config)
     agent = Agent.open(loaded, only=connector)
     outcomes: list[JobOutcome] = []
     try:
-        with _stop_on_signals(agent.stop), _progress() as progress:
+        with _stop_on_signals(agent.stop), (_progress() if bars else nullcontext()) as progress:
             for name, jobs in agent.jobs.items():
-                bar = _Bar(progress, f"{name} rescore")
-                progress.update(bar.task, total=sum(agent.store.status(name).mirrored_leads.values()))
-                outcomes.extend(jobs.run("rescore", progress=bar.advance, as_of=scoring_time))
-                bar.finish()
+                bar = _Bar(progress, f"{name} {kind}") if progress is not None else None
+                if bar is not None and kind == "rescore":
+                    progress.update(bar.task, total=sum(agent.store.status(name).mirrored_leads.values()))
+                estimate = (lambda c, b=bar: b.total(c, since)) if bar is not None and kind == "backfill" else None
+                outcomes.extend(
+                    jobs.run(kind, since=since, as_of=as_of, progress=bar.advance if bar else None, on_start=estimate)
+                )
+                if bar is not None:
+                    bar.finish()
                 if agent.stop.is_set():
                     break
     finally:
@@ -280,22 +267,23 @@ def rescore(
     raise typer.Exit(_exit_code(outcomes))
 
 
-def _dry_run(agent: Agent, since: datetime | None, path: Path, progress: Progress, as_of: datetime | None) -> int:
+def _dry_run(config: Path, connector: Sequence[str] | None, since: datetime | None, path: Path, as_of: datetime | None) -> None:
+    """What a backfill would change, as CSV; nothing is written to the CRM or the state."""
+    agent = Agent.open(_prepare(config), only=connector)
     rows = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        for index, (name, jobs) in enumerate(agent.jobs.items()):
-            bar = _Bar(progress, f"{name} dry run")
-            connector = jobs.connector()
-            bar.total(connector, since)
-            pipeline = jobs.pipeline(connector, agent.stop.is_set, bar.advance, as_of)
-            rows += write_plan_csv(handle, name, pipeline.plan(since), header=index == 0)
-            bar.finish()
-    return rows
-
-
-def _parse_since(value: str | None) -> datetime | None:
-    return _parse_instant("--since", value)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _stop_on_signals(agent.stop), _progress() as progress, path.open("w", newline="", encoding="utf-8") as handle:
+            for index, (name, jobs) in enumerate(agent.jobs.items()):
+                bar = _Bar(progress, f"{name} dry run")
+                crm = jobs.connector()
+                bar.total(crm, since)
+                pipeline = jobs.pipeline(crm, agent.stop.is_set, bar.advance, as_of)
+                rows += write_plan_csv(handle, name, pipeline.plan(since), header=index == 0)
+                bar.finish()
+    finally:
+        agent.close()
+    out.print(f"dry run: {rows} value changes would be written -> {path} (nothing was written)", highlight=False)
 
 
 def _parse_instant(option: str, value: str | None) -> datetime | None:

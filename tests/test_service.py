@@ -110,3 +110,40 @@ search_per_second = 10000
     assert finished and all(l.get("connector") == "hubspot" and l.get("run_id") for l in finished)
     assert any(l.get("event") == "agent.stopped" for l in lines)
     assert emulator.token not in stderr
+
+
+def test_backfill_dry_run_writes_a_csv_of_changes_and_touches_nothing(tmp_path: Path, emulator: HubSpotEmulator) -> None:
+    import csv
+
+    config = tmp_path / "leadscore.toml"
+    config.write_text(
+        (ROOT / "config.example.toml").read_text()
+        + f"""
+[agent]
+state_url = "sqlite:///{tmp_path / 'state.db'}"
+[connectors.hubspot]
+host = "{emulator.base_url}"
+access_token = "{emulator.token}"
+per_ten_seconds = 100000
+search_per_second = 10000
+"""
+    )
+
+    def leadscore(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(LEADSCORE), *args, "--config", str(config)], capture_output=True, text=True, timeout=120)
+
+    assert leadscore("setup").returncode == 0
+    plan = tmp_path / "plan.csv"
+    dry = leadscore("backfill", "--dry-run", str(plan), "--as-of", "2026-11-02T00:00:00Z")
+    assert dry.returncode == 0, dry.stderr
+    rows = list(csv.DictReader(plan.open()))
+    assert len(rows) == 400 * 3 and {r["value"] for r in rows} == {"score", "stage", "reason"}
+    assert all(r["connector"] == "hubspot" and r["before"] == "" for r in rows)
+    assert not any(emulator.property_writes().get(p) for p in ("leadscore_score", "leadscore_stage", "leadscore_reason"))
+    from agent.state import StateStore
+
+    with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        assert store.runs("hubspot") == [] and store.cursor("hubspot", "contact") is None
+    assert leadscore("backfill", "--as-of", "2026-11-02T00:00:00Z").returncode == 0
+    again = leadscore("backfill", "--dry-run", str(plan), "--as-of", "2026-11-02T00:00:00Z")
+    assert again.returncode == 0 and "dry run: 0 value changes" in again.stdout
