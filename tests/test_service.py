@@ -41,6 +41,19 @@ def emulator() -> Iterator[HubSpotEmulator]:
     emu.stop()
 
 
+def write_config(tmp_path: Path, emulator: HubSpotEmulator, *, token: str, agent: str = "") -> Path:
+    """The example model, state in ``tmp_path``, the emulator as the HubSpot connector; ``agent``
+    adds lines to the ``[agent]`` table (and may open further tables)."""
+    config = tmp_path / "leadscore.toml"
+    config.write_text(
+        (ROOT / "config.example.toml").read_text()
+        + f'\n[agent]\nstate_url = "sqlite:///{tmp_path / "state.db"}"\n{agent}'
+        + f'\n[connectors.hubspot]\nhost = "{emulator.base_url}"\naccess_token = "{token}"\n'
+        + "per_ten_seconds = 100000\nsearch_per_second = 10000\n"
+    )
+    return config
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -51,23 +64,9 @@ def get(url: str) -> tuple[int, str]:
 
 def test_run_syncs_serves_metrics_and_health_and_stops_on_sigterm(tmp_path: Path, emulator: HubSpotEmulator) -> None:
     port = free_port()
-    config = tmp_path / "leadscore.toml"
-    config.write_text(
-        (ROOT / "config.example.toml").read_text()
-        + f"""
-[agent]
-state_url = "sqlite:///{tmp_path / 'state.db'}"
-metrics_port = {port}
-log_format = "json"
-[schedule]
-sync_every = "1s"
-rescore_cron = "0 3 * * *"
-[connectors.hubspot]
-host = "{emulator.base_url}"
-access_token = "${{HS_TOKEN}}"
-per_ten_seconds = 100000
-search_per_second = 10000
-"""
+    config = write_config(
+        tmp_path, emulator, token="${HS_TOKEN}",
+        agent=f'metrics_port = {port}\nlog_format = "json"\n[schedule]\nsync_every = "1s"\nrescore_cron = "0 3 * * *"\n',
     )
     env = {**os.environ, "HS_TOKEN": emulator.token}
     setup = subprocess.run([str(LEADSCORE), "setup", "--config", str(config)], env=env, capture_output=True, text=True, timeout=60)
@@ -115,19 +114,7 @@ search_per_second = 10000
 def test_backfill_dry_run_writes_a_csv_of_changes_and_touches_nothing(tmp_path: Path, emulator: HubSpotEmulator) -> None:
     import csv
 
-    config = tmp_path / "leadscore.toml"
-    config.write_text(
-        (ROOT / "config.example.toml").read_text()
-        + f"""
-[agent]
-state_url = "sqlite:///{tmp_path / 'state.db'}"
-[connectors.hubspot]
-host = "{emulator.base_url}"
-access_token = "{emulator.token}"
-per_ten_seconds = 100000
-search_per_second = 10000
-"""
-    )
+    config = write_config(tmp_path, emulator, token=emulator.token)
 
     def leadscore(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(LEADSCORE), *args, "--config", str(config)], capture_output=True, text=True, timeout=120)
