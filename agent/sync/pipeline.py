@@ -452,6 +452,8 @@ class SyncPipeline:
     def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> list[Change]:
         leads = [m.lead for m in page]
         wanted = self._score(leads, {m.lead.id: m.activities for m in page}, as_of, counts)
+        if self.metrics is not None:
+            self.metrics.records(self.name, scored=len(wanted))
         if self.progress is not None:
             self.progress(len(page))
         return self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE)
