@@ -25,6 +25,7 @@ import os
 import re
 import sys
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, TextIO
@@ -101,12 +102,20 @@ _secret_pattern: re.Pattern[str] | None = None
 # --- secrets -----------------------------------------------------------------------------
 
 
-def register_secret(value: str | SecretStr | None) -> None:
+#: Secrets obtained at run time (OAuth access tokens, session ids): only the latest are kept, as
+#: a long-running agent gets a new one every half hour and an expired one unlocks nothing.
+_TRANSIENT_KEPT = 32
+_transient: OrderedDict[str, set[str]] = OrderedDict()
+
+
+def register_secret(value: str | SecretStr | None, *, transient: bool = False) -> None:
     """Mask ``value`` wherever it occurs in a log line, from now on, in every thread.
 
     Values shorter than 6 characters are ignored: masking every ``"true"`` or ``"1234"`` in
     every line would hide more than it protects. The value's URL-encoded and JSON-escaped forms
-    are masked too, since that is how a secret appears in a logged URL or body.
+    are masked too, since that is how a secret appears in a logged URL or body. A ``transient``
+    secret (a token the connector obtained, which expires) is masked while it is among the
+    latest few, so months of token refreshes do not slow every log line.
     """
     global _secret_pattern
     if isinstance(value, SecretStr):
@@ -116,13 +125,22 @@ def register_secret(value: str | SecretStr | None) -> None:
     value = value.strip()
     if len(value) < _MIN_SECRET_LENGTH:
         return
-    forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+    forms = {form for form in (value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1])
+             if len(form) >= _MIN_SECRET_LENGTH}
     with _secrets_lock:
-        if forms <= _secrets:
+        if transient:
+            if value in _transient:
+                return
+            _transient[value] = forms
+            while len(_transient) > _TRANSIENT_KEPT:
+                _transient.popitem(last=False)
+        elif forms <= _secrets:
             return
-        _secrets.update(form for form in forms if len(form) >= _MIN_SECRET_LENGTH)
+        else:
+            _secrets.update(forms)
+        every = _secrets.union(*_transient.values())
         # Longest first, so a secret containing another is masked whole.
-        ordered = sorted(_secrets, key=len, reverse=True)
+        ordered = sorted(every, key=len, reverse=True)
         _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 

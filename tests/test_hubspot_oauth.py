@@ -375,3 +375,14 @@ def test_secrets_and_tokens_never_reach_logs_or_errors(emu: HubSpotEmulator, env
     text = repr(logs) + caplog.text + str(refused.value) + repr(refused.value) + repr(connector.config)
     for secret in (SECRET, REFRESH, *tokens):
         assert secret not in text
+
+
+def test_an_access_token_obtained_at_run_time_is_redacted_from_logs(emu: HubSpotEmulator, env: pytest.MonkeyPatch) -> None:
+    from agent.logs import redact_text
+
+    connector = connector_for(emu)
+    try:
+        token = connector.client._sdk.access_token
+        assert token and redact_text(f"calling with {token} now") == "calling with [REDACTED] now"
+    finally:
+        connector.close()

@@ -382,3 +382,13 @@ def test_a_hubspot_token_never_reaches_the_logs() -> None:
     library = [line for line in lines if line["logger"].startswith("apscheduler")]
     assert library and library[0]["event"] == "job args: {'token': '[REDACTED]'}"
     assert all(line.get("run_id") == "run-e2e" for line in lines)
+
+
+def test_transient_secrets_are_masked_while_among_the_latest() -> None:
+    from agent.logs import redact_text, register_secret
+
+    tokens = [f"runtime-token-{n:04d}-abcdef" for n in range(40)]
+    for token in tokens:
+        register_secret(token, transient=True)
+    assert redact_text(tokens[-1]) == "[REDACTED]" and redact_text(tokens[-32]) == "[REDACTED]"
+    assert redact_text(tokens[0]) == tokens[0]  # long expired: no longer worth a pattern

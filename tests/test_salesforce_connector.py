@@ -398,3 +398,16 @@ def test_count_honours_until(harness: SalesforceHarness) -> None:
     harness.seed(30)
     connector = harness.connector()
     assert connector.count(Cursor("lead", None), until=datetime(2001, 1, 1, tzinfo=timezone.utc)) == 0
+
+
+def test_the_session_id_obtained_at_login_is_redacted_from_logs() -> None:
+    from agent.logs import redact_text
+
+    harness = SalesforceHarness()
+    try:
+        connector = harness.connector()
+        connector.check()  # logs in
+        session = connector.client._session.access_token  # type: ignore[union-attr]
+        assert session and redact_text(f"sid={session}!") == "sid=[REDACTED]!"
+    finally:
+        harness.close()

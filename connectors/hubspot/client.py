@@ -29,6 +29,7 @@ import urllib3
 from urllib3.util.retry import Retry
 
 from agent.errors import AuthError, QuotaExhausted, RateLimited, TransientError
+from agent.logs import register_secret
 from connectors.hubspot.config import HubSpotConfig
 from connectors.limits import DailyQuota, RetryPolicy, SlidingWindowLimiter, guarded
 
@@ -260,6 +261,7 @@ class HubSpotClient:
             access = getattr(tokens, "access_token", None)
             if not access:
                 raise AuthError("HubSpot's OAuth token endpoint answered without an access token: check connectors.hubspot.oauth")
+            register_secret(access, transient=True)  # never in a log line, whatever logs it
             self._sdk.access_token = access  # API objects built from now on
             for api in list(vars(self).values()):  # and every one built before
                 configuration = getattr(getattr(api, "api_client", None), "configuration", None)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import requests
 
 from agent.errors import AuthError, TransientError
+from agent.logs import register_secret
 from connectors.salesforce.config import SalesforceConfig
 
 
@@ -72,4 +73,5 @@ def authenticate(config: SalesforceConfig, http: requests.Session) -> Session:
             f"Salesforce refused the {config.auth} login ({error}: {description}); "
             f"check connectors.salesforce.client_id, username and the {config.auth} credentials"
         )
+    register_secret(body["access_token"], transient=True)  # the session id: never in a log line, whatever logs it
     return Session(body["access_token"], body.get("instance_url") or config.login_url)
