@@ -174,6 +174,9 @@ class AgentSettings(BaseModel):
     rescore_batch: int = Field(default=1000, ge=1, le=100_000)
     #: A failed write is retried on the next run at the earliest after this long.
     retry_after: Duration = timedelta(minutes=5)
+    #: The run log, daily API counts and finished backfills older than this are pruned by the
+    #: nightly rescore (score history and last written values are kept).
+    keep_runs: Duration = timedelta(days=90)
 
     @field_validator("state_url")
     @classmethod

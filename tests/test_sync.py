@@ -550,3 +550,20 @@ def test_a_one_shot_sync_says_so_and_exits_3_when_another_agent_runs_the_connect
         assert result.exit_code == 3, result.output
         assert "host-b:42:abc" in result.output and "run it again" in result.output
         assert store.runs("hubspot") == []
+
+
+def test_the_nightly_rescore_prunes_old_bookkeeping_and_keeps_history(store: StateStore) -> None:
+    crm = ScriptedCrm(5)
+    jobs = jobs_for(crm, store)
+    jobs.run("sync")
+    old = store.start_run("scripted", "sync")
+    store.finish_run(old, "ok", {})
+    store.add_api_calls("scripted", {"query": 3}, day=(datetime.now(timezone.utc) - timedelta(days=200)).date())
+    pruned = store.prune("scripted", datetime.now(timezone.utc) + timedelta(seconds=1))
+    assert pruned["runs"] == 2 and pruned["api_usage_days"] == 1
+    assert store.history("scripted", RecordKey("lead", "L00000")), "score history is kept"
+    jobs.run("sync")
+    jobs.settings = AgentSettings(lease="2s", keep_runs="1s")
+    time.sleep(1.1)
+    jobs.run("rescore")
+    assert [r.kind for r in store.runs("scripted")] == ["rescore"]

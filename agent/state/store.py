@@ -566,6 +566,25 @@ class StateStore:
             if done.rowcount != 1:
                 raise ValueError(f"no run {run_id}")
 
+    def prune(self, connector: str, before: datetime) -> dict[str, int]:
+        """Forget the bookkeeping older than ``before``: finished runs, API usage days and
+        finished backfills. Score history, last written values and the mirror are kept: they
+        are the record of what the CRM was told, and what the next diff compares with."""
+        before = utc(before)
+        r, u, b = runs, api_usage, backfills
+        with self._transaction(f"prune the {connector} bookkeeping") as conn:
+            return {
+                "runs": conn.execute(
+                    sa.delete(r).where(r.c.connector == connector, r.c.status != "running", r.c.started_at < before)
+                ).rowcount,
+                "api_usage_days": conn.execute(
+                    sa.delete(u).where(u.c.connector == connector, u.c.day < before.date())
+                ).rowcount,
+                "backfills": conn.execute(
+                    sa.delete(b).where(b.c.connector == connector, b.c.finished_at.is_not(None), b.c.finished_at < before)
+                ).rowcount,
+            }
+
     def runs(self, connector: str, *, kind: RunKind | None = None, limit: int = 20) -> list[Run]:
         """The latest runs, newest first."""
         r = runs

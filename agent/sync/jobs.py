@@ -240,6 +240,7 @@ class ConnectorJobs:
                         log.warning("rescore.skipped", connector=self.name, reason=message)
                         return [JobOutcome(self.name, kind, "skipped", error=message)]
                     steps.append(("rescore", pipeline.rescore))
+                    self._prune()
                 else:
                     steps.append(("backfill", lambda: pipeline.backfill(since)))
                 for step_kind, step in steps:
@@ -253,6 +254,16 @@ class ConnectorJobs:
             except StateError as exc:  # it expires by itself
                 log.warning("lease.not_released", connector=self.name, error=str(exc))
         return outcomes
+
+    def _prune(self) -> None:
+        """The nightly housekeeping: bookkeeping older than ``keep_runs`` goes."""
+        try:
+            pruned = self.store.prune(self.name, datetime.now(timezone.utc) - self.settings.keep_runs)
+        except StateError as exc:
+            log.warning("state.not_pruned", connector=self.name, error=str(exc))
+            return
+        if any(pruned.values()):
+            log.info("state.pruned", connector=self.name, **pruned)
 
     def _logged(self, kind: JobKind, step: Callable[[], RunCounts], raise_errors: bool) -> JobOutcome:
         """One run: in the run log, with its counts, its duration and its error."""
