@@ -116,12 +116,12 @@ def run_demo(
             console.print(f"  {name}: created {', '.join(report.created) or 'nothing'}", highlight=False)
 
         console.print("\n[bold]2. backfill[/]: pull everything, score, write")
-        from agent.sync_commands import _Bar, _progress
+        from agent.sync_commands import ProgressBar, progress_bars
 
         outcomes: list[JobOutcome] = []
-        with _progress() as bars:
+        with progress_bars() as bars:
             for name, jobs in agent.jobs.items():
-                bar = _Bar(bars, f"{name} backfill")
+                bar = ProgressBar(bars, f"{name} backfill")
                 outcomes += jobs.run("backfill", progress=bar.advance, on_start=lambda c, b=bar: b.total(c, None))
                 bar.finish()
         _print_runs(console, outcomes)

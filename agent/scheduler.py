@@ -12,10 +12,8 @@ it, and returns; the scheduler is shut down waiting for them; the process exits 
 
 from __future__ import annotations
 
-import signal
-import threading
+from contextlib import nullcontext
 from datetime import datetime, timezone
-from types import FrameType
 from typing import Any
 
 import structlog
@@ -79,30 +77,23 @@ def serve(agent: Agent, schedule: Schedule, *, install_signals: bool = True) -> 
     """Run the jobs until :attr:`Agent.stop` is set (by SIGTERM/SIGINT, or a test); 0 when
     stopped cleanly."""
     scheduler = build_scheduler(agent, schedule)
-    previous: dict[int, Any] = {}
-    if install_signals and threading.current_thread() is threading.main_thread():
-
-        def _stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("agent.stopping", signal=signal.Signals(signum).name)
-            agent.stop.set()
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, _stop)
-    scheduler.start()
-    if agent.health is not None:
-        agent.health.set_running(True)
-    log.info(
-        "agent.started",
-        connectors=sorted(agent.jobs),
-        jobs=[f"{job.id} next {job.next_run_time.isoformat() if job.next_run_time else 'paused'}" for job in scheduler.get_jobs()],
+    signals = (
+        agent.stopped_by_signals(lambda name: log.info("agent.stopping", signal=name)) if install_signals else nullcontext()
     )
-    try:
-        agent.stop.wait()
-    finally:
+    with signals:
+        scheduler.start()
         if agent.health is not None:
-            agent.health.set_running(False)
-        scheduler.shutdown(wait=True)  # running jobs finish their batch in flight first
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            agent.health.set_running(True)
+        log.info(
+            "agent.started",
+            connectors=sorted(agent.jobs),
+            jobs=[f"{job.id} next {job.next_run_time.isoformat() if job.next_run_time else 'paused'}" for job in scheduler.get_jobs()],
+        )
+        try:
+            agent.stop.wait()
+        finally:
+            if agent.health is not None:
+                agent.health.set_running(False)
+            scheduler.shutdown(wait=True)  # running jobs finish their batch in flight first
     log.info("agent.stopped")
     return 0

@@ -11,13 +11,11 @@ was skipped because another agent holds its lease (a crashed agent's lease runs 
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections import Counter
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional, Sequence
+from typing import Annotated, Any, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -27,9 +25,10 @@ from rich.table import Table
 from agent.config import AgentConfig, load_config
 from agent.csvfiles import parse_timestamp
 from agent.errors import ConfigError
+from agent.state import RunKind
 from agent.sync.agent import Agent, build_scorer, open_store
-from agent.sync.jobs import JobKind, JobOutcome
-from agent.sync.pipeline import since_cursor, write_plan_csv
+from agent.sync.jobs import JobOutcome
+from agent.sync.pipeline import SCORED_VERSION, since_cursor, write_plan_csv
 from connectors.base import Connector, Cursor, WriteSpec
 
 out = Console()
@@ -66,23 +65,8 @@ def _prepare(path: Path, *, service: bool = False) -> AgentConfig:
     return config
 
 
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT stop the work after the batch in flight is recorded."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        err.print(f"{signal.Signals(signum).name}: finishing the batch in flight, then stopping", highlight=False)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+def _say_stopping(signal_name: str) -> None:
+    err.print(f"{signal_name}: finishing the batch in flight, then stopping", highlight=False)
 
 
 #: A one-shot command found the connector's jobs running in another agent (or paused for quota):
@@ -127,7 +111,8 @@ def _print_outcomes(outcomes: Sequence[JobOutcome]) -> None:
             )
 
 
-def _progress() -> Progress:
+def progress_bars() -> Progress:
+    """The bars of long work: records done of the estimate, rate, elapsed time and ETA."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -142,7 +127,7 @@ def _progress() -> Progress:
     )
 
 
-class _Bar:
+class ProgressBar:
     """A progress task fed by the pipeline, with a records/s rate."""
 
     def __init__(self, progress: Progress, description: str) -> None:
@@ -236,7 +221,7 @@ def rescore(
 def _run_each(
     config: Path,
     connector: Sequence[str] | None,
-    kind: JobKind,
+    kind: RunKind,
     *,
     bars: bool,
     since: datetime | None = None,
@@ -248,9 +233,9 @@ def _run_each(
     agent = Agent.open(loaded, only=connector)
     outcomes: list[JobOutcome] = []
     try:
-        with _stop_on_signals(agent.stop), (_progress() if bars else nullcontext()) as progress:
+        with agent.stopped_by_signals(_say_stopping), (progress_bars() if bars else nullcontext()) as progress:
             for name, jobs in agent.jobs.items():
-                bar = _Bar(progress, f"{name} {kind}") if progress is not None else None
+                bar = ProgressBar(progress, f"{name} {kind}") if progress is not None else None
                 if bar is not None and kind == "rescore":
                     progress.update(bar.task, total=sum(agent.store.status(name).mirrored_leads.values()))
                 estimate = (lambda c, b=bar: b.total(c, since)) if bar is not None and kind == "backfill" else None
@@ -273,9 +258,9 @@ def _dry_run(config: Path, connector: Sequence[str] | None, since: datetime | No
     rows = 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _stop_on_signals(agent.stop), _progress() as progress, path.open("w", newline="", encoding="utf-8") as handle:
+        with agent.stopped_by_signals(_say_stopping), progress_bars() as progress, path.open("w", newline="", encoding="utf-8") as handle:
             for index, (name, jobs) in enumerate(agent.jobs.items()):
-                bar = _Bar(progress, f"{name} dry run")
+                bar = ProgressBar(progress, f"{name} dry run")
                 crm = jobs.connector()
                 bar.total(crm, since)
                 pipeline = jobs.pipeline(crm, agent.stop.is_set, bar.advance, as_of)
@@ -355,7 +340,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
                 + "; written: " + (", ".join(f"{n} {t}s" for t, n in sorted(st.written.items())) or "nothing"),
                 highlight=False,
             )
-            scored = store.meta(name, "scored_version")
+            scored = store.meta(name, SCORED_VERSION)
             if scored:
                 out.print(f"every mirrored record last scored in full with model version {scored}", highlight=False)
             failures = ", ".join(f"{n} {s}" for s, n in sorted(st.failures.items())) or "none"

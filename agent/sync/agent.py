@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from agent.config import AgentConfig
 from agent.errors import ConfigError
@@ -90,6 +93,26 @@ class Agent:
             for name in names
         }
         return cls(config, store, scorer, jobs, stop, metrics, health)
+
+    @contextmanager
+    def stopped_by_signals(self, notify: Callable[[str], None]) -> Iterator[None]:
+        """While in the block, SIGTERM and SIGINT set :attr:`stop` (jobs then finish the batch in
+        flight, record it and return) and are told to ``notify`` by name; the previous handlers
+        come back after. Signals reach only the main thread: elsewhere this does nothing."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            notify(signal.Signals(signum).name)
+            self.stop.set()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
     def close(self) -> None:
         for jobs in self.jobs.values():

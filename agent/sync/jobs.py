@@ -1,13 +1,13 @@
 """Running one connector's jobs: under its lease, in the run log, with logs, metrics and health.
 
-The CLI's one-shot commands (``sync``, ``backfill``) and the service's scheduled jobs both go
-through :class:`ConnectorJobs.run`, so a run started by hand and a scheduled one can never overlap:
-the lease in the state store keeps a second process off the connector, and an in-process lock keeps
-the service's own sync and rescore of one connector from racing each other.
+The CLI's one-shot commands (``sync``, ``backfill``, ``rescore``) and the service's scheduled jobs
+all go through :class:`ConnectorJobs.run`, so a run started by hand and a scheduled one can never
+overlap: the lease in the state store keeps a second process off the connector, and an in-process
+lock makes the service's rescore of a connector wait for its sync.
 
-A job never raises in service mode: every failure ends the run as ``failed`` with one line in the
-run log and the logs, and the next tick tries again. One-shot commands ask for the error back
-(``raise_errors=True``) to turn it into a message and an exit code.
+A job never raises: every failure ends the run as ``failed`` with one line in the run log and the
+logs, and the next tick tries again; the commands turn the outcomes into messages and an exit
+code. ``raise_errors=True`` hands the error back instead, for callers that want the exception.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import structlog
 
 from agent.errors import AuthError, ConfigError, LeadscoreError, QuotaExhausted
 from agent.settings import AgentSettings
-from agent.state import LockHeld, StateError, StateStore, new_owner_id
+from agent.state import LockHeld, RunKind, StateError, StateStore, new_owner_id
 from agent.sync.pipeline import RunCounts, SyncPipeline
 from agent.sync.values import Scorer
 from connectors.base import Connector, load_connector
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("leadscore.jobs")
 
-JobKind = Literal["sync", "rescore", "backfill"]
 #: The lease name: one for all of a connector's jobs, since each of them writes to the CRM and
 #: to the connector's last-written values.
 LEASE_JOB = "pipeline"
@@ -165,33 +164,29 @@ class ConnectorJobs:
 
     def run(
         self,
-        kind: JobKind,
+        kind: RunKind,
         *,
         since: datetime | None = None,
         raise_errors: bool = False,
-        wait: bool = True,
         progress: Callable[[int], None] | None = None,
         on_start: Callable[[Connector], None] | None = None,
         as_of: datetime | None = None,
     ) -> list[JobOutcome]:
         """Run ``kind`` now, under the connector's lease. A sync first brings the mirror up to
         the model: a full backfill when the model reads data the mirror lacks, a rescore when the
-        model version changed. Returns one outcome per run logged."""
+        model version changed. Waits for another job of this connector running in this process.
+        Returns one outcome per run logged."""
         now = datetime.now(timezone.utc)
         if self.paused_until is not None and now < self.paused_until:
             message = f"the {self.name} API allocation is spent; paused until {self.paused_until.isoformat()}"
             log.info("job.paused", connector=self.name, kind=kind, until=self.paused_until.isoformat())
             return [JobOutcome(self.name, kind, "skipped", error=message)]
-        if not self._busy.acquire(blocking=wait):
-            return [JobOutcome(self.name, kind, "skipped", error="another job of this connector is running here")]
-        try:
+        with self._busy:
             return self._leased(kind, since, raise_errors, progress, on_start, as_of)
-        finally:
-            self._busy.release()
 
     def _leased(
         self,
-        kind: JobKind,
+        kind: RunKind,
         since: datetime | None,
         raise_errors: bool,
         progress: Callable[[int], None] | None,
@@ -222,7 +217,7 @@ class ConnectorJobs:
                     outcomes.append(self._failed_to_start(kind, exc, raise_errors))
                     return outcomes
                 pipeline = self.pipeline(connector, should_stop, progress, as_of)
-                steps: list[tuple[JobKind, Callable[[], RunCounts]]] = []
+                steps: list[tuple[RunKind, Callable[[], RunCounts]]] = []
                 if kind == "sync":
                     if not pipeline.mirror_covers_model():
                         log.warning(
@@ -265,7 +260,7 @@ class ConnectorJobs:
         if any(pruned.values()):
             log.info("state.pruned", connector=self.name, **pruned)
 
-    def _logged(self, kind: JobKind, step: Callable[[], RunCounts], raise_errors: bool) -> JobOutcome:
+    def _logged(self, kind: RunKind, step: Callable[[], RunCounts], raise_errors: bool) -> JobOutcome:
         """One run: in the run log, with its counts, its duration and its error."""
         started = time.monotonic()
         structlog.contextvars.clear_contextvars()  # a pooled worker thread may carry the last job's
@@ -283,7 +278,7 @@ class ConnectorJobs:
         except LeadscoreError as exc:
             error = exc
             outcome.error = _one_line(exc)
-            outcome.fatal = isinstance(exc, (ConfigError, AuthError))
+            outcome.fatal = _is_fatal(exc)
             if isinstance(exc, AuthError):
                 self.close()  # rebuilt, with its secrets read again, on the next run
         except Exception as exc:  # noqa: BLE001 - a scheduled job must never take the service down
@@ -305,9 +300,7 @@ class ConnectorJobs:
         return outcome
 
     def _failed_to_start(self, kind: str, exc: BaseException, raise_errors: bool) -> JobOutcome:
-        outcome = JobOutcome(
-            self.name, kind, "failed", error=_one_line(exc), fatal=isinstance(exc, (ConfigError, AuthError))
-        )
+        outcome = JobOutcome(self.name, kind, "failed", error=_one_line(exc), fatal=_is_fatal(exc))
         if not isinstance(exc, StateError):
             try:  # in the run log too, so `status` shows why nothing ran (a missing secret...)
                 outcome.run_id = self.store.start_run(self.name, kind)  # type: ignore[arg-type]
@@ -339,6 +332,11 @@ class ConnectorJobs:
                 self.metrics.quota_paused(self.name, error.resume_at.timestamp() if error.resume_at else None)
         if self.health is not None:
             self.health.job_finished(self.name, outcome.kind, outcome.status, outcome.error, fatal=outcome.fatal)
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    """A person must fix it (the config, a credential): the next tick will fail the same way."""
+    return isinstance(exc, (ConfigError, AuthError))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -6,12 +6,13 @@ cursor - in one transaction. A crash anywhere before that commit leaves the curs
 the next run pulls the same batch again, the diff finds the same changes, and rewriting them is
 harmless. So a crash re-does at most the batch in flight, and never skips a record.
 
-Four passes share the batch step:
+The passes share the batch step:
 
 - :meth:`SyncPipeline.sync`: incremental, from the stored cursor of each object type, after first
   retrying failed writes whose wait is over.
 - :meth:`SyncPipeline.backfill`: a full (or ``since``) pull in its own resumable window, never
-  moving the live cursor; ``dry_run`` writes the changes it would make to a CSV instead.
+  moving the live cursor; :meth:`SyncPipeline.plan` is its dry run, yielding the changes it would
+  make and touching nothing.
 - :meth:`SyncPipeline.rescore`: the mirror scored again as of now (decay, a new model version) -
   no CRM read; only records whose values changed are written.
 - :meth:`SyncPipeline.retry_failures`: kept failures written again, rescored from the mirror.
