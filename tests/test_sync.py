@@ -231,6 +231,7 @@ def test_refused_writes_are_kept_and_the_next_run_retries_them(store: StateStore
     crm.refuse = {"L00003": WriteStatus.RETRYABLE, "L00004": WriteStatus.PERMANENT}
     first = pipeline(crm, store).sync()
     assert (first.written, first.retryable, first.permanent, first.status) == (18, 1, 1, "partial")
+    assert store.failure_counts("scripted") == {"retryable": 1, "permanent": 1} == dict(store.status("scripted").failures)
     crm.refuse = {}
     crm.updates.clear()
     second = pipeline(crm, store).sync()

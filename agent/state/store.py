@@ -409,6 +409,12 @@ class StateStore:
         with self._transaction("read failed writes", read=True) as conn:
             return [_failure(row) for row in conn.execute(query)]
 
+    def failure_counts(self, connector: str) -> dict[str, int]:
+        """Kept failed writes by status (``retryable``, ``permanent``): one grouped count."""
+        f = write_failures
+        with self._transaction("count failed writes", read=True) as conn:
+            return _counts(conn, f, f.c.status, f.c.connector == connector)
+
     def clear_failures(
         self, connector: str, *, status: WriteStatus | None = None, keys: Iterable[RecordKey] | None = None
     ) -> int:
@@ -753,7 +759,7 @@ class StateStore:
                 cursors={row.object_type: CursorState(row.value, row.updated_at) for row in cursor_rows},
                 backfills=backfill_list,
                 last_runs=last_runs,
-                failures=_counts(conn, f, f.c.status, f.c.connector == connector),
+                failures=_counts(conn, f, f.c.status, f.c.connector == connector),  # as failure_counts
                 mirrored_leads=_counts(conn, m, m.c.object_type, m.c.connector == connector),
                 mirrored_activities=_counts(conn, a, a.c.object_type, a.c.connector == connector),
                 written=_counts(conn, lw, lw.c.object_type, lw.c.connector == connector),

@@ -325,7 +325,7 @@ class ConnectorJobs:
         if self.metrics is not None:
             self.metrics.run_finished(self.name, outcome.kind, outcome.status, outcome.seconds)
             try:
-                self.metrics.pending_failures(self.name, sum(self.store.status(self.name).failures.values()))
+                self.metrics.pending_failures(self.name, sum(self.store.failure_counts(self.name).values()))
             except StateError:
                 pass  # the run's own error already says the store is unwell
             if isinstance(error, QuotaExhausted):
