@@ -113,9 +113,8 @@ def validate_config(
 
 
 def _connector_problems(tables: dict[str, dict[str, Any]], expanded: Mapping[str, str] | None = None) -> list[str]:
-    """Each connector's table checked by its own ``config_model``. Validated here rather than
-    through :func:`connectors.base.connector_config` so expanded values stay hidden."""
-    from connectors.base import load_connector
+    """Each connector's table checked by its own ``config_model``, expanded values hidden."""
+    from connectors.base import connector_config, load_connector
 
     lines: list[str] = []
     for name, table in tables.items():
@@ -127,12 +126,10 @@ def _connector_problems(tables: dict[str, dict[str, Any]], expanded: Mapping[str
         model = getattr(factory, "config_model", None)
         if model is None:
             continue
-        prefix = f"connectors.{name}."
-        inner = {path.removeprefix(prefix): ref for path, ref in (expanded or {}).items() if path.startswith(prefix)}
         try:
-            model.model_validate(dict(table))
-        except ValidationError as exc:
-            lines.extend(prefix + line for line in format_validation_errors(exc.errors(), expanded=inner))
+            connector_config(name, model, table, expanded)
+        except ConfigError as exc:
+            lines.extend(exc.problems)
     return lines
 
 

@@ -278,17 +278,23 @@ class ConnectorFactory(Protocol):
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
-def connector_config(name: str, model: type[ConfigT], table: Mapping[str, Any] | ConfigT) -> ConfigT:
+def connector_config(
+    name: str, model: type[ConfigT], table: Mapping[str, Any] | ConfigT, expanded: Mapping[str, str] | None = None
+) -> ConfigT:
     """A ``[connectors.NAME]`` table validated by the connector's config model; every problem
-    becomes one :class:`ConfigError` line with its full key path (``connectors.NAME.tier: ...``)."""
+    becomes one :class:`ConfigError` line with its full key path (``connectors.NAME.tier: ...``).
+    ``expanded`` names the config's key paths whose values came from ``${...}`` references: those
+    values are never shown (see :func:`agent.config.format_validation_errors`)."""
     if isinstance(table, model):
         return table
     from agent.config import format_validation_errors
 
+    prefix = f"connectors.{name}."
+    inner = {path.removeprefix(prefix): ref for path, ref in (expanded or {}).items() if path.startswith(prefix)}
     try:
         return model.model_validate(dict(table))
     except ValidationError as exc:
-        raise ConfigError([f"connectors.{name}.{line}" for line in format_validation_errors(exc.errors())]) from None
+        raise ConfigError([prefix + line for line in format_validation_errors(exc.errors(), expanded=inner)]) from None
 
 
 def available_connectors() -> dict[str, EntryPoint]:
