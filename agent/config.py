@@ -173,6 +173,13 @@ def _expand_node(node: Any, loc: tuple[int | str, ...], base_dir: Path | None, o
     return text
 
 
+def expand_string(value: str, base_dir: Path | None = None) -> tuple[str, list[str]]:
+    """One string with its references expanded - a reference that cannot be is left out, as the
+    loader would report it - and the references it used, as written."""
+    text, references, _ = _expand_string(value, base_dir)
+    return text, references
+
+
 def _expand_string(value: str, base_dir: Path | None) -> tuple[str, list[str], list[str]]:
     """The expanded text, the references it used (as written) and its problems."""
     parts: list[str] = []

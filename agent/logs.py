@@ -181,19 +181,11 @@ def _register_table(table: Mapping[str, Any]) -> None:
             _register_inline(value)
 
 
-#: The config's references: ``${NAME}``, ``${NAME:-default}``, ``${file:PATH}`` (``$${`` is literal).
-_REFERENCE = re.compile(r"(?<!\$)\$\{(file:)?([^}:]+?)(?::-([^}]*))?\}")
-
-
 def _expand(value: str) -> str:
-    """``value`` with its references followed, as the config loader will (unreadable: empty)."""
+    """``value`` with its references followed, by the config loader's own expansion."""
+    from agent.config import expand_string
 
-    def follow(match: re.Match[str]) -> str:
-        target = match.group(2).strip()
-        found = _read_secret_file(target) if match.group(1) else os.environ.get(target)
-        return found or (match.group(3) or "")
-
-    return _REFERENCE.sub(follow, value)
+    return expand_string(value)[0]
 
 
 def _register_inline(value: Any) -> None:
@@ -201,10 +193,13 @@ def _register_inline(value: Any) -> None:
         value = value.get_secret_value()
     if not isinstance(value, str):
         return
-    for match in _REFERENCE.finditer(value):
+    from agent.config import expand_string
+
+    expanded, references = expand_string(value)
+    for written in references:
         # Each referenced value on its own, as it may also be logged on its own.
-        register_secret(_expand(match.group(0)))
-    register_secret(_expand(value))
+        register_secret(_expand(written))
+    register_secret(expanded)
 
 
 def _read_secret_file(path: str | os.PathLike[str]) -> str | None:
