@@ -59,7 +59,6 @@ class Agent:
         metrics: Metrics | None = None,
         health: HealthState | None = None,
         stop: threading.Event | None = None,
-        store: StateStore | None = None,
     ) -> Agent:
         """Build the agent for the configured connectors (or ``only`` these). Connectors are not
         contacted here: each is built at its first job."""
@@ -75,7 +74,7 @@ class Agent:
             names = [n for n in names if n in only]
         scorer = build_scorer(config)
         stop = stop or threading.Event()
-        store = store or open_store(config)
+        store = open_store(config)
         owner = new_owner_id()
         jobs = {
             name: ConnectorJobs(

@@ -184,7 +184,7 @@ class SyncPipeline:
     clock: Callable[[], datetime] | None = None
     #: Score as of this instant rather than the run's start (reproducible backfills, tests).
     as_of: datetime | None = None
-    _meter: ApiCallMeter | None = field(default=None, init=False, repr=False)
+    _meter: ApiCallMeter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._meter = ApiCallMeter(self.connector)
@@ -269,7 +269,6 @@ class SyncPipeline:
         return list(results), None
 
     def _calls(self, counts: RunCounts) -> dict[str, int]:
-        assert self._meter is not None
         calls = self._meter.take()
         counts.api_calls += sum(calls.values())
         if self.metrics is not None and calls:
