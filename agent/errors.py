@@ -58,3 +58,9 @@ class BadRecord(LeadscoreError):
     def __init__(self, message: str, record_id: str | None = None) -> None:
         super().__init__(message)
         self.record_id = record_id
+
+
+class StalledCursorError(LeadscoreError):
+    """A CRM answered a page that does not move the pull forward (the same ``after`` token or
+    query locator again, or keys that do not increase). Following it would loop forever, so
+    the run fails with this message and the cursor stays where it was."""

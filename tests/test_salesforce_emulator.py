@@ -605,16 +605,18 @@ def test_convert_lead_creates_contact_and_blocks_updates(fresh):
     assert sf.query(f"SELECT COUNT() FROM Task WHERE WhoId = '{lead_id}'")["totalSize"] == 0  # moved to the Contact
 
 
-def test_update_record_is_a_user_edit_and_stamps_move_forward_even_with_a_lagging_clock():
-    clock = FakeClock(datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp())  # before the seeded data
+def test_update_record_is_a_user_edit_stamped_with_the_org_clock():
+    clock = FakeClock(datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc).timestamp())  # after the seeded data
     with SalesforceEmulator(clock=clock) as emu:
         lead = emu.seed(3, as_of=AS_OF)[0]
         before = emu.record("Lead", lead)
         emu.update_record("Lead", lead, {"Title": "Edited"})
         after = emu.record("Lead", lead)
         assert after["Title"] == "Edited" and emu.field_writes() == {}
-        assert after["LastModifiedDate"] > before["LastModifiedDate"]
-        assert after["SystemModstamp"] > before["SystemModstamp"]
+        assert after["LastModifiedDate"] == after["SystemModstamp"] == "2026-11-10T09:30:00.000+0000"
+        assert before["SystemModstamp"] < after["SystemModstamp"]
+        with pytest.raises(ValueError, match="ahead of the emulator's clock"):
+            emu.seed(3, seed=99, as_of=datetime(2026, 11, 11, tzinfo=timezone.utc))
         with pytest.raises(ValueError):
             emu.update_record("Lead", lead, {"IsConverted": True})
 

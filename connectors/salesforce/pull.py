@@ -1,11 +1,20 @@
 """Reading Leads and Contacts and their activity from Salesforce with SOQL.
 
 Incremental pulls ask ``queryAll`` for records whose ``SystemModstamp`` is after the cursor less
-an overlap (commits are not strictly ordered by their stamp), ordered by ``SystemModstamp, Id``;
-``queryAll`` also returns deleted records, which become ``deleted_ids``. New activity does not
-touch its Lead's stamp, so the Tasks, Events and campaign memberships changed in the same window
-name more records to read. Each page of 2,000 records is one batch; its activity costs one query
-per activity object per 500 records.
+an overlap (commits are not strictly ordered by their stamp), up to the sync's ``until``,
+ordered by ``SystemModstamp, Id``; ``queryAll`` also returns deleted records, which become
+``deleted_ids``. Not all new activity touches its Lead's stamp (an open Task does not; a closed
+one or an Event moves ``SystemModstamp`` through ``LastActivityDate``, but Salesforce says that
+can happen asynchronously), so the Tasks, Events and campaign memberships changed in the same
+window name more records to read. Each page of 2,000 records is one batch; its activity costs one
+query per activity object per 500 records.
+
+The cursor is the newest ``SystemModstamp`` read in the window, and never passes ``until``,
+however a record was found: records read by id because of their activity carry stamps from after
+the window, and a cursor moved to one of them would skip every record edited in between. The
+records named by activity are read first, with the cursor held where it was, and the activity's
+own stamps move it only at the very end, so a pull cut short anywhere resumes without losing
+either kind of change.
 
 Converted leads: a converted Lead is reported as gone (``deleted_ids``) and its activity follows
 it to the Contact it became, so the Contact is scored on the whole history and one score lands on
@@ -33,7 +42,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from agent.records import Activity, Lead
-from connectors.base import Cursor, PullBatch, PullNeeds
+from connectors.base import Cursor, PullBatch, PullNeeds, StalledCursorError
 from connectors.salesforce.client import SalesforceClient, SalesforceRequestError
 from connectors.salesforce.config import SalesforceConfig
 
@@ -84,18 +93,25 @@ def in_list(ids: Iterable[str]) -> str:
 
 @dataclass
 class _PullState:
-    """One pull's progress: what it has read, and the newest SystemModstamp seen anywhere (records
-    and activity), which becomes the cursor."""
+    """One pull's progress: what it has read, and the newest SystemModstamp read in the window
+    (never past ``until``), which becomes the cursor."""
 
     object_type: str
     sobject: str
     wanted: Mapping[str, str]
     types: frozenset[str] | None
     newest: datetime | None
+    until: datetime | None = None
     seen: set[str] = field(default_factory=set)
+    #: Whether records read now move the cursor (not while reading records by id).
+    advancing: bool = True
 
     def advance(self, stamp: datetime | None) -> None:
-        if stamp is not None and (self.newest is None or stamp > self.newest):
+        if stamp is None or not self.advancing:
+            return
+        if self.until is not None and stamp > self.until:
+            stamp = self.until
+        if self.newest is None or stamp > self.newest:
             self.newest = stamp
 
     def cursor(self) -> Cursor:
@@ -134,15 +150,23 @@ class RecordReader:
         select = f"SELECT {', '.join(dict.fromkeys(columns))} FROM {sobject}"
         since = parse_time(cursor.value) if cursor.value else None
         where = self._where(since, until)
-        state = _PullState(cursor.object_type, sobject, wanted, None if needs is None else needs.activity_types, since)
-
-        yield from self._pages(state, f"{select}{where} ORDER BY SystemModstamp, Id")
+        state = _PullState(cursor.object_type, sobject, wanted, None if needs is None else needs.activity_types, since,
+                           until)
+        activity_newest: datetime | None = None
         if since is not None:
-            # New activity on an unchanged record does not touch the record's SystemModstamp:
-            # find the records whose activity changed in the window and read them too.
-            touched = sorted(self._touched(sobject, where, state) - state.seen)
-            for part in chunks(touched):
+            # Activity on a record does not always touch the record's SystemModstamp: read the
+            # records whose activity changed in the window first, holding the cursor (their own
+            # stamps lie anywhere), so a pull stopped part-way finds that activity again.
+            touched, activity_newest = self._touched(sobject, where, state)
+            state.advancing = False
+            for part in chunks(sorted(touched)):
                 yield from self._pages(state, f"{select} WHERE Id IN {in_list(part)}")
+            state.advancing = True
+        yield from self._pages(state, f"{select}{where} ORDER BY SystemModstamp, Id")
+        held = state.newest
+        state.advance(activity_newest)
+        if state.newest != held:
+            yield PullBatch(leads=[], activities=[], cursor=state.cursor())
 
     def count(self, cursor: Cursor, until: datetime | None) -> int | None:
         """An estimate of the records :meth:`pull` would yield (deleted and converted ones
@@ -168,6 +192,7 @@ class RecordReader:
     def _pages(self, state: _PullState, soql: str) -> Iterator[PullBatch]:
         """One batch per result page of ``soql`` (run with ``queryAll``, so deletions show)."""
         result = self.client.call("query", lambda sf: sf.query(soql, include_deleted=True))
+        followed: set[str] = set()
         while True:
             records = [r for r in result.get("records", []) if r["Id"] not in state.seen]
             state.seen.update(r["Id"] for r in records)
@@ -184,15 +209,20 @@ class RecordReader:
                     leads.append(self._lead(record, state.object_type, state.wanted))
             activities = self._activities(leads, state.sobject, state.types) if leads else []
             if records:
-                yield PullBatch(leads=leads, activities=activities, cursor=state.cursor(), deleted_ids=deleted)
+                yield PullBatch(leads=leads, activities=activities, cursor=state.cursor())
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
                 return
+            if next_url in followed:
+                raise StalledCursorError(
+                    f"Salesforce answered the query locator {next_url} twice: the pull would never end"
+                )
+            followed.add(next_url)
             result = self.client.call("queryMore", lambda sf: sf.query_more(next_url, identifier_is_url=True, include_deleted=True))
 
-    def _touched(self, sobject: str, where: str, state: _PullState) -> set[str]:
+    def _touched(self, sobject: str, where: str, state: _PullState) -> tuple[set[str], datetime | None]:
         """Ids of ``sobject`` records whose Tasks, Events or campaign memberships changed in the
-        window (only the activity objects the model reads)."""
+        window (only the activity objects the model reads), and the newest of those changes."""
         prefix = KEY_PREFIX[sobject]
         sources = []
         if state.types is None or state.types & TASK_TYPES:
@@ -202,13 +232,16 @@ class RecordReader:
         if state.types is None or state.types & CAMPAIGN_TYPES:
             sources.append(("CampaignMember", "LeadId" if sobject == "Lead" else "ContactId"))
         found: set[str] = set()
+        newest: datetime | None = None
         for table, column in sources:
             for r in self._query("query", f"SELECT {column}, SystemModstamp FROM {table}{where}"):
-                state.advance(parse_time(r.get("SystemModstamp")))
+                stamp = parse_time(r.get("SystemModstamp"))
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
                 who = r.get(column) or ""
                 if who.startswith(prefix):
                     found.add(who)
-        return found
+        return found, newest
 
     @staticmethod
     def _lead(record: Mapping[str, Any], object_type: str, wanted: Mapping[str, str]) -> Lead:

@@ -104,6 +104,9 @@ class Api:
              self._r_association_batch),
             ("GET", _compile(r"/crm/v4/objects/{t}/{id}/associations/{to}", t=segment.format("t"),
                              id=segment.format("id"), to=segment.format("to")), self._r_association_list),
+            ("PUT", _compile(r"/crm/v4/objects/{t}/{id}/associations/default/{to}/{to_id}", t=segment.format("t"),
+                             id=segment.format("id"), to=segment.format("to"), to_id=segment.format("to_id")),
+             self._r_association_default),
         ]
 
     # --- routing -----------------------------------------------------------------------------
@@ -169,6 +172,10 @@ class Api:
         return Route("associations.batch.read",
                      lambda call: self.association_batch_read(self._kind(t), self._kind(to), call), burst_exempt=True)
 
+    def _r_association_default(self, t: str, id: str, to: str, to_id: str) -> Route:
+        return Route("associations.create",
+                     lambda call: self.associate_default(self._kind(t), _unquote(id), self._kind(to), _unquote(to_id)))
+
     def _r_association_list(self, t: str, id: str, to: str) -> Route:
         return Route("associations.list",
                      lambda call: self.association_list(self._kind(t), _unquote(id), self._kind(to), call))
@@ -219,9 +226,10 @@ class Api:
         targets = self._association_targets(kind, body.get("associations") or [])
         with self.store.lock:
             self._refuse_existing(kind, validated.changes)
-            record = self.store.create(kind.name, validated.changes, at_ms=self.store.write_ms())
+            at_ms = self.store.write_ms()
+            record = self.store.create(kind.name, validated.changes, at_ms=at_ms)
             for to_type, to_id in targets:
-                self.store.associate(kind.name, record.id, to_type, to_id)
+                self.store.associate(kind.name, record.id, to_type, to_id, at_ms=at_ms)
             self.store.count_writes(properties)
             return Answer(201, self.store.present(record, list(properties) or None))
 
@@ -340,7 +348,7 @@ class Api:
             for properties, changes, targets, trace in planned:
                 record = self.store.create(kind.name, changes, at_ms=at_ms)
                 for to_type, to_id in targets:
-                    self.store.associate(kind.name, record.id, to_type, to_id)
+                    self.store.associate(kind.name, record.id, to_type, to_id, at_ms=at_ms)
                 self.store.count_writes(properties)
                 presented = self.store.present(record, list(properties) or None)
                 if trace:
@@ -486,6 +494,23 @@ class Api:
                 results.append({"from": {"id": from_id},
                                 "to": [self._association_target(from_kind, to_kind, i) for i in to_ids]})
         return self._batch_answer(results, errors, started, ok_status=200)
+
+    def associate_default(self, from_kind: ObjectType, from_id: str, to_kind: ObjectType, to_id: str) -> Answer:
+        """``PUT .../associations/default/{toObjectType}/{toObjectId}``: "Create the default (most
+        generic) association type between two object types" (associations v4 spec); answers
+        ``BatchResponsePublicDefaultAssociation``. Associating an engagement with a contact logs it
+        for the contact (see :meth:`Store.associate`)."""
+        started = self._now()
+        with self.store.lock:
+            if self.store.get(from_kind.name, from_id) is None or self.store.get(to_kind.name, to_id) is None:
+                raise not_found()
+            type_id = ASSOCIATION_TYPE_IDS.get((from_kind.name, to_kind.name))
+            if type_id is None:
+                raise validation_error(f"No default association from {from_kind.singular} to {to_kind.singular}")
+            self.store.associate(from_kind.name, from_id, to_kind.name, to_id, at_ms=self.store.write_ms())
+        result = {"from": {"id": from_id}, "to": {"id": to_id},
+                  "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}}
+        return self._batch_answer([result], [], started, ok_status=200)
 
     def association_list(self, from_kind: ObjectType, from_id: str, to_kind: ObjectType, call: Call) -> Answer:
         limit = _int_param(call.param("limit"), ASSOCIATION_PAGE_LIMIT, "limit")

@@ -136,6 +136,14 @@ class HubSpotEmulator(Emulator):
             self._store.update(record, changes, at_ms=self._store.write_ms(), source=SOURCE_USER,
                                forward_only_lifecycle=False)
 
+    def log_engagement(self, contact_id: str, engagement: Mapping[str, Any]) -> str:
+        """Log a call, email, meeting, note or task for an existing contact, as a rep does in
+        HubSpot (``{"type": "calls", "properties": {"hs_timestamp": ..., ...}}``); its id. The
+        contact's activity roll-ups and ``lastmodifieddate`` move, as in HubSpot."""
+        with self._store.lock:
+            self._contact_record(contact_id)
+            return self._add_engagement(str(contact_id), engagement)
+
     def delete_contact(self, contact_id: str) -> None:
         """Archive a contact (HubSpot's delete moves records to the recycling bin)."""
         with self._store.lock:
@@ -310,6 +318,9 @@ class HubSpotEmulator(Emulator):
         return validated.changes
 
     def _add_engagement(self, contact_id: str, engagement: Mapping[str, Any]) -> str:
+        """Log an engagement for a contact, committed now: ``hs_timestamp`` is when the activity
+        happened (any instant), the engagement's create and last-modified dates are the commit's,
+        and the association updates the contact's activity roll-ups and last-modified dates."""
         kind = resolve_object_type(str(engagement.get("type", "")))
         if kind is None or kind.name not in ENGAGEMENT_TYPES:
             raise ValueError(f"engagement type must be one of {ENGAGEMENT_TYPES}, got {engagement.get('type')!r}")
@@ -317,11 +328,30 @@ class HubSpotEmulator(Emulator):
         if properties is None:
             properties = {k: v for k, v in engagement.items() if k != "type"}
         changes = self._checked(kind.name, properties)
-        stamp = changes.get("hs_timestamp")
-        at_ms = values.parse_instant(stamp) if stamp else self._store.write_ms()
+        at_ms = self._store.write_ms()
         record = self._store.create(kind.name, changes, at_ms=at_ms, source=SOURCE_IMPORT)
-        self._store.associate("contacts", contact_id, kind.name, record.id)
+        self._store.associate("contacts", contact_id, kind.name, record.id, at_ms=at_ms)
         return record.id
+
+    # --- a user's recycling bin (the convergence test's world: tests/convergence.py) ------------
+
+    def restore_contact(self, contact_id: str) -> None:
+        """Restore a deleted contact from the recycling bin, as a user can in HubSpot for 90 days
+        after the delete: the same id comes back with its properties and associations, and
+        ``lastmodifieddate`` moves to the restore. HubSpot refuses while another contact holds
+        its email (``ValueError`` here). Not an API write."""
+        with self._store.lock:
+            record = self._store.get("contacts", str(contact_id), archived=True)
+            if record is None:
+                raise KeyError(contact_id)
+            email = record.properties.get("email")
+            owner = self._store.owner_of("contacts", "email", email)
+            if owner is not None and owner != record.id:
+                raise ValueError(f"contact {owner} already has email {email}: contact {contact_id} cannot be restored")
+            record.archived_ms = None
+            # Setting the email again claims it in the unique index; the update stamps the restore.
+            self._store.update(record, {"email": email} if email else {}, at_ms=self._store.write_ms(),
+                               source=SOURCE_USER, forward_only_lifecycle=False)
 
 
 # --- HTTP transport (the plumbing is connectors.emulation's) -------------------------------------

@@ -246,6 +246,7 @@ LEAD_STATUSES: tuple[tuple[str, str], ...] = (
 def _contact_properties() -> list[dict[str, Any]]:
     p = property_definition
     info, web, email, conv = "contactinformation", "analyticsinformation", "emailinformation", "conversioninformation"
+    sales = "sales_properties"
     return [
         p("email", "Email", "string", "text", info, unique=True),
         p("firstname", "First Name", "string", "text", info),
@@ -287,6 +288,17 @@ def _contact_properties() -> list[dict[str, Any]]:
         p("num_conversion_events", "Number of Form Submissions", "number", "number", conv, read_only=True),
         p("first_conversion_date", "First Conversion Date", "datetime", "date", conv, read_only=True),
         p("recent_conversion_date", "Recent Conversion Date", "datetime", "date", conv, read_only=True),
+        # Sales activity roll-ups, "set automatically by HubSpot based on user actions in the contact
+        # record" (the properties API's descriptions, quoted in store.ACTIVITY_ROLLUPS).
+        p("notes_last_contacted", "Last Contacted", "datetime", "date", sales, read_only=True, calculated=True),
+        p("notes_last_updated", "Last Activity Date", "datetime", "date", sales, read_only=True, calculated=True),
+        p("num_contacted_notes", "Number of times contacted", "number", "number", sales, read_only=True,
+          calculated=True),
+        p("num_notes", "Number of Sales Activities", "number", "number", sales, read_only=True, calculated=True),
+        p("hs_latest_meeting_activity", "Latest meeting activity", "datetime", "date", sales, read_only=True,
+          calculated=True),
+        p("hs_sales_email_last_replied", "Recent Sales Email Replied Date", "datetime", "date", sales,
+          read_only=True, calculated=True),
     ]
 
 
@@ -408,6 +420,7 @@ def default_groups(object_type: str) -> list[dict[str, Any]]:
             ("analyticsinformation", "Web analytics history"),
             ("emailinformation", "Email information"),
             ("conversioninformation", "Conversion information"),
+            ("sales_properties", "Sales properties"),
         )
     else:
         singular = OBJECT_TYPES[object_type].singular

@@ -25,14 +25,16 @@ Deals draw from their own random stream, so the contacts and engagements are the
 without them.
 
 ``createdate`` is the lead's ``created_at``; ``lastmodifieddate`` falls after the latest
-activity (HubSpot bumps it for "newly logged activity" too), spread over the following days
-and distinct per contact. Deterministic for a seed.
+activity and the latest engagement logged (logging one recalculates the contact's activity
+roll-ups, which bumps it), spread over the following days and distinct per contact. Every stamp
+lies at or before ``as_of``, which is the emulator's clock unless given, and never ahead of it:
+seeded history is the portal's past. Deterministic for a seed and ``as_of``.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from agent.records import Activity, utc
@@ -107,6 +109,9 @@ def seed_portal(store: Store, count: int, *, seed: int = 7, as_of: datetime | No
     deal_rng = random.Random(f"hubspot-emulator-deals:{seed}")
     ids: list[str] = []
     with store.lock:
+        # History lies in the portal's past: as of now unless told otherwise, never ahead of it.
+        ceiling = store.history_ceiling(values.to_ms(utc(as_of)) if as_of is not None else None)
+        as_of = datetime.fromtimestamp(ceiling / 1000, tz=timezone.utc)
         used_stamps: set[int] = set()
         for sample in generate_leads(count, seed=seed, as_of=as_of):
             ids.append(_seed_one(store, sample, rng, used_stamps, as_of))
@@ -121,7 +126,7 @@ DEAL_OUTCOMES: tuple[tuple[str, int], ...] = (("closedwon", 4), ("closedlost", 3
 
 
 def _seed_deal(store: Store, contact_id: str, sample: SampleLead, rng: random.Random,
-               as_of: datetime | None) -> str | None:
+               as_of: datetime) -> str | None:
     """Maybe a deal for the contact (see the module docstring); its id, or ``None``."""
     meetings = sorted(utc(a.occurred_at) for a in sample.activities if a.type == "meeting")
     # Draw the same numbers for every contact, so one lead's deal does not shift the next one's.
@@ -137,8 +142,8 @@ def _seed_deal(store: Store, contact_id: str, sample: SampleLead, rng: random.Ra
     if stage in ("closedwon", "closedlost"):
         latest = max(values.to_ms(utc(a.occurred_at)) for a in sample.activities)
         close_ms = latest + int(days * 86_400_000)
-        ceiling = values.to_ms(utc(as_of)) if as_of is not None else None
-        if ceiling is not None and close_ms > ceiling:
+        ceiling = values.to_ms(utc(as_of))
+        if close_ms > ceiling:
             close_ms = latest + int(max(ceiling - latest, 0) * days / 45)  # spread, not piled on as_of
         close_ms = max(close_ms, created_ms)
         properties["closedate"] = values.iso_ms(close_ms)
@@ -149,12 +154,18 @@ def _seed_deal(store: Store, contact_id: str, sample: SampleLead, rng: random.Ra
     return record.id
 
 
-def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: set[int], as_of: datetime | None) -> str:
+def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: set[int], as_of: datetime) -> str:
     lead = sample.lead
     created_ms = values.to_ms(utc(lead.created_at or datetime.now()))
     activities = list(sample.activities)
     properties = {**_contact_properties(lead.fields), **_summaries(activities)}
-    latest = max([created_ms, *(values.to_ms(utc(a.occurred_at)) for a in activities)])
+    ceiling = values.to_ms(utc(as_of))
+    # Each engagement is logged when its activity happened (a follow-up task when the call ended,
+    # whatever its due date), never after as_of; logging it bumps the contact (activity roll-ups).
+    engagements = [(object_type, engagement, min(logged, ceiling))
+                   for object_type, engagement, logged in _engagements(lead.fields, activities, rng)]
+    latest = max([created_ms, *(values.to_ms(utc(a.occurred_at)) for a in activities),
+                  *(logged for _, _, logged in engagements)])
     modified_ms = _modified(latest, rng, used, as_of)
     changes = _checked(store, "contacts", properties)
     owner = store.owner_of("contacts", "email", changes.get("email"))
@@ -162,26 +173,20 @@ def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: set[in
         # HubSpot holds one contact per email: seeding the same leads twice is a caller error.
         raise ValueError(f"contact {owner} already has email {changes['email']}; seed with another seed")
     record = store.create("contacts", changes, at_ms=modified_ms, created_ms=created_ms, source=SOURCE_IMPORT)
-    ceiling = values.to_ms(utc(as_of)) if as_of is not None else None
-    for object_type, engagement in _engagements(lead.fields, activities, rng):
-        stamp = values.parse_instant(engagement["hs_timestamp"])
-        # A meeting booked for next week was created (and last modified) by now, not then.
-        if ceiling is not None:
-            stamp = min(stamp, ceiling)
-        child = store.create(object_type, _checked(store, object_type, engagement), at_ms=stamp, source=SOURCE_IMPORT)
-        store.associate("contacts", record.id, object_type, child.id)
+    for object_type, engagement, logged in engagements:
+        logged = min(logged, modified_ms)  # a stamp made distinct may have stepped back a millisecond
+        child = store.create(object_type, _checked(store, object_type, engagement), at_ms=logged, source=SOURCE_IMPORT)
+        store.associate("contacts", record.id, object_type, child.id, at_ms=logged)
     # Calculated summaries are HubSpot's own writes, not the import's.
     for name in _summaries(activities):
         record.history[name] = [(v, ms, SOURCE_CALCULATED) for v, ms, _ in record.history[name]]
     return record.id
 
 
-def _modified(latest_ms: int, rng: random.Random, used: set[int], as_of: datetime | None) -> int:
+def _modified(latest_ms: int, rng: random.Random, used: set[int], as_of: datetime) -> int:
     """A last-modified stamp after the latest activity, at most ``as_of``, unique in the seed."""
-    ceiling = values.to_ms(utc(as_of)) if as_of else None
-    stamp = latest_ms + int(rng.uniform(0, 3 * 86_400_000))
-    if ceiling is not None:
-        stamp = min(stamp, ceiling)
+    ceiling = values.to_ms(utc(as_of))
+    stamp = min(latest_ms + int(rng.uniform(0, 3 * 86_400_000)), ceiling)
     while stamp in used:
         stamp -= 1  # stay at or below ``as_of``; distinct per contact
     used.add(stamp)
@@ -238,36 +243,44 @@ def _summaries(activities: Iterable[Activity]) -> dict[str, str]:
 
 
 def _engagements(fields: Mapping[str, Any], activities: list[Activity],
-                 rng: random.Random) -> list[tuple[str, dict[str, str]]]:
-    """The one-to-one engagements behind a lead's sales activity, oldest first."""
-    out: list[tuple[str, dict[str, str]]] = []
+                 rng: random.Random) -> list[tuple[str, dict[str, str], int]]:
+    """The one-to-one engagements behind a lead's sales activity, oldest first, each with the
+    instant it was logged (epoch ms)."""
+    out: list[tuple[str, dict[str, str], int]] = []
     first = fields.get("first_name") or "there"
     for activity in activities:
         at = utc(activity.occurred_at)
         campaign = str(activity.properties.get("campaign", "follow-up"))
         if activity.type == "email_reply":
             sent = at - timedelta(hours=rng.randint(2, 72))
-            out.append(("emails", _email("EMAIL", sent, f"Following up: {campaign}", f"Hi {first}, checking in.")))
-            out.append(("emails", _email("INCOMING_EMAIL", at, f"Re: Following up: {campaign}", "Thanks, let's talk.")))
+            out.append(("emails", _email("EMAIL", sent, f"Following up: {campaign}", f"Hi {first}, checking in."),
+                        _ms(sent)))
+            out.append(("emails", _email("INCOMING_EMAIL", at, f"Re: Following up: {campaign}", "Thanks, let's talk."),
+                        _ms(at)))
         elif activity.type == "meeting":
             out.append(("meetings", {"hs_timestamp": _iso(at), "hs_meeting_title": "Discovery meeting",
                                      "hs_meeting_outcome": "COMPLETED", "hs_meeting_start_time": _iso(at),
-                                     "hs_meeting_end_time": _iso(at + timedelta(minutes=30))}))
-            out.append(("notes", {"hs_timestamp": _iso(at + timedelta(minutes=35)),
-                                  "hs_note_body": f"Met {first}: discussed needs and next steps."}))
+                                     "hs_meeting_end_time": _iso(at + timedelta(minutes=30))}, _ms(at)))
+            noted = at + timedelta(minutes=35)
+            out.append(("notes", {"hs_timestamp": _iso(noted),
+                                  "hs_note_body": f"Met {first}: discussed needs and next steps."}, _ms(noted)))
         elif activity.type == "call":
             out.append(("calls", {"hs_timestamp": _iso(at), "hs_call_title": f"Call with {first}",
                                   "hs_call_status": "COMPLETED", "hs_call_direction": rng.choice(("OUTBOUND", "INBOUND")),
-                                  "hs_call_duration": str(rng.randint(60, 1800) * 1000)}))
+                                  "hs_call_duration": str(rng.randint(60, 1800) * 1000)}, _ms(at)))
             out.append(("tasks", {"hs_timestamp": _iso(at + timedelta(days=rng.randint(1, 7))),
                                   "hs_task_subject": f"Follow up with {first}", "hs_task_type": "CALL",
                                   "hs_task_status": rng.choice(("NOT_STARTED", "COMPLETED")),
-                                  "hs_task_priority": "MEDIUM"}))
+                                  "hs_task_priority": "MEDIUM"}, _ms(at)))
     if any(fields.get(name) not in (None, "") for name in BANT_PROPERTIES) and activities:
         at = utc(activities[-1].occurred_at) + timedelta(minutes=5)
         bant = ", ".join(f"{n}: {fields[n]}" for n in BANT_PROPERTIES if fields.get(n) not in (None, ""))
-        out.append(("notes", {"hs_timestamp": _iso(at), "hs_note_body": f"Qualification notes - {bant}"}))
+        out.append(("notes", {"hs_timestamp": _iso(at), "hs_note_body": f"Qualification notes - {bant}"}, _ms(at)))
     return out
+
+
+def _ms(moment: datetime) -> int:
+    return values.to_ms(moment)
 
 
 def _email(direction: str, at: datetime, subject: str, text: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ validate a whole request first and only then mutate, so a rejected request chang
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,6 +22,35 @@ SOURCE_API = "INTEGRATION"
 SOURCE_USER = "CRM_UI"
 SOURCE_IMPORT = "IMPORT"
 SOURCE_CALCULATED = "CALCULATED"
+
+#: Contact properties HubSpot calculates from the engagements associated with the contact: name ->
+#: (the engagement types counted, "max" of their ``hs_timestamp`` or "count"). From the properties
+#: API's own descriptions (HubSpot's current wording):
+#: ``notes_last_contacted`` "The last time a call, chat conversation, LinkedIn message, postal mail,
+#: meeting, sales email, SMS, or WhatsApp message was logged for a contact"; ``notes_last_updated``
+#: the same "... meeting, note, sales email ..." (notes count, tasks do not); ``num_contacted_notes``
+#: "The number of times a call, ..., meeting, sales email, ... was logged"; ``num_notes`` "... call,
+#: ..., meeting, note, sales email, SMS, task, ..." (the one counter with tasks);
+#: ``hs_latest_meeting_activity`` "The date of the most recent meeting (past or upcoming) logged for,
+#: scheduled with, or booked by this contact"; ``hs_sales_email_last_replied`` "The last time a
+#: tracked sales email was replied to". HubSpot does not document whether the dates are the
+#: activity's ``hs_timestamp`` or the time it was logged: the emulator takes ``hs_timestamp``, the
+#: date the record's timeline shows. ``hs_last_sales_activity_timestamp`` ("The last time a contact
+#: engaged with your site or a form, document, meetings link, or tracked email") is the contact's
+#: own engagement, not a logged activity, and is not modelled.
+ACTIVITY_ROLLUPS: dict[str, tuple[frozenset[str], str]] = {
+    "notes_last_contacted": (frozenset({"calls", "emails", "meetings"}), "max"),
+    "notes_last_updated": (frozenset({"calls", "emails", "meetings", "notes"}), "max"),
+    "num_contacted_notes": (frozenset({"calls", "emails", "meetings"}), "count"),
+    "num_notes": (frozenset({"calls", "emails", "meetings", "notes", "tasks"}), "count"),
+    "hs_latest_meeting_activity": (frozenset({"meetings"}), "max"),
+    "hs_sales_email_last_replied": (frozenset({"emails"}), "replied"),
+}
+
+ACTIVITY_ROLLUP_TYPES = frozenset().union(*(kinds for kinds, _ in ACTIVITY_ROLLUPS.values()))
+
+#: How long a write waits for the clock to pass the last stamp given (a frozen test clock never does).
+CLOCK_WAIT = 0.002
 
 
 @dataclass
@@ -78,15 +108,38 @@ class Store:
         return int(self._clock() * 1000)
 
     def write_ms(self) -> int:
-        """The instant stamped by one write request: later than every stamp already given.
+        """The instant one write request commits at: the server's clock, later than every stamp
+        already given, and never ahead of the clock.
 
-        Distinct, increasing stamps per request keep ``lastmodifieddate`` cursors meaningful
-        even under a frozen test clock; records written by one batch share their stamp, as
-        they do in HubSpot.
+        HubSpot stamps ``lastmodifieddate`` with its own time when a write commits; records
+        written by one batch share their stamp, as they do in HubSpot. Two requests landing in
+        the same millisecond are told apart by waiting for the clock to move on, so stamps stay
+        strictly increasing without running ahead of it. Only a clock that does not move (a
+        test's frozen clock) is stepped past by a millisecond.
         """
         with self.lock:
-            self._last_write_ms = max(self.now_ms(), self._last_write_ms + 1)
+            now = self.now_ms()
+            deadline = time.monotonic() + CLOCK_WAIT
+            while now <= self._last_write_ms and time.monotonic() < deadline:
+                time.sleep(CLOCK_WAIT / 8)
+                now = self.now_ms()
+            self._last_write_ms = max(now, self._last_write_ms + 1)
             return self._last_write_ms
+
+    def history_ceiling(self, as_of_ms: int | None) -> int:
+        """The latest stamp seeded history may carry: ``as_of`` or now, never ahead of the clock.
+
+        A portal's history lies in its past: seeding "as of" a later instant than the server's
+        clock would stamp records in the future, and every later write after them (the clock
+        never runs back), hiding API edits from incremental syncs.
+        """
+        now = self.now_ms()
+        if as_of_ms is not None and as_of_ms > now:
+            raise ValueError(
+                f"as_of {values.iso_ms(as_of_ms)} lies ahead of the emulator's clock ({values.iso_ms(now)}): "
+                "seeded history must lie in the past"
+            )
+        return now if as_of_ms is None else as_of_ms
 
     # --- definitions ---------------------------------------------------------------------
 
@@ -236,8 +289,7 @@ class Store:
             self._set(record, "hs_is_closed_won", won, at_ms, SOURCE_CALCULATED)
 
     def touch(self, record: Record, at_ms: int) -> None:
-        # Later API writes must stamp later than any seeded or imported stamp, even when a test
-        # clock runs behind the seed's ``as_of``: incremental cursors rely on it.
+        """Stamp a write on ``record``: its last-modified properties and ``updatedAt``."""
         self._last_write_ms = max(self._last_write_ms, at_ms)
         kind = OBJECT_TYPES[record.object_type]
         for name in kind.lastmodified:
@@ -289,12 +341,54 @@ class Store:
 
     # --- associations -----------------------------------------------------------------------
 
-    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
-        """Associations are stored in both directions, as HubSpot reports them either way."""
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, *, at_ms: int | None = None) -> None:
+        """Associations are stored in both directions, as HubSpot reports them either way.
+
+        Associating an engagement with a contact is "logging" it for the contact: HubSpot then
+        recalculates the contact's activity roll-ups (:data:`ACTIVITY_ROLLUPS`), and, as
+        ``hs_lastmodifieddate`` is the "Most recent timestamp of any property update for this
+        contact. This includes HubSpot internal properties", the contact's last-modified dates
+        move to ``at_ms`` (the association's commit; seeding passes the engagement's own stamp).
+        HubSpot's KB names this change source "Activities: the property was updated through
+        processing of activity rollup properties". HubSpot may recalculate a moment later; the
+        emulator does it in the same commit.
+        """
         with self.lock:
             self.version += 1
+            new = to_id not in self._associations[(from_type, from_id, to_type)]
             self._associations[(from_type, from_id, to_type)][to_id] = None
             self._associations[(to_type, to_id, from_type)][from_id] = None
+            if not new:
+                return
+            if from_type == "contacts" and to_type in ACTIVITY_ROLLUP_TYPES:
+                self._roll_up(from_id, at_ms)
+            elif to_type == "contacts" and from_type in ACTIVITY_ROLLUP_TYPES:
+                self._roll_up(to_id, at_ms)
+
+    def _roll_up(self, contact_id: str, at_ms: int | None) -> None:
+        contact = self.get("contacts", contact_id)
+        if contact is None:
+            return
+        at_ms = at_ms if at_ms is not None else self.write_ms()
+        found: dict[str, str | None] = {}
+        engagements = {kind: [self.get(kind, i) for i in self._associations.get(("contacts", contact_id, kind), {})]
+                       for kind in ACTIVITY_ROLLUP_TYPES}
+        for name, (kinds, how) in ACTIVITY_ROLLUPS.items():
+            records = [r for kind in kinds for r in engagements[kind] if r is not None]
+            if how == "count":
+                found[name] = str(len(records)) if records else None
+                continue
+            if how == "replied":
+                records = [r for r in records if r.properties.get("hs_email_direction") == "INCOMING_EMAIL"]
+            stamps = [values.parse_instant(r.properties["hs_timestamp"]) for r in records
+                      if r.properties.get("hs_timestamp")]
+            found[name] = values.iso_ms(max(stamps)) if stamps else None
+        changed = {k: v for k, v in found.items() if contact.properties.get(k) != v}
+        if not changed:
+            return
+        self._set_all(contact, changed, at_ms, SOURCE_CALCULATED)
+        if at_ms > contact.updated_ms:
+            self.touch(contact, at_ms)
 
     def associated(self, from_type: str, from_id: str, to_type: str) -> list[str]:
         ids = self._associations.get((from_type, from_id, to_type), {})

@@ -110,24 +110,37 @@ class SalesforceEmulator(Emulator):
         return seed_org(self._store, count, seed=seed, as_of=as_of)
 
     def create_record(self, sobject: str, fields: Mapping[str, Any]) -> str:
-        """Add a record as an admin or data import would; audit fields (``CreatedDate``,
-        ``LastModifiedDate``, ``SystemModstamp``) may be set, as with "Set Audit Fields upon
-        Record Creation". Field-level security does not apply. Not an API write."""
+        """Add a record as an admin or data import would, committed now. ``CreatedDate`` and
+        ``LastModifiedDate`` may be back-dated, as with "Set Audit Fields upon Record Creation"
+        (not into the future); ``SystemModstamp`` is always the commit's, as Salesforce keeps it.
+        Field-level security does not apply. Not an API write. A Task or Event recalculates its
+        Lead's or Contact's ``LastActivityDate`` (see the store)."""
         with self._store.lock:
             definition = self._sobject(sobject)
             audit = {k: values.from_python(definition.fields[k], fields[k])
-                     for k in ("CreatedDate", "LastModifiedDate", "SystemModstamp") if k in fields}
+                     for k in ("CreatedDate", "LastModifiedDate") if k in fields}
+            if "SystemModstamp" in fields:
+                raise ValueError("SystemModstamp is set by the org at commit, never by a client")
+            at_ms = self._store.stamp()
+            if any(int(v) > at_ms for v in audit.values() if v is not None):
+                raise ValueError("audit fields may be back-dated, not set in the future")
             changes = self._python_values(definition, {k: v for k, v in fields.items() if k not in audit})
             prepared = self._store.prepare(definition, changes, creating=True, enforce_access=False)
             if prepared.problems:
                 raise ValueError("; ".join(f"{p.status_code}: {p.message}" for p in prepared.problems))
-            modified = audit.get("SystemModstamp", audit.get("LastModifiedDate"))
-            at_ms = int(modified) if modified is not None else self._store.stamp()
             record = self._store.create(definition.name, prepared.changes, by=self._store.sales_user, at_ms=at_ms,
                                         created_ms=audit.get("CreatedDate"))
             if "LastModifiedDate" in audit:
                 record.values["LastModifiedDate"] = audit["LastModifiedDate"]
             return record.id
+
+    def undelete_record(self, sobject: str, record_id: str) -> None:
+        """Restore a record from the recycle bin, as a user would (see ``Store.undelete``)."""
+        with self._store.lock:
+            record = self._store.get(self._sobject(sobject).name, record_id, deleted=True)
+            if record is None or not record.deleted:
+                raise KeyError(record_id)
+            self._store.undelete(record, self._store.stamp(), self._store.sales_user)
 
     def update_record(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
         """Change a record as a user in Salesforce would: bumps ``LastModifiedDate`` and
@@ -310,6 +323,16 @@ class SalesforceEmulator(Emulator):
                 raise ValueError(f"No such column '{key}' on sobject of type {definition.name}")
             changes[found.name] = values.from_python(found, value)
         return changes
+
+    # --- reports (the convergence test's world: tests/convergence.py) ---------------------------------------
+
+    def records(self, sobject: str) -> dict[str, dict[str, Any]]:
+        """Every record of ``sobject`` not in the recycle bin, by id, each field as the API would
+        answer it: what a report on all records of the object shows (converted Leads included)."""
+        with self._store.lock:
+            definition = self._sobject(sobject)
+            return {record.id: {name: values.render(d, record.values.get(name)) for name, d in definition.fields.items()}
+                    for record in self._store.rows(definition.name, deleted=False)}
 
 
 # --- HTTPS transport (the plumbing is connectors.emulation's; TLS is here) -----------------------------

@@ -29,7 +29,9 @@ Each generated lead maps onto what an org would hold for that person:
 ``CreatedDate`` is the lead's ``created_at``; ``LastModifiedDate`` falls after its latest
 activity, spread over the following days; ``SystemModstamp`` equals it or, for about a quarter
 of leads, lies later (system updates such as activity roll-ups bump only ``SystemModstamp``).
-All are whole seconds, distinct per lead, and never after ``as_of``. Deterministic for a seed.
+All are whole seconds, distinct per lead, and never after ``as_of``, which is the org's clock
+unless given and never ahead of it: seeded history is the org's past. Deterministic for a seed
+and ``as_of``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from agent.sample import FREE_DOMAINS, SampleLead, generate_leads
 from connectors.salesforce.emulator import values
 from connectors.salesforce.emulator.store import RESPONDED_STATUSES, Record, Store
 
-DEFAULT_AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)  # agent.sample's default
 DAY_MS = 86_400_000
 STATES = {
     "United States": ("CA", "NY", "TX", "WA", "MA", "IL", "CO", "GA", "FL", "OR"),
@@ -67,14 +68,20 @@ SALES_TOUCHES = frozenset({"call", "meeting", "email_reply"})
 def seed_org(store: Store, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
     """Create ``count`` Leads (with activity) from ``generate_leads``; their ids in order."""
     rng = random.Random(f"salesforce-emulator:{seed}")
-    ceiling = values.to_ms(utc(as_of or DEFAULT_AS_OF))
     lead_ids: list[str] = []
     with store.lock:
+        # History lies in the org's past: as of now unless told otherwise, never ahead of it.
+        ceiling = _seconds(store.history_ceiling(values.to_ms(utc(as_of)) if as_of is not None else None))
+        as_of = datetime.fromtimestamp(ceiling / 1000, tz=timezone.utc)
         campaigns = _campaigns(store, ceiling)
         used_modified: set[int] = set()
         used_modstamp: set[int] = set()
-        for sample in generate_leads(count, seed=seed, as_of=as_of):
-            lead_ids.append(_seed_one(store, sample, rng, campaigns, ceiling, used_modified, used_modstamp))
+        store.rollups = False  # seeding stamps LastActivityDate and the Leads' stamps itself
+        try:
+            for sample in generate_leads(count, seed=seed, as_of=as_of):
+                lead_ids.append(_seed_one(store, sample, rng, campaigns, ceiling, used_modified, used_modstamp))
+        finally:
+            store.rollups = True
     return lead_ids
 
 
@@ -130,6 +137,7 @@ def _seed_one(store: Store, sample: SampleLead, rng: random.Random, campaigns: d
         first_open = next(_ms(a) for a in activities if a.type == "email_open")
         _membership(store, lead, campaigns[rng.choice(WEBINARS)], "Sent", first_open, members)
 
+    lead.values["LastActivityDate"] = last_activity_day
     if converted:
         span = max(1, min(ceiling, latest + 3 * DAY_MS) - created)
         converted_at = _seconds(created + int(span * rng.uniform(0.3, 0.95)))
@@ -139,7 +147,7 @@ def _seed_one(store: Store, sample: SampleLead, rng: random.Random, campaigns: d
             opportunity = {"StageName": "Closed Won", "CloseDate": values.date_of_ms(close),
                            "Amount": float(rng.choice((12_000, 25_000, 48_000, 96_000, 180_000))),
                            "Type": "New Business"}
-        convert(store, lead, at_ms=converted_at, by=store.sales_user, opportunity=opportunity)
+        convert(store, lead, at_ms=converted_at, by=store.sales_user, opportunity=opportunity, ceiling_ms=ceiling)
         latest = max(latest, converted_at)
 
     # Spread over the days after the latest activity, never past as_of (no pile-up at the cap).
@@ -245,10 +253,13 @@ def _membership(store: Store, lead: Record, campaign: Record, status: str, at: i
         member.values["HasResponded"] = True
 
 
-def convert(store: Store, lead: Record, *, at_ms: int, by: str, opportunity: dict[str, Any] | None = None) -> str:
+def convert(store: Store, lead: Record, *, at_ms: int, by: str, opportunity: dict[str, Any] | None = None,
+            ceiling_ms: int | None = None) -> str:
     """Lead conversion: an Account and a Contact (and optionally an Opportunity) from the
     Lead's fields; the Lead marked converted; its activities and memberships moved to the
-    Contact. Returns the Contact's id."""
+    Contact, which takes the Lead's ``LastActivityDate``. Returns the Contact's id. Nothing is
+    stamped after ``ceiling_ms`` (default: the org's clock)."""
+    ceiling_ms = store.now_ms() if ceiling_ms is None else ceiling_ms
     v = lead.values
     account = store.create("Account", {
         "Name": v.get("Company") or v.get("Name"), "Industry": v.get("Industry"), "Website": v.get("Website"),
@@ -269,12 +280,15 @@ def convert(store: Store, lead: Record, *, at_ms: int, by: str, opportunity: dic
                                "ConvertedAccountId": account.id, "ConvertedContactId": contact.id,
                                "Status": "Closed - Converted"}
     if opportunity is not None:
-        close_ms = values.day_start_ms(opportunity["CloseDate"]) + 12 * 3_600_000
+        # Closed at noon of its close date, unless that is still to come.
+        close_ms = min(values.day_start_ms(opportunity["CloseDate"]) + 12 * 3_600_000, ceiling_ms)
         deal = store.create("Opportunity", {"Name": f"{account.values['Name']} - New Business",
                                             "AccountId": account.id, "LeadSource": v.get("LeadSource"),
-                                            **opportunity}, by=by, at_ms=max(at_ms, close_ms), created_ms=at_ms)
+                                            **opportunity}, by=by, at_ms=_seconds(max(at_ms, close_ms)),
+                            created_ms=at_ms)
         changes["ConvertedOpportunityId"] = deal.id
     store.apply(lead, changes, by=by, at_ms=at_ms)
+    contact.values["LastActivityDate"] = v.get("LastActivityDate")
     for sobject in ("Task", "Event"):
         for activity in store.rows(sobject, deleted=True):
             if activity.values.get("WhoId") == lead.id:

@@ -6,9 +6,19 @@ an all-or-none request with one) changes nothing.
 
 Audit stamps. ``CreatedDate``, ``LastModifiedDate`` and ``SystemModstamp`` are whole seconds, as
 the API always answers them (``...:32.000+0000``), so records saved in the same second share a
-stamp, and one transaction stamps all its records alike. The org's clock never runs backwards:
-a stamp is never earlier than any stamp already given (seeded data may lie ahead of a test's
-clock), and an update always moves a record's stamps forward.
+stamp, and one transaction stamps all its records alike. Every save is stamped with the org's
+clock at commit: never ahead of it, never earlier than a stamp already given, and a record's
+stamps never move back (two saves in one second share it, as in Salesforce). Seeded history lies
+at or before the clock.
+
+Activity roll-up. ``LastActivityDate`` on a Lead or Contact is, per the object reference, "whichever
+is the most recent: Due date of the most recent event logged against the record. Due date of the
+most recently closed task associated with the record." Saving or deleting a Task or Event
+recalculates it for its ``WhoId``, and Salesforce's help article "Difference between SystemModStamp
+and LastModifiedDate" (000387261) lists "The 'LastActivityDate' field is modified" among the
+automated updates that move ``SystemModstamp`` but not ``LastModifiedDate``, so that is what
+changes, and nothing more: an open Task moves neither. (The article adds "This can happen
+asynchronously in some cases"; the emulator recalculates in the same commit.)
 """
 
 from __future__ import annotations
@@ -119,6 +129,15 @@ class Store:
             self._high_water = max(self._high_water, now)
             return self._high_water
 
+    def history_ceiling(self, as_of_ms: int | None) -> int:
+        """The latest stamp seeded history may carry: ``as_of`` or now, never ahead of the clock
+        (seeded stamps ahead of it would put every later save in the future too)."""
+        now = self.now_ms()
+        if as_of_ms is not None and as_of_ms > now:
+            raise ValueError(f"as_of {values.iso_ms(as_of_ms)} lies ahead of the emulator's clock "
+                             f"({values.iso_ms(now)}): seeded history must lie in the past")
+        return now if as_of_ms is None else as_of_ms
+
     def note_stamp(self, ms: int) -> None:
         with self.lock:
             self._high_water = max(self._high_water, ms)
@@ -206,37 +225,83 @@ class Store:
         self._derive(record)
         self.records[sobject][record.id] = record
         self.note_stamp(max(at_ms, record.values["SystemModstamp"]))
+        self._roll_up_activity(record, None, at_ms)
         return record
 
     def apply(self, record: Record, changes: Mapping[str, Any], *, by: str, at_ms: int,
               count_as_api: bool = False) -> None:
         """Save an update: the values, then ``LastModifiedDate``/``SystemModstamp`` (an update
         always bumps them, even when no value changes, as any DML update does)."""
+        previous_who = record.values.get("WhoId")
         record.values.update(changes)
-        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0) + 1000)
+        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0))
         record.values["LastModifiedDate"] = stamp
         record.values["LastModifiedById"] = by
         record.values["SystemModstamp"] = stamp
         self.note_stamp(stamp)
         self._derive(record)
+        self._roll_up_activity(record, previous_who, stamp)
         if count_as_api:
             for name in changes:
                 self.writes[f"{record.sobject}.{name}"] += 1
 
     def system_touch(self, record: Record, at_ms: int) -> None:
         """A change Salesforce makes itself (delete, conversion roll-ups): ``SystemModstamp`` only."""
-        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0) + 1000)
+        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0))
         record.values["SystemModstamp"] = stamp
         self.note_stamp(stamp)
 
     def delete(self, record: Record, at_ms: int, by: str) -> None:
-        """To the recycle bin: ``IsDeleted`` set, visible to ``queryAll`` only."""
+        """To the recycle bin: ``IsDeleted`` set, visible to ``queryAll`` only. Salesforce does
+        not document whether a delete moves ``SystemModstamp``; the emulator moves it (with
+        ``LastModifiedDate``), and ``queryAll`` shows the deleted record to a stamp window."""
         record.values["IsDeleted"] = True
         record.values["LastModifiedById"] = by
-        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0) + 1000)
+        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0))
         record.values["LastModifiedDate"] = stamp
         record.values["SystemModstamp"] = stamp
         self.note_stamp(stamp)
+        self._roll_up_activity(record, None, stamp)
+
+    def undelete(self, record: Record, at_ms: int, by: str) -> None:
+        """Restore from the recycle bin (``undelete()``: "restore any deleted record that is
+        undeletable, including those records in the Recycle Bin"). Salesforce does not document
+        the stamps an undelete leaves. It is a save by a user (undelete triggers run), and
+        ``SystemModstamp`` is the "Date and time when a user or automated process (such as a
+        trigger) last modified this record" (System Fields), so the emulator stamps it as an
+        update: ``LastModifiedDate``/``SystemModstamp`` move to the restore."""
+        record.values["IsDeleted"] = False
+        stamp = max(at_ms, int(record.values.get("SystemModstamp") or 0))
+        record.values.update({"LastModifiedDate": stamp, "LastModifiedById": by, "SystemModstamp": stamp})
+        self.note_stamp(stamp)
+        self._roll_up_activity(record, None, stamp)
+
+    # --- activity roll-up --------------------------------------------------------------------------------
+
+    #: While False (seeding writes history it stamps itself), saves do not recalculate roll-ups.
+    rollups = True
+
+    def _roll_up_activity(self, record: Record, previous_who: Any, at_ms: int) -> None:
+        """``LastActivityDate`` of the Lead or Contact a saved Task or Event names (and of the one
+        it named before), with ``SystemModstamp`` moved where it changed (module docstring)."""
+        if not self.rollups or record.sobject not in ("Task", "Event"):
+            return
+        for who in {record.values.get("WhoId"), previous_who} - {None}:
+            target = self.find(str(who))
+            if target is None or target.sobject not in ("Lead", "Contact") or target.deleted:
+                continue
+            latest = self.last_activity_date(target.id)
+            if latest != target.values.get("LastActivityDate"):
+                target.values["LastActivityDate"] = latest
+                self.system_touch(target, at_ms)
+
+    def last_activity_date(self, who_id: str) -> str | None:
+        """The most recent event's date or closed task's due date for a Lead or Contact."""
+        dates = [r.values.get("ActivityDate") for r in self.rows("Event", deleted=False)
+                 if r.values.get("WhoId") == who_id]
+        dates += [r.values.get("ActivityDate") for r in self.rows("Task", deleted=False)
+                  if r.values.get("WhoId") == who_id and r.values.get("IsClosed")]
+        return max((d for d in dates if d), default=None)
 
     def _derive(self, record: Record) -> None:
         """Fields Salesforce calculates from others."""

@@ -1,0 +1,202 @@
+"""Vendor time: both emulators stamp with their clock at commit, and both connectors find every
+change however the stamps fall (issue 11).
+
+The Salesforce window case is the one that lost edits: a record found through its activity was
+re-read by id, its newer ``SystemModstamp`` moved the cursor past the sync's ``until``, and a
+record edited in between was never read again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from connectors.base import Cursor
+from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.salesforce.emulator import SalesforceEmulator
+from tests.test_hubspot_connector import HubSpotHarness
+from tests.test_salesforce_connector import SalesforceHarness
+from tests.test_salesforce_emulator import sf_for
+
+pytestmark = pytest.mark.network
+
+T0 = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    """A settable clock for an emulator (seconds since the epoch)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, moment: datetime) -> None:
+        self.now = moment.timestamp()
+
+
+def pull_all(connector: Any, cursor: Cursor, until: datetime | None) -> tuple[set[str], Cursor]:
+    ids: set[str] = set()
+    last = cursor
+    for batch in connector.pull(cursor, until=until):
+        ids.update(lead.id for lead in batch.leads)
+        last = batch.cursor
+    return ids, last
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- stamps never ahead of the clock --------------------------------------------------------
+
+
+def test_hubspot_seeded_and_written_stamps_are_at_or_before_the_clock():
+    with HubSpotEmulator() as emu:
+        ids = emu.seed(150, seed=3)  # as of now: the `leadscore emulator hubspot` default
+        ceiling = now_iso()
+        assert all(c["lastmodifieddate"] <= ceiling and c["createdate"] <= ceiling for c in emu.contacts().values())
+        emu.update_contact(ids[0], {"jobtitle": "Chief Scoring Officer"})
+        assert emu.contact(ids[0])["lastmodifieddate"] <= now_iso()
+
+
+def test_salesforce_seeded_and_written_stamps_are_at_or_before_the_clock():
+    with SalesforceEmulator() as emu:
+        ids = emu.seed(200, seed=3)
+        ceiling = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        sf = sf_for(emu)
+        for sobject in ("Lead", "Contact", "Opportunity", "Task", "Event"):
+            for record in sf.query_all(f"SELECT SystemModstamp, LastModifiedDate, CreatedDate FROM {sobject}")["records"]:
+                assert record["SystemModstamp"] <= ceiling, (sobject, record)
+        emu.update_record("Lead", ids[0], {"Title": "VP Sales"})
+        assert emu.record("Lead", ids[0])["SystemModstamp"] <= datetime.now(timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def test_seeding_ahead_of_the_clock_is_refused():
+    with HubSpotEmulator() as hubspot, SalesforceEmulator() as salesforce:
+        later = datetime.now(timezone.utc) + timedelta(days=1)
+        with pytest.raises(ValueError, match="ahead of the emulator's clock"):
+            hubspot.seed(3, as_of=later)
+        with pytest.raises(ValueError, match="ahead of the emulator's clock"):
+            salesforce.seed(3, as_of=later)
+
+
+# --- activity touches the record as the vendor documents -------------------------------------
+
+
+def test_hubspot_logging_a_call_updates_the_contacts_rollups_and_lastmodifieddate():
+    clock = Clock(T0)
+    with HubSpotEmulator(clock=clock) as emu:
+        contact = emu.seed(5, seed=2, as_of=T0 - timedelta(days=1))[0]
+        before = emu.contact(contact)
+        clock.set(T0 + timedelta(minutes=5))
+        emu.log_engagement(contact, {"type": "calls", "properties": {
+            "hs_timestamp": "2026-11-19T23:30:00.000Z", "hs_call_status": "COMPLETED", "hs_call_title": "Intro"}})
+        after = emu.contact(contact)
+        assert after["lastmodifieddate"] == "2026-11-20T00:05:00.000Z" > before["lastmodifieddate"]
+        assert after["notes_last_contacted"] == "2026-11-19T23:30:00.000Z"
+        assert int(after["num_notes"]) == int(before["num_notes"] or 0) + 1
+        assert int(after["num_contacted_notes"]) == int(before["num_contacted_notes"] or 0) + 1
+
+
+def test_hubspot_a_task_counts_as_a_sales_activity_but_not_as_contacted():
+    clock = Clock(T0)
+    with HubSpotEmulator(clock=clock) as emu:
+        contact = emu.seed(1, seed=2, as_of=T0 - timedelta(days=1))[0]
+        before = emu.contact(contact)
+        clock.set(T0 + timedelta(seconds=1))
+        emu.log_engagement(contact, {"type": "tasks", "properties": {
+            "hs_timestamp": "2026-11-27T09:00:00.000Z", "hs_task_subject": "Follow up"}})
+        after = emu.contact(contact)
+        assert after["num_contacted_notes"] == before["num_contacted_notes"]
+        assert after["notes_last_contacted"] == before["notes_last_contacted"]
+        assert int(after["num_notes"]) == int(before["num_notes"] or 0) + 1
+        assert after["lastmodifieddate"] == "2026-11-20T00:00:01.000Z"
+
+
+def test_salesforce_an_event_moves_last_activity_and_systemmodstamp_only():
+    clock = Clock(T0)
+    with SalesforceEmulator(clock=clock) as emu:
+        lead = next(i for i in emu.seed(20, seed=2, as_of=T0 - timedelta(days=1))
+                    if not emu.record("Lead", i)["IsConverted"])
+        before = emu.record("Lead", lead)
+        clock.set(T0 + timedelta(minutes=3))
+        emu.create_record("Task", {"WhoId": lead, "Subject": "Call back", "Status": "Not Started",
+                                   "ActivityDate": "2026-11-25", "TaskSubtype": "Call"})
+        assert emu.record("Lead", lead)["SystemModstamp"] == before["SystemModstamp"]  # an open task: no roll-up
+        clock.set(T0 + timedelta(minutes=4))
+        emu.create_record("Event", {"WhoId": lead, "Subject": "Demo", "StartDateTime": "2026-11-21T10:00:00.000+0000",
+                                    "EndDateTime": "2026-11-21T10:30:00.000+0000"})
+        after = emu.record("Lead", lead)
+        assert after["LastActivityDate"] == "2026-11-21"
+        assert after["SystemModstamp"] == "2026-11-20T00:04:00.000+0000"
+        assert after["LastModifiedDate"] == before["LastModifiedDate"]
+
+
+# --- the next sync sees what was done through the API -----------------------------------------
+
+
+def test_hubspot_an_edit_and_a_logged_call_are_picked_up_by_the_next_pull():
+    harness = HubSpotHarness()
+    try:
+        ids = harness.emulator.seed(60, seed=4)  # as of now, as `leadscore emulator hubspot` seeds
+        connector = harness.connector()
+        _, cursor = pull_all(connector, Cursor("contact", None), until=None)
+        harness.emulator.update_contact(ids[3], {"jobtitle": "Chief Revenue Officer"})
+        harness.emulator.log_engagement(ids[7], {"type": "calls", "properties": {
+            "hs_timestamp": now_iso(), "hs_call_status": "COMPLETED"}})
+        seen, _ = pull_all(connector, cursor, until=datetime.now(timezone.utc) + timedelta(seconds=1))
+        assert {ids[3], ids[7]} <= seen
+    finally:
+        harness.close()
+
+
+def test_salesforce_an_edit_and_a_new_task_are_picked_up_by_the_next_pull():
+    harness = SalesforceHarness()
+    try:
+        ids = [i for i in harness.emulator.seed(60, seed=4) if not harness.emulator.record("Lead", i)["IsConverted"]]
+        connector = harness.connector()
+        _, cursor = pull_all(connector, Cursor("lead", None), until=None)
+        harness.emulator.update_record("Lead", ids[3], {"Title": "Chief Revenue Officer"})
+        harness.emulator.create_record("Task", {"WhoId": ids[7], "Subject": "Call", "Status": "Not Started",
+                                                "TaskSubtype": "Call"})
+        seen, _ = pull_all(connector, cursor, until=datetime.now(timezone.utc) + timedelta(seconds=1))
+        assert {ids[3], ids[7]} <= seen
+    finally:
+        harness.close()
+
+
+def test_salesforce_cursor_never_passes_until_so_an_edit_in_between_is_not_lost():
+    """The repro from issue 11: the window ends 00:01:00; lead B is edited at 00:02:10; lead A has
+    activity in the window and is edited at 00:17:10. The cursor must stay within the window, so
+    the next pull still reads B."""
+    clock = Clock(T0)
+    harness = SalesforceHarness(clock=clock)
+    try:
+        emu = harness.emulator
+        leads = [i for i in emu.seed(30, seed=6, as_of=T0 - timedelta(days=2)) if not emu.record("Lead", i)["IsConverted"]]
+        a, b = leads[0], leads[1]
+        connector = harness.connector(overlap_seconds=300)
+        clock.set(T0 + timedelta(minutes=30))
+        _, cursor = pull_all(connector, Cursor("lead", None), until=T0 + timedelta(minutes=30))
+        start = T0 + timedelta(hours=1)
+        clock.set(start + timedelta(seconds=30))
+        emu.create_record("Task", {"WhoId": a, "Subject": "Call", "Status": "Not Started", "TaskSubtype": "Call"})
+        clock.set(start + timedelta(minutes=2, seconds=10))
+        emu.update_record("Lead", b, {"Title": "Edited B"})
+        clock.set(start + timedelta(minutes=17, seconds=10))
+        emu.update_record("Lead", a, {"Title": "Edited A"})
+
+        seen, cursor = pull_all(connector, cursor, until=start + timedelta(minutes=1))
+        assert a in seen  # found through its activity (read as it is now)
+        assert cursor.value is not None and datetime.fromisoformat(cursor.value.replace("Z", "+00:00")) <= \
+            start + timedelta(minutes=1)
+        clock.set(start + timedelta(minutes=20))
+        seen, _ = pull_all(connector, cursor, until=start + timedelta(minutes=20))
+        assert b in seen
+    finally:
+        harness.close()
