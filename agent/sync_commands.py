@@ -184,9 +184,15 @@ def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
     raise typer.Exit(code)
 
 
-def sync(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
+def sync(
+    config: ConfigOption = DEFAULT_CONFIG,
+    connector: ConnectorOption = None,
+    as_of: Annotated[
+        Optional[str], typer.Option("--as-of", help="Score as of this instant (default: now); what changed is read up to now.")
+    ] = None,
+) -> None:
     """One incremental pass now: retry kept failures, pull what changed, score, write the changes."""
-    _run_each(config, connector, "sync", bars=False)
+    _run_each(config, connector, "sync", bars=False, as_of=_parse_instant("--as-of", as_of))
 
 
 def backfill(

@@ -46,7 +46,7 @@ class Clock:
     """The emulator's clock: frozen, or advancing ``tick`` seconds at every reading."""
 
     def __init__(self) -> None:
-        self.now = 1_790_000_000.0
+        self.now = 1_794_000_000.0  # 2026-11-06: after the seeded history (2026-11-01)
         self.tick = 0.0
 
     def __call__(self) -> float:

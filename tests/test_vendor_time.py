@@ -200,3 +200,66 @@ def test_salesforce_cursor_never_passes_until_so_an_edit_in_between_is_not_lost(
         assert b in seen
     finally:
         harness.close()
+
+
+# --- ties and stalls ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_hubspot_12000_contacts_sharing_one_lastmodifieddate_are_each_read_once():
+    """A bulk import stamps every contact alike: more than one search query's 10,000 results."""
+    harness = HubSpotHarness()
+    try:
+        connector = harness.connector()
+        since = Cursor("contact", now_iso())
+        ids = harness.emulator.import_contacts([{"email": f"tie{n}@example.com", "jobtitle": "Analyst"}
+                                                for n in range(12_000)])
+        assert len({harness.emulator.contact(i)["lastmodifieddate"] for i in ids[::500]}) == 1
+        read: list[str] = []
+        for batch in connector.pull(since, until=datetime.now(timezone.utc) + timedelta(seconds=1)):
+            read.extend(lead.id for lead in batch.leads)
+        assert len(read) == len(set(read)) == 12_000 and set(read) == set(ids)
+        assert connector.api_calls()["contacts.search"] == 12_000 // 200  # the floor: ceil(N / 200)
+    finally:
+        harness.close()
+
+
+class _Page:
+    def __init__(self, ids: list[int], after: str | None) -> None:
+        self.results = [type("Contact", (), {"id": str(i), "properties": {"lastmodifieddate": "2026-11-20T00:00:00Z"}})()
+                        for i in ids]
+        self.paging = type("Paging", (), {"next": type("Next", (), {"after": after})()})() if after else None
+        self.total = 10**6
+
+
+class _RepeatingClient:
+    """A server (a spec-derived mock) that answers the same page, and the same ``after``, forever."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.contacts_search = type("S", (), {"do_search": None})()
+        self.contacts_basic = type("B", (), {"get_page": None})()
+
+    def call(self, family: str, fn: Any, *args: Any, search: bool = False, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls > 50:
+            raise AssertionError("the pull kept paging a page that does not move")
+        return _Page([101, 102, 103], after="3")
+
+
+def test_a_page_that_does_not_advance_fails_the_pull_instead_of_looping():
+    from agent.errors import StalledCursorError
+    from connectors.hubspot.config import HubSpotConfig
+    from connectors.hubspot.pull import ContactReader
+
+    client = _RepeatingClient()
+    reader = ContactReader(client, HubSpotConfig(access_token="x", engagements=[]))  # type: ignore[arg-type]
+    with pytest.raises(StalledCursorError):
+        for _ in reader.pull(Cursor("contact", "2026-11-19T00:00:00Z"), until=T0, needs=None):
+            pass
+    assert client.calls == 2
+    client.calls = 0
+    with pytest.raises(StalledCursorError):
+        for _ in reader.pull(Cursor("contact", None), until=T0, needs=None):
+            pass
+    assert client.calls == 2

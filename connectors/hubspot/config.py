@@ -117,6 +117,9 @@ class HubSpotConfig(BaseModel):
     #: call per object (HubSpot takes up to 1,000 ids) plus full 100-id reads. A crash re-does
     #: at most one batch.
     pull_batch_size: int = Field(default=1000, ge=1, le=1000)
+    #: Seconds an incremental pull reaches back before its cursor: HubSpot says "It may take a
+    #: few moments for newly created or updated CRM objects to appear in search results".
+    overlap_seconds: int = Field(default=60, ge=0)
     #: Engagement objects read for activities (others cost quota and map to nothing).
     engagements: list[EngagementObject] = ["emails", "calls", "meetings"]
 

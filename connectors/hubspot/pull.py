@@ -1,10 +1,25 @@
 """Reading contacts and their engagement from HubSpot, on as few calls as HubSpot allows.
 
-Incremental pulls use the CRM search API sorted by ``lastmodifieddate`` ascending at HubSpot's
-maximum page (200). One search query reaches at most 10,000 results, so when the next page
-would pass that cap the window restarts at the last ``lastmodifieddate`` seen (``GTE``), and the
-ids already read at exactly that instant are skipped. Backfills list every contact through the
-objects API (100 a page, ``after`` paging), resumably: the cursor carries the ``after`` token.
+Incremental pulls use the CRM search API over a fixed window of ``lastmodifieddate`` (from the
+cursor, less ``overlap_seconds``, to the sync's ``until``), paged by record id: each request asks
+for ``hs_object_id`` greater than the last id read, sorted by ``hs_object_id``, at HubSpot's
+maximum page (200). Keyset paging by id reads each record of the window once, on ceil(N/200)
+calls: it never meets the 10,000-result cap of one query (each request starts again at
+``after=0``), ties on one ``lastmodifieddate`` of any size are nothing special, and a record that
+leaves the window while it is paged (edited, or written by the agent itself) moves no other
+record's place, as it would with offsets. HubSpot does not document keyset paging on
+``hs_object_id``; it documents the filter (``GT``), the sort (one rule) and the 10,000 cap, which
+are all it needs. Once a window is read, the cursor is its ``until``, so the next window starts
+``overlap_seconds`` before it: an unchanged re-run costs one search call, and re-reads only what
+changed in that overlap. While a window is part-read, the cursor carries the window and the last
+id, so an interrupted pull resumes where it stopped. The overlap covers HubSpot's own caveat: "It
+may take a few moments for newly created or updated CRM objects to appear in search results"
+(search guide), and clock skew between the agent and HubSpot up to its length.
+
+Backfills list every contact through the objects API (100 a page, ``after`` paging), resumably:
+the cursor carries the ``after`` token. A page that does not move a pull forward (the same
+``after`` token again, ids that do not increase) fails the pull with
+:class:`~agent.errors.StalledCursorError` rather than looping.
 
 What is read, and what it maps to (documented in the README's HubSpot section):
 
@@ -34,16 +49,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from agent.records import Activity, Lead
-from connectors.base import Cursor, PullBatch, PullNeeds
+from connectors.base import Cursor, PullBatch, PullNeeds, StalledCursorError
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 
 SEARCH_PAGE = 200  # HubSpot's maximum search page size
-SEARCH_CAP = 10_000  # results one search query can reach; `after` beyond it answers 400
 LIST_PAGE = 100  # objects API maximum page size
 BATCH_READ = 100  # batch read maximum inputs
 ASSOCIATION_BATCH = 1_000  # associations batch read maximum inputs (since 2025-02-10)
@@ -140,7 +154,7 @@ class ContactReader:
         if cursor.value is None or state is not None:
             pages = self._list_all(plan, state or _ListState(after=None, started=iso(datetime.now(timezone.utc))))
         else:
-            pages = self._search_changed(plan, parse_time(cursor.value), until)
+            pages = self._search_changed(plan, _Window.resume(cursor.value, until))
         yield from self._grouped(pages, plan)
 
     def count(self, cursor: Cursor, until: datetime | None) -> int | None:
@@ -151,7 +165,7 @@ class ContactReader:
         from hubspot.crm.contacts import PublicObjectSearchRequest
 
         listing = cursor.value is None or _ListState.decode(cursor.value) is not None
-        filters = [] if listing else _window_filters(parse_time(cursor.value), until)
+        filters = [] if listing else _Window.resume(cursor.value, until).filters(self._overlap)
         request = PublicObjectSearchRequest(
             filter_groups=[{"filters": filters}] if filters else [], properties=["hs_object_id"], limit=1
         )
@@ -176,66 +190,48 @@ class ContactReader:
         if records or last:
             yield self._batch(records, plan, Cursor("contact", last))
 
-    def _search_changed(
-        self, plan: PullPlan, since: datetime | None, until: datetime | None
-    ) -> Iterator[tuple[list[Any], str]]:
-        """Pages of contacts with ``since <= lastmodifieddate <= until``, oldest first.
+    @property
+    def _overlap(self) -> timedelta:
+        return timedelta(seconds=self.config.overlap_seconds)
 
-        Keyset paging: each request starts the window again at the newest ``lastmodifieddate``
-        read so far, skipping the ids already read at exactly that instant. Offset paging (HubSpot's
-        ``after``) would skip records whenever one leaves the window between two pages - as every
-        record the agent writes does, and any a user edits - since the offsets after it shift.
-        Offsets are used only through a run of records sharing one instant (a batch update stamps
-        its records alike), and such a run is read whole before it is handed on.
+    def _search_changed(self, plan: PullPlan, window: _Window) -> Iterator[tuple[list[Any], str]]:
+        """Pages of the contacts modified in ``window``, by ascending id (see the module docstring).
+
+        A window left part-read by an interrupted pull is finished first; the window from its
+        newest stamp up to this pull's ``until`` follows. Each page's cursor value resumes after
+        it; the last one is the newest ``lastmodifieddate`` read.
         """
         from hubspot.crm.contacts import PublicObjectSearchRequest
 
-        lower = since
-        skip: set[str] = set()  # ids already read at exactly `lower`
         while True:
-            group: list[Any] = []
-            read: list[tuple[str, datetime | None]] = []
-            after = 0
-            while True:
-                filters = _window_filters(lower, until)
-                request = PublicObjectSearchRequest(
-                    filter_groups=[{"filters": filters}] if filters else [],
-                    sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                    properties=plan.properties,
-                    limit=SEARCH_PAGE,
-                    after=str(after) if after else None,
+            filters = window.filters(self._overlap)
+            request = PublicObjectSearchRequest(
+                filter_groups=[{"filters": filters}] if filters else [],
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                properties=plan.properties,
+                limit=SEARCH_PAGE,
+            )
+            response = self.client.call(
+                "contacts.search", self.client.contacts_search.do_search, public_object_search_request=request, search=True
+            )
+            results = list(response.results or [])
+            ids = [_object_id(r) for r in results]
+            if any(i <= window.after_id for i in ids) or ids != sorted(ids):
+                raise StalledCursorError(
+                    f"HubSpot search answered contacts at or before id {window.after_id} to a query for later ids: "
+                    "the pull would never end"
                 )
-                response = self.client.call(
-                    "contacts.search", self.client.contacts_search.do_search, public_object_search_request=request, search=True
-                )
-                results = list(response.results or [])
-                for record in results:
-                    modified = _modified(record)
-                    read.append((str(record.id), modified))
-                    if lower is not None and modified == lower and str(record.id) in skip:
-                        continue
-                    group.append(record)
-                paging = getattr(response, "paging", None)
-                next_after = getattr(getattr(paging, "next", None), "after", None)
-                stamps = [m for _, m in read if m is not None]
-                top = max(stamps, default=None)
-                if not next_after or (top is not None and (lower is None or top > lower)):
-                    break
-                # A whole page at `lower`: page on through that instant by offset.
-                after = int(next_after)
-                if after >= SEARCH_CAP:
-                    raise RuntimeError(
-                        "more than 10,000 contacts share one lastmodifieddate; HubSpot search cannot page past them"
-                    )
-            stamps = [m for _, m in read if m is not None]
-            newest = max(stamps, default=lower)
-            if group:
-                yield group, iso(newest) if newest else ""
-            if not next_after:
-                return
-            at_newest = {record_id for record_id, m in read if m == newest}
-            skip = at_newest | (skip if newest == lower else set())
-            lower = newest
+            more = bool(getattr(getattr(getattr(response, "paging", None), "next", None), "after", None))
+            window = window.read(ids, [_modified(r) for r in results])
+            if not more or not results:
+                following = window.following()
+                if following is None:
+                    yield results, window.done_value()
+                    return
+                yield results, following.encode()
+                window = following
+                continue
+            yield results, window.encode()
 
     def _list_all(self, plan: PullPlan, state: _ListState) -> Iterator[tuple[list[Any], str]]:
         """Every contact through the objects API; the cursor resumes mid-listing, and after the
@@ -245,6 +241,7 @@ class ContactReader:
 
     def list_pages(self, properties: list[str], after: str | None = None) -> Iterator[tuple[list[Any], str | None]]:
         """Pages of 100 contacts with ``properties``, and the ``after`` token of the next page."""
+        followed: set[str] = set()
         while True:
             response = self.client.call(
                 "contacts.list",
@@ -255,6 +252,10 @@ class ContactReader:
                 archived=False,
             )
             after = getattr(getattr(getattr(response, "paging", None), "next", None), "after", None)
+            if after in followed:
+                raise StalledCursorError(f"HubSpot answered the paging token {after!r} twice: the listing would never end")
+            if after:
+                followed.add(after)
             yield list(response.results or []), after
             if not after:
                 return
@@ -399,18 +400,75 @@ def _present(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, "")}
 
 
-def _window_filters(lower: datetime | None, until: datetime | None) -> list[dict[str, str]]:
-    """Search filters for ``lower <= lastmodifieddate <= until`` (either end open when None)."""
-    filters = []
-    if lower is not None:
-        filters.append({"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(to_ms(lower))})
-    if until is not None:
-        filters.append({"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(to_ms(until))})
-    return filters
+def _object_id(record: Any) -> int:
+    try:
+        return int(str(record.id))
+    except (TypeError, ValueError):
+        raise StalledCursorError(f"HubSpot answered a contact whose id {record.id!r} is not a number") from None
 
 
 def _modified(record: Any) -> datetime | None:
     return parse_time((record.properties or {}).get("lastmodifieddate")) or parse_time(getattr(record, "updated_at", None))
+
+
+@dataclass(frozen=True)
+class _Window:
+    """An incremental pull's place: the ``lastmodifieddate`` window (from ``since`` less the
+    overlap, to ``until``), the last id read in it, and the newest stamp read so far. Encoded in
+    the cursor while the window is part-read; a finished window's cursor is the plain instant
+    ``newest``, which every connector accepts (see :class:`connectors.base.Cursor`)."""
+
+    since: datetime | None
+    until: datetime | None
+    after_id: int = 0
+    newest: datetime | None = None
+    #: The pull's own ``until`` when this window is an interrupted one being finished first.
+    then: datetime | None = None
+
+    @classmethod
+    def resume(cls, value: str, until: datetime | None) -> _Window:
+        if value.startswith("{"):
+            data = json.loads(value)
+            return cls(parse_time(data.get("since")), parse_time(data.get("until")), int(data.get("after_id") or 0),
+                       parse_time(data.get("newest")), then=until)
+        return cls(parse_time(value), until)
+
+    def filters(self, overlap: timedelta) -> list[dict[str, str]]:
+        """``lastmodifieddate`` within the window and ``hs_object_id`` after the last read."""
+        filters = []
+        if self.since is not None:
+            start = self.since - overlap
+            filters.append({"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(to_ms(start))})
+        if self.until is not None:
+            filters.append({"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(to_ms(self.until))})
+        if self.after_id:
+            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(self.after_id)})
+        return filters
+
+    def read(self, ids: Sequence[int], stamps: Sequence[datetime | None]) -> _Window:
+        newest = max([s for s in stamps if s is not None] + ([self.newest] if self.newest else []), default=None)
+        if newest is not None and self.until is not None:
+            newest = min(newest, self.until)
+        return _Window(self.since, self.until, max(ids, default=self.after_id), newest, self.then)
+
+    def done_value(self) -> str:
+        """The cursor once the window is read: its ``until`` (every record stamped before it has
+        been read, up to the lag the overlap covers), else the newest stamp read."""
+        moment = self.until or self.newest or self.since
+        return iso(moment) if moment else ""
+
+    def following(self) -> _Window | None:
+        """After an interrupted window is finished, the window from its end up to the resuming
+        pull's ``until``; None when this was the pull's own window."""
+        if self.then is None or (self.until is not None and self.then <= self.until):
+            return None
+        return _Window(self.until or self.newest or self.since, self.then)
+
+    def encode(self) -> str:
+        return json.dumps({"since": iso(self.since) if self.since else None,
+                           "until": iso(self.until) if self.until else None,
+                           "after_id": self.after_id, "newest": iso(self.newest) if self.newest else None},
+                          sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -428,4 +486,6 @@ class _ListState:
         if not value or not value.startswith("{"):
             return None
         data = json.loads(value)
+        if "started" not in data:
+            return None  # a part-read search window (_Window)
         return cls(data.get("list_after"), data["started"])

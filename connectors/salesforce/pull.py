@@ -9,12 +9,15 @@ can happen asynchronously), so the Tasks, Events and campaign memberships change
 window name more records to read. Each page of 2,000 records is one batch; its activity costs one
 query per activity object per 500 records.
 
-The cursor is the newest ``SystemModstamp`` read in the window, and never passes ``until``,
-however a record was found: records read by id because of their activity carry stamps from after
-the window, and a cursor moved to one of them would skip every record edited in between. The
-records named by activity are read first, with the cursor held where it was, and the activity's
-own stamps move it only at the very end, so a pull cut short anywhere resumes without losing
-either kind of change.
+The cursor never passes ``until``, however a record was found: records read by id because of
+their activity carry stamps from after the window, and a cursor moved to one of them would skip
+every record edited in between. The records named by activity are read first, with the cursor
+held where it was; the ordered pass then moves it page by page to the newest stamp read, and a
+pull read to the end sets it to ``until``, so a pull cut short anywhere resumes without losing
+either kind of change, and an unchanged re-run re-reads only the overlap (one query per object).
+Salesforce documents no fixed overlap for ``SystemModstamp`` polling; it does say a long-running
+transaction can commit changes stamped before the end of a window already read (``getUpdated``'s
+``latestDateCovered``), which is what ``overlap_seconds`` (5 minutes) covers.
 
 Converted leads: a converted Lead is reported as gone (``deleted_ids``) and its activity follows
 it to the Contact it became, so the Contact is scored on the whole history and one score lands on
@@ -163,8 +166,10 @@ class RecordReader:
                 yield from self._pages(state, f"{select} WHERE Id IN {in_list(part)}")
             state.advancing = True
         yield from self._pages(state, f"{select}{where} ORDER BY SystemModstamp, Id")
+        # Read to the end: every change stamped up to `until` is in (the overlap covers commits that
+        # land late), so the next window starts `overlap_seconds` before it, whatever was found.
         held = state.newest
-        state.advance(activity_newest)
+        state.advance(until or activity_newest)
         if state.newest != held:
             yield PullBatch(leads=[], activities=[], cursor=state.cursor())
 
@@ -209,7 +214,7 @@ class RecordReader:
                     leads.append(self._lead(record, state.object_type, state.wanted))
             activities = self._activities(leads, state.sobject, state.types) if leads else []
             if records:
-                yield PullBatch(leads=leads, activities=activities, cursor=state.cursor())
+                yield PullBatch(leads=leads, activities=activities, cursor=state.cursor(), deleted_ids=deleted)
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
                 return

@@ -110,6 +110,14 @@ class HubSpotEmulator(Emulator):
                 self._add_engagement(record.id, engagement)
             return record.id
 
+    def import_contacts(self, rows: Sequence[Mapping[str, str]]) -> list[str]:
+        """Add many contacts in one commit, as a bulk import or a workflow touching many records
+        does: every one carries the same ``createdate`` and ``lastmodifieddate``. Their ids."""
+        with self._store.lock:
+            checked = [self._checked("contacts", row) for row in rows]
+            at_ms = self._store.write_ms()
+            return [self._store.create("contacts", changes, at_ms=at_ms, source=SOURCE_IMPORT).id for changes in checked]
+
     def create_deal(self, properties: Mapping[str, str], *, contacts: Sequence[str] = ()) -> str:
         """Add a deal as an import would, associated with ``contacts`` (contact ids). It needs
         ``dealname`` and ``dealstage``; ``pipeline`` defaults to ``default`` and
