@@ -263,3 +263,35 @@ def test_a_page_that_does_not_advance_fails_the_pull_instead_of_looping():
         for _ in reader.pull(Cursor("contact", None), until=T0, needs=None):
             pass
     assert client.calls == 2
+
+
+# --- search lag ---------------------------------------------------------------------------------
+
+
+def test_hubspot_search_lag_hides_a_write_for_a_moment_and_the_overlap_still_finds_it():
+    """HubSpot: "It may take a few moments for newly created or updated CRM objects to appear in
+    search results". A sync that runs inside that moment misses the edit; the next one, whose
+    window starts ``overlap_seconds`` before the cursor, reads it."""
+    clock = Clock(T0)
+    harness = HubSpotHarness()
+    harness.emulator.stop()
+    harness.emulator = HubSpotEmulator(limits=harness.emulator.limits, clock=clock, search_lag=5.0).start()
+    try:
+        emu = harness.emulator
+        ids = emu.seed(20, seed=8, as_of=T0 - timedelta(days=1))
+        connector = harness.connector(overlap_seconds=60)
+        clock.set(T0 + timedelta(minutes=1))
+        _, cursor = pull_all(connector, Cursor("contact", "2026-11-19T00:00:00Z"), until=T0 + timedelta(minutes=1))
+        assert cursor.value == "2026-11-20T00:01:00.000Z"
+        clock.set(T0 + timedelta(minutes=2))
+        emu.update_contact(ids[5], {"jobtitle": "Head of Scoring"})
+        clock.set(T0 + timedelta(minutes=2, seconds=2))  # inside the lag
+        seen, cursor = pull_all(connector, cursor, until=T0 + timedelta(minutes=2, seconds=2))
+        assert ids[5] not in seen  # the window holds it, the index does not yet
+        record = emu.contact(ids[5])
+        assert record["jobtitle"] == "Head of Scoring"  # reads by id are current
+        clock.set(T0 + timedelta(minutes=10))
+        seen, _ = pull_all(connector, cursor, until=T0 + timedelta(minutes=10))
+        assert ids[5] in seen
+    finally:
+        harness.close()

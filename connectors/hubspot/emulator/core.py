@@ -67,6 +67,7 @@ class HubSpotEmulator(Emulator):
         limits: RateLimits | None = None,
         port: int = 0,
         clock: Callable[[], float] = time.time,
+        search_lag: float = 0.0,
     ) -> None:
         super().__init__(port=port, clock=clock, faults=FaultInjector(), handler=_Handler,
                          thread_name="hubspot-emulator")
@@ -75,6 +76,10 @@ class HubSpotEmulator(Emulator):
         self.limits = limits or RateLimits.for_tier(tier)
         self.portal_id = PORTAL_ID
         self._store = Store(clock)
+        # HubSpot: "It may take a few moments for newly created or updated CRM objects to appear in
+        # search results". Off by default (tests and the demo read their own writes at once); the
+        # convergence test and `leadscore emulator hubspot --search-lag` turn it on.
+        self._store.search_lag = search_lag
         self._limiter = RateLimiter(self.limits, clock)
         self._api = Api(self._store, portal_id=PORTAL_ID, base_url=lambda: self.base_url)
         self._oauth = OAuthServer(clock)

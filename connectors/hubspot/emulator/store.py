@@ -101,6 +101,8 @@ class Store:
         #: Bumped by every change; lets search reuse a query's matches while nothing changed.
         self.version = 0
         self.search_cache: OrderedDict[tuple[Any, ...], list[Record]] = OrderedDict()
+        #: Seconds before a write shows in search results (see :mod:`.search`); 0: at once.
+        self.search_lag = 0.0
 
     # --- time ------------------------------------------------------------------------------
 
@@ -140,6 +142,31 @@ class Store:
                 "seeded history must lie in the past"
             )
         return now if as_of_ms is None else as_of_ms
+
+    def indexed_as_of(self) -> int | None:
+        """The instant search results reflect, when writes since then are not searchable yet;
+        None when the index is up to date (no lag, or nothing written within it)."""
+        if not self.search_lag:
+            return None
+        cutoff = self.now_ms() - int(self.search_lag * 1000)
+        return cutoff if self._last_write_ms > cutoff else None
+
+    def as_of(self, record: Record, cutoff: int) -> Record | None:
+        """``record`` as it was at ``cutoff`` (from its property history); None if it did not
+        exist yet."""
+        if record.updated_ms <= cutoff:
+            return record
+        committed = record.history.get("hs_object_id")  # set when the record was created
+        if committed and committed[0][1] > cutoff:
+            return None
+        earlier: dict[str, str] = {}
+        for name, changes in record.history.items():
+            value = next((v for v, ms, _ in reversed(changes) if ms <= cutoff), None)
+            if value not in (None, ""):
+                earlier[name] = value
+        updated = max((ms for changes in record.history.values() for _, ms, _ in changes if ms <= cutoff),
+                      default=record.created_ms)
+        return Record(record.object_type, record.id, earlier, record.created_ms, updated, record.archived_ms)
 
     # --- definitions ---------------------------------------------------------------------
 
