@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench install clean system-deps
+.PHONY: demo test test-fast bench soak install clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ test-fast: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# The convergence soak (tests/convergence.py): a 2,000-record world per CRM, edited, synced, faulted
+# and killed for SOAK_MINUTES (shared by HubSpot and Salesforce), checked at every quiescent sync.
+# `make soak SOAK_MINUTES=5`; CONVERGENCE_SEED=N replays a schedule.
+SOAK_MINUTES ?= 30
+soak: $(STAMP)
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis *.egg-info

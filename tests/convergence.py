@@ -11,7 +11,9 @@ SQLite state in the world's directory, so ``kill -9`` is real). Each step is one
   HubSpot, which the scoring does not read;
 - a new record, a deletion, a restore from the recycle bin, and on Salesforce a Lead conversion;
 - a clock advance of seconds to weeks. The clock is virtual: ``now = real now + offset``; the
-  agent's commands get ``--as-of <virtual now>``, and activities are dated by it;
+  agent's commands get ``--as-of <virtual now>``, and activities happen a little before it (a
+  Salesforce Task's instant is its ``CreatedDate``, set at commit and never in the future, so a
+  call or email logged there is dated by the real clock);
 - ``leadscore sync``, ``rescore`` or ``backfill``, some under injected faults (429/5xx, dropped
   connections, latency, and bursts of latency past the client's read timeout: real timeouts),
   some killed with SIGKILL at a random point (the next command waits for the dead one's lease).
@@ -28,11 +30,12 @@ deliberately never rewritten.
 
 The report counts operations by kind, records checked, wrong (the CRM holds other values),
 missed (never got a score), and writes against the floor: per interval between two quiescent
-points, the records written (each record write carries its reason, so the reason's API write
-count counts record writes) against the records whose values had to change (their desired
-values at this point differ from what the CRM held at the last one). Writes over the floor are
-reported, not asserted: a kill, a timed-out write that landed, a record changed and changed back
-all cost legitimate extra writes.
+points, the records written (the busiest write value's API writes: every record write carries
+its reason, save an empty one in a Bulk CSV) against the records whose values had to change
+(their desired values at this point differ from what the CRM held at the last one). Writes over
+the floor are reported, not asserted: a kill, a timed-out write that landed, a record changed and
+changed back, an agent command at a virtual instant between two checks all cost legitimate extra
+writes.
 
 The schedule is a function of the seed (``CONVERGENCE_SEED`` replays one; the seed is printed
 with every report): the same operations on the same records in the same order. Where a kill
@@ -48,6 +51,7 @@ import argparse
 import os
 import random
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -56,15 +60,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from agent.config import load_config
 from agent.records import group_by_lead
 from agent.sync.agent import build_scorer
 from agent.sync.values import DIFF_NORMALISE
 from connectors.base import Connector, Cursor
+from tests.cli_agent import toml_table, toml_value
 
 ROOT = Path(__file__).resolve().parent.parent
 LEADSCORE = Path(sys.executable).with_name("leadscore")
@@ -75,37 +79,17 @@ LEASE_SECONDS = 3
 #: 90-day decay, reasons with activity ages, a BANT gate on SQL) plus rules for the activities the
 #: world logs, each with a decay of its own, so calls, meetings and replies move scores and time
 #: moves them back.
-ACTIVITY_RULES = """
-# --- added by the convergence test: the activities its world logs -------------------------
-
-[[scoring.rules]]
-kind = "engagement"
-id = "meeting"
-label = "Meeting"
-activity = "meeting"
-tiers = [15, 5]
-max_occurrences = 3
-decay = { kind = "exponential", half_life_days = 21 }
-
-[[scoring.rules]]
-kind = "engagement"
-id = "call"
-label = "Call"
-activity = "call"
-points = 4
-max_occurrences = 3
-lookback_days = 60
-decay = { kind = "linear", over_days = 45 }
-
-[[scoring.rules]]
-kind = "engagement"
-id = "email-reply"
-label = "Replied to an email"
-group = "email"
-activity = "email_reply"
-points = 8
-max_occurrences = 2
-"""
+ACTIVITY_RULES = "\n# --- added by the convergence test: the activities its world logs\n" + "".join(
+    "\n[[scoring.rules]]\n" + "".join(f"{key} = {toml_value(value)}\n" for key, value in rule.items())
+    for rule in (
+        {"kind": "engagement", "id": "meeting", "label": "Meeting", "activity": "meeting", "tiers": [15, 5],
+         "max_occurrences": 3, "decay": {"kind": "exponential", "half_life_days": 21}},
+        {"kind": "engagement", "id": "call", "label": "Call", "activity": "call", "points": 4, "max_occurrences": 3,
+         "lookback_days": 60, "decay": {"kind": "linear", "over_days": 45}},
+        {"kind": "engagement", "id": "email-reply", "label": "Replied to an email", "group": "email",
+         "activity": "email_reply", "points": 8, "max_occurrences": 2},
+    )
+)
 MODEL = (ROOT / "config.example.toml").read_text(encoding="utf-8") + ACTIVITY_RULES
 
 # Values a user types into the fields the model reads: some score, some do not, some clear it.
@@ -124,8 +108,10 @@ BANT = {
 EMAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "acme.io", "initech.com", "globex.net")
 
 #: Operation -> weight in the schedule (an operation that cannot run now is drawn again).
+#: Operations that are one CRM method each (:meth:`World._record_op`).
+RECORD_OPS = frozenset({"create", "delete", "restore", "convert"})
 OPERATIONS: dict[str, int] = {
-    "edit": 24, "activity": 20, "create": 3, "delete": 4, "restore": 3, "convert": 5,
+    "edit": 24, "activity": 20, "create": 3, "delete": 5, "restore": 4, "convert": 5,
     "clock": 12, "sync": 20, "rescore": 8, "backfill": 5,
 }
 CLOCK_STEPS: tuple[tuple[str, Callable[[random.Random], timedelta], int], ...] = (
@@ -154,14 +140,6 @@ def convergence_seed() -> int:
     """``CONVERGENCE_SEED`` when set (a replay), else a fresh one."""
     given = os.environ.get("CONVERGENCE_SEED", "").strip()
     return int(given) if given else random.SystemRandom().randrange(1, 2**31)
-
-
-@cache
-def sync_takes_as_of() -> bool:
-    """Whether this ``leadscore sync`` has ``--as-of`` (the virtual clock needs it)."""
-    shown = subprocess.run([str(LEADSCORE), "sync", "--help"], capture_output=True, text=True,
-                           env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}, timeout=60)
-    return "--as-of" in shown.stdout
 
 
 # --- values -----------------------------------------------------------------------------------------
@@ -201,18 +179,28 @@ class Mismatch:
     object_type: str
     expected: Values
     actual: Values
+    #: What the world did to this record (its journal lines, latest last).
+    history: tuple[str, ...] = ()
 
     def show(self) -> str:
         parts = [name for name, a, b in (("score", self.expected.score, self.actual.score),
                                           ("stage", self.expected.stage, self.actual.stage),
                                           ("reason", substance(self.expected.reason), substance(self.actual.reason)))
                  if a != b]
-        return (f"  {self.object_type} {self.record_id} ({', '.join(parts)} differ)\n"
-                f"      expected: {self.expected.show()}\n"
-                f"      CRM holds: {self.actual.show()}")
+        lines = [f"  {self.object_type} {self.record_id} ({', '.join(parts)} differ)",
+                 f"      expected:  {self.expected.show()}",
+                 f"      CRM holds: {self.actual.show()}"]
+        if self.history:
+            lines.append("      what the world did to it (real time, virtual time):")
+            lines += [f"        {line}" for line in self.history[-8:]]
+        return "\n".join(lines)
 
 
 # --- the CRMs ---------------------------------------------------------------------------------------
+
+
+#: What a user action did: the ids of the records it touched, and what happened, for the journal.
+Did = tuple[tuple[str, ...], str]
 
 
 class Crm(Protocol):
@@ -234,19 +222,21 @@ class Crm(Protocol):
 
     def deleted_count(self) -> int: ...
 
-    def edit(self, rng: random.Random) -> str: ...
+    # Each user action returns what it did: the records it touched and a line for the journal.
 
-    def log_activity(self, rng: random.Random, at: datetime) -> str: ...
+    def edit(self, rng: random.Random) -> Did: ...
 
-    def create(self, rng: random.Random) -> str: ...
+    def log_activity(self, rng: random.Random, at: datetime) -> Did: ...
 
-    def delete(self, rng: random.Random) -> str: ...
+    def create(self, rng: random.Random) -> Did: ...
 
-    def restore(self, rng: random.Random) -> str: ...
+    def delete(self, rng: random.Random) -> Did: ...
+
+    def restore(self, rng: random.Random) -> Did: ...
 
     def can_convert(self) -> bool: ...
 
-    def convert(self, rng: random.Random) -> str: ...
+    def convert(self, rng: random.Random) -> Did: ...
 
     def set_faults(self, *, error_rate: float, drop_rate: float, latency: float, seed: int) -> None: ...
 
@@ -265,6 +255,19 @@ class Crm(Protocol):
     def stop(self) -> None: ...
 
 
+def quiet_disconnects(emulator: Any) -> None:
+    """Let the emulator's server drop a client that went away mid-answer (a timed-out or killed
+    agent) without printing a traceback: the world makes hundreds of them, on purpose."""
+    server = emulator._server
+    report = server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
+            report(request, client_address)
+
+    server.handle_error = handle_error
+
+
 def _pick(rng: random.Random, items: Sequence[Any]) -> Any:
     return items[rng.randrange(len(items))]
 
@@ -274,7 +277,21 @@ def _weighted(rng: random.Random, options: Mapping[str, int]) -> str:
     return rng.choices(names, weights=[options[n] for n in names])[0]
 
 
-class HubSpotCrm:
+class _Faults:
+    """Fault injection, alike for both emulators but for the statuses each vendor answers with."""
+
+    emulator: Any
+    FAULT_STATUSES: tuple[int, ...]
+
+    def set_faults(self, *, error_rate: float, drop_rate: float, latency: float, seed: int) -> None:
+        self.emulator.set_faults(error_rate=error_rate, statuses=self.FAULT_STATUSES, drop_rate=drop_rate,
+                                 latency=latency, seed=seed)
+
+    def clear_faults(self) -> None:
+        self.emulator.set_faults()
+
+
+class HubSpotCrm(_Faults):
     """A HubSpot portal: contacts; user edits and engagements through the emulator's handle."""
 
     name = "hubspot"
@@ -289,6 +306,7 @@ class HubSpotCrm:
 
         self.emulator = HubSpotEmulator(limits=RateLimits(per_ten_seconds=1_000_000, daily=100_000_000,
                                                           search_per_second=100_000)).start()
+        quiet_disconnects(self.emulator)
         # Seeded history lies an hour back, before the agent's first pull.
         ids = self.emulator.seed(records, seed=seed, as_of=datetime.now(timezone.utc) - timedelta(hours=1))
         self.live: list[str] = list(ids)
@@ -320,19 +338,19 @@ class HubSpotCrm:
     def deleted_count(self) -> int:
         return len(self.deleted)
 
-    def edit(self, rng: random.Random) -> str:
+    def edit(self, rng: random.Random) -> Did:
         contact = _pick(rng, self.live)
         name = _weighted(rng, self.EDITS)
         if name == "email":
             self._serial += 1
-            value: str | None = f"lead{self._serial}.{contact}@{_pick(rng, EMAIL_DOMAINS)}"
+            value: str | None = f"cv-{self._serial}.{contact}@{_pick(rng, EMAIL_DOMAINS)}"
         else:
             choices = {"jobtitle": TITLES, "industry": INDUSTRIES, "country": COUNTRIES}.get(name) or BANT[name]
             value = _pick(rng, choices)
         self.emulator.update_contact(contact, {name: value if value is not None else ""})
-        return contact
+        return (contact,), f"edit contact {contact}: {name} = {value!r}"
 
-    def log_activity(self, rng: random.Random, at: datetime) -> str:
+    def log_activity(self, rng: random.Random, at: datetime) -> Did:
         contact = _pick(rng, self.live)
         kind = _weighted(rng, {"calls": 3, "meetings": 2, "reply": 2, "outgoing": 1, "notes": 1})
         when = iso(at)
@@ -350,12 +368,13 @@ class HubSpotCrm:
             kind = "emails"
         else:
             properties = {"hs_timestamp": when, "hs_note_body": "Spoke at the booth."}
-        self.emulator.log_engagement(contact, {"type": kind, "properties": properties})
-        return contact
+        engagement = self.emulator.log_engagement(contact, {"type": kind, "properties": properties})
+        detail = f" {properties['hs_email_direction']}" if kind == "emails" else ""
+        return (contact,), f"log {kind}{detail} {engagement} on contact {contact} at {when}"
 
-    def create(self, rng: random.Random) -> str:
+    def create(self, rng: random.Random) -> Did:
         self._serial += 1
-        properties = {"email": f"new{self._serial}@{_pick(rng, EMAIL_DOMAINS)}", "firstname": "New",
+        properties = {"email": f"cv-new{self._serial}@{_pick(rng, EMAIL_DOMAINS)}", "firstname": "New",
                       "lastname": f"Lead {self._serial}", "lifecyclestage": "lead"}
         for name, choices in (("jobtitle", TITLES), ("industry", INDUSTRIES), ("country", COUNTRIES)):
             value = _pick(rng, choices)
@@ -363,32 +382,25 @@ class HubSpotCrm:
                 properties[name] = value
         contact = self.emulator.create_contact(properties)
         self.live.append(contact)
-        return contact
+        return (contact,), f"create contact {contact}: {properties}"
 
-    def delete(self, rng: random.Random) -> str:
+    def delete(self, rng: random.Random) -> Did:
         contact = self.live.pop(rng.randrange(len(self.live)))
         self.emulator.delete_contact(contact)
         self.deleted.append(contact)
-        return contact
+        return (contact,), f"delete contact {contact}"
 
-    def restore(self, rng: random.Random) -> str:
+    def restore(self, rng: random.Random) -> Did:
         contact = self.deleted.pop(rng.randrange(len(self.deleted)))
         self.emulator.restore_contact(contact)
         self.live.append(contact)
-        return contact
+        return (contact,), f"restore contact {contact}"
 
     def can_convert(self) -> bool:
         return False
 
-    def convert(self, rng: random.Random) -> str:
+    def convert(self, rng: random.Random) -> Did:
         raise NotImplementedError("HubSpot has no lead conversion")
-
-    def set_faults(self, *, error_rate: float, drop_rate: float, latency: float, seed: int) -> None:
-        self.emulator.set_faults(error_rate=error_rate, statuses=self.FAULT_STATUSES, drop_rate=drop_rate,
-                                 latency=latency, seed=seed)
-
-    def clear_faults(self) -> None:
-        self.emulator.set_faults()
 
     def value_writes(self) -> dict[str, int]:
         writes = self.emulator.property_writes()
@@ -404,7 +416,7 @@ class HubSpotCrm:
         self.emulator.stop()
 
 
-class SalesforceCrm:
+class SalesforceCrm(_Faults):
     """A Salesforce org: Leads and Contacts; user edits, Tasks, Events, conversions, the recycle
     bin, through the emulator's handle."""
 
@@ -424,6 +436,7 @@ class SalesforceCrm:
         from connectors.salesforce.emulator import SalesforceEmulator
 
         self.emulator = SalesforceEmulator(daily_limit=100_000_000).start()
+        quiet_disconnects(self.emulator)
         self.emulator.seed(records, seed=seed, as_of=datetime.now(timezone.utc) - timedelta(hours=1))
         self.leads: list[str] = [i for i, v in self.emulator.records("Lead").items() if not v.get("IsConverted")]
         self.contacts: list[str] = list(self.emulator.records("Contact"))
@@ -453,7 +466,8 @@ class SalesforceCrm:
             for record_id, v in self.emulator.records(sobject).items():
                 if v.get("IsConverted"):
                     continue  # merged into its Contact: read-only, no longer scored
-                out[record_id] = Held(object_type, Values.held(v.get(w["score"]), v.get(w["stage"]), v.get(w["reason"])))
+                values = Values.held(v.get(w["score"]), v.get(w["stage"]), v.get(w["reason"]))
+                out[record_id] = Held(object_type, values)
         return out
 
     def live_count(self) -> int:
@@ -468,18 +482,18 @@ class SalesforceCrm:
             return "Lead", self.leads[index]
         return "Contact", self.contacts[index - len(self.leads)]
 
-    def edit(self, rng: random.Random) -> str:
+    def edit(self, rng: random.Random) -> Did:
         sobject, record_id = self._any_record(rng)
         name = _weighted(rng, self.LEAD_EDITS if sobject == "Lead" else self.CONTACT_EDITS)
         if name == "Email":
             self._serial += 1
-            value: str | None = f"lead{self._serial}@{_pick(rng, EMAIL_DOMAINS)}"
+            value: str | None = f"cv-{self._serial}@{_pick(rng, EMAIL_DOMAINS)}"
         else:
             value = _pick(rng, self.CHOICES[name])
         self.emulator.update_record(sobject, record_id, {name: value})
-        return record_id
+        return (record_id,), f"edit {sobject} {record_id}: {name} = {value!r}"
 
-    def log_activity(self, rng: random.Random, at: datetime) -> str:
+    def log_activity(self, rng: random.Random, at: datetime) -> Did:
         """A Task's activity instant is its ``CreatedDate``, which Salesforce sets at commit (the
         real clock; back-dating is allowed, the future is not): a call or email logged now is
         dated now however far the virtual clock has run, its due date (``ActivityDate``) the
@@ -487,9 +501,9 @@ class SalesforceCrm:
         sobject, who = self._any_record(rng)
         kind = _weighted(rng, {"call": 3, "meeting": 2, "reply": 2, "outgoing": 1})
         if kind == "meeting":
-            self.emulator.create_record("Event", {"WhoId": who, "Subject": "Meeting: Demo", "StartDateTime": at,
-                                                  "EndDateTime": at + timedelta(minutes=30), "Type": "Meeting"})
-            return who
+            event = self.emulator.create_record("Event", {"WhoId": who, "Subject": "Meeting: Demo", "StartDateTime": at,
+                                                          "EndDateTime": at + timedelta(minutes=30), "Type": "Meeting"})
+            return (who,), f"log Event {event} on {sobject} {who} starting {iso(at)}"
         task: dict[str, Any] = {"WhoId": who, "ActivityDate": at.date(), "Status": "Completed", "Priority": "Normal"}
         if kind == "call":
             task |= {"Subject": "Call", "TaskSubtype": "Call", "Type": "Call", "CallType": "Outbound",
@@ -497,49 +511,43 @@ class SalesforceCrm:
         else:
             subject = "RE: Pricing question" if kind == "reply" else "Email: Following up"
             task |= {"Subject": subject, "TaskSubtype": "Email", "Type": "Email"}
-        self.emulator.create_record("Task", task)
-        return who
+        created = self.emulator.create_record("Task", task)
+        return (who,), f"log Task {created} ({task['Subject']}) on {sobject} {who}, due {task['ActivityDate']}"
 
-    def create(self, rng: random.Random) -> str:
+    def create(self, rng: random.Random) -> Did:
         self._serial += 1
-        fields: dict[str, Any] = {"FirstName": "New", "LastName": f"Lead {self._serial}", "Company": f"Newco {self._serial}",
-                                  "Email": f"new{self._serial}@{_pick(rng, EMAIL_DOMAINS)}", "LeadSource": "Web"}
+        fields: dict[str, Any] = {"FirstName": "New", "LastName": f"Lead {self._serial}",
+                                  "Company": f"Newco {self._serial}", "LeadSource": "Web",
+                                  "Email": f"cv-new{self._serial}@{_pick(rng, EMAIL_DOMAINS)}"}
         for name in ("Title", "Industry", "Country"):
             value = _pick(rng, self.CHOICES[name])
             if value is not None:
                 fields[name] = value
         lead = self.emulator.create_record("Lead", fields)
         self.leads.append(lead)
-        return lead
+        return (lead,), f"create Lead {lead}: {fields}"
 
-    def delete(self, rng: random.Random) -> str:
+    def delete(self, rng: random.Random) -> Did:
         sobject, record_id = self._any_record(rng)
         (self.leads if sobject == "Lead" else self.contacts).remove(record_id)
         self.emulator.delete_record(sobject, record_id)
         self.deleted.append((sobject, record_id))
-        return record_id
+        return (record_id,), f"delete {sobject} {record_id}"
 
-    def restore(self, rng: random.Random) -> str:
+    def restore(self, rng: random.Random) -> Did:
         sobject, record_id = self.deleted.pop(rng.randrange(len(self.deleted)))
         self.emulator.undelete_record(sobject, record_id)
         (self.leads if sobject == "Lead" else self.contacts).append(record_id)
-        return record_id
+        return (record_id,), f"undelete {sobject} {record_id}"
 
     def can_convert(self) -> bool:
         return bool(self.leads)
 
-    def convert(self, rng: random.Random) -> str:
+    def convert(self, rng: random.Random) -> Did:
         lead = self.leads.pop(rng.randrange(len(self.leads)))
         contact = self.emulator.convert_lead(lead)
         self.contacts.append(contact)
-        return lead
-
-    def set_faults(self, *, error_rate: float, drop_rate: float, latency: float, seed: int) -> None:
-        self.emulator.set_faults(error_rate=error_rate, statuses=self.FAULT_STATUSES, drop_rate=drop_rate,
-                                 latency=latency, seed=seed)
-
-    def clear_faults(self) -> None:
-        self.emulator.set_faults()
+        return (lead, contact), f"convert Lead {lead} to Contact {contact}"
 
     def value_writes(self) -> dict[str, int]:
         writes = self.emulator.field_writes()
@@ -652,8 +660,6 @@ class AgentRunner:
 
 
 def config_text(crm: Crm, state_url: str, rescore_batch: int) -> str:
-    from tests.cli_agent import toml_table
-
     agent = {"state_url": state_url, "metrics_port": 0, "lease": f"{LEASE_SECONDS}s", "log_format": "json",
              "rescore_batch": rescore_batch}
     return "\n".join([MODEL, toml_table("agent", agent), toml_table(f"connectors.{crm.name}", crm.table())])
@@ -700,7 +706,8 @@ class Report:
     exits: Counter[str] = field(default_factory=Counter)
     checks: list[CheckResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    #: Things worth knowing that are not failures, each with how often it happened.
+    notes: Counter[str] = field(default_factory=Counter)
     faults_served: int = 0
     offset: timedelta = timedelta(0)
     seconds: float = 0.0
@@ -749,9 +756,9 @@ class Report:
             lines += [m.show() for m in bad[:shown]]
             if failing.unread:
                 lines.append(f"  live records a full pull did not return: {failing.unread[:shown]}")
-        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"note{f' ({n} times)' if n > 1 else ''}: {note}" for note, n in self.notes.items()]
         if self.workdir is not None and not self.ok:
-            lines.append(f"agent logs and state: {self.workdir}")
+            lines.append(f"journal of every step: {self.workdir / 'journal.txt'}; agent logs and state: {self.workdir}")
         return "\n".join(lines)
 
 
@@ -802,18 +809,30 @@ class World:
         config = load_config(self.runner.config)
         self.scorer = build_scorer(config)
         self.reason_budget = config.scoring.reason_max_length
-        self.virtual_clock = sync_takes_as_of()
-        if not self.virtual_clock:
-            self.report.notes.append("this leadscore sync has no --as-of: clock advances were skipped and sync "
-                                     "scored as of the real clock")
         #: Typical seconds of each command, for aiming kills into its middle.
         self.durations = {"sync": 3.0, "rescore": 2.5, "backfill": 4.0}
         self._held: dict[str, tuple[int | None, str | None, str]] = {}
+        self.journal_path = root / "journal.txt"
+        self.events: dict[str, list[str]] = {}
         self._writes: dict[str, int] = {}
         self._calls = 0
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc) + self.offset
+
+    def journal(self, what: str, records: Sequence[str] = ()) -> None:
+        """One line of ``journal.txt`` (real time, virtual time, what happened), also kept with
+        each record it touched, for the report of a record that went wrong."""
+        real = datetime.now(timezone.utc)
+        line = f"{real:%H:%M:%S}.{real.microsecond // 1000:03d} {iso(real + self.offset)} {what}"
+        with open(self.journal_path, "a", encoding="utf-8") as journal:
+            journal.write(line + "\n")
+        for record_id in records:
+            self.events.setdefault(record_id, []).append(line)
+
+    def _did(self, done: Did) -> None:
+        records, what = done
+        self.journal(what, records)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -824,6 +843,7 @@ class World:
         try:
             self.log(f"{self.crm.name}: seed {self.seed} (CONVERGENCE_SEED={self.seed} replays), "
                      f"{self.crm.live_count()} live records, work in {self.root}")
+            self.journal(f"{self.crm.name}: seed {self.seed}, {self.crm.live_count()} live records, {self.size}")
             self._first_pass()
             last_check = self.check()
             steps = 0
@@ -851,14 +871,18 @@ class World:
         self._command_ok(self.runner.run("setup", timeout=self.size.command_timeout), "setup")
         kind = _pick(self.rng, ("backfill", "sync"))
         self.report.operations[kind] += 1
-        self._command_ok(self.runner.run(*self._args(kind, self.now()), timeout=self.size.command_timeout), "first pass")
+        first = self.runner.run(*self._args(kind, self.now()), timeout=self.size.command_timeout)
+        self._command_ok(first, "first pass")
 
     def step(self) -> None:
         while True:
             kind = _weighted(self.rng, OPERATIONS)
             if self._possible(kind):
                 break
-        getattr(self, f"_op_{kind}")()
+        if kind in RECORD_OPS:
+            self._record_op(kind)
+        else:
+            getattr(self, f"_op_{kind}")()
 
     def _possible(self, kind: str) -> bool:
         if kind == "delete":
@@ -872,45 +896,32 @@ class World:
     # --- what happens in the CRM ------------------------------------------------------------------
 
     def _op_edit(self) -> None:
-        count = self.rng.randint(1, 4)
+        count = self.rng.randint(1, max(4, self.size.records // 50))
         for _ in range(count):
-            self.crm.edit(self.rng)
+            self._did(self.crm.edit(self.rng))
         self.report.operations["edit"] += 1
         self.report.operations["records edited"] += count
 
     def _op_activity(self) -> None:
-        count = self.rng.randint(1, 3)
+        count = self.rng.randint(1, max(3, self.size.records // 75))
         for _ in range(count):
             # Logged a little before the (virtual) now: never after it.
-            self.crm.log_activity(self.rng, self.now() - timedelta(seconds=self.rng.randint(30, 4 * 3600)))
+            self._did(self.crm.log_activity(self.rng, self.now() - timedelta(seconds=self.rng.randint(30, 4 * 3600))))
         self.report.operations["activity"] += 1
         self.report.operations["activities logged"] += count
 
-    def _op_create(self) -> None:
-        self.crm.create(self.rng)
-        self.report.operations["create"] += 1
-
-    def _op_delete(self) -> None:
-        self.crm.delete(self.rng)
-        self.report.operations["delete"] += 1
-
-    def _op_restore(self) -> None:
-        self.crm.restore(self.rng)
-        self.report.operations["restore"] += 1
-
-    def _op_convert(self) -> None:
-        self.crm.convert(self.rng)
-        self.report.operations["convert"] += 1
+    def _record_op(self, kind: str) -> None:
+        """A record created, deleted, restored or (Salesforce) converted: the CRM's method of that name."""
+        self._did(getattr(self.crm, kind)(self.rng))
+        self.report.operations[kind] += 1
 
     def _op_clock(self) -> None:
         names = [name for name, _, _ in CLOCK_STEPS]
         index = self.rng.choices(range(len(CLOCK_STEPS)), weights=[w for _, _, w in CLOCK_STEPS])[0]
         step = CLOCK_STEPS[index][1](self.rng)
-        if not self.virtual_clock:
-            self.report.operations["clock (skipped)"] += 1
-            return
         self.offset += step
         self.report.operations[f"clock +{names[index]}"] += 1
+        self.journal(f"clock +{step}")
 
     # --- what the agent does ----------------------------------------------------------------------
 
@@ -923,9 +934,8 @@ class World:
     def _op_backfill(self) -> None:
         self._agent("backfill")
 
-    def _args(self, kind: str, as_of: datetime) -> list[str]:
-        if kind == "sync" and not self.virtual_clock:
-            return [kind]
+    @staticmethod
+    def _args(kind: str, as_of: datetime) -> list[str]:
         return [kind, "--as-of", iso(as_of)]
 
     def _agent(self, kind: str) -> None:
@@ -962,6 +972,10 @@ class World:
             if burster is not None:
                 burster.join()
             self.crm.clear_faults()
+        how = (f"{f' under {level} faults' if plan else ''}{' with a timeout burst' if burster else ''}"
+               f"{f' kill -9 planned at {kill_at * typical:.1f}s' if killed else ''}")
+        self.journal(f"{' '.join(done.args)}{how} -> {'SIGKILL' if done.killed else done.code} "
+                     f"after {done.seconds:.1f}s ({done.stderr.name})")
         self.report.operations[kind] += 1
         if done.killed:
             self.report.operations["kill -9"] += 1
@@ -973,8 +987,8 @@ class World:
         elif done.code == 0:
             self.durations[kind] = 0.7 * typical + 0.3 * done.seconds
         elif done.code == 2:
-            self.report.notes.append(f"{kind} under {level if plan else 'no'} faults exited 2 (a person must fix): "
-                                     f"{done.tail(3)}")
+            self.report.notes[f"{kind} under {level + ' faults' if plan else 'no faults'} exited 2 (a person must "
+                              f"fix): {done.tail(3)}"] += 1
 
     def _burst(self, plan: Mapping[str, Any], after: float, length: float, stop: threading.Event) -> None:
         """Latency past the client's read timeout for a moment: the requests in flight time out
@@ -987,6 +1001,7 @@ class World:
             self.crm.set_faults(**plan)
 
     def _command_ok(self, done: Finished, what: str) -> bool:
+        self.journal(f"{' '.join(done.args)} ({what}) -> {done.code} after {done.seconds:.1f}s ({done.stderr.name})")
         self.report.exits[f"{done.args[0]} {done.code if done.code is not None else 'hung'}"] += 1
         if done.code == 0:
             return True
@@ -1006,23 +1021,23 @@ class World:
         for kind in ("rescore", "sync"):
             self._command_ok(self.runner.run(*self._args(kind, as_of), timeout=self.size.command_timeout),
                              f"check {result.index}, quiescent")
-        expected, unread_pull = self._expected(as_of)
+        expected, pull_note = self._expected(as_of)
         held = self.crm.held()
-        keys: dict[str, tuple[int | None, str | None, str]] = {}
         for record_id, holding in sorted(held.items()):
             want = expected.get(record_id)
             if want is None:
                 result.unread.append(record_id)
                 continue
             result.checked += 1
-            keys[record_id] = want.key()
+            history = tuple(self.events.get(record_id, ()))
             if holding.values.score is None:
-                result.missed.append(Mismatch(record_id, holding.object_type, want, holding.values))
+                result.missed.append(Mismatch(record_id, holding.object_type, want, holding.values, history))
             elif holding.values.key() != want.key():
-                result.wrong.append(Mismatch(record_id, holding.object_type, want, holding.values))
+                result.wrong.append(Mismatch(record_id, holding.object_type, want, holding.values, history))
             if self._held.get(record_id) != want.key():
                 result.floor += 1
-        self._held = {record_id: h.values.key() for record_id, h in held.items()}
+        # A record deleted since keeps what it held then: restored, it needs no write if that is still right.
+        self._held.update({record_id: h.values.key() for record_id, h in held.items()})
         writes, calls = self.crm.value_writes(), self.crm.write_calls()
         # Every record write carries its reason (the diff sends it with any change; all values on a
         # first write or a retry), save an empty one in a Bulk CSV: the busiest value counts them.
@@ -1031,12 +1046,13 @@ class World:
         self._writes, self._calls = writes, calls
         extra = sorted(set(expected) - set(held))
         if extra:
-            self.report.notes.append(f"check {result.index}: a full pull returned {len(extra)} records that are not "
-                                     f"live in the CRM, e.g. {extra[:5]}")
-        if unread_pull:
-            self.report.notes.append(f"check {result.index}: {unread_pull}")
+            self.report.notes[f"check {result.index}: a full pull returned {len(extra)} records that are not "
+                              f"live in the CRM, e.g. {extra[:5]}"] += 1
+        if pull_note:
+            self.report.notes[f"check {result.index}: {pull_note}"] += 1
         result.seconds = time.monotonic() - started
         self.report.checks.append(result)
+        self.journal(result.line(), [m.record_id for m in result.wrong + result.missed])
         self.log(f"{self.crm.name}: {result.line()}")
         return result.seconds
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -210,7 +211,9 @@ def test_sigterm_mid_sync_finishes_the_batch_in_flight_and_the_next_sync_resumes
                      what="a quarter of the contacts written")
             assert sync.poll() is None, f"the sync ended before it was signalled:\n{sync.stderr[-3000:]}"
         finally:
-            code = sync.stop()
+            signalled = time.monotonic()
+            code = sync.stop(timeout=30)
+        assert time.monotonic() - signalled < 10, "SIGTERM must stop a pull within seconds"
         assert code == 0, sync.stderr[-3000:]
         assert "Traceback" not in sync.stderr
         assert "stopped after the batch in flight" in sync.stderr
