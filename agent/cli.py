@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.config import AgentConfig, load_config
+from agent.config import AgentConfig, load_config, require_secrets
 from agent.csvfiles import Issues, parse_timestamp, read_activities, read_leads, write_activities, write_leads, write_scores
 from agent.errors import AuthError, ConfigError, LeadscoreError
 from agent.state.errors import LockHeld
@@ -58,8 +58,10 @@ def _as_of(value: str | None) -> datetime:
 
 @app.command()
 def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Check a config file; print OK, or one line per problem with its key path (exit 2)."""
+    """Check a config file and the secrets it names; print OK, or one line per problem with its
+    key path (exit 2)."""
     loaded = _load(config)
+    require_secrets(loaded)  # an unset *_env variable, an unreadable secret file
     engine = ScoringEngine(loaded.scoring)
     out.print("OK", highlight=False)
     err.print(

@@ -133,6 +133,88 @@ def _connector_problems(tables: dict[str, dict[str, Any]], expanded: Mapping[str
     return lines
 
 
+# --- secrets a connector will need ----------------------------------------------------------
+
+#: For config models with an ``auth`` flow (the Salesforce connector's): the methods resolving
+#: the secrets each flow sends, each raising :class:`ConfigError` naming its key when missing.
+_FLOW_SECRETS: dict[str, tuple[str, ...]] = {
+    "jwt": ("private_key_value",),
+    "client_credentials": ("client_secret_value",),
+    "password": ("client_secret_value", "password_value"),
+}
+
+
+def secret_problems(config: AgentConfig, names: Iterable[str] | None = None) -> list[str]:
+    """Every secret the configured connectors (or ``names``) will need and cannot find - an
+    environment variable named by an ``*_env`` key that is unset or empty, a secret file that
+    cannot be read - one line each, with its key path. Nothing is sent anywhere: this is what
+    ``validate`` reports, and what a one-shot command checks before it opens the state store.
+
+    A connector's config model may answer for itself with a ``secret_problems()`` method (a list
+    of lines); otherwise the resolvers the built-in connectors' models have are tried: a private
+    app's ``resolve_token()`` and an OAuth app's ``oauth.*_env`` variables (HubSpot), and the
+    secrets of the chosen ``auth`` flow (Salesforce)."""
+    from connectors.base import connector_config, load_connector
+
+    lines: list[str] = []
+    for name in names if names is not None else config.connectors:
+        table = config.connectors.get(name)
+        if table is None:
+            continue
+        try:
+            model = getattr(load_connector(name), "config_model", None)
+            if model is None:
+                continue
+            settings = connector_config(name, model, table)
+        except ConfigError:
+            continue  # validate_config has reported it already
+        lines += _model_secret_problems(name, settings)
+    return lines
+
+
+def _model_secret_problems(name: str, settings: Any) -> list[str]:
+    own = getattr(settings, "secret_problems", None)
+    if callable(own):
+        return list(own())
+    checks: list[Any] = []
+    if callable(getattr(settings, "resolve_token", None)):
+        checks.append(settings.resolve_token)
+    oauth = getattr(settings, "oauth", None)
+    if oauth is not None:
+        for key in ("client_secret_env", "refresh_token_env"):
+            variable = getattr(oauth, key, None)
+            if isinstance(variable, str) and not os.environ.get(variable, "").strip():
+                checks.append(_fails(f"connectors.{name}.oauth.{key}: environment variable {variable} is not set"))
+    flow = getattr(settings, "auth", None)
+    for method in _FLOW_SECRETS.get(flow, ()) if isinstance(flow, str) else ():
+        if callable(getattr(settings, method, None)):
+            checks.append(getattr(settings, method))
+    lines: list[str] = []
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            lines += [line for line in exc.problems if line not in lines]
+        except Exception as exc:  # noqa: BLE001 - a resolver's own bug must not hide the others
+            lines.append(f"connectors.{name}: cannot check its secrets ({type(exc).__name__})")
+    return lines
+
+
+def _fails(message: str) -> Any:
+    def check() -> None:
+        raise ConfigError(message)
+
+    return check
+
+
+def require_secrets(config: AgentConfig, names: Iterable[str] | None = None) -> None:
+    """Raise :class:`ConfigError` listing every missing secret of ``names`` (default: every
+    configured connector), before anything is opened or created."""
+    lines = secret_problems(config, names)
+    if lines:
+        raise ConfigError(lines)
+
+
 # --- ${ENV} and ${file:...} references -----------------------------------------------------
 
 _REFERENCE_START = re.compile(r"\$\$\{|\$\{")

@@ -1,5 +1,8 @@
 """Reading CRM exports as CSV and writing scored CSV: the offline path an admin tries first.
 
+Cells that leadscore writes are escaped against spreadsheet formulas (:func:`safe_cell`), and
+read back unescaped (:func:`unescape_cell`), so its own files round-trip.
+
 A bad row never stops a run. Rows that cannot be used at all (no id, no usable timestamp) are
 skipped; rows with some bad values are kept with what is usable; every case is counted in an
 :class:`Issues` summary the CLI prints at the end.
@@ -8,6 +11,8 @@ skipped; rows with some bad values are kept with what is usable; every case is c
 from __future__ import annotations
 
 import csv
+import math
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +27,40 @@ from agent.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, Score
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 SCORED_COLUMNS = ("id", "score", "fit_score", "engagement_score", "stage", "grade", "reason", "model_version")
+
+#: What makes a spreadsheet read a cell as a formula (OWASP "CSV Injection"): a cell leadscore
+#: writes that starts with one of these gets a leading ``'``, so Excel, LibreOffice and Google
+#: Sheets show it as text. A reason (``+20 Visited pricing page``) starts with one nearly always.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A cell that is only a plain decimal number (``-5``, ``-0.25``, ``1e3``) stays as it is: a
+#: spreadsheet reads it as that number, and no formula fits in it.
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?", re.ASCII)
+
+
+def safe_cell(value: object) -> object:
+    """``value`` as a CSV cell no spreadsheet runs as a formula: text starting with
+    :data:`FORMULA_START` gets a leading ``'`` unless it is a plain decimal number; numbers
+    (``int``, finite ``float``) and empty cells are written as they are."""
+    if value is None or isinstance(value, bool) or isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    text = str(value)
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def unescape_cell(text: str) -> str:
+    """A cell as it was before :func:`safe_cell` (or another tool) quoted it: ``'=x`` reads as
+    ``=x``. Only a ``'`` before a formula character is taken off; any other ``'`` is data."""
+    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r":
+        return text[1:]
+    return text
+
+
+def _unescaped(row: dict[str, object]) -> dict[str, object]:
+    return {k: unescape_cell(v) if isinstance(v, str) else v for k, v in row.items()}
 _LEAD_META = {"id", "object_type", "created_at", "updated_at"}
 _ACTIVITY_META = {"lead_id", "type", "occurred_at"}
 
@@ -98,6 +137,7 @@ def read_leads(path: str | Path, issues: Issues) -> list[Lead]:
         reader = _reader(handle, path, ["id"])
         names = {c: _field_name(c) for c in reader.fieldnames or [] if c not in _LEAD_META}
         for line, row in enumerate(reader, start=2):
+            row = _unescaped(row)  # type: ignore[arg-type]
             if None in row:
                 issues.add("rows with extra cells (ignored)", f"line {line}")
             lead_id = (row.get("id") or "").strip()
@@ -128,6 +168,7 @@ def read_activities(path: str | Path, issues: Issues, lead_ids: set[str] | None 
         reader = _reader(handle, path, ["lead_id", "type", "occurred_at"])
         props = [c for c in reader.fieldnames or [] if c not in _ACTIVITY_META]
         for line, row in enumerate(reader, start=2):
+            row = _unescaped(row)  # type: ignore[arg-type]
             lead_id = (row.get("lead_id") or "").strip()
             kind = (row.get("type") or "").strip().lower()
             occurred = parse_timestamp(row.get("occurred_at"))
@@ -152,9 +193,9 @@ def _write_rows(path: str | Path, header: Sequence[str], rows: Iterable[Sequence
     count = 0
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
+        writer.writerow([safe_cell(cell) for cell in header])
         for row in rows:
-            writer.writerow(row)
+            writer.writerow([safe_cell(cell) for cell in row])
             count += 1
     return count
 

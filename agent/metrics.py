@@ -53,6 +53,12 @@ class Metrics:
         self._scored = Counter("leadscore_records_scored", "Records scored.", ["connector"], registry=r)
         self._written = Counter("leadscore_records_written", "Records whose values were written.", ["connector"], registry=r)
         self._failed = Counter("leadscore_records_failed", "Records whose write failed.", ["connector"], registry=r)
+        self._problems = Counter(
+            "leadscore_records_with_problems",
+            "Records with values that could not be used: kind=warned (scored with the usable ones), "
+            "kind=bad (not scored at all).",
+            ["connector", "kind"], registry=r,
+        )
         self._api_calls = Counter("leadscore_api_calls", "CRM API calls, by family.", ["connector", "family"], registry=r)
         self._duration = Histogram(
             "leadscore_run_duration_seconds", "How long a job ran.", ["connector", "kind"],
@@ -77,6 +83,13 @@ class Metrics:
         self._scored.labels(connector).inc(scored)
         self._written.labels(connector).inc(written)
         self._failed.labels(connector).inc(failed)
+        self.record_problems(connector)  # the problem series exist (at 0) from the first batch too
+
+    def record_problems(self, connector: str, *, warned: int = 0, bad: int = 0) -> None:
+        """Add records scored with unusable values (``warned``) and records that could not be
+        scored at all (``bad``). Both series are touched, so each exists (at 0) from the first report."""
+        self._problems.labels(connector, "warned").inc(warned)
+        self._problems.labels(connector, "bad").inc(bad)
 
     def api_calls(self, connector: str, counts: Mapping[str, int]) -> None:
         """Add API calls made since the last report (deltas, e.g. of ``Connector.api_calls()``)."""
@@ -123,6 +136,18 @@ class HealthState:
         self._running = False
         self._started_at: datetime | None = None
         self._jobs: dict[tuple[str, str], _Job] = {}
+        #: Connector -> until when its spent API quota pauses it (None: until a run succeeds).
+        self._paused: dict[str, datetime | None] = {}
+        #: Connector -> when its last pause ended (a job is not overdue for the time it was paused).
+        self._resumed: dict[str, datetime] = {}
+
+    def quota_paused(self, connector: str, until: datetime | None) -> None:
+        """The connector's API allocation is spent: its jobs are skipped until ``until`` (None:
+        unknown; until a run of it finishes otherwise). A pause is the agent working as it
+        should, so it is shown on ``/healthz`` but keeps it 200: restarting would not bring the
+        quota back. Ended by the next finished job of the connector."""
+        with self._lock:
+            self._paused[connector] = until
 
     def set_running(self, running: bool) -> None:
         with self._lock:
@@ -151,6 +176,9 @@ class HealthState:
         at = at or self._clock()
         ok = status in SUCCESS_STATUSES
         with self._lock:
+            if connector in self._paused:  # it ran again: the pause is over (or is set again)
+                del self._paused[connector]
+                self._resumed[connector] = at
             job = self._jobs.setdefault((connector, kind), _Job())
             job.last_status = status
             job.last_finished_at = at
@@ -164,15 +192,23 @@ class HealthState:
         now = now or self._clock()
         problems: list[str] = []
         connectors: dict[str, dict[str, Any]] = {}
+        paused: dict[str, str | None] = {}
         with self._lock:
             running, started_at = self._running, self._started_at
             jobs = sorted(self._jobs.items())
             if not running:
                 problems.append("scheduler is not running")
+            for connector, until in self._paused.items():
+                if until is None or until > now:
+                    paused[connector] = _iso(until)
             for (connector, kind), job in jobs:
                 overdue = False
-                if job.within is not None and running and started_at is not None:
+                if job.within is not None and running and started_at is not None and connector not in paused:
                     since = max(started_at, job.last_success_at) if job.last_success_at else started_at
+                    # The time a quota pause lasted is not the job's fault: count from its end.
+                    ended = self._paused[connector] if connector in self._paused else self._resumed.get(connector)
+                    if ended is not None:
+                        since = max(since, min(ended, now))
                     overdue = now - since > job.within
                     if overdue:
                         problems.append(
@@ -192,8 +228,10 @@ class HealthState:
                 }
         healthy = not problems
         return healthy, {
-            "status": "ok" if healthy else "unhealthy",
+            "status": ("paused" if paused else "ok") if healthy else "unhealthy",
             "running": running,
+            # Connectors whose API allocation is spent, and until when (null: until it resets).
+            "paused": {connector: {"reason": "API quota spent", "until": until} for connector, until in sorted(paused.items())},
             "started_at": _iso(started_at),
             "checked_at": _iso(now),
             "problems": problems,

@@ -7,8 +7,11 @@ scoring model serve HubSpot, Salesforce and any third-party connector unchanged.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
 
@@ -95,12 +98,129 @@ def utc(dt: datetime) -> datetime:
 ObjectType = Literal["lead", "contact"]
 
 
+class Unusable(NamedTuple):
+    """A value a connector read but could not use as it was: which field (the CRM's own name,
+    e.g. ``hs_email_last_click_date`` or ``calls.hs_timestamp``) and why, in a few words. Never
+    the value itself, which may be huge or personal. The value was dropped, cut or cleaned; the
+    record is scored with the rest, and the run counts it ``warned``."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+#: The ``field`` of an :class:`Unusable` saying the record as a whole could not be read (its
+#: values are not there at all): the pipeline counts it ``bad`` and neither scores, writes nor
+#: mirrors it, so a score computed from nothing never reaches the CRM.
+WHOLE_RECORD = "*"
+
+#: The longest text value kept, in characters: HubSpot's limit for a string property (65,536),
+#: and half Salesforce's largest Long Text Area (131,072). A longer value is cut to this many
+#: characters (rules on its start still see it) and reported; a mirror row stays small.
+MAX_TEXT_CHARS = 65_536
+
+#: C0 control characters other than tab, line feed and carriage return (NUL among them, which
+#: PostgreSQL refuses in text and JSON), and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Lone UTF-16 surrogates (a JSON ``"\ud800"``): they cannot be encoded as UTF-8, so no store,
+#: log line or CRM write could take them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def usable_value(value: Any) -> tuple[Any, str | None]:
+    """``value`` as it can be scored and stored, and why it was changed (None when it was not).
+
+    Text loses NUL and other control characters, has invalid Unicode replaced (U+FFFD) and is
+    cut to :data:`MAX_TEXT_CHARS`; numbers that are not finite (NaN, infinity, ``1e309`` read as
+    a float) or too large for a float are dropped (None); so are nested objects and lists, which
+    no rule can test. Never raises. Strings, whole numbers, finite floats, booleans and None
+    pass unchanged; so does an emoji, which is text like any other.
+    """
+    if value is None or isinstance(value, bool):
+        return value, None
+    if isinstance(value, str):
+        return _usable_text(value)
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            return None, "number out of range (dropped)"
+        return value, None
+    if isinstance(value, float):
+        return (value, None) if math.isfinite(value) else (None, "not a finite number (dropped)")
+    if isinstance(value, Decimal):
+        return (value, None) if value.is_finite() else (None, "not a finite number (dropped)")
+    if isinstance(value, datetime):
+        return value, None
+    if isinstance(value, (bytes, bytearray)):
+        text, _ = _usable_text(bytes(value[: MAX_TEXT_CHARS * 4]).decode("utf-8", "replace"))
+        return text, "binary value read as UTF-8 text (cleaned)"
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return None, f"a nested {type(value).__name__}, not a single value (dropped)"
+    return None, f"a {type(value).__name__}, not a value (dropped)"
+
+
+def _usable_text(text: str) -> tuple[str, str | None]:
+    reasons: list[str] = []
+    if len(text) > MAX_TEXT_CHARS:
+        reasons.append(f"{len(text):,} characters, cut to {MAX_TEXT_CHARS:,}")
+        text = text[:MAX_TEXT_CHARS]
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+        reasons.append("invalid Unicode replaced")
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
+        reasons.append("control characters (NUL...) removed")
+    return text, "; ".join(reasons) or None
+
+
+def usable_fields(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list[Unusable]]:
+    """Each value of ``values`` through :func:`usable_value`; a value that becomes None or
+    empty is left out. ``names`` maps a key of ``values`` to the field name problems report
+    (the CRM's own name); by default the key itself. Also flags text in a numeric canonical
+    field that is not a finite number (kept: the engine treats it as missing where a number is
+    tested)."""
+    kept: dict[str, Any] = {}
+    problems: list[Unusable] = []
+    for key, raw in values.items():
+        value, reason = usable_value(raw)
+        shown = (names or {}).get(key, key)
+        if reason is None and key in NUMERIC_FIELDS and _not_a_number(value):
+            reason = "not a number (read as missing where a number is tested)"
+        if reason is not None:
+            problems.append(Unusable(shown, reason))
+        if value is not None and value != "":
+            kept[key] = value
+    return kept, problems
+
+
+def _not_a_number(value: Any) -> bool:
+    return isinstance(value, bool) or (isinstance(value, str) and not _is_number_text(value))
+
+
+def _is_number_text(text: str) -> bool:
+    """Whether ``text`` reads as a finite number the way the engine reads numbers (``1,200``;
+    see :func:`agent.scoring.conditions.number_value`), or is blank (missing, not bad)."""
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    if not cleaned:
+        return True
+    try:
+        return math.isfinite(float(cleaned))
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class Lead:
     """A CRM lead or contact, normalised onto canonical field names.
 
     ``fields`` holds raw values as the connector read them (strings, numbers or ``None``);
     the engine coerces per condition, so a bad value spoils one rule, never the record.
+    ``problems`` names the values the connector could not use (dropped, cut or cleaned; see
+    :class:`Unusable`): the record is still scored, and counted ``warned``. Not mirrored: a
+    rescore from the mirror scores the cleaned values and reports only the engine's warnings.
     """
 
     id: str
@@ -108,6 +228,20 @@ class Lead:
     fields: Mapping[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    problems: tuple[Unusable, ...] = ()
+
+    @property
+    def unreadable(self) -> bool:
+        """The connector could not read this record at all (see :data:`WHOLE_RECORD`)."""
+        return any(p.field == WHOLE_RECORD for p in self.problems)
+
+
+def unreadable_lead(record_id: Any, object_type: ObjectType, error: BaseException | str) -> Lead:
+    """The stand-in for a record a connector could not read at all: its id and why. Counted
+    ``bad`` by the pipeline, never scored, written or mirrored."""
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {str(error)[:200]}"
+    text, _ = usable_value(str(record_id))
+    return Lead(id=str(text)[:255], object_type=object_type, problems=(Unusable(WHOLE_RECORD, f"record unreadable ({reason})"),))
 
 
 @dataclass(frozen=True, slots=True)

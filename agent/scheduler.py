@@ -1,7 +1,9 @@
-"""``leadscore run``: each connector's sync and rescore jobs on APScheduler 3, until SIGTERM.
+"""``leadscore run``: each connector's jobs on APScheduler 3, until SIGTERM.
 
-Per connector, two jobs: the incremental sync (every ``sync_every``, or on ``sync_cron``) and the
-rescore pass (on ``rescore_cron``, nightly by default). APScheduler keeps a job from overlapping
+Per connector: the incremental sync (every ``sync_every``, or on ``sync_cron``), the rescore pass
+(on ``rescore_cron``, nightly by default), drift repair (``reconcile_cron``, weekly by default)
+and, when ``backfill_cron`` is given, a full backfill. All run under the connector's lease, one at
+a time: a backfill or a reconcile never overlaps the connector's syncs. APScheduler keeps a job from overlapping
 itself (``max_instances=1``), folds ticks missed while it ran into one (``coalesce``) and skips
 a tick later than ``misfire_grace``; the connector's lease in the state store keeps a second agent
 process off its jobs, and the connector's in-process lock makes its rescore wait for its sync.
@@ -23,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.settings import ResolvedSchedule, Schedule
+from agent.state import RunKind
 from agent.sync.agent import Agent
 from agent.sync.jobs import ConnectorJobs
 
@@ -60,6 +63,10 @@ def build_scheduler(agent: Agent, schedule: Schedule) -> BackgroundScheduler:
                 id=f"{name}:rescore",
                 name=f"{name} rescore",
             )
+        for kind, cron in (("backfill", resolved.backfill_cron), ("reconcile", resolved.reconcile_cron)):
+            if cron is not None:
+                scheduler.add_job(_run_kind, CronTrigger.from_crontab(cron, timezone=resolved.timezone),
+                                  args=[jobs, kind], id=f"{name}:{kind}", name=f"{name} {kind}")
         if agent.health is not None and resolved.sync_every is not None:
             agent.health.expect(name, "sync", 3 * resolved.sync_every)
     return scheduler
@@ -71,6 +78,10 @@ def _sync(jobs: ConnectorJobs) -> None:
 
 def _rescore(jobs: ConnectorJobs) -> None:
     jobs.run("rescore")  # waits for the connector's sync in this process, if one runs
+
+
+def _run_kind(jobs: ConnectorJobs, kind: RunKind) -> None:
+    jobs.run(kind)  # waits for the connector's other jobs in this process, as the lease does across processes
 
 
 def serve(agent: Agent, schedule: Schedule, *, install_signals: bool = True) -> int:

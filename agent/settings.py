@@ -57,8 +57,12 @@ class ScheduleOverride(BaseModel):
     sync_cron: str | None = None
     rescore_cron: str | None = None
     rescore: bool | None = None
+    backfill_cron: str | None = None
+    backfill: bool | None = None
+    reconcile_cron: str | None = None
+    reconcile: bool | None = None
 
-    @field_validator("sync_cron", "rescore_cron")
+    @field_validator("sync_cron", "rescore_cron", "backfill_cron", "reconcile_cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         return check_cron(value) if value is not None else None
@@ -84,6 +88,11 @@ class Schedule(BaseModel):
     sync_cron: str | None = None
     rescore: bool = True
     rescore_cron: str = "30 2 * * *"
+    #: A scheduled full backfill (resumable, under the connector's lease); off unless given.
+    backfill_cron: str | None = None
+    #: Drift repair: the owned fields read back from the CRM and rewritten where they differ.
+    reconcile: bool = True
+    reconcile_cron: str = "0 4 * * 0"
     timezone: str = "UTC"
     misfire_grace: Duration = timedelta(minutes=10)
     #: Run one sync as soon as the service starts, rather than waiting for the first tick.
@@ -101,7 +110,7 @@ class Schedule(BaseModel):
             raise ValueError(f"expected an IANA time zone such as 'UTC' or 'Europe/Paris', got {value!r}") from None
         return value
 
-    @field_validator("sync_cron", "rescore_cron")
+    @field_validator("sync_cron", "rescore_cron", "backfill_cron", "reconcile_cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         return check_cron(value) if value is not None else None
@@ -135,6 +144,9 @@ class Schedule(BaseModel):
             sync_cron=cron,
             rescore=self.rescore if override.rescore is None else override.rescore,
             rescore_cron=override.rescore_cron or self.rescore_cron,
+            backfill_cron=None if override.backfill is False else (override.backfill_cron or self.backfill_cron),
+            reconcile_cron=(None if not (self.reconcile if override.reconcile is None else override.reconcile)
+                            else override.reconcile_cron or self.reconcile_cron),
             timezone=self.timezone,
             misfire_grace=self.misfire_grace,
         )
@@ -146,6 +158,9 @@ class ResolvedSchedule(BaseModel):
     sync_cron: str | None
     rescore: bool
     rescore_cron: str
+    #: None: no scheduled backfill / reconcile for this connector.
+    backfill_cron: str | None = None
+    reconcile_cron: str | None = None
     timezone: str
     misfire_grace: timedelta
 

@@ -15,20 +15,21 @@ from collections import Counter
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Optional, Sequence
+from typing import Annotated, Any, Mapping, Optional, Sequence
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agent.config import AgentConfig, load_config
+from agent.config import AgentConfig, load_config, require_secrets
 from agent.csvfiles import parse_timestamp
 from agent.errors import ConfigError
 from agent.state import RunKind
 from agent.sync.agent import Agent, build_scorer, open_store
 from agent.sync.jobs import JobOutcome
 from agent.sync.pipeline import SCORED_VERSION, since_cursor, write_plan_csv
+from agent.sync.reconcile import Drift
 from connectors.base import Connector, Cursor, WriteSpec
 
 out = Console()
@@ -85,13 +86,13 @@ def _exit_code(outcomes: Sequence[JobOutcome]) -> int:
 
 def _print_outcomes(outcomes: Sequence[JobOutcome]) -> None:
     table = Table(title_justify="left")
-    for column in ("connector", "run", "status", "pulled", "scored", "written", "failed", "bad", "API calls", "seconds"):
+    for column in ("connector", "run", "status", "pulled", "scored", "warned", "bad", "written", "failed", "API calls", "seconds"):
         table.add_column(column, justify="left" if column in ("connector", "run", "status") else "right")
     for o in outcomes:
         c = o.counts
         table.add_row(
-            o.connector, o.kind, o.status, str(c.pulled), str(c.scored), str(c.written), str(c.failed), str(c.bad),
-            str(c.api_calls), f"{o.seconds:.1f}",
+            o.connector, o.kind, o.status, str(c.pulled), str(c.scored), str(c.warned), str(c.bad), str(c.written),
+            str(c.failed), str(c.api_calls), f"{o.seconds:.1f}",
         )
     out.print(table)
     for o in outcomes:
@@ -224,6 +225,51 @@ def rescore(
     _run_each(config, connector, "rescore", bars=True, as_of=_parse_instant("--as-of", as_of))
 
 
+def reconcile(
+    config: ConfigOption = DEFAULT_CONFIG,
+    connector: ConnectorOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the drift; write nothing.")] = False,
+) -> None:
+    """Read the score fields back from the CRM and rewrite every record whose values there differ
+    from what the model computes now (drift from users, workflows, restores); weekly in `run`."""
+    loaded = _prepare(config)
+    require_secrets(loaded, connector or None)  # before the state store is opened (or created)
+    agent = Agent.open(loaded, only=connector)
+    outcomes: list[JobOutcome] = []
+    drift: list[Drift] = []
+    try:
+        with agent.stopped_by_signals(_say_stopping):
+            for name, jobs in agent.jobs.items():
+                outcomes.extend(jobs.run("reconcile", dry_run=dry_run, report=drift.append))
+                if agent.stop.is_set():
+                    break
+    finally:
+        agent.close()
+    _print_outcomes(outcomes)
+    for o in outcomes:
+        c = o.counts
+        if o.status in ("ok", "partial"):
+            verb = "would rewrite" if dry_run else "rewrote"
+            out.print(f"{o.connector}: {c.scored:,} records checked, {c.drifted:,} drifted, {verb} "
+                      f"{c.drifted if dry_run else c.written:,}; {c.missing:,} no longer in the CRM", highlight=False)
+    if drift:
+        table = Table(title=f"drifted values (first {min(len(drift), DRIFT_SHOWN)} of {len(drift):,})", title_justify="left")
+        for column in ("record", "value", "in the CRM", "computed"):
+            table.add_column(column, overflow="fold")
+        for d in drift[:DRIFT_SHOWN]:
+            table.add_row(f"{d.object_type} {d.record_id}", d.value, _shown(d.crm), _shown(d.computed))
+        out.print(table)
+    raise typer.Exit(_exit_code(outcomes))
+
+
+DRIFT_SHOWN = 20
+
+
+def _shown(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _run_each(
     config: Path,
     connector: Sequence[str] | None,
@@ -236,6 +282,7 @@ def _run_each(
     """Run one kind of job for each connector in turn, under its lease; print what each did and
     exit with the code of the worst outcome. SIGTERM stops after the batch in flight."""
     loaded = _prepare(config)
+    require_secrets(loaded, connector or None)  # before the state store is opened (or created)
     agent = Agent.open(loaded, only=connector)
     outcomes: list[JobOutcome] = []
     try:
@@ -260,7 +307,9 @@ def _run_each(
 
 def _dry_run(config: Path, connector: Sequence[str] | None, since: datetime | None, path: Path, as_of: datetime | None) -> None:
     """What a backfill would change, as CSV; nothing is written to the CRM or the state."""
-    agent = Agent.open(_prepare(config), only=connector)
+    loaded = _prepare(config)
+    require_secrets(loaded, connector or None)
+    agent = Agent.open(loaded, only=connector)
     rows = 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -289,6 +338,7 @@ def _parse_instant(option: str, value: str | None) -> datetime | None:
 def setup(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
     """Create the configured write fields in each CRM (idempotent), then check them."""
     loaded = _prepare(config)
+    require_secrets(loaded, connector or None)
     agent = Agent.open(loaded, only=connector)
     code = 0
     try:
@@ -328,14 +378,15 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
             st = store.status(name)
             out.rule(f"{name}  (state: {store.where})")
             runs = Table(title="last runs", title_justify="left")
-            for column in ("run", "status", "started", "took", "pulled", "written", "failed", "error"):
+            for column in ("run", "status", "started", "took", "pulled", "warned", "bad", "written", "failed", "error"):
                 runs.add_column(column, overflow="fold")
             for kind, r in sorted(st.last_runs.items()):
                 took = f"{(r.finished_at - r.started_at).total_seconds():.1f}s" if r.finished_at else "running"
                 failed = int(r.counts.get("retryable", 0)) + int(r.counts.get("permanent", 0))
                 runs.add_row(
                     kind, r.status, r.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"), took,
-                    str(r.counts.get("pulled", 0)), str(r.counts.get("written", 0)), str(failed), r.error or "",
+                    str(r.counts.get("pulled", 0)), str(r.counts.get("warned", 0)), str(r.counts.get("bad", 0)),
+                    str(r.counts.get("written", 0)), str(failed), r.error or "",
                 )
             out.print(runs if st.last_runs else "no runs yet")
             for object_type, cursor in sorted(st.cursors.items()):
@@ -356,10 +407,34 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
             out.print(f"API calls today: {calls}" + (f" ({detail})" if detail else ""), highlight=False)
             for b in st.backfills:
                 out.print(f"unfinished backfill {b.id} of {b.object_type}s since {b.since or 'the beginning'}: at {b.position}", highlight=False)
+            for kind, line in _scheduled(loaded, name, st.last_runs).items():
+                out.print(f"{kind}: {line}", highlight=False)
             for lease in st.locks:
                 out.print(f"running: {lease.job} held by {lease.owner} until {lease.expires_at:%H:%M:%S} UTC", highlight=False)
     finally:
         store.close()
+
+
+def _scheduled(config: AgentConfig, name: str, last_runs: Mapping[str, Any]) -> dict[str, str]:
+    """The scheduled passes of ``leadscore run`` beside the sync (backfill, rescore, reconcile):
+    the last one and the next one, from the config's schedule."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    resolved = config.schedule.for_connector(name)
+    crons = {"backfill": resolved.backfill_cron, "rescore": resolved.rescore_cron if resolved.rescore else None,
+             "reconcile": resolved.reconcile_cron}
+    now = datetime.now(timezone.utc)
+    lines: dict[str, str] = {}
+    for kind, cron in crons.items():
+        last = last_runs.get(kind)
+        shown = f"last {last.started_at:%Y-%m-%d %H:%M} UTC ({last.status})" if last is not None else "never run"
+        if cron is None:
+            lines[f"scheduled {kind}"] = f"off; {shown}"
+            continue
+        following = CronTrigger.from_crontab(cron, timezone=resolved.timezone).get_next_fire_time(None, now)
+        upcoming = following.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if following else "never"
+        lines[f"scheduled {kind}"] = f"'{cron}' ({resolved.timezone}): next {upcoming}; {shown}"
+    return lines
 
 
 def preview(
@@ -414,5 +489,5 @@ def preview(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (run, sync, backfill, rescore, setup, status, preview):
+    for command in (run, sync, backfill, rescore, reconcile, setup, status, preview):
         app.command()(command)

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # This folder holds bench/hubspot.py, which must not shadow the hubspot SDK package.
@@ -34,6 +35,21 @@ from connectors.base import WriteSpec  # noqa: E402
 #: write re-reads what was written, the next one only what changed since. (A sync sooner after a
 #: write than the overlap re-reads what was written in it once more.)
 OVERLAP = 3
+
+
+#: Records overwritten behind the agent's back before the second reconcile.
+DRIFT = 40
+
+
+def _drift(name: str, hubspot: Any, salesforce: Any, agent: Any, count: int) -> None:
+    """Overwrite ``count`` written scores in the CRM, as a user or a workflow would."""
+    written = [m.lead for m in agent.store.mirror_leads(name)][:count]
+    for lead in written:
+        if name == "hubspot":
+            hubspot.update_contact(lead.id, {"leadscore_score": "999"})
+        else:
+            salesforce.update_record("Lead" if lead.object_type == "lead" else "Contact", lead.id,
+                                     {"Leadscore_Score__c": 999})
 
 
 def main() -> None:
@@ -73,7 +89,12 @@ def main() -> None:
                     ("rescore, nothing moved", "rescore", now),
                     ("rescore, 1 day later", "rescore", now + timedelta(days=1)),
                     ("rescore, 7 days later", "rescore", now + timedelta(days=7)),
+                    # As of the last rescore: the CRM then holds exactly what the model computes.
+                    ("reconcile, no drift", "reconcile", now + timedelta(days=7)),
+                    (f"reconcile, {DRIFT} drifted", "reconcile", now + timedelta(days=7)),
                 ):
+                    if label.startswith(f"reconcile, {DRIFT}"):
+                        _drift(name, hubspot, salesforce, agent, DRIFT)
                     if kind == "sync":
                         # Past the overlap since the last write: the steady state of a CRM synced
                         # every few minutes, where each write is re-read once.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,3 +20,83 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 @pytest.fixture(scope="session")
 def example_engine() -> ScoringEngine:
     return ScoringEngine(load_config(EXAMPLE_CONFIG).scoring)
+
+
+# --- the HubSpot contract check (tests/hubspot_contract.py) -----------------------------------
+#
+# Every HubSpotEmulator created during the session hands each request and its answer to one
+# ContractChecker, which validates both against HubSpot's OpenAPI documents in ../shared. The
+# counts are printed at the end; a violation not on hubspot_contract.GAPS fails the session.
+# Skipped (with a line saying why) where ../shared or openapi-core is absent, or with
+# HUBSPOT_CONTRACT=0 in the environment.
+
+
+class HubSpotContractPlugin:
+    def __init__(self) -> None:
+        from tests import hubspot_contract
+
+        self.skip_reason = hubspot_contract.available()
+        if os.environ.get("HUBSPOT_CONTRACT") == "0":
+            self.skip_reason = "switched off by HUBSPOT_CONTRACT=0"
+        self.checker: hubspot_contract.ContractChecker | None = None
+        self.seen = 0  # emulator requests, checked or not
+        self._original = None
+
+    def install(self) -> None:
+        from connectors.hubspot.emulator.core import HubSpotEmulator
+        from tests import hubspot_contract
+
+        if self.skip_reason is None:
+            self.checker = hubspot_contract.ContractChecker()
+        original = self._original = HubSpotEmulator.dispatch
+        plugin = self
+
+        def dispatch(emulator, method, target, headers, raw):  # noqa: ANN001, ANN202 - Emulator.dispatch's
+            answer = original(emulator, method, target, headers, raw)
+            plugin.seen += 1
+            if plugin.checker is not None:
+                try:
+                    plugin.checker.observe(method, target, headers, raw, answer)
+                except Exception as exc:  # noqa: BLE001 - a checker bug must not drop the emulator's answer
+                    plugin.checker.failed(method, target, answer, exc)
+            return answer
+
+        HubSpotEmulator.dispatch = dispatch  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from connectors.hubspot.emulator.core import HubSpotEmulator
+
+        if self._original is not None and "dispatch" in vars(HubSpotEmulator):
+            del HubSpotEmulator.dispatch
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        if self.checker is not None:
+            self.checker.current_test = nodeid
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.checker is not None and self.checker.violations and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:  # noqa: ANN001 - pytest's TerminalReporter
+        if not self.seen:
+            return
+        if self.checker is None:
+            terminalreporter.write_line(f"HubSpot contract: skipped ({self.skip_reason})")
+            return
+        terminalreporter.section("HubSpot contract", sep="-", bold=not self.checker.violations,
+                                 red=bool(self.checker.violations), green=not self.checker.violations)
+        for line in self.checker.summary():
+            terminalreporter.write_line(line)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    plugin = HubSpotContractPlugin()
+    plugin.install()
+    config.pluginmanager.register(plugin, "hubspot-contract")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    plugin = config.pluginmanager.get_plugin("hubspot-contract")
+    if plugin is not None:
+        plugin.uninstall()

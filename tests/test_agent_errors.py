@@ -84,6 +84,7 @@ def test_an_unset_access_token_env_exits_2_naming_it(tmp_path: Path) -> None:
     agent = unreachable_agent(tmp_path, connector={"access_token": None, "access_token_env": "NOPE"})
     done = agent.run("sync", env={"NOPE": None}, timeout=60)
     assert_clean_failure(done, 2, "connectors.hubspot.access_token_env", "NOPE")
+    assert not agent.db.exists()  # checked before the state store is opened (or created)
 
 
 # --- an unreachable CRM: exit 1, the run logged failed, the cursor where it was ---------------------

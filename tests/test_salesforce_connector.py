@@ -69,7 +69,9 @@ class SalesforceHarness:
         return {name: None if values.get(api) is None else str(values.get(api)) for name, api in WRITE_FIELDS.items()}
 
     def fields_written(self) -> set[str]:
-        return {name.split(".", 1)[1] for name, count in self.emulator.field_writes().items() if count}
+        """Record fields written on Leads and Contacts (setup's permission-set records are not lead data)."""
+        return {name.split(".", 1)[1] for name, count in self.emulator.field_writes().items()
+                if count and name.split(".", 1)[0] in ("Lead", "Contact")}
 
     def allowed_fields(self) -> set[str]:
         return set(WRITE_FIELDS.values())
@@ -172,7 +174,7 @@ def test_spent_daily_allocation_stops_writes_cleanly() -> None:
         assert {r.status for r in results} == {WriteStatus.RETRYABLE}
         assert {r.error_code for r in results} == {"QUOTA_EXHAUSTED"}
         assert connector.failures()["QuotaExhausted"] == 1
-        assert not any(h.emulator.field_writes().values())
+        assert not h.fields_written()
     finally:
         h.close()
 
@@ -191,15 +193,19 @@ def test_budget_stops_before_the_allocation_is_gone() -> None:
         h.close()
 
 
-def test_setup_reports_field_level_security_to_grant() -> None:
+def test_setup_reports_the_admin_steps_when_it_may_not_grant_field_level_security() -> None:
     h = SalesforceHarness(fls_auto_grant=False)
     try:
+        h.emulator.allow_permission_management(False)
         connector = h.connector()
         report = connector.setup(WriteSpec(frozenset(WRITE_FIELDS), STAGES))
         assert len(report.created) == 6
-        assert any("Lead.Leadscore_Score__c" in step for step in report.todo)
+        assert any("INSUFFICIENT_ACCESS_OR_READONLY" in step for step in report.todo)
+        assert any("Leads > Edit" in step and "Leadscore_Score__c" in step for step in report.todo)
+        assert any("Manage Assignments" in step and h.emulator.credentials.username in step for step in report.todo)
         h.emulator.grant_field_access("Lead.Leadscore_Score__c")
         assert not any("Lead.Leadscore_Score__c" in p for p in connector.check().problems)
+        assert any("Contact.Leadscore_Score__c" in p for p in connector.check().problems)
     finally:
         h.close()
 

@@ -142,7 +142,8 @@ def test_client_credentials_in_the_body_or_as_basic_auth(fresh):
 
 def _assertion(emu: SalesforceEmulator, key: str | None = None, **claims: Any) -> str:
     c = emu.credentials
-    body = {"iss": c.client_id, "sub": c.username, "aud": emu.login_url, "exp": int(time.time()) + 180, **claims}
+    body = {"iss": c.client_id, "sub": c.username, "aud": "https://login.salesforce.com", "exp": int(time.time()) + 180,
+            **claims}
     return jwt.encode(body, key or c.private_key_pem, algorithm="RS256")
 
 
@@ -169,6 +170,10 @@ def test_jwt_bearer_flow_verifies_signature_issuer_audience_expiry_and_subject(f
         (_assertion(emu, key=other), "invalid_grant", "invalid assertion"),
         (_assertion(emu, iss="3MVG9someoneelse"), "invalid_client_id", "client identifier invalid"),
         (_assertion(emu, aud="https://example.com"), "invalid_grant", "audience is invalid"),
+        # the token endpoint's own URL (a My Domain) is never an audience; a production org
+        # accepts only https://login.salesforce.com
+        (_assertion(emu, aud=emu.login_url), "invalid_grant", "audience is invalid"),
+        (_assertion(emu, aud="https://test.salesforce.com"), "invalid_grant", "audience is invalid"),
         (_assertion(emu, exp=int(time.time()) - 5), "invalid_grant", "expired authorization code"),
         (_assertion(emu, sub="someone@else.example"), "invalid_grant", "user hasn't approved this consumer"),
         ("not-a-jwt", "invalid_grant", "invalid assertion"),
@@ -397,6 +402,7 @@ def test_collection_update_applies_bumps_stamps_and_counts_writes(fresh):
 def test_collection_reports_each_per_record_error(fresh):
     emu, sf = fresh
     sf.toolingexecute("sobjects/CustomField", method="POST", data=STAGE_FIELD)
+    emu.grant_field_access("Lead.Leadscore_Stage__c")  # a new field is visible to no one until granted
     leads = [l["Id"] for l in live_leads(sf)]
     converted = leads[0]
     emu.convert_lead(converted)
@@ -543,6 +549,9 @@ def test_tooling_custom_field_create_duplicate_describe_and_query(fresh):
     duplicate = refused(lambda: sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD))
     assert duplicate == [{"message": "There is already a field named Leadscore_Score on Lead.",
                           "errorCode": "DUPLICATE_DEVELOPER_NAME", "fields": []}]
+    assert "Leadscore_Score__c" not in {f["name"] for f in sf.Lead.describe()["fields"]}  # no access by default
+    emu.grant_field_access("Lead.Leadscore_Score__c")
+    emu.grant_field_access("Lead.Leadscore_Reason__c")
     fields = {f["name"]: f for f in sf.Lead.describe()["fields"]}
     assert fields["Leadscore_Score__c"]["type"] == "double" and fields["Leadscore_Score__c"]["precision"] == 3
     assert fields["Leadscore_Reason__c"]["type"] == "textarea" and fields["Leadscore_Reason__c"]["length"] == 1000

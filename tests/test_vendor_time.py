@@ -88,34 +88,34 @@ def test_seeding_ahead_of_the_clock_is_refused():
 # --- activity touches the record as the vendor documents -------------------------------------
 
 
-def test_hubspot_logging_a_call_updates_the_contacts_rollups_and_lastmodifieddate():
+def _logged(engagement: dict[str, Any], *, after: timedelta) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A contact as it was before and after ``engagement`` is logged on it, ``after`` past T0."""
     clock = Clock(T0)
     with HubSpotEmulator(clock=clock) as emu:
         contact = emu.seed(5, seed=2, as_of=T0 - timedelta(days=1))[0]
         before = emu.contact(contact)
-        clock.set(T0 + timedelta(minutes=5))
-        emu.log_engagement(contact, {"type": "calls", "properties": {
-            "hs_timestamp": "2026-11-19T23:30:00.000Z", "hs_call_status": "COMPLETED", "hs_call_title": "Intro"}})
-        after = emu.contact(contact)
-        assert after["lastmodifieddate"] == "2026-11-20T00:05:00.000Z" > before["lastmodifieddate"]
-        assert after["notes_last_contacted"] == "2026-11-19T23:30:00.000Z"
-        assert int(after["num_notes"]) == int(before["num_notes"] or 0) + 1
-        assert int(after["num_contacted_notes"]) == int(before["num_contacted_notes"] or 0) + 1
+        clock.set(T0 + after)
+        emu.log_engagement(contact, engagement)
+        return before, emu.contact(contact)
+
+
+def test_hubspot_logging_a_call_updates_the_contacts_rollups_and_lastmodifieddate():
+    before, after = _logged({"type": "calls", "properties": {
+        "hs_timestamp": "2026-11-19T23:30:00.000Z", "hs_call_status": "COMPLETED", "hs_call_title": "Intro"}},
+        after=timedelta(minutes=5))
+    assert after["lastmodifieddate"] == "2026-11-20T00:05:00.000Z" > before["lastmodifieddate"]
+    assert after["notes_last_contacted"] == "2026-11-19T23:30:00.000Z"
+    assert int(after["num_notes"]) == int(before["num_notes"] or 0) + 1
+    assert int(after["num_contacted_notes"]) == int(before["num_contacted_notes"] or 0) + 1
 
 
 def test_hubspot_a_task_counts_as_a_sales_activity_but_not_as_contacted():
-    clock = Clock(T0)
-    with HubSpotEmulator(clock=clock) as emu:
-        contact = emu.seed(1, seed=2, as_of=T0 - timedelta(days=1))[0]
-        before = emu.contact(contact)
-        clock.set(T0 + timedelta(seconds=1))
-        emu.log_engagement(contact, {"type": "tasks", "properties": {
-            "hs_timestamp": "2026-11-27T09:00:00.000Z", "hs_task_subject": "Follow up"}})
-        after = emu.contact(contact)
-        assert after["num_contacted_notes"] == before["num_contacted_notes"]
-        assert after["notes_last_contacted"] == before["notes_last_contacted"]
-        assert int(after["num_notes"]) == int(before["num_notes"] or 0) + 1
-        assert after["lastmodifieddate"] == "2026-11-20T00:00:01.000Z"
+    before, after = _logged({"type": "tasks", "properties": {
+        "hs_timestamp": "2026-11-27T09:00:00.000Z", "hs_task_subject": "Follow up"}}, after=timedelta(seconds=1))
+    assert after["num_contacted_notes"] == before["num_contacted_notes"]
+    assert after["notes_last_contacted"] == before["notes_last_contacted"]
+    assert int(after["num_notes"]) == int(before["num_notes"] or 0) + 1
+    assert after["lastmodifieddate"] == "2026-11-20T00:00:01.000Z"
 
 
 def test_salesforce_an_event_moves_last_activity_and_systemmodstamp_only():

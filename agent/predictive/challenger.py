@@ -34,7 +34,7 @@ from typing import Iterable, Mapping, Protocol, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from agent.csvfiles import parse_timestamp
+from agent.csvfiles import parse_timestamp, safe_cell, unescape_cell
 from agent.errors import ConfigError
 from agent.predictive.dataset import OutcomeLike
 from agent.predictive.evaluation import Evaluation, GainsPoint, cumulative_gains, evaluate
@@ -121,9 +121,9 @@ def write_challenger_csv(path: str | Path, records: Iterable[ChallengerRecord]) 
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for r in records:
-            writer.writerow(
-                [r.lead_id, r.as_of.isoformat(), r.champion_score, r.champion_version, r.challenger_score, r.challenger_version]
-            )
+            writer.writerow([safe_cell(cell) for cell in (  # no cell a spreadsheet would run as a formula
+                r.lead_id, r.as_of.isoformat(), r.champion_score, r.champion_version, r.challenger_score, r.challenger_version
+            )])
             rows += 1
     return rows
 
@@ -146,7 +146,8 @@ def read_challenger_csv(path: str | Path) -> list[ChallengerRecord]:
                 raise ConfigError(f"{path}: line {line}: scores must be whole numbers") from None
             if moment is None or not row["lead_id"]:
                 raise ConfigError(f"{path}: line {line}: needs a lead_id and an ISO 8601 as_of")
-            out.append(ChallengerRecord(row["lead_id"], moment, champion, row["champion_version"], challenger, row["challenger_version"]))
+            out.append(ChallengerRecord(unescape_cell(row["lead_id"]), moment, champion, row["champion_version"], challenger,
+                                        row["challenger_version"]))
     return out
 
 

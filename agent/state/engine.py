@@ -8,12 +8,14 @@ here, once.
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
@@ -22,6 +24,8 @@ from agent.state.errors import StateError
 from agent.state.shapes import UnstorableValue, canonical_json
 
 DEFAULT_PATH = "leadscore-state.db"
+
+log = structlog.get_logger("leadscore.state")
 
 #: How long a SQLite writer waits for another one (a second agent, ``status``) to commit.
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -65,6 +69,8 @@ def create_state_engine(url: URL) -> Engine:
     ``BEGIN IMMEDIATE`` for writers, PostgreSQL with a connect timeout and liveness checks."""
     options: dict[str, Any] = {"json_serializer": canonical_json}
     if url.get_backend_name() == "sqlite":
+        if url.database:
+            private_file(Path(url.database))
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
         engine = sa.create_engine(url, **options)
         _sqlite_transactions(engine)
@@ -73,6 +79,32 @@ def create_state_engine(url: URL) -> Engine:
     # A long-running agent outlives server restarts and idle-connection reapers.
     options["pool_pre_ping"] = True
     return sa.create_engine(url, **options)
+
+
+#: The state file's mode: it mirrors personal data (names, emails, titles), so only the
+#: agent's own user may read it. SQLite gives its ``-wal`` and ``-shm`` files the same mode.
+PRIVATE_MODE = 0o600
+
+
+def private_file(file: Path) -> None:
+    """Create the SQLite file ``file`` readable and writable by its owner only (0600, whatever
+    the umask), before SQLite would create it with the umask's mode (usually 0644). An existing
+    file keeps its mode - an admin may have chosen it - but a warning says when others can read it."""
+    try:
+        handle = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        try:
+            mode = file.stat().st_mode & 0o777
+        except OSError:
+            return
+        if mode & 0o077:
+            log.warning("state.readable_by_others", path=str(file), mode=oct(mode),
+                        detail=f"the state store mirrors personal data; chmod 600 {file}")
+        return
+    except OSError as exc:
+        raise StateError(f"state store {file}: cannot create it: {exc.strerror or exc}") from exc
+    os.close(handle)
+    os.chmod(file, PRIVATE_MODE)  # O_CREAT's mode is filtered by the umask; 0600 needs no more bits
 
 
 def _sqlite_transactions(engine: Engine) -> None:

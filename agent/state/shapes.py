@@ -22,7 +22,7 @@ from connectors.base import ScoreUpdate, WriteStatus
 #: shows when the value it carries was computed.
 VOLATILE_VALUES: frozenset[str] = frozenset({"scored_at"})
 
-RunKind = Literal["sync", "backfill", "rescore"]
+RunKind = Literal["sync", "backfill", "rescore", "reconcile"]
 RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
 
 

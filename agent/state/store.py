@@ -682,6 +682,22 @@ class StateStore:
 
     # --- facts about a connector's mirror ------------------------------------------------------
 
+    def forget(self, connector: str, *, keep_meta: Iterable[str] = ()) -> dict[str, int]:
+        """Forget what the store holds of ``connector``'s CRM - cursors, backfills, the mirror,
+        the last written values, kept failures and facts (but ``keep_meta``) - as when the store
+        turns out to belong to another CRM. The run log, API usage and score history stay: they
+        are the record of what was done. The next sync is a first, full one, and writes every
+        record, since nothing is known to be written."""
+        kept = set(keep_meta)
+        forgotten: dict[str, int] = {}
+        with self._transaction(f"forget the {connector} CRM") as conn:
+            for table in (cursors, backfills, mirror_activities, mirror_leads, last_written, write_failures):
+                forgotten[table.name] = conn.execute(sa.delete(table).where(table.c.connector == connector)).rowcount
+            forgotten[connector_meta.name] = conn.execute(
+                sa.delete(connector_meta).where(connector_meta.c.connector == connector, connector_meta.c.key.not_in(kept))
+            ).rowcount
+        return forgotten
+
     def meta(self, connector: str, key: str) -> Any:
         """A fact kept for ``connector`` (``scored_version``, ``mirror_needs``), or None."""
         t = connector_meta

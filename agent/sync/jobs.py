@@ -24,11 +24,15 @@ from agent.errors import AuthError, ConfigError, LeadscoreError, QuotaExhausted
 from agent.settings import AgentSettings
 from agent.state import LockHeld, RunKind, StateError, StateStore, new_owner_id
 from agent.sync.pipeline import RunCounts, SyncPipeline
+from agent.sync.reconcile import Drift
 from agent.sync.values import Scorer
 from connectors.base import Connector, load_connector
 
 if TYPE_CHECKING:
     from agent.metrics import HealthState, Metrics
+
+#: The connector fact naming the CRM the state store belongs to (``hubspot:<portal>``...).
+CRM_IDENTITY = "crm_identity"
 
 log = structlog.get_logger("leadscore.jobs")
 
@@ -120,6 +124,8 @@ class ConnectorJobs:
         self.owner = owner or new_owner_id()
         self._factory = factory
         self._connector: Connector | None = None
+        #: The connector whose CRM identity was checked against the store (see _check_identity).
+        self._identified: Connector | None = None
         self._busy = threading.Lock()
         #: Set when the CRM's API allocation is spent: jobs are skipped until then, not retried.
         self.paused_until: datetime | None = None
@@ -171,8 +177,11 @@ class ConnectorJobs:
         progress: Callable[[int], None] | None = None,
         on_start: Callable[[Connector], None] | None = None,
         as_of: datetime | None = None,
+        dry_run: bool = False,
+        report: Callable[[Drift], None] | None = None,
     ) -> list[JobOutcome]:
-        """Run ``kind`` now, under the connector's lease. A sync first brings the mirror up to
+        """Run ``kind`` now, under the connector's lease (``dry_run`` and ``report``: a reconcile
+        that only reports the drift it finds). A sync first brings the mirror up to
         the model: a full backfill when the model reads data the mirror lacks, a rescore when the
         model version changed. Waits for another job of this connector running in this process.
         Returns one outcome per run logged."""
@@ -182,7 +191,7 @@ class ConnectorJobs:
             log.info("job.paused", connector=self.name, kind=kind, until=self.paused_until.isoformat())
             return [JobOutcome(self.name, kind, "skipped", error=message)]
         with self._busy:
-            return self._leased(kind, since, raise_errors, progress, on_start, as_of)
+            return self._leased(kind, since, raise_errors, progress, on_start, as_of, dry_run, report)
 
     def _leased(
         self,
@@ -192,6 +201,8 @@ class ConnectorJobs:
         progress: Callable[[int], None] | None,
         on_start: Callable[[Connector], None] | None,
         as_of: datetime | None = None,
+        dry_run: bool = False,
+        report: Callable[[Drift], None] | None = None,
     ) -> list[JobOutcome]:
         ttl = self.settings.lease
         try:
@@ -211,6 +222,7 @@ class ConnectorJobs:
                 should_stop = lambda: self.stop.is_set() or beat.lost.is_set()  # noqa: E731
                 try:
                     connector = self.connector()
+                    self._check_identity(connector)
                     if on_start is not None:
                         on_start(connector)
                 except LeadscoreError as exc:
@@ -236,6 +248,12 @@ class ConnectorJobs:
                         return [JobOutcome(self.name, kind, "skipped", error=message)]
                     steps.append(("rescore", pipeline.rescore))
                     self._prune()
+                elif kind == "reconcile":
+                    if not pipeline.mirror_covers_model():
+                        message = "the model reads data the mirror lacks: the next sync re-pulls it first"
+                        log.warning("reconcile.skipped", connector=self.name, reason=message)
+                        return [JobOutcome(self.name, kind, "skipped", error=message)]
+                    steps.append(("reconcile", lambda: pipeline.reconcile(dry_run=dry_run, report=report)))
                 else:
                     steps.append(("backfill", lambda: pipeline.backfill(since)))
                 for step_kind, step in steps:
@@ -249,6 +267,29 @@ class ConnectorJobs:
             except StateError as exc:  # it expires by itself
                 log.warning("lease.not_released", connector=self.name, error=str(exc))
         return outcomes
+
+    def _check_identity(self, connector: Connector) -> None:
+        """Once per connector built: is the state store this CRM's? A store kept for another
+        portal or org (a copied state file, a config pointed elsewhere, a sandbox refreshed into a
+        new org) holds a mirror and "last written" values that are not this CRM's; trusting them
+        would leave every record unwritten. It is forgotten, loudly, and the next sync starts
+        afresh (a full pull that writes every record)."""
+        identify = getattr(connector, "identity", None)
+        if identify is None or self._identified is connector:
+            return
+        try:
+            current = identify()
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"connectors.{self.name}: could not tell which CRM this is ({exc})") from None
+        stored = self.store.meta(self.name, CRM_IDENTITY)
+        if stored is not None and stored != current:
+            forgotten = self.store.forget(self.name)
+            log.warning("state.other_crm", connector=self.name, stored=stored, current=current,
+                        detail="the state store was kept for another CRM: its mirror, cursors and written values "
+                               "are forgotten and the next sync pulls and writes everything", **forgotten)
+        if stored != current:
+            self.store.set_meta(self.name, CRM_IDENTITY, current)
+        self._identified = connector
 
     def _prune(self) -> None:
         """The nightly housekeeping: bookkeeping older than ``keep_runs`` goes."""
@@ -332,6 +373,8 @@ class ConnectorJobs:
                 self.metrics.quota_paused(self.name, error.resume_at.timestamp() if error.resume_at else None)
         if self.health is not None:
             self.health.job_finished(self.name, outcome.kind, outcome.status, outcome.error, fatal=outcome.fatal)
+            if isinstance(error, QuotaExhausted):  # paused, as it should be: /healthz stays 200
+                self.health.quota_paused(self.name, error.resume_at)
 
 
 def _is_fatal(exc: BaseException) -> bool:

@@ -25,15 +25,17 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from contextlib import closing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TextIO
 
 import structlog
 
+from agent.csvfiles import safe_cell
 from agent.errors import QuotaExhausted, TransientError
 from agent.records import Activity, Lead, ScoreResult, group_by_lead
-from agent.state import BatchOutcome, Change, Desired, MirroredLead, StateStore
+from agent.state import BatchOutcome, Change, Desired, MirroredLead, RecordKey, StateStore
+from agent.sync.reconcile import Drift, reconcile as reconcile_pass
 from agent.sync.values import DIFF_NORMALISE, Scorer, desired
 from connectors.base import Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
 
@@ -66,6 +68,10 @@ class RunCounts:
     permanent: int = 0
     deleted: int = 0
     retried: int = 0
+    #: reconcile: records whose owned fields in the CRM differ from what the engine computes now.
+    drifted: int = 0
+    #: reconcile: mirrored records the CRM no longer has (deleted, merged, converted).
+    missing: int = 0
     batches: int = 0
     api_calls: int = 0
     interrupted: bool = False
@@ -231,21 +237,34 @@ class SyncPipeline:
     def _score(
         self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime, counts: RunCounts
     ) -> list[Desired]:
-        """Each lead's desired values. A lead the engine cannot score at all is logged and counted,
-        never allowed to stop the batch; one with unusable values is scored with the rest."""
+        """Each lead's desired values. A lead the engine cannot score at all, or the connector
+        could not read at all (:attr:`Lead.unreadable`), is logged and counted ``bad``, never
+        allowed to stop the batch; one with unusable values - the engine's warnings, or the
+        connector's :attr:`Lead.problems` - is scored with the rest, logged once and counted
+        ``warned``."""
         wanted: list[Desired] = []
+        warned = bad = 0
         for lead in leads:
+            if lead.unreadable:
+                bad += 1
+                self.log.warning("record.unreadable", record_id=lead.id, problems=_shown_problems(lead))
+                continue
             try:
                 result: ScoreResult = self.scorer.score(lead, activities.get(lead.id, ()), as_of)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop a sync
-                counts.bad += 1
+                bad += 1
                 self.log.warning("record.unscorable", record_id=lead.id, error=f"{type(exc).__name__}: {exc}")
                 continue
-            if result.warnings:
-                counts.warned += 1
-                self.log.info("record.bad_values", record_id=lead.id, warnings=list(result.warnings))
+            if result.warnings or lead.problems:
+                warned += 1
+                extra = {"unusable": _shown_problems(lead)} if lead.problems else {}
+                self.log.info("record.bad_values", record_id=lead.id, warnings=list(result.warnings), **extra)
             wanted.append(desired(result, lead.object_type, self.write_names, self.reason_budget))
         counts.scored += len(wanted)
+        counts.warned += warned
+        counts.bad += bad
+        if self.metrics is not None and (warned or bad):
+            self.metrics.record_problems(self.name, warned=warned, bad=bad)
         return wanted
 
     # --- writing -----------------------------------------------------------------------------
@@ -292,10 +311,15 @@ class SyncPipeline:
     ) -> BaseException | None:
         by_lead = group_by_lead(batch.activities)
         wanted = self._score(batch.leads, by_lead, as_of, counts)
+        if batch.leads:
+            # A record the CRM answered with has changed there (or come back from its recycle
+            # bin): a write it refused for good before is worth one more try.
+            self.store.clear_failures(self.name, status=WriteStatus.PERMANENT,
+                                      keys=[RecordKey(lead.object_type, lead.id) for lead in batch.leads])
         changes = self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE)
         results, stopped = self._write(changes)
         outcome = self.store.record_batch(
-            self.name, batch, changes, results, backfill_id=backfill_id, api_calls=self._calls(counts)
+            self.name, without_unreadable(batch), changes, results, backfill_id=backfill_id, api_calls=self._calls(counts)
         )
         counts.pulled += len(batch.leads)
         counts.changed += len(changes)
@@ -449,6 +473,11 @@ class SyncPipeline:
         self.store.set_meta(self.name, SCORED_VERSION, self.scorer.version)
         return counts
 
+    def reconcile(self, *, dry_run: bool = False, report: Callable[[Drift], None] | None = None) -> RunCounts:
+        """Read the owned fields back from the CRM and rewrite every record whose values there
+        differ from what the engine computes now (see :mod:`agent.sync.reconcile`)."""
+        return reconcile_pass(self, RunCounts(), dry_run=dry_run, report=report)
+
     def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> list[Change]:
         leads = [m.lead for m in page]
         wanted = self._score(leads, {m.lead.id: m.activities for m in page}, as_of, counts)
@@ -501,6 +530,32 @@ class SyncPipeline:
         return counts
 
 
+#: At most this many of a record's unusable values are named in its log line.
+PROBLEMS_LOGGED = 20
+
+
+def _shown_problems(lead: Lead) -> list[str]:
+    """A record's unusable values for its one log line: field and reason, never the value."""
+    shown = [str(p) for p in lead.problems[:PROBLEMS_LOGGED]]
+    if len(lead.problems) > PROBLEMS_LOGGED:
+        shown.append(f"... and {len(lead.problems) - PROBLEMS_LOGGED} more")
+    return shown
+
+
+def without_unreadable(batch: PullBatch) -> PullBatch:
+    """``batch`` less the records its connector could not read at all, and their activities:
+    they are counted ``bad`` and must not reach the mirror, where a rescore would score them
+    from nothing. The batch's cursor still moves past them, so they never stop a later sync."""
+    gone = {lead.id for lead in batch.leads if lead.unreadable}
+    if not gone:
+        return batch
+    return replace(
+        batch,
+        leads=[lead for lead in batch.leads if lead.id not in gone],
+        activities=[a for a in batch.activities if a.lead_id not in gone],
+    )
+
+
 def since_cursor(since: datetime | None) -> str | None:
     """A cursor value meaning "changed after ``since``": every connector takes an ISO-8601
     instant as a cursor (see :class:`connectors.base.Cursor`)."""
@@ -521,14 +576,17 @@ def write_plan_csv(handle: TextIO, connector: str, planned: Iterable[PlannedChan
         writer.writerow(PLAN_COLUMNS)
     rows = 0
     for change in planned:
-        writer.writerow([connector, change.object_type, change.record_id, change.value, _cell(change.before), _cell(change.after)])
+        row = [connector, change.object_type, change.record_id, change.value, _cell(change.before), _cell(change.after)]
+        writer.writerow([safe_cell(cell) for cell in row])  # no cell a spreadsheet would run as a formula
         rows += 1
     return rows
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value  # a number stays a number (safe_cell leaves it alone)
     return str(value)

@@ -139,6 +139,14 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def _check_body(family: str, answer: Any) -> None:
+    """Raise :class:`TransientError` for an answer that is no answer (see :meth:`HubSpotClient.call`)."""
+    if answer is None:
+        raise TransientError(f"{family}: HubSpot answered 200 without a body (null)")
+    if getattr(answer, "results", ()) is None:
+        raise TransientError(f"{family}: HubSpot answered 200 without its results (null or an empty body)")
+
+
 def _is_sdk_api_exception(exc: BaseException) -> bool:
     return type(exc).__name__.endswith("ApiException") or (
         type(exc).__module__.startswith("hubspot.") and hasattr(exc, "status")
@@ -271,9 +279,18 @@ class HubSpotClient:
 
     # --- the one call path -----------------------------------------------------------------
 
-    def call(self, family: str, fn: Callable[..., T], *args: Any, search: bool = False, **kwargs: Any) -> T:
+    def call(
+        self, family: str, fn: Callable[..., T], *args: Any, search: bool = False, expect_body: bool = True, **kwargs: Any
+    ) -> T:
         """Call one SDK method with limits, a timeout and retries; map failures onto
-        :mod:`agent.errors`. ``family`` names the endpoint for counting (``contacts.search``)."""
+        :mod:`agent.errors`. ``family`` names the endpoint for counting (``contacts.search``).
+
+        A 200 whose body is ``null`` (the SDK answers None), or whose ``results`` are ``null`` or
+        missing (an empty body: the SDK answers a model of Nones), is no answer at all: read as
+        empty it would end a pull early and move the cursor past records never read, drop a
+        batch's engagement, or mark a write done that may not be. So it is retried like a 5xx
+        (:class:`TransientError`); if it persists the run fails and its cursor stays. Pass
+        ``expect_body=False`` for an endpoint that answers 204."""
         refreshed = False
 
         def attempt() -> T:
@@ -282,7 +299,10 @@ class HubSpotClient:
             (self.search_limiter if search else self.burst).acquire()
             self.calls[family] += 1
             try:
-                return fn(*args, _request_timeout=self.timeout, **kwargs)
+                answer = fn(*args, _request_timeout=self.timeout, **kwargs)
+                if expect_body:
+                    _check_body(family, answer)
+                return answer
             except urllib3.exceptions.HTTPError as exc:
                 raise TransientError(f"{family}: connection failed ({type(exc).__name__})") from None
             except OSError as exc:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from agent.errors import ConfigError
 from connectors.base import WriteFieldMap
+from connectors.hubspot.builtins import is_builtin
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,11 +60,35 @@ EngagementObject = Literal["emails", "calls", "meetings"]
 
 
 class WriteFields(WriteFieldMap):
-    """Which values are written, and into which contact property. Nothing else is ever written."""
+    """Which values are written, and into which contact property. Nothing else is ever written.
+
+    A HubSpot built-in property is refused here, offline (``validate``): leadscore writes only
+    properties its ``setup`` creates or custom properties adopted in ``adopt``. Whether an
+    existing custom property is leadscore's is HubSpot's to say, and is checked online
+    (:mod:`connectors.hubspot.setup`)."""
 
     score: str | None = "leadscore_score"
     stage: str | None = "leadscore_stage"
     reason: str | None = "leadscore_reason"
+
+    @field_validator("*")
+    @classmethod
+    def _not_builtin(cls, value: str | None) -> str | None:
+        if value is not None and is_builtin(value):
+            hint = " (to move lifecycle stages forward, use connectors.hubspot.lifecycle)" if value.strip().lower() == "lifecyclestage" else ""
+            raise ValueError(
+                f"'{value}' is a HubSpot built-in contact property, which leadscore never writes: name a new property "
+                f"(setup creates it) or a custom one adopted in connectors.hubspot.adopt{hint}"
+            )
+        return value
+
+
+def _adoptable(name: str) -> str:
+    if not name.strip():
+        raise ValueError("expected a contact property's internal name")
+    if is_builtin(name):
+        raise ValueError(f"'{name}' is a HubSpot built-in contact property; only custom properties can be adopted")
+    return name
 
 
 class OAuthRefresh(BaseModel):
@@ -111,6 +136,10 @@ class HubSpotConfig(BaseModel):
     write: WriteFields = WriteFields()
     property_group: str = "leadscore"
     property_group_label: str = "leadscore"
+    #: Existing custom properties (internal names) the admin lets leadscore write although its
+    #: setup did not create them, one by one. Any other existing property named in ``write`` is
+    #: refused, and setup never changes an adopted property's definition.
+    adopt: list[Annotated[str, AfterValidator(_adoptable)]] = []
     #: leadscore stage -> lifecyclestage value. Applied forward only, as HubSpot expects.
     lifecycle: dict[str, str] = {}
     #: Contacts handed to the agent per batch: engagement for the batch costs one associations

@@ -19,6 +19,7 @@ from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, 
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.pull import ContactReader, parse_time
+from connectors.hubspot.readback import owned_values, portal_id
 from connectors.hubspot.setup import PropertySetup
 from connectors.hubspot.write import ContactWriter
 
@@ -48,8 +49,8 @@ class HubSpotConnector:
         self.config = config = connector_config("hubspot", HubSpotConfig, config)
         self.client = HubSpotClient(config, sleep=sleep)
         self._reader = ContactReader(self.client, config)
-        self._writer = ContactWriter(self.client, config)
         self._properties = PropertySetup(self.client, config)
+        self._writer = ContactWriter(self.client, config, ownership=self._properties)
 
     @property
     def write_values(self) -> frozenset[str]:
@@ -96,6 +97,14 @@ class HubSpotConnector:
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         return self._writer.write(updates)
+
+    def read_back(self, object_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every live contact's owned properties as HubSpot holds them now (``reconcile``)."""
+        return owned_values(self._reader, self.config.write.mapping())
+
+    def identity(self) -> str:
+        """Which portal this is (``hubspot:<portalId>``): a state store kept for another is not trusted."""
+        return f"hubspot:{portal_id(self.client)}"
 
     def api_calls(self) -> Mapping[str, int]:
         return Counter(self.client.calls)

@@ -40,6 +40,10 @@ notes, tasks                          not read: they are the rep's, not the lead
 Marketing email events and page-level web analytics need APIs a private app's CRM scopes do
 not reach, so HubSpot portals score page views and email engagement from the summary fields.
 
+No value stops a pull: a date that cannot be read (``"99999999999999999"``, past any datetime)
+leaves its activity out, odd values are cleaned or dropped (:func:`agent.records.usable_fields`),
+and each is named on the contact's ``Lead.problems``, which the pipeline counts as ``warned``.
+
 Deleted contacts are not reported as ``deleted_ids``: search never returns archived records and
 listing the archive on every sync would cost a page per 100 deletions ever made. A write to a
 deleted contact answers ``OBJECT_NOT_FOUND`` and fails permanently for that record alone.
@@ -48,11 +52,12 @@ deleted contact answers ``OBJECT_NOT_FOUND`` and fails permanently for that reco
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from agent.records import Activity, Lead
+from agent.records import Activity, Lead, Unusable, unreadable_lead, usable_fields, usable_value
 from connectors.base import Cursor, PullBatch, PullNeeds, StalledCursorError
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
@@ -86,19 +91,53 @@ ALWAYS = ("hs_object_id", "createdate", "lastmodifieddate")
 
 
 def parse_time(value: Any) -> datetime | None:
-    """HubSpot datetimes: ISO 8601 (``...Z``, with or without milliseconds) or epoch ms."""
-    if value in (None, ""):
-        return None
+    """HubSpot datetimes: ISO 8601 (``...Z``, with or without milliseconds) or epoch ms. None
+    when missing or unusable (not a time, or outside the years 1-9999); never raises."""
+    return read_time(value)[0]
+
+
+#: Epoch milliseconds: ASCII digits only (``str.isdigit`` also takes ``"²"``), and at most 15 of
+#: them (year 33658) - longer ones are past any datetime and would cost int() a long parse.
+_EPOCH_MS = re.compile(r"-?\d{1,15}", re.ASCII)
+_DIGITS = re.compile(r"-?\d+", re.ASCII)
+_LONGEST_TIME_TEXT = 64
+
+
+def read_time(value: Any) -> tuple[datetime | None, str | None]:
+    """A HubSpot datetime and, when a value is present but unusable, why (for an
+    :class:`~agent.records.Unusable`); never raises."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+        return _in_utc(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None, f"a {type(value).__name__}, not a date/time"
+    if isinstance(value, int) and abs(value) >= 10**15:
+        return None, "epoch milliseconds out of range"
+    text = value.strip() if isinstance(value, str) else str(value)
+    if _DIGITS.fullmatch(text):
+        if not _EPOCH_MS.fullmatch(text):
+            return None, f"epoch milliseconds out of range ({len(text.lstrip('-'))} digits)"
+        try:
+            return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc), None
+        except (OverflowError, OSError, ValueError):
+            return None, "epoch milliseconds out of range"
+    if len(text) > _LONGEST_TIME_TEXT:
+        return None, f"not a date/time ({len(text):,} characters)"
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return None, "not a date/time"
+    return _in_utc(moment)
+
+
+def _in_utc(moment: datetime) -> tuple[datetime | None, str | None]:
+    """``moment`` in UTC (naive is UTC): an offset can push the first or last day of the
+    calendar out of it (``0001-01-01T00:00+05:00``), which no store or sum could then take."""
+    try:
+        return (moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)), None
+    except (OverflowError, ValueError):
+        return None, "date/time out of range"
 
 
 def to_ms(moment: datetime) -> int:
@@ -249,7 +288,8 @@ class ContactReader:
                 limit=LIST_PAGE,
                 after=after,
                 properties=properties,
-                archived=False,
+                # ``archived`` left out: its default is false (the spec types it a boolean, which
+                # the SDK would send as the Python spelling ``False``).
             )
             after = getattr(getattr(getattr(response, "paging", None), "next", None), "after", None)
             if after in followed:
@@ -263,40 +303,80 @@ class ContactReader:
     # --- records and activities ------------------------------------------------------------
 
     def _batch(self, records: Sequence[Any], plan: PullPlan, cursor: Cursor) -> PullBatch:
-        leads = [self._lead(r) for r in records]
+        """The batch of ``records``: each a lead carrying the values it could not use
+        (:attr:`Lead.problems`: its own properties, its summary dates, its engagements'), so one
+        bad value never stops the batch. A record that cannot be read at all becomes an
+        unreadable stand-in, which the pipeline counts ``bad`` and leaves out."""
+        leads: list[Lead] = []
         activities: list[Activity] = []
         for record in records:
-            activities.extend(self._summary_activities(record, plan))
+            try:
+                lead = self._lead(record)
+                problems = list(lead.problems)
+                found = list(self._summary_activities(record, plan, problems))
+            except Exception as exc:  # noqa: BLE001 - the last guard: one record, not the batch
+                leads.append(unreadable_lead(getattr(record, "id", None), "contact", exc))
+                continue
+            activities.extend(found)
+            leads.append(replace(lead, problems=tuple(problems)) if len(problems) != len(lead.problems) else lead)
         if plan.engagements and records:
-            activities.extend(self._engagement_activities([r.id for r in records], plan.engagements))
+            extra: dict[str, list[Unusable]] = {}
+            activities.extend(self._engagement_activities([r.id for r in records], plan.engagements, extra))
+            if extra:
+                leads = [replace(lead, problems=(*lead.problems, *extra[lead.id])) if lead.id in extra else lead
+                         for lead in leads]
         return PullBatch(leads=leads, activities=activities, cursor=cursor)
 
     def _lead(self, record: Any) -> Lead:
-        props: Mapping[str, Any] = record.properties or {}
-        fields = {name: props[prop] for name, prop in self._fields.items() if props.get(prop) not in (None, "")}
-        if "employees" in fields and self._fields.get("employees") == "numemployees":
-            fields["employees"] = employees_from_bucket(fields["employees"])
+        """A contact as a :class:`Lead`. Values that cannot be used as they are (huge, binary,
+        nested, not finite, an unreadable date) are cleaned or dropped and named in
+        ``problems``; never raises for a value."""
+        props, problems = _properties(record)
+        raw = {name: props[prop] for name, prop in self._fields.items() if props.get(prop) not in (None, "")}
+        if "employees" in raw and self._fields.get("employees") == "numemployees":
+            raw["employees"] = employees_from_bucket(raw["employees"])
+        names = dict(self._fields)
         if "lifecyclestage" in props:
-            fields["custom.lifecyclestage"] = props.get("lifecyclestage")
+            raw["custom.lifecyclestage"] = props.get("lifecyclestage")
+            names["custom.lifecyclestage"] = "lifecyclestage"
+        fields, unusable = usable_fields(raw, names)
+        problems += unusable
+        created, reason = read_time(props.get("createdate"))
+        if reason is not None:
+            problems.append(Unusable("createdate", reason))
         return Lead(
             id=str(record.id),
             object_type="contact",
             fields=fields,
-            created_at=parse_time(props.get("createdate")) or parse_time(getattr(record, "created_at", None)),
+            created_at=created or parse_time(getattr(record, "created_at", None)),
             updated_at=_modified(record),
+            problems=tuple(problems),
         )
 
     @staticmethod
-    def _summary_activities(record: Any, plan: PullPlan) -> Iterable[Activity]:
-        props: Mapping[str, Any] = record.properties or {}
+    def _summary_activities(record: Any, plan: PullPlan, problems: list[Unusable] | None = None) -> Iterable[Activity]:
+        """The contact's summary activities (last open, click, visit, conversion). A date that
+        cannot be read (``"99999999999999999"``) is left out and, given ``problems``, named there."""
+        props, _ = _properties(record)
         for prop, (kind, detail_name, detail_prop) in plan.summaries.items():
-            when = parse_time(props.get(prop))
+            when, reason = read_time(props.get(prop))
+            if reason is not None and problems is not None:
+                problems.append(Unusable(prop, reason))
             if when is None:
                 continue
-            details = {detail_name: props[detail_prop]} if detail_name and detail_prop and props.get(detail_prop) else {}
+            details: dict[str, Any] = {}
+            if detail_name and detail_prop and props.get(detail_prop) not in (None, ""):
+                cleaned, unusable = usable_fields({detail_name: props[detail_prop]}, {detail_name: detail_prop})
+                details = cleaned
+                if problems is not None:
+                    problems.extend(unusable)
             yield Activity(str(record.id), kind, when, details)
 
-    def _engagement_activities(self, contact_ids: list[str], engagements: list[str]) -> list[Activity]:
+    def _engagement_activities(
+        self, contact_ids: list[str], engagements: list[str], problems: dict[str, list[Unusable]] | None = None
+    ) -> list[Activity]:
+        """Activities from the contacts' engagements; what an engagement could not use is named,
+        given ``problems``, for each of its contacts (contact id -> problems)."""
         activities: list[Activity] = []
         for object_type in engagements:
             by_engagement = self._associated(contact_ids, object_type)
@@ -306,13 +386,18 @@ class ContactReader:
             for start in range(0, len(ids), BATCH_READ):
                 chunk = ids[start : start + BATCH_READ]
                 for engagement in self._read_objects(object_type, chunk):
-                    activity = _engagement_activity(object_type, engagement.properties or {})
+                    props, found = _properties(engagement, object_type)
+                    activity = _engagement_activity(object_type, props, found)
+                    contacts = by_engagement.get(str(engagement.id), ())
+                    if found and problems is not None:
+                        for contact_id in contacts:
+                            problems.setdefault(contact_id, []).extend(found)
                     if activity is None:
                         continue
-                    kind, when, props = activity
-                    props = {**props, "id": str(engagement.id)}  # two alike at one instant stay two
-                    for contact_id in by_engagement.get(str(engagement.id), ()):
-                        activities.append(Activity(contact_id, kind, when, props))
+                    kind, when, values = activity
+                    values = {**values, "id": str(engagement.id)}  # two alike at one instant stay two
+                    for contact_id in contacts:
+                        activities.append(Activity(contact_id, kind, when, values))
         return activities
 
     def associated_deals(self, contact_ids: list[str]) -> dict[str, list[Mapping[str, Any]]]:
@@ -372,32 +457,68 @@ def employees_from_bucket(value: Any) -> Any:
     """HubSpot's ``numemployees`` is an enumeration of buckets (``"100-500"``, ``"1000+"``);
     a bucket reads as its lower bound, so a size rule never overstates a company. Anything
     else is passed on as it is (a portal may have redefined the property as a number)."""
-    text = str(value).strip()
+    if not isinstance(value, str) or len(value) > 40:
+        return value
+    text = value.strip()
     head = text.rstrip("+").split("-", 1)[0].replace(",", "").strip()
-    if head.isdigit() and (text.endswith("+") or "-" in text):
+    if _BUCKET_BOUND.fullmatch(head) and (text.endswith("+") or "-" in text):
         return int(head)
     return value
 
 
-def _engagement_activity(object_type: str, props: Mapping[str, Any]) -> tuple[str, datetime, dict[str, Any]] | None:
-    when = parse_time(props.get("hs_timestamp"))
-    if when is None:
-        return None
-    if object_type == "emails":
-        if (props.get("hs_email_direction") or "").upper() != "INCOMING_EMAIL":
-            return None
-        return "email_reply", when, {}
-    if object_type == "calls":
-        return "call", when, _present(
-            status=props.get("hs_call_status"), direction=props.get("hs_call_direction"), duration=props.get("hs_call_duration")
-        )
-    if object_type == "meetings":
-        return "meeting", when, _present(outcome=props.get("hs_meeting_outcome"), title=props.get("hs_meeting_title"))
-    return None
+_BUCKET_BOUND = re.compile(r"\d{1,15}", re.ASCII)
 
 
-def _present(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v not in (None, "")}
+def _properties(record: Any, object_type: str = "contact") -> tuple[Mapping[str, Any], list[Unusable]]:
+    """A record's ``properties`` map, and a problem when it is not one (then read as empty)."""
+    props = getattr(record, "properties", None)
+    if props is None:
+        return {}, []
+    if isinstance(props, Mapping):
+        return props, []
+    prefix = "" if object_type == "contact" else f"{object_type}."
+    return {}, [Unusable(f"{prefix}properties", f"a {type(props).__name__}, not a property map (ignored)")]
+
+
+def _engagement_activity(
+    object_type: str, props: Mapping[str, Any], problems: list[Unusable] | None = None
+) -> tuple[str, datetime, dict[str, Any]] | None:
+    """An engagement's activity (type, when, properties), or None when it is not one the lead
+    did or its time cannot be read; what cannot be used is named in ``problems`` (given)."""
+    found: list[Unusable] = []
+    when, reason = read_time(props.get("hs_timestamp"))
+    if reason is not None:
+        found.append(Unusable(f"{object_type}.hs_timestamp", reason))
+    activity: tuple[str, datetime, dict[str, Any]] | None = None
+    if when is not None:
+        if object_type == "emails":
+            direction, why = usable_value(props.get("hs_email_direction"))
+            if why is not None:
+                found.append(Unusable("emails.hs_email_direction", why))
+            if isinstance(direction, str) and direction.upper() == "INCOMING_EMAIL":
+                activity = "email_reply", when, {}
+        elif object_type == "calls":
+            values, unusable = _present(object_type, status=props.get("hs_call_status"),
+                                        direction=props.get("hs_call_direction"), duration=props.get("hs_call_duration"))
+            found += unusable
+            activity = "call", when, values
+        elif object_type == "meetings":
+            values, unusable = _present(object_type, outcome=props.get("hs_meeting_outcome"), title=props.get("hs_meeting_title"))
+            found += unusable
+            activity = "meeting", when, values
+    if problems is not None:
+        problems.extend(found)
+    return activity
+
+
+_PROPERTY_OF = {"status": "hs_call_status", "direction": "hs_call_direction", "duration": "hs_call_duration",
+                "outcome": "hs_meeting_outcome", "title": "hs_meeting_title"}
+
+
+def _present(object_type: str, **values: Any) -> tuple[dict[str, Any], list[Unusable]]:
+    """The values that are there, cleaned, and what could not be used (named by property)."""
+    return usable_fields({k: v for k, v in values.items() if v is not None},
+                         {k: f"{object_type}.{_PROPERTY_OF.get(k, k)}" for k in values})
 
 
 def _object_id(record: Any) -> int:
@@ -408,7 +529,7 @@ def _object_id(record: Any) -> int:
 
 
 def _modified(record: Any) -> datetime | None:
-    return parse_time((record.properties or {}).get("lastmodifieddate")) or parse_time(getattr(record, "updated_at", None))
+    return parse_time(_properties(record)[0].get("lastmodifieddate")) or parse_time(getattr(record, "updated_at", None))
 
 
 @dataclass(frozen=True)

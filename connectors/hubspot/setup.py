@@ -2,6 +2,16 @@
 
 One properties listing answers both "what exists" and "what type is it", so ``check`` and
 ``setup`` each start from a single call; only missing pieces cost more.
+
+Owned fields only. leadscore writes a property only when its setup created it or the admin
+adopted it (``connectors.hubspot.adopt``). HubSpot itself records which is which, so a lost
+state store loses nothing: setup creates its properties in the leadscore group with
+:data:`OWNED_MARK` in their description (see :func:`is_owned`). A write target
+that exists otherwise (a built-in: ``hubspotDefined``; or anyone else's custom property) and is
+not adopted is refused with a :class:`ConfigError` naming its ``write`` key, by setup before it
+changes anything and by the connector's first write (:meth:`PropertySetup.verify_owned`, once
+per instance, free when setup already ran in it). Setup changes the definition (stage options)
+only of properties it created; an adopted property missing options is reported, not edited.
 """
 
 from __future__ import annotations
@@ -9,9 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from agent.errors import ConfigError
 from connectors.base import CheckReport, SetupReport, WriteSpec
 from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from connectors.hubspot.config import HubSpotConfig
+
+#: In the description of every property setup creates: what marks it leadscore's, in HubSpot.
+OWNED_MARK = "Managed by leadscore."
 
 
 @dataclass(frozen=True)
@@ -34,13 +48,37 @@ SHAPES: dict[str, PropertyShape] = {
 }
 
 
+#: The descriptions setup wrote before :data:`OWNED_MARK` existed.
+_UNMARKED = frozenset(shape.description for shape in SHAPES.values())
+
+
 class PropertySetup:
     def __init__(self, client: HubSpotClient, config: HubSpotConfig) -> None:
         self.client = client
         self.config = config
+        #: Set once every existing write target is known to be leadscore's or adopted.
+        self._verified = False
+
+    def verify_owned(self) -> None:
+        """Raise :class:`ConfigError` (one line per ``write`` key) unless every write target that
+        exists may be written; one properties listing, once per instance (none after setup)."""
+        if not self._verified:
+            self._refuse_foreign(self._existing())
+
+    def _refuse_foreign(self, existing: dict[str, Any]) -> None:
+        problems = [
+            problem
+            for value, prop in self.config.write.mapping().items()
+            if prop in existing and (problem := ownership_problem(value, prop, existing[prop], self.config))
+        ]
+        if problems:
+            raise ConfigError(problems)
+        self._verified = True
 
     def _existing(self) -> dict[str, Any]:
-        response = self.client.call("properties.list", self.client.properties.get_all, "contacts", archived=False)
+        # ``archived`` left out: it defaults to false, and the SDK would send Python's "False"
+        # where the properties API documents a boolean (true/false).
+        response = self.client.call("properties.list", self.client.properties.get_all, "contacts")
         return {p.name: p for p in response.results or []}
 
     def check(self) -> CheckReport:
@@ -54,6 +92,10 @@ class PropertySetup:
             if found is None:
                 problems.append(f"connectors.hubspot.write.{value}: contact property '{prop}' does not exist (the connector's setup creates it)")
                 continue
+            foreign = ownership_problem(value, prop, found, self.config)
+            if foreign:
+                problems.append(foreign)
+                continue
             problems.extend(_shape_problems(value, prop, found))
         return CheckReport(ok=not problems, problems=problems, details={"properties": len(existing)})
 
@@ -64,6 +106,8 @@ class PropertySetup:
         existing_names: list[str] = []
         todo: list[str] = []
         group = self.config.property_group
+        existing = self._existing()
+        self._refuse_foreign(existing)  # before anything is created or changed
         groups = self.client.call("properties.groups.list", self.client.property_groups.get_all, "contacts")
         if group in {g.name for g in groups.results or []}:
             existing_names.append(f"group {group}")
@@ -81,7 +125,6 @@ class PropertySetup:
                     raise
                 existing_names.append(f"group {group}")
 
-        existing = self._existing()
         for value, prop in self.config.write.mapping().items():
             shape = SHAPES[value]
             options = _stage_options(spec.stages) if value == "stage" else None
@@ -95,7 +138,7 @@ class PropertySetup:
                         PropertyCreate(
                             name=prop,
                             label=shape.label,
-                            description=shape.description,
+                            description=f"{shape.description} {OWNED_MARK}",
                             type=shape.type,
                             field_type=shape.field_type,
                             group_name=group,
@@ -106,6 +149,10 @@ class PropertySetup:
                 except HubSpotRequestError as exc:
                     if exc.error.status != 409:
                         raise
+                    # Created meanwhile, by someone: leadscore's only if it says so.
+                    self._verified = False
+                    latest = self.client.call("properties.read", self.client.properties.get_by_name, "contacts", prop)
+                    self._refuse_foreign({prop: latest})
                     existing_names.append(prop)
                 continue
             problems = _shape_problems(value, prop, found)
@@ -115,6 +162,14 @@ class PropertySetup:
             if options:
                 have = {o.value for o in found.options or []}
                 missing = [o for o in options if o["value"] not in have]
+                if missing and not is_owned(found, self.config):
+                    # Adopted: its definition is the admin's, so the missing stages are theirs to add.
+                    todo.append(
+                        f"connectors.hubspot.write.{value}: adopted property '{prop}' has no option for "
+                        f"{', '.join(o['value'] for o in missing)}: add them in HubSpot (leadscore changes only "
+                        "the properties it created)"
+                    )
+                    continue
                 if missing:
                     keep = [
                         {"label": o.label, "value": o.value, "display_order": o.display_order, "hidden": bool(o.hidden)}
@@ -131,6 +186,31 @@ class PropertySetup:
                     continue
             existing_names.append(prop)
         return SetupReport(created=created, existing=existing_names, todo=todo)
+
+
+def is_owned(found: Any, config: HubSpotConfig) -> bool:
+    """Whether leadscore's setup created this property: a custom property carrying
+    :data:`OWNED_MARK` in its description, or (created before the mark existed) one in
+    leadscore's property group with the very description that setup gave it then. A property
+    merely sitting in the group is not enough: the group is the admin's to name."""
+    if getattr(found, "hubspot_defined", None):
+        return False
+    description = getattr(found, "description", None) or ""
+    if OWNED_MARK in description:
+        return True
+    return getattr(found, "group_name", None) == config.property_group and description in _UNMARKED
+
+
+def ownership_problem(value: str, prop: str, found: Any, config: HubSpotConfig) -> str | None:
+    """Why leadscore may not write the existing property ``prop`` (the ``write.<value>`` target),
+    or None when it may: setup created it, or the admin adopted it."""
+    if getattr(found, "hubspot_defined", None):
+        return (f"connectors.hubspot.write.{value}: '{prop}' is a HubSpot built-in contact property, which leadscore "
+                "never writes: map it to a new property (setup creates it)")
+    if prop in config.adopt or is_owned(found, config):
+        return None
+    return (f"connectors.hubspot.write.{value}: contact property '{prop}' exists and leadscore did not create it: "
+            f"add it to connectors.hubspot.adopt to let leadscore write it, or map {value} to a new property")
 
 
 def _stage_options(stages: Sequence[str]) -> list[dict[str, Any]]:

@@ -11,14 +11,16 @@ Batches are HubSpot's maximum (100). Per-record results come from three places:
   spent quota makes this and every later batch retryable without another call.
 
 Only the properties the config names are ever written (``WriteFields``), plus
-``lifecyclestage`` when the admin maps stages onto it, and then only forward.
+``lifecyclestage`` when the admin maps stages onto it, and then only forward. Before the first
+write of a connector instance, every target that exists must be leadscore's or adopted
+(:meth:`connectors.hubspot.setup.PropertySetup.verify_owned`), else nothing is written.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import structlog
 
@@ -52,16 +54,24 @@ def property_value(name: str, value: Any) -> str:
     return str(value)
 
 
+class Ownership(Protocol):
+    def verify_owned(self) -> None: ...
+
+
 class ContactWriter:
-    def __init__(self, client: HubSpotClient, config: HubSpotConfig) -> None:
+    def __init__(self, client: HubSpotClient, config: HubSpotConfig, ownership: Ownership | None = None) -> None:
         self.client = client
         self.config = config
+        #: Checks (once) that every write target is leadscore's or adopted; raises ConfigError.
+        self.ownership = ownership
         self.mapping = config.write.mapping()
         self._lifecycle_order: list[str] | None = None
         #: Failed writes by error code, for metrics and the run summary.
         self.failures: Counter[str] = Counter()
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
+        if updates and self.ownership is not None:
+            self.ownership.verify_owned()
         prepared = [(u, self._properties(u)) for u in updates]
         if self.config.lifecycle:
             self._add_lifecycle(prepared)

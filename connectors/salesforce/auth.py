@@ -21,6 +21,8 @@ from connectors.salesforce.config import SalesforceConfig
 class Session:
     access_token: str
     instance_url: str
+    #: The identity URL (``https://login.salesforce.com/id/<org id>/<user id>``): which org this is.
+    identity_url: str | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"Session(instance_url={self.instance_url!r})"
@@ -30,7 +32,9 @@ def _jwt_assertion(config: SalesforceConfig) -> str:
     import jwt
 
     now = int(time.time())
-    claims = {"iss": config.client_id, "sub": config.username, "aud": config.login_url, "exp": now + 180}
+    # aud is the login or test host, never login_url: a My Domain takes the token request, but
+    # Salesforce accepts only those audiences (SalesforceConfig.audience).
+    claims = {"iss": config.client_id, "sub": config.username, "aud": config.audience, "exp": now + 180}
     try:
         return jwt.encode(claims, config.private_key_value(), algorithm="RS256")
     except (ValueError, TypeError) as exc:
@@ -74,4 +78,4 @@ def authenticate(config: SalesforceConfig, http: requests.Session) -> Session:
             f"check connectors.salesforce.client_id, username and the {config.auth} credentials"
         )
     register_secret(body["access_token"], transient=True)  # the session id: never in a log line, whatever logs it
-    return Session(body["access_token"], body.get("instance_url") or config.login_url)
+    return Session(body["access_token"], body.get("instance_url") or config.login_url, body.get("id"))

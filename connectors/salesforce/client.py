@@ -45,6 +45,38 @@ class SalesforceRequestError(Exception):
         self.message = message
 
 
+#: Bulk API 2.0 job-level error codes worth retrying ("Errors", Bulk API 2.0 Developer Guide):
+#: ``Timeout`` ("split your batch into smaller batches, and try again"), ``TooManyLockFailure``
+#: (lock contention), ``Unknown`` ("Exception with unknown cause occurred"), ``InvalidSessionId``
+#: (a new session) and ``ExceededQuota`` (the rolling 24 hours move on). The others it lists
+#: (``ClientInputError``, ``FeatureNotEnabled``, ``InvalidBatch`` - "Field name not found" -,
+#: ``InvalidJob``, ``InvalidJobState``, ``InvalidOperation``, ``InvalidUrl``, ``InvalidUser``,
+#: ``InvalidXML``, ``MethodNotAllowed``, ``NotFound``) fail the same way every time.
+BULK_RETRYABLE = frozenset({"Timeout", "TooManyLockFailure", "Unknown", "InvalidSessionId", "ExceededQuota"})
+
+
+class BulkJobFailed(SalesforceRequestError):
+    """A Bulk API 2.0 job that ended ``Failed`` (or ``Aborted``) as a whole, with the code of its
+    ``errorMessage`` (``InvalidBatch : Field name not found : X``): ``state`` says whether its
+    records are worth retrying (``RETRYABLE``) or not (``PERMANENT``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(0, code, message)
+        self.state = "RETRYABLE" if code in BULK_RETRYABLE else "PERMANENT"
+
+
+def bulk_failure(family: str, exc: Exception) -> Exception:
+    """simple-salesforce's ``SalesforceOperationError`` for a bulk job as an agent error: a job
+    whose ``errorMessage`` names a permanent code is :class:`BulkJobFailed` (not retried here);
+    a timeout, a retryable code or a job that says nothing is a :class:`TransientError`."""
+    text = str(exc)
+    detail = text.split("Response content:", 1)[1].strip() if "Response content:" in text else ""
+    code = detail.split(":", 1)[0].strip() if ":" in detail else ""
+    if code.isalpha() and code not in BULK_RETRYABLE:
+        return BulkJobFailed(code, detail[:300])
+    return TransientError(f"{family}: bulk job failed ({text[:200]})")
+
+
 class TimeoutSession(requests.Session):
     """A session that puts a (connect, read) timeout on every request that has none, and whose
     own CA bundle wins over ``REQUESTS_CA_BUNDLE`` (requests lets the environment override a
@@ -93,6 +125,11 @@ class SalesforceClient:
             self._login()
         return self._sf
 
+    @property
+    def session(self) -> Session | None:
+        """The current login (None before the first call)."""
+        return self._session
+
     def _login(self) -> None:
         from simple_salesforce import Salesforce
 
@@ -132,7 +169,7 @@ class SalesforceClient:
             except requests.RequestException as exc:
                 raise TransientError(f"{family}: connection failed ({type(exc).__name__})") from None
             except SalesforceOperationError as exc:
-                raise TransientError(f"{family}: bulk job failed ({str(exc)[:200]})") from None
+                raise bulk_failure(family, exc) from None
             except SalesforceError as exc:
                 raise self._map(family, exc) from None
             self._observe(sf)

@@ -9,10 +9,12 @@ inline in a config a person might paste into a ticket.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from agent.errors import ConfigError
 from connectors.base import WriteFieldMap
@@ -52,6 +54,56 @@ DEFAULT_CONTACT_FIELDS: dict[str, str] = {
 }
 
 
+#: An API name: letters, digits and single underscores, starting with a letter and not ending
+#: with an underscore ("It must begin with a letter, not include spaces, not end with an
+#: underscore, and not contain two consecutive underscores", Object Reference, PermissionSet.Name,
+#: the rule every API name follows); custom fields end in ``__c`` (relationships ``__r``), with an
+#: optional namespace prefix (``ns__Name__c``). Lengths (Salesforce Help, "DescribeFieldResult.
+#: getLength() returns maximum of 40 characters for longer API name", 000381913): a field name
+#: at most 40 characters, a namespace prefix at most 15, 60 in all with the separators.
+_WORD = r"[A-Za-z](?:_?[A-Za-z0-9])*"
+_API_NAME = re.compile(rf"^(?:(?P<ns>{_WORD})__(?={_WORD}__[cr]\Z))?(?P<name>{_WORD})(?P<suffix>__[cr])?\Z")
+_GRAMMAR = ("letters, digits and single underscores, starting with a letter; custom fields end in __c, "
+            "optionally after a namespace prefix ns__; a name has at most 40 characters")
+
+
+def check_api_name(value: str, *, custom: bool = False) -> str:
+    """``value`` if it is a Salesforce field API name (a custom field's, when ``custom``);
+    a ValueError naming the grammar otherwise. Nothing unchecked goes into SOQL."""
+    found = _API_NAME.match(value) if isinstance(value, str) else None
+    if found is None or len(found["name"]) > 40 or len(found["ns"] or "") > 15:
+        raise ValueError(f"{value!r} is not a Salesforce API name ({_GRAMMAR})")
+    if custom and found["suffix"] != "__c":
+        raise ValueError(f"'{value}' is not a custom field (API names end in __c); leadscore writes only its own fields")
+    return value
+
+
+CustomFieldName = Annotated[str, AfterValidator(lambda v: check_api_name(v, custom=True))]
+FieldName = Annotated[str, AfterValidator(check_api_name)]
+
+#: The Description leadscore gives the custom fields it creates: how ``setup`` and the writer
+#: know a field is leadscore's even when the state store is lost.
+MANAGED_DESCRIPTION = "Managed by leadscore"
+
+#: OAuth JWT ``aud`` values Salesforce accepts for an org ("Use the authorization server's URL for
+#: the audience value: https://login.salesforce.com, https://test.salesforce.com, or
+#: https://site.force.com/customers if implementing for an Experience Cloud site": Salesforce
+#: Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration"): never a My Domain URL.
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+
+
+def looks_like_sandbox(login_url: str) -> bool:
+    """Salesforce's sandbox login host, or a sandbox My Domain with enhanced domains
+    (``https://MyDomainName--SandboxName.sandbox.my.salesforce.com`` "for sandboxes or Scratch
+    orgs": forcedotcom/postman-salesforce-apis, install-with-app.md; Salesforce Help "My Domain URL
+    Formats"). The older sandbox format (``MyDomainName--SandboxName.my.salesforce.com``, "two
+    possible formats for sandbox My Domain login hostname": "Call Salesforce URLs Within a
+    Package") is not told apart from production here: such orgs set ``sandbox = true``."""
+    host = urlsplit(login_url).hostname or ""
+    return host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com")
+
+
 class WriteFields(WriteFieldMap):
     """Canonical value -> custom field API name, written on Leads and Contacts alike."""
 
@@ -59,19 +111,21 @@ class WriteFields(WriteFieldMap):
     stage: str | None = "Leadscore_Stage__c"
     reason: str | None = "Leadscore_Reason__c"
 
-    @model_validator(mode="after")
-    def _custom_fields_only(self) -> WriteFields:
-        for name in self.mapping().values():
-            if not name.endswith("__c"):
-                raise ValueError(f"'{name}' is not a custom field (API names end in __c); leadscore writes only its own fields")
-        return self
+    @field_validator("*")
+    @classmethod
+    def _custom_fields_only(cls, value: str | None) -> str | None:
+        return None if value is None else check_api_name(value, custom=True)
 
 
 class SalesforceConfig(BaseModel):
     model_config = _STRICT
 
     auth: Literal["jwt", "client_credentials", "password"] = "jwt"
+    #: Where the token request goes: login.salesforce.com, test.salesforce.com or the org's My Domain.
     login_url: str = "https://login.salesforce.com"
+    #: A sandbox org (JWT ``aud`` https://test.salesforce.com); left out, it is inferred from
+    #: ``login_url`` (test.salesforce.com or a ``*.sandbox.my.salesforce.com`` My Domain).
+    sandbox: bool | None = None
     client_id: str
     client_secret_env: str | None = "SALESFORCE_CLIENT_SECRET"
     #: The integration user (JWT bearer and password flows).
@@ -86,9 +140,12 @@ class SalesforceConfig(BaseModel):
     ca_bundle: Path | None = None
     api_version: str = Field(default="60.0", pattern=r"^\d+\.\d$")
     objects: list[SObject] = ["Lead", "Contact"]
-    lead_fields: dict[str, str] = {}
-    contact_fields: dict[str, str] = {}
+    lead_fields: dict[str, FieldName] = {}
+    contact_fields: dict[str, FieldName] = {}
     write: WriteFields = WriteFields()
+    #: Existing custom fields (API names) the admin lets leadscore write, one by one: any other
+    #: write target must be a field leadscore's own ``setup`` created.
+    adopt: list[CustomFieldName] = []
     #: At or above this many changed records a write goes through Bulk API 2.0.
     bulk_threshold: int = Field(default=2000, ge=1)
     bulk_poll_seconds: float = Field(default=2.0, gt=0)
@@ -107,6 +164,27 @@ class SalesforceConfig(BaseModel):
         if not value.startswith("https://"):
             raise ValueError(f"expected an https:// URL, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("sandbox")
+    @classmethod
+    def _sandbox_matches_login_host(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        host = urlsplit(str(info.data.get("login_url") or "")).hostname
+        if value is False and host == "test.salesforce.com":
+            raise ValueError("login_url is Salesforce's sandbox login host: set sandbox = true, or leave sandbox out")
+        if value is True and host == "login.salesforce.com":
+            raise ValueError("login_url is Salesforce's production login host: set sandbox = false, or leave sandbox out")
+        return value
+
+    @property
+    def audience(self) -> str:
+        """The JWT ``aud``: the login or test host, whatever ``login_url`` (a My Domain is where
+        the token request goes, never an audience)."""
+        sandbox = self.sandbox if self.sandbox is not None else looks_like_sandbox(self.login_url)
+        return SANDBOX_AUDIENCE if sandbox else PRODUCTION_AUDIENCE
+
+    def adopted(self, api_name: str) -> bool:
+        """Whether the admin adopted ``api_name`` (API names ignore case)."""
+        return api_name.lower() in {name.lower() for name in self.adopt}
 
     @model_validator(mode="after")
     def _flow_needs(self) -> SalesforceConfig:

@@ -19,6 +19,7 @@ from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, 
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.pull import ConversionMap, RecordReader, chunks, in_list, parse_time, soql_datetime
+from connectors.salesforce.readback import org_id, owned_values
 from connectors.salesforce.setup import FieldSetup
 from connectors.salesforce.write import RecordWriter
 
@@ -37,7 +38,7 @@ class SalesforceConnector:
         self.client = SalesforceClient(config, sleep=sleep)
         self.conversions = ConversionMap({})
         self._reader = RecordReader(self.client, config, self.conversions)
-        self._writer = RecordWriter(self.client, config, self.conversions)
+        self._writer = RecordWriter(self.client, config, self.conversions, ensure_owned=lambda: self._fields.ensure_owned())
         self._fields = FieldSetup(self.client, config)
 
     @property
@@ -85,6 +86,15 @@ class SalesforceConnector:
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         return self._writer.write(updates)
+
+    def read_back(self, object_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every live record's owned fields as the org holds them now (``reconcile``)."""
+        return owned_values(self.client, object_type, self.config.write.mapping())
+
+    def identity(self) -> str:
+        """Which org this is (``salesforce:<org id>``): a sandbox refresh gives a new one, and a
+        state store kept for another org is not trusted."""
+        return f"salesforce:{org_id(self.client)}"
 
     def api_calls(self) -> Mapping[str, int]:
         return Counter(self.client.calls)

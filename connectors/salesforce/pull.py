@@ -40,11 +40,11 @@ CampaignMember of another campaign, responded          ``event_attended`` (Event
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from agent.records import Activity, Lead
+from agent.records import Activity, Lead, Unusable, unreadable_lead, usable_fields, usable_value
 from connectors.base import Cursor, PullBatch, PullNeeds, StalledCursorError
 from connectors.salesforce.client import SalesforceClient, SalesforceRequestError
 from connectors.salesforce.config import SalesforceConfig
@@ -68,21 +68,36 @@ def soql_string(value: str) -> str:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """Salesforce datetimes (``2026-10-01T12:00:00.000+0000``) and dates (``2026-10-01``)."""
-    if value in (None, ""):
-        return None
-    text = str(value)
+    """Salesforce datetimes (``2026-10-01T12:00:00.000+0000``) and dates (``2026-10-01``). None
+    when missing or unusable; never raises."""
+    return read_time(value)[0]
+
+
+def read_time(value: Any) -> tuple[datetime | None, str | None]:
+    """A Salesforce datetime or date (in UTC) and, when a value is present but unusable, why
+    (for an :class:`~agent.records.Unusable`); never raises."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    if not isinstance(value, str):
+        return None, f"a {type(value).__name__}, not a date/time"
+    text = value.strip()
+    if len(text) > 64:
+        return None, f"not a date/time ({len(text):,} characters)"
     if len(text) == 10:
         text += "T00:00:00+00:00"
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
-    elif len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+    elif len(text) > 5 and text[-5] in "+-" and text[-4:].isascii() and text[-4:].isdigit():
         text = text[:-2] + ":" + text[-2:]
     try:
         moment = datetime.fromisoformat(text)
+        return (moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)), None
     except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return None, "not a date/time"
+    except OverflowError:
+        return None, "date/time out of range"
 
 
 def chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterator[Sequence[str]]:
@@ -250,18 +265,35 @@ class RecordReader:
 
     @staticmethod
     def _lead(record: Mapping[str, Any], object_type: str, wanted: Mapping[str, str]) -> Lead:
-        fields = {name: record.get(api) for name, api in wanted.items() if record.get(api) not in (None, "")}
-        return Lead(
-            id=record["Id"],
-            object_type=object_type,  # type: ignore[arg-type]
-            fields=fields,
-            created_at=parse_time(record.get("CreatedDate")),
-            updated_at=parse_time(record.get("SystemModstamp")),
-        )
+        """A Lead or Contact as a :class:`Lead`. Values that cannot be used as they are (huge,
+        binary, nested such as a compound Address, not finite, an unreadable date) are cleaned or
+        dropped and named in ``problems``; a record that is not a record becomes an unreadable
+        stand-in (counted ``bad``). Never raises."""
+        try:
+            raw = {name: record.get(api) for name, api in wanted.items() if record.get(api) not in (None, "")}
+            fields, problems = usable_fields(raw, wanted)
+            times: dict[str, datetime | None] = {}
+            for column in ("CreatedDate", "SystemModstamp"):
+                times[column], reason = read_time(record.get(column))
+                if reason is not None:
+                    problems.append(Unusable(column, reason))
+            return Lead(
+                id=str(record["Id"]),
+                object_type=object_type,  # type: ignore[arg-type]
+                fields=fields,
+                created_at=times["CreatedDate"],
+                updated_at=times["SystemModstamp"],
+                problems=tuple(problems),
+            )
+        except Exception as exc:  # noqa: BLE001 - the last guard: one record, not the batch
+            record_id = record.get("Id") if isinstance(record, Mapping) else None
+            return unreadable_lead(record_id, object_type, exc)  # type: ignore[arg-type]
 
     # --- activity --------------------------------------------------------------------------
 
     def _activities(self, leads: list[Lead], sobject: str, types: frozenset[str] | None) -> list[Activity]:
+        """The activity of ``leads``. What an activity record could not use (an unreadable date,
+        a huge subject) is added to its lead's ``problems``: ``leads`` is updated in place."""
         owner: dict[str, str] = {lead.id: lead.id for lead in leads}
         if sobject == "Contact":
             # A Contact carries the history of the Lead it was converted from.
@@ -269,12 +301,16 @@ class RecordReader:
                 owner[lead_id] = contact_id
         who = list(owner)
         out: list[Activity] = []
+        problems: dict[str, list[Unusable]] = {}
         if types is None or types & TASK_TYPES:
-            out += self._tasks(who, owner, types)
+            out += self._tasks(who, owner, types, problems)
         if types is None or types & EVENT_TYPES:
-            out += self._events(who, owner)
+            out += self._events(who, owner, problems)
         if types is None or types & CAMPAIGN_TYPES:
-            out += self._campaign_members(who, owner, sobject, types)
+            out += self._campaign_members(who, owner, sobject, types, problems)
+        if problems:
+            leads[:] = [replace(lead, problems=(*lead.problems, *problems[lead.id])) if lead.id in problems else lead
+                        for lead in leads]
         return out
 
     def _query(self, family: str, soql: str) -> list[dict[str, Any]]:
@@ -286,7 +322,10 @@ class RecordReader:
                 self.conversions.note(r["Id"], r.get("ConvertedContactId"))
                 yield r["Id"], r["ConvertedContactId"]
 
-    def _tasks(self, who: list[str], owner: Mapping[str, str], types: frozenset[str] | None) -> list[Activity]:
+    def _tasks(
+        self, who: list[str], owner: Mapping[str, str], types: frozenset[str] | None,
+        problems: dict[str, list[Unusable]] | None = None,
+    ) -> list[Activity]:
         out: list[Activity] = []
         subtypes = []
         if types is None or "call" in types:
@@ -300,16 +339,25 @@ class RecordReader:
                 f"FROM Task WHERE WhoId IN {in_list(part)} AND TaskSubtype IN ({', '.join(subtypes)})"
             )
             for r in self._query("query", soql):
-                when = parse_time(r.get("CreatedDate")) or parse_time(r.get("ActivityDate"))
-                contact = owner.get(r.get("WhoId") or "")
-                if when is None or contact is None:
+                contact = _owner(owner, r.get("WhoId"))
+                if contact is None:
                     continue
-                if r.get("TaskSubtype") == "Call":
-                    props = {k: v for k, v in (("type", r.get("CallType")), ("duration", r.get("CallDurationInSeconds")),
-                                                ("status", r.get("Status"))) if v not in (None, "")}
-                    out.append(Activity(contact, "call", when, {**props, "id": r["Id"]}))
-                else:
-                    email_tasks[r["Id"]] = (contact, when, str(r.get("Subject") or ""))
+                found: list[Unusable] = []
+                when = _first_time(r, ("CreatedDate", "ActivityDate"), "Task", found)
+                if when is not None and r.get("TaskSubtype") == "Call":
+                    props, unusable = usable_fields(
+                        {k: v for k, v in (("type", r.get("CallType")), ("duration", r.get("CallDurationInSeconds")),
+                                           ("status", r.get("Status"))) if v not in (None, "")},
+                        {"type": "Task.CallType", "duration": "Task.CallDurationInSeconds", "status": "Task.Status"},
+                    )
+                    found += unusable
+                    out.append(Activity(contact, "call", when, {**props, "id": str(r["Id"])}))
+                elif when is not None:
+                    subject, reason = usable_value(r.get("Subject"))
+                    if reason is not None:
+                        found.append(Unusable("Task.Subject", reason))
+                    email_tasks[str(r["Id"])] = (contact, when, subject if isinstance(subject, str) else "")
+                _note(problems, contact, found)
         if email_tasks:
             incoming = self._incoming_emails(list(email_tasks))
             for task_id, (contact, when, subject) in email_tasks.items():
@@ -329,19 +377,27 @@ class RecordReader:
             return {}
         return found
 
-    def _events(self, who: list[str], owner: Mapping[str, str]) -> list[Activity]:
+    def _events(
+        self, who: list[str], owner: Mapping[str, str], problems: dict[str, list[Unusable]] | None = None
+    ) -> list[Activity]:
         out: list[Activity] = []
         for part in chunks(who):
             for r in self._query("query", f"SELECT Id, WhoId, StartDateTime, Subject FROM Event WHERE WhoId IN {in_list(part)}"):
-                when = parse_time(r.get("StartDateTime"))
-                contact = owner.get(r.get("WhoId") or "")
-                if when is not None and contact is not None:
-                    props = {"subject": r["Subject"]} if r.get("Subject") else {}
-                    out.append(Activity(contact, "meeting", when, {**props, "id": r["Id"]}))
+                contact = _owner(owner, r.get("WhoId"))
+                if contact is None:
+                    continue
+                found: list[Unusable] = []
+                when = _first_time(r, ("StartDateTime",), "Event", found)
+                if when is not None:
+                    props, unusable = usable_fields({"subject": r.get("Subject")}, {"subject": "Event.Subject"})
+                    found += unusable
+                    out.append(Activity(contact, "meeting", when, {**props, "id": str(r["Id"])}))
+                _note(problems, contact, found)
         return out
 
     def _campaign_members(
-        self, who: list[str], owner: Mapping[str, str], sobject: str, types: frozenset[str] | None
+        self, who: list[str], owner: Mapping[str, str], sobject: str, types: frozenset[str] | None,
+        problems: dict[str, list[Unusable]] | None = None,
     ) -> list[Activity]:
         rows: list[dict[str, Any]] = []
         for part in chunks(who):
@@ -351,26 +407,36 @@ class RecordReader:
                     "SELECT Id, LeadId, ContactId, CampaignId, Status, HasResponded, FirstRespondedDate, CreatedDate "
                     f"FROM CampaignMember WHERE {column} IN {in_list(part)}",
                 )
-        self._load_campaign_types({r["CampaignId"] for r in rows if r.get("CampaignId")})
+        self._load_campaign_types({r["CampaignId"] for r in rows if isinstance(r.get("CampaignId"), str) and r["CampaignId"]})
         out: list[Activity] = []
         done: set[str] = set()
         for r in rows:
             if r["Id"] in done:
                 continue
             done.add(r["Id"])
-            contact = owner.get(r.get("ContactId") or "") or owner.get(r.get("LeadId") or "")
+            contact = _owner(owner, r.get("ContactId")) or _owner(owner, r.get("LeadId"))
             if contact is None:
                 continue
-            kind = self._campaign_activity(self._campaign_types.get(r.get("CampaignId") or "", ""), r)
-            when = parse_time(r.get("FirstRespondedDate")) or parse_time(r.get("CreatedDate"))
-            if kind and when and (types is None or kind in types):
+            campaign = r.get("CampaignId")
+            kind = self._campaign_activity(self._campaign_types.get(campaign, "") if isinstance(campaign, str) else "", r)
+            if not kind or (types is not None and kind not in types):
+                continue
+            found: list[Unusable] = []
+            when = _first_time(r, ("FirstRespondedDate", "CreatedDate"), "CampaignMember", found)
+            status, reason = usable_value(r.get("Status"))
+            if reason is not None:
+                found.append(Unusable("CampaignMember.Status", reason))
+            if when is not None:
                 # The member's id keeps two responses on one day (a date, no time) two activities.
-                out.append(Activity(contact, kind, when, {"status": r.get("Status") or "", "id": r["Id"]}))
+                out.append(Activity(contact, kind, when, {"status": status if isinstance(status, (str, int, float)) else "",
+                                                          "id": str(r["Id"])}))
+            _note(problems, contact, found)
         return out
 
     @staticmethod
     def _campaign_activity(campaign_type: str, member: Mapping[str, Any]) -> str | None:
-        status = str(member.get("Status") or "").lower()
+        status = member.get("Status")
+        status = status.lower() if isinstance(status, str) else ""
         kind = campaign_type.lower()
         if kind == "webinar":
             return "webinar_attended" if status == "attended" else "webinar_registered"
@@ -383,3 +449,25 @@ class RecordReader:
         for part in chunks(missing):
             for r in self._query("query", f"SELECT Id, Type FROM Campaign WHERE Id IN {in_list(part)}"):
                 self._campaign_types[r["Id"]] = str(r.get("Type") or "")
+
+
+def _owner(owner: Mapping[str, str], who: Any) -> str | None:
+    """The record in this batch that an activity's ``WhoId`` (or ``LeadId``...) names."""
+    return owner.get(who) if isinstance(who, str) else None
+
+
+def _first_time(record: Mapping[str, Any], columns: Sequence[str], sobject: str, found: list[Unusable]) -> datetime | None:
+    """The first of ``columns`` that holds a usable time; each present but unusable one is
+    named in ``found``."""
+    for column in columns:
+        when, reason = read_time(record.get(column))
+        if reason is not None:
+            found.append(Unusable(f"{sobject}.{column}", reason))
+        if when is not None:
+            return when
+    return None
+
+
+def _note(problems: dict[str, list[Unusable]] | None, record_id: str, found: list[Unusable]) -> None:
+    if found and problems is not None:
+        problems.setdefault(record_id, []).extend(found)

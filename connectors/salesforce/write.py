@@ -7,6 +7,22 @@ failed records are read back from the job.
 
 A Lead converted since it was pulled cannot be updated (``CANNOT_UPDATE_CONVERTED_LEAD``): its
 values are written to the Contact it became, and the result says so (``written_to``).
+
+Both paths classify failures alike, per record (:func:`classify`): a status code in
+``_RETRYABLE`` (a lock, a timeout, the server busy) is retried as it is; any other (a deleted
+record, a bad picklist value, a field missing or without field-level security, a converted Lead)
+waits for a person or a change. A Bulk job that fails as a whole (``Failed``, its
+``errorMessage`` "InvalidBatch : Field name not found : X", ...) fails its records with the
+job's code, permanent or retryable as :data:`connectors.salesforce.client.BULK_RETRYABLE` says,
+instead of being retried on every run.
+
+An empty value means the same on both paths: Collections clears a field with JSON ``null``;
+Bulk API 2.0 ignores an empty cell ("Empty field values are ignored when you update records. To
+set a field value to null, use a field value of #N/A.": Bulk API 2.0 Developer Guide, "Valid CSV
+Record Rows"), so ``None`` goes as ``#N/A``.
+
+Every write first checks, once per connector, that each target field is leadscore's own or
+adopted (:meth:`connectors.salesforce.setup.FieldSetup.ensure_owned`).
 """
 
 from __future__ import annotations
@@ -15,13 +31,13 @@ import csv
 import io
 from collections import Counter
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import structlog
 
 from agent.errors import QuotaExhausted, TransientError
 from connectors.base import ScoreUpdate, WriteResult, WriteStatus
-from connectors.salesforce.client import SalesforceClient, SalesforceRequestError
+from connectors.salesforce.client import BulkJobFailed, SalesforceClient, SalesforceRequestError
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.pull import ConversionMap, chunks, in_list
 
@@ -31,6 +47,13 @@ log = structlog.get_logger("leadscore.salesforce")
 #: Per-record error codes worth retrying as they are; everything else needs a person or a change.
 _RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE", "QUERY_TIMEOUT"}
 _CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
+#: Bulk API 2.0's cell for "set this field to null" (an empty cell leaves it unchanged).
+BULK_NULL = "#N/A"
+
+
+def classify(code: str) -> str:
+    """``RETRYABLE`` or ``PERMANENT`` for a per-record status code, on either write path."""
+    return "RETRYABLE" if code in _RETRYABLE else "PERMANENT"
 
 
 def field_value(name: str, value: Any) -> Any:
@@ -42,10 +65,12 @@ def field_value(name: str, value: Any) -> Any:
 
 
 class RecordWriter:
-    def __init__(self, client: SalesforceClient, config: SalesforceConfig, conversions: ConversionMap) -> None:
+    def __init__(self, client: SalesforceClient, config: SalesforceConfig, conversions: ConversionMap,
+                 ensure_owned: Callable[[], None] = lambda: None) -> None:
         self.client = client
         self.config = config
         self.conversions = conversions
+        self.ensure_owned = ensure_owned
         self.mapping = config.write.mapping()
         self.failures: Counter[str] = Counter()
 
@@ -62,6 +87,8 @@ class RecordWriter:
                 sobject, record_id = "Contact", self.conversions.lead_to_contact[record_id]
             targets.append((i, sobject, record_id, fields))
         try:
+            if targets:
+                self.ensure_owned()  # a ConfigError when a target is not leadscore's: nothing is written
             if len(targets) >= self.config.bulk_threshold:
                 outcome = self._bulk(targets)
             else:
@@ -122,7 +149,9 @@ class RecordWriter:
             if not part:
                 continue
             columns = sorted({name for *_, fields in part for name in fields})
-            records = [{"Id": rid, **{c: _csv_value(fields.get(c)) for c in columns}} for _, _, rid, fields in part]
+            # A value not in a record's update is an empty cell (left as it is); None is #N/A (cleared).
+            records = [{"Id": rid, **{c: _csv_value(fields[c]) if c in fields else "" for c in columns}}
+                       for _, _, rid, fields in part]
             index_of = {rid: i for i, _, rid, _ in part}
             try:
                 jobs = self.client.call(
@@ -132,6 +161,12 @@ class RecordWriter:
             except TransientError as exc:
                 outcome.update({i: ("RETRYABLE", "TRANSIENT", str(exc)) for i, *_ in part})
                 continue
+            except BulkJobFailed as exc:  # the job failed as a whole: its code decides for every record
+                outcome.update({i: (exc.state, exc.code, exc.message) for i, *_ in part})
+                continue
+            except SalesforceRequestError as exc:  # the job refused at creation or upload
+                outcome.update({i: ("PERMANENT", exc.code, exc.message) for i, *_ in part})
+                continue
             failed: dict[str, tuple[str, str]] = {}
             for job in jobs:
                 if int(job.get("numberRecordsFailed", 0)):
@@ -139,12 +174,11 @@ class RecordWriter:
                         "bulk2.failedResults", lambda sf, j=job["job_id"]: getattr(sf.bulk2, sobject).get_failed_records(j)
                     )
                     for row in csv.DictReader(io.StringIO(text)):
-                        code, _, message = (row.get("sf__Error") or "ERROR").partition(":")
-                        failed[row.get("sf__Id") or row.get("Id") or ""] = (code.strip(), message.strip()[:300])
+                        failed[row.get("Id") or row.get("sf__Id") or ""] = _bulk_error(row.get("sf__Error") or "")
             for rid, i in index_of.items():
                 if rid in failed:
                     code, message = failed[rid]
-                    outcome[i] = ("RETRYABLE" if code in _RETRYABLE else "PERMANENT", code, message)
+                    outcome[i] = (classify(code), code, message)
                 else:
                     outcome[i] = ("OK", "", "")
         return outcome
@@ -178,8 +212,20 @@ def _save_result(result: Mapping[str, Any]) -> tuple[str, str, str]:
     errors = result.get("errors") or [{}]
     code = str(errors[0].get("statusCode") or "ERROR")
     message = str(errors[0].get("message") or "")[:300]
-    return ("RETRYABLE" if code in _RETRYABLE else "PERMANENT"), code, message
+    return classify(code), code, message
+
+
+def _bulk_error(cell: str) -> tuple[str, str]:
+    """A failed row's ``sf__Error`` (``CODE:message:field,field --``) as (code, message)."""
+    code, _, rest = cell.partition(":")
+    rest = rest.strip()
+    if rest.endswith("--"):
+        rest = rest[:-2].rstrip()
+        message, colon, _fields = rest.rpartition(":")
+        rest = message if colon else rest
+    return (code.strip() or "ERROR"), rest.strip()[:300]
 
 
 def _csv_value(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A Bulk CSV cell: ``None`` clears the field (``#N/A``), as ``null`` does in Collections."""
+    return BULK_NULL if value is None else str(value)

@@ -16,11 +16,13 @@ portal as it was. Behaviours and the sources they follow:
   failure only for batch *create* with ``objectWriteTraceId``, which is implemented too;
 - a new contact whose email exists answers ``409 CONFLICT`` "Contact already exists. Existing
   ID: ..."; an update that would copy another record's unique value answers ``400``;
-- properties and property groups answer ``409`` on a duplicate name.
+- properties and property groups answer ``409`` on a duplicate name; a property's definition
+  can be updated (``PATCH``) unless it is read-only (HubSpot's own).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -100,10 +102,13 @@ class Api:
             ("POST", _compile(r"/crm/v3/properties/{t}", t=segment.format("t")), self._r_property_create),
             ("GET", _compile(r"/crm/v3/properties/{t}/{n}", t=segment.format("t"), n=segment.format("n")),
              self._r_properties),
+            ("PATCH", _compile(r"/crm/v3/properties/{t}/{n}", t=segment.format("t"), n=segment.format("n")),
+             self._r_property_update),
             ("POST", _compile(r"/crm/v4/associations/{t}/{to}/batch/read", t=segment.format("t"), to=segment.format("to")),
              self._r_association_batch),
             ("GET", _compile(r"/crm/v4/objects/{t}/{id}/associations/{to}", t=segment.format("t"),
                              id=segment.format("id"), to=segment.format("to")), self._r_association_list),
+            ("GET", re.compile(r"^/account-info/(?:v3|\d{4}-\d{2})/details$"), self._r_account_details),
             ("PUT", _compile(r"/crm/v4/objects/{t}/{id}/associations/default/{to}/{to_id}", t=segment.format("t"),
                              id=segment.format("id"), to=segment.format("to"), to_id=segment.format("to_id")),
              self._r_association_default),
@@ -162,6 +167,9 @@ class Api:
     def _r_property_create(self, t: str) -> Route:
         return Route("properties.create", lambda call: self.create_property(self._kind(t), call))
 
+    def _r_property_update(self, t: str, n: str) -> Route:
+        return Route("properties.update", lambda call: self.update_property(self._kind(t), _unquote(n), call))
+
     def _r_groups(self, t: str, n: str | None = None) -> Route:
         return Route("properties.groups.read", lambda call: self.read_groups(self._kind(t), n and _unquote(n)))
 
@@ -171,6 +179,18 @@ class Api:
     def _r_association_batch(self, t: str, to: str) -> Route:
         return Route("associations.batch.read",
                      lambda call: self.association_batch_read(self._kind(t), self._kind(to), call), burst_exempt=True)
+
+    def _r_account_details(self) -> Route:
+        return Route("account.details", lambda call: self.account_details())
+
+    def account_details(self) -> Answer:
+        """``GET /account-info/v3/details`` (and its dated successors, ``/account-info/2026-03/details``):
+        "Retrieve account details such as the account type, time zone, currencies, and data
+        hosting location"; every field the reference marks required."""
+        return Answer(200, {"portalId": self.portal_id, "accountType": "STANDARD", "timeZone": "US/Eastern",
+                            "companyCurrency": "USD", "additionalCurrencies": [], "utcOffset": "-05:00",
+                            "utcOffsetMilliseconds": -18_000_000, "uiDomain": "app.hubspot.com",
+                            "dataHostingLocation": "na1"})
 
     def _r_association_default(self, t: str, id: str, to: str, to_id: str) -> Route:
         return Route("associations.create",
@@ -445,6 +465,36 @@ class Api:
             self.store.add_definition(kind.name, definition)
         location = f"{self._base_url()}/crm/v3/properties/{kind.name}/{name}"
         return Answer(201, definition, {"Location": location})
+
+    def update_property(self, kind: ObjectType, name: str, call: Call) -> Answer:
+        """``PATCH /crm/v3/properties/{objectType}/{propertyName}`` (``PropertyUpdate``): the fields
+        given replace the definition's; ``options`` replaces every option. A property whose
+        ``modificationMetadata.readOnlyDefinition`` is true (HubSpot's own, here) is refused:
+        the flag says its definition cannot be changed (reading taken: the refusal's text is not
+        documented)."""
+        body = _object(call.body)
+        with self.store.lock:
+            current = self.store.definitions(kind.name).get(name)
+            if current is None:
+                raise not_found(f"Unable to find property with name {name} for object type {kind.type_id}")
+            if current.get("modificationMetadata", {}).get("readOnlyDefinition"):
+                raise validation_error(f"The definition of property {name} is read-only and cannot be changed")
+            updated = copy.deepcopy(current)
+            updated["type"] = body.get("type") or current["type"]
+            updated["fieldType"] = body.get("fieldType") or current["fieldType"]
+            _check_type(updated["type"], updated["fieldType"])
+            if "groupName" in body and body["groupName"] not in self.store.groups(kind.name):
+                raise validation_error(f"Property group {body['groupName']} does not exist")
+            for key in ("label", "description", "groupName", "hidden", "formField", "displayOrder"):
+                if body.get(key) is not None:
+                    updated[key] = body[key]
+            if body.get("options") is not None:
+                updated["options"] = [_option(o, i) for i, o in enumerate(body["options"])]
+            if updated["type"] == "enumeration" and not updated["options"]:
+                raise validation_error("Enumeration properties need at least one option")
+            updated["updatedAt"] = self._now()
+            self.store.add_definition(kind.name, updated)
+        return Answer(200, updated)
 
     def read_groups(self, kind: ObjectType, name: str | None) -> Answer:
         groups = self.store.groups(kind.name)

@@ -68,20 +68,21 @@ class HubSpotEmulator(Emulator):
         port: int = 0,
         clock: Callable[[], float] = time.time,
         search_lag: float = 0.0,
+        portal_id: int = PORTAL_ID,
     ) -> None:
         super().__init__(port=port, clock=clock, faults=FaultInjector(), handler=_Handler,
                          thread_name="hubspot-emulator")
         self.token = token
         self.tier = tier
         self.limits = limits or RateLimits.for_tier(tier)
-        self.portal_id = PORTAL_ID
+        self.portal_id = portal_id
         self._store = Store(clock)
         # HubSpot: "It may take a few moments for newly created or updated CRM objects to appear in
         # search results". Off by default (tests and the demo read their own writes at once); the
         # convergence test and `leadscore emulator hubspot --search-lag` turn it on.
         self._store.search_lag = search_lag
         self._limiter = RateLimiter(self.limits, clock)
-        self._api = Api(self._store, portal_id=PORTAL_ID, base_url=lambda: self.base_url)
+        self._api = Api(self._store, portal_id=portal_id, base_url=lambda: self.base_url)
         self._oauth = OAuthServer(clock)
         self._revoked = False
 
@@ -188,6 +189,33 @@ class HubSpotEmulator(Emulator):
         """How many values each property received through API writes (create/update/upsert)."""
         with self._store.lock:
             return Counter(self._store.writes)
+
+    def add_property(
+        self,
+        name: str,
+        label: str | None = None,
+        *,
+        type_: str = "string",
+        field_type: str = "text",
+        group: str = "contactinformation",
+        description: str = "",
+        options: Sequence[str] = (),
+        hubspot_defined: bool = False,
+        object_type: str = "contacts",
+    ) -> None:
+        """Define a property as an admin does in HubSpot's settings (a custom property), or, with
+        ``hubspot_defined``, as one HubSpot ships (read-only definition). Not an API write."""
+        from connectors.hubspot.emulator.schema import option, property_definition
+
+        kind = resolve_object_type(object_type)
+        if kind is None:
+            raise ValueError(f"unknown object type {object_type!r}")
+        with self._store.lock:
+            if group not in self._store.groups(kind.name):
+                self._store.add_group(kind.name, {"name": group, "label": group, "displayOrder": -1, "archived": False})
+            self._store.add_definition(kind.name, property_definition(
+                name, label or name, type_, field_type, group, choices=[option(v, v, i) for i, v in enumerate(options)],
+                hubspot_defined=hubspot_defined, description=description))
 
     # --- faults and auth ------------------------------------------------------------------------
 
@@ -351,8 +379,8 @@ class HubSpotEmulator(Emulator):
     def restore_contact(self, contact_id: str) -> None:
         """Restore a deleted contact from the recycling bin, as a user can in HubSpot for 90 days
         after the delete: the same id comes back with its properties and associations, and
-        ``lastmodifieddate`` moves to the restore. HubSpot refuses while another contact holds
-        its email (``ValueError`` here). Not an API write."""
+        ``lastmodifieddate`` moves to the restore (see ``Store.restore``). HubSpot refuses while
+        another contact holds its email (``ValueError`` here). Not an API write."""
         with self._store.lock:
             record = self._store.get("contacts", str(contact_id), archived=True)
             if record is None:
@@ -361,10 +389,7 @@ class HubSpotEmulator(Emulator):
             owner = self._store.owner_of("contacts", "email", email)
             if owner is not None and owner != record.id:
                 raise ValueError(f"contact {owner} already has email {email}: contact {contact_id} cannot be restored")
-            record.archived_ms = None
-            # Setting the email again claims it in the unique index; the update stamps the restore.
-            self._store.update(record, {"email": email} if email else {}, at_ms=self._store.write_ms(),
-                               source=SOURCE_USER, forward_only_lifecycle=False)
+            self._store.restore(record, self._store.write_ms())
 
 
 # --- HTTP transport (the plumbing is connectors.emulation's) -------------------------------------

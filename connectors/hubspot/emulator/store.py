@@ -333,6 +333,24 @@ class Store:
                     if rid == record.id:
                         del owner[key]
 
+    def restore(self, record: Record, at_ms: int) -> None:
+        """Bring an archived record back from the recycling bin, as a user can for 90 days ("If
+        the contact is restored, activities will be restored": KB, restorable and permanent
+        deletions). HubSpot documents no restore API and no stamps; a HubSpot developer-forum
+        report ("Restoring recently deleted contacts") observed that "After the restoration of a
+        contact, the modification date is set and (all?) fields that are calculated by Hubspot are
+        set anew", which the emulator follows: roll-ups recalculated, last-modified dates moved."""
+        with self.lock:
+            self.version += 1
+            record.archived_ms = None
+            for name in self.unique_properties(record.object_type):
+                value = record.properties.get(name)
+                if value is not None and name != "hs_object_id":
+                    self._unique[(record.object_type, name)][value.lower() if name == "email" else value] = record.id
+            if record.object_type == "contacts":
+                self._roll_up(record.id, at_ms)
+            self.touch(record, at_ms)
+
     def count_writes(self, names: Iterable[str]) -> None:
         with self.lock:
             self.writes.update(list(names))  # a mapping would add its values

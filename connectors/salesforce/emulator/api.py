@@ -19,6 +19,9 @@ as it was. Behaviours and the documents they follow (REST API Developer Guide un
   record that does not exist answers ``404 NOT_FOUND``, one in the recycle bin ``404
   ENTITY_IS_DELETED``.
 - A URI longer than 16,384 bytes answers ``414`` (the documented REST URI limit).
+- ``PermissionSet``, ``FieldPermissions`` and ``PermissionSetAssignment`` are sObjects like any
+  other (create, get, update, delete, query), with the save rules and access checks of
+  :mod:`.permissions`; what they grant is the integration user's field-level security.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from connectors import emulation
 from connectors.emulation import Answer
 from connectors.salesforce.emulator import ids, soql, values
 from connectors.salesforce.emulator.errors import ApiError, api_error, bad_request, json_parser_error, not_found
+from connectors.salesforce.emulator.permissions import INSUFFICIENT_ACCESS, PERMISSION_OBJECTS
 from connectors.salesforce.emulator.schema import SObjectDef
 from connectors.salesforce.emulator.store import Record, Store
 from connectors.salesforce.emulator.writes import (
@@ -370,6 +374,8 @@ class Api:
                     raise api_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
                 raise not_found()
             assert record is not None
+            if sobject.name in PERMISSION_OBJECTS and not self.store.manages_permissions:
+                raise record_error(400, (INSUFFICIENT_ACCESS,))  # see .permissions
             self.store.delete(record, self.store.stamp(), self.store.integration_user)
         return Answer(204)
 

@@ -15,7 +15,9 @@ Data rules, per the guide's "Prepare CSV Files": the header names fields (case-i
 unknown or invisible field fails the whole job (``Failed``, ``errorMessage`` "InvalidBatch :
 Field name not found : X"), as does data whose line endings disagree with the job's
 ``lineEnding`` ("ClientInputError : LineEnding is invalid on user data. Current LineEnding
-setting is LF"); an empty cell leaves a field unchanged; ``#N/A`` clears it. Per-record
+setting is LF"); an empty cell leaves a field unchanged; ``#N/A`` clears it ("Empty field values
+are ignored when you update records. To set a field value to null, use a field value of #N/A.":
+"Valid CSV Record Rows"; ``#N/A`` in a required field fails the row). Per-record
 errors are those of :mod:`.writes`, plus ``INVALID_TYPE_ON_FIELD_IN_RECORD`` for cells that do
 not parse. Results are CSV: ``sf__Id``, ``sf__Created`` (successes) or ``sf__Error``
 (failures, ``CODE:message:fields --``) before the uploaded columns, values as uploaded;

@@ -17,7 +17,8 @@ def serve_forever(port: int, contacts: int, seed: int) -> None:
         credentials = emulator.credentials
         print(f"Salesforce emulator serving {len(ids)} leads (seed {seed})", flush=True)
         print(f"instance URL:  {emulator.instance_url}", flush=True)
-        print(f"login URL:     {emulator.login_url}", flush=True)
+        print(f"login URL:     {emulator.login_url}  (like a My Domain: JWTs name https://login.salesforce.com "
+              "as their audience)", flush=True)
         print(f"CA bundle:     {emulator.ca_bundle}", flush=True)
         print(f"client id:     {credentials.client_id}", flush=True)
         print(f"client secret: {credentials.client_secret}", flush=True)

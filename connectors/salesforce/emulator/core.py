@@ -63,7 +63,7 @@ class SalesforceEmulator(Emulator):
         clock: Callable[[], float] = time.time,
         session_ttl: float = 7200.0,
         api_version: str = "60.0",
-        fls_auto_grant: bool = True,
+        fls_auto_grant: bool = False,
     ) -> None:
         super().__init__(port=port, clock=clock, faults=FaultInjector(), handler=_Handler,
                          thread_name="salesforce-emulator")
@@ -198,6 +198,20 @@ class SalesforceEmulator(Emulator):
             if found is None:
                 raise KeyError(full_name)
             self._store.fls[f"{definition.name}.{found.name}"] = FLS_EDIT if editable else FLS_READ
+
+    def use_sandbox(self, sandbox: bool = True) -> None:
+        """Make the org a sandbox: JWTs must name ``https://test.salesforce.com`` as their
+        audience, as a sandbox's token endpoint requires (a production org: only
+        ``https://login.salesforce.com``). See :mod:`.oauth`."""
+        self._oauth.sandbox = sandbox
+
+    def allow_permission_management(self, allowed: bool = True) -> None:
+        """Whether the integration user holds "Manage Profiles and Permission Sets" and "Assign
+        Permission Sets" (it does by default): without them, creating, changing or deleting a
+        ``PermissionSet``, ``FieldPermissions`` or ``PermissionSetAssignment`` answers
+        ``INSUFFICIENT_ACCESS_OR_READONLY`` (see :mod:`.permissions`)."""
+        with self._store.lock:
+            self._store.manages_permissions = allowed
 
     # --- faults, sessions, limits -------------------------------------------------------------------
 

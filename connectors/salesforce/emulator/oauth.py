@@ -10,8 +10,17 @@ Three server-to-server flows, as Salesforce Help documents them:
 - ``urn:ietf:params:oauth:grant-type:jwt-bearer``: an RS256-signed JWT whose ``iss`` is the
   consumer key, ``sub`` the username, ``aud`` the login URL and ``exp`` a time in the future
   (seconds since the epoch; a numeric string is accepted, as simple-salesforce sends one).
-  Accepted audiences: the emulator's login URL, and Salesforce's documented
-  ``https://login.salesforce.com`` / ``https://test.salesforce.com``.
+  The audience is the authorization server's URL, and only these: "https://login.salesforce.com,
+  https://test.salesforce.com, or https://site.force.com/customers if implementing for an
+  Experience Cloud site" (Salesforce Help, "OAuth 2.0 JWT Bearer Flow for Server-to-Server
+  Integration"). The emulator serves the token endpoint at its own URL, the way an org's My
+  Domain (``https://acme.my.salesforce.com``) takes the token request, but never accepts that URL
+  as the audience: a production org accepts ``https://login.salesforce.com`` only, a sandbox
+  (``sandbox = True``, :meth:`SalesforceEmulator.use_sandbox`) ``https://test.salesforce.com``
+  only (the Help page lists both without saying whether an org accepts the other's; the emulator
+  takes the stricter reading, which real sandboxes show: forcedotcom/cli#3325 "audience is
+  invalid" for a login.salesforce.com audience against a sandbox). Experience Cloud sites are not
+  emulated. A trailing slash is tolerated (restforce/restforce#886 sends one successfully).
 
 Answers: ``access_token``, ``instance_url``, ``id`` (the identity URL), ``token_type``,
 ``issued_at`` (epoch ms as a string) and ``signature`` (Base64 HMAC-SHA256 of ``id`` +
@@ -23,7 +32,10 @@ Errors are ``400 {"error", "error_description"}``: ``unsupported_grant_type`` "g
 supported", ``invalid_client_id`` "client identifier invalid", ``invalid_client`` "invalid
 client credentials", ``invalid_grant`` "authentication failure" (password flow) and, for JWTs,
 ``invalid_grant`` "invalid assertion" / "audience is invalid" / "expired authorization code" /
-"user hasn't approved this consumer".
+"user hasn't approved this consumer". The JWT flow's errors are "a standard OAuth error response"
+(RFC 7523; Salesforce Help, "OAuth 2.0 Authorization Errors"); the bad-audience body
+``{"error": "invalid_grant", "error_description": "audience is invalid"}`` is the one Salesforce
+orgs answer as reported in forcedotcom/datacloud-jdbc#132 and forcedotcom/cli#3325.
 
 Sessions follow the org's session timeout: a token expires after ``session_ttl`` seconds
 *without use*, and each use restarts that timer (Salesforce extends an active session).
@@ -43,7 +55,9 @@ from typing import Any, Callable, Mapping
 from connectors.salesforce.emulator.errors import ApiError, oauth_error
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-STANDARD_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+STANDARD_AUDIENCES = (PRODUCTION_AUDIENCE, SANDBOX_AUDIENCE)
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,8 @@ class OAuthServer:
         self._login_url = login_url
         self._instance_url = instance_url
         self.revoked = False
+        #: A sandbox org: JWTs must name https://test.salesforce.com, else https://login.salesforce.com.
+        self.sandbox = False
 
     def token(self, form: Mapping[str, str], headers: Mapping[str, str]) -> dict[str, Any]:
         grant = form.get("grant_type", "")
@@ -188,8 +204,8 @@ class OAuthServer:
             raise oauth_error("invalid_grant", "invalid assertion") from None
         audiences = claims.get("aud")
         audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
-        accepted = {self._login_url().rstrip("/"), *STANDARD_AUDIENCES}
-        if not any(str(a).rstrip("/") in accepted for a in audiences):
+        accepted = SANDBOX_AUDIENCE if self.sandbox else PRODUCTION_AUDIENCE
+        if not any(str(a).rstrip("/") == accepted for a in audiences):
             raise oauth_error("invalid_grant", "audience is invalid")
         try:
             expires = float(claims.get("exp"))  # type: ignore[arg-type]

@@ -384,8 +384,53 @@ def standard_objects() -> dict[str, SObjectDef]:
                 ref("ActivityId", "Activity ID", "Task", relationship="Activity"),
             ],
         )),
+        *permission_objects(),
     ]
     return {d.name: d for d in defs}
+
+
+def permission_objects() -> list[SObjectDef]:
+    """``PermissionSet``, ``FieldPermissions`` and ``PermissionSetAssignment`` as the Object
+    Reference lists their fields: a permission set's ``Name`` (the API name, 80 characters) and
+    ``Label`` (80), ``Description`` (255); a field permission's ``ParentId``, ``SobjectType`` and
+    ``Field`` (set on create only: "Create, Filter, Group, Restricted picklist, Sort") with its
+    ``PermissionsRead``/``PermissionsEdit`` booleans (defaulted false, updateable); an
+    assignment's ``AssigneeId`` (a User) and ``PermissionSetId`` (create only: "To update an
+    assignment, delete an existing assignment and insert a new one"). Their save rules are in
+    :mod:`.permissions`."""
+    return [
+        SObjectDef("PermissionSet", "Permission Set", "Permission Sets", _fields(
+            _system_fields(owner=False),
+            [
+                text("Name", "Permission Set Name", 80, nillable=False),
+                text("Label", "Permission Set Label", 80, nillable=False, name_field=True),
+                text("Description", "Description", 255),
+                read_only(boolean("IsOwnedByProfile", "Is Owned By Profile")),
+                read_only(boolean("IsCustom", "Custom")),
+                read_only(text("NamespacePrefix", "Namespace Prefix", 15)),
+            ],
+        )),
+        SObjectDef("FieldPermissions", "Field Permissions", "Field Permissions", _fields(
+            _system_fields(owner=False),
+            [
+                replace(ref("ParentId", "Parent ID", "PermissionSet", relationship="Parent", nillable=False),
+                        updateable=False),
+                replace(text("SobjectType", "SObject Type Name", 40, nillable=False), updateable=False),
+                replace(text("Field", "Field Name", 255, nillable=False), updateable=False),
+                boolean("PermissionsEdit", "Edit Field"),
+                boolean("PermissionsRead", "Read Field"),
+            ],
+        )),
+        SObjectDef("PermissionSetAssignment", "Permission Set Assignment", "Permission Set Assignments", _fields(
+            _system_fields(owner=False),
+            [
+                replace(ref("AssigneeId", "Assignee ID", "User", relationship="Assignee", nillable=False),
+                        updateable=False),
+                replace(ref("PermissionSetId", "Permission Set ID", "PermissionSet", relationship="PermissionSet",
+                            nillable=False), updateable=False),
+            ],
+        )),
+    ]
 
 
 def custom_field_entity() -> SObjectDef:

@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-from connectors.salesforce.emulator import ids, values
+from connectors.salesforce.emulator import ids, permissions, values
 from connectors.salesforce.emulator.schema import FieldDef, SObjectDef, custom_field_entity, standard_objects
 from connectors.salesforce.emulator.values import FieldProblem
 
@@ -78,6 +78,8 @@ class Store:
         self.org_id = self.ids.new("Organization")
         self.integration_user = self.ids.new("User")
         self.sales_user = self.ids.new("User")
+        #: The integration user holds "Manage Profiles and Permission Sets" and "Assign Permission Sets".
+        self.manages_permissions = True
         self._high_water = 0
         self._register_custom_fields()
 
@@ -106,7 +108,13 @@ class Store:
         return next((d for n, d in self.tooling_schema.items() if n.lower() == name.lower()), None)
 
     def access(self, sobject: str, field_name: str) -> str:
-        return self.fls.get(f"{sobject}.{field_name}", FLS_EDIT)
+        """The integration user's field-level security on a field: its profile's (``fls``; edit
+        unless a field says otherwise), widened by the permission sets assigned to it."""
+        key = f"{sobject}.{field_name}"
+        base = self.fls.get(key, FLS_EDIT)
+        if base == FLS_EDIT:
+            return base
+        return permissions.stronger(base, permissions.granted(self).get(key, FLS_NONE))
 
     def visible(self, sobject: SObjectDef, definition: FieldDef) -> bool:
         return sobject.tooling or self.access(sobject.name, definition.name) != FLS_NONE
@@ -169,13 +177,16 @@ class Store:
     # --- validation ------------------------------------------------------------------------------------------
 
     def prepare(self, sobject: SObjectDef, changes: Mapping[str, Any], *, creating: bool,
-                enforce_access: bool = True) -> Prepared:
+                enforce_access: bool = True, record: Record | None = None) -> Prepared:
         """Check one record's stored values against the save rules.
 
         ``changes`` holds canonical field names and already-deserialised values. Non-writable
         fields are reported together in one ``INVALID_FIELD_FOR_INSERT_UPDATE``, the way the
-        API names every offending field at once.
+        API names every offending field at once. ``record`` is the one an update saves to. The
+        permission objects have rules of their own (:mod:`.permissions`).
         """
+        if sobject.name in permissions.PERMISSION_OBJECTS and enforce_access and not self.manages_permissions:
+            return Prepared({}, (permissions.INSUFFICIENT_ACCESS,))
         problems: list[FieldProblem] = []
         locked = [name for name in changes if enforce_access and not (
             self.createable(sobject, sobject.fields[name]) if creating else self.updateable(sobject, sobject.fields[name]))]
@@ -200,6 +211,9 @@ class Store:
             if missing:
                 problems.append(FieldProblem("REQUIRED_FIELD_MISSING",
                                              f"Required fields are missing: [{', '.join(missing)}]", tuple(missing)))
+        if sobject.name in permissions.PERMISSION_OBJECTS and not problems:
+            checked, own = permissions.save_problems(self, sobject, record, checked, creating=creating)
+            problems.extend(own)
         return Prepared(checked, tuple(problems))
 
     # --- writes ----------------------------------------------------------------------------------------------

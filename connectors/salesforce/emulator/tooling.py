@@ -16,9 +16,16 @@ the same conflict; some orgs have been reported to answer ``DUPLICATE_VALUE`` th
 so clients should treat both as "exists").
 
 Field-level security: a field created through the Tooling (or Metadata) API grants no access to
-any profile, so the API user cannot see it until an admin grants it; ``describe`` leaves it
-out and SOQL answers "No such column". ``fls_auto_grant=True`` (the emulator's default) grants
-read and edit at once, as an org whose admin always does would.
+any profile (field permissions come only from a profile or a permission set that names the
+field: Object Reference, FieldPermissions "To grant a user access to a field, associate a
+FieldPermissions record with a PermissionSet that's assigned to a user"; deploying fields leaves
+their FLS unassigned, sfdo-tooling/cumulusci#70), so the API user cannot see it until access is
+granted: ``describe`` leaves it out and SOQL answers "No such column". That is the emulator's
+default; access comes from a permission set assigned to the integration user (see
+:mod:`.permissions`) or :meth:`SalesforceEmulator.grant_field_access`. ``fls_auto_grant=True``
+grants read and edit at once, as an org whose admin always does would.
+
+``Metadata.description`` is kept and answered as the ``CustomField``'s ``Description``.
 
 ``GET /tooling/query`` runs SOQL on ``CustomField`` (``Id``, ``DeveloperName``,
 ``TableEnumOrId``, ``NamespacePrefix``, ``FullName``, ``Metadata``, ...). As documented,

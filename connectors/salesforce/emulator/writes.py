@@ -94,7 +94,7 @@ def target(store: Store, sobject: SObjectDef, raw_id: Any) -> tuple[Record | Non
 def prepare_update(store: Store, sobject: SObjectDef, record: Record, changes: Mapping[str, Any]) -> Prepared:
     if sobject.name == "Lead" and record.values.get("IsConverted"):
         return Prepared({}, (FieldProblem("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"),))
-    return store.prepare(sobject, changes, creating=False)
+    return store.prepare(sobject, changes, creating=False, record=record)
 
 
 def save_result(record_id: str | None, problems: tuple[FieldProblem, ...] | list[FieldProblem] = ()) -> dict[str, Any]:

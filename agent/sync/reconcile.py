@@ -1,0 +1,119 @@
+"""Drift repair: what the CRM holds in the owned fields, against what the engine computes now.
+
+The diff of a sync or a rescore compares with what the agent last wrote, which is cheap and right
+as long as nobody else writes those fields. A user, a workflow, a sandbox refresh or a restore
+from backup can, and then the CRM is wrong until the record's score moves again. Reconcile reads
+the owned fields back from the CRM (the connector's ``read_back``: HubSpot 100 contacts a call,
+Salesforce one SOQL pass of 2,000 records a page), scores the mirror as of now, and rewrites
+every record whose CRM values differ; what it writes becomes the last written values. It runs
+weekly in ``leadscore run`` (``[schedule] reconcile_cron``) and on demand with
+``leadscore reconcile [--dry-run]``.
+
+Values are compared the way the diff compares them: numbers as numbers, a reason without its
+activity ages ("3d ago"), and ``scored_at`` not at all (it changes every pass).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from agent.errors import ConfigError
+from agent.state import Change, Desired, MirroredLead
+from agent.state.shapes import VOLATILE_VALUES, RecordKey
+from agent.sync.values import DIFF_NORMALISE
+from connectors.base import ScoreUpdate
+
+if TYPE_CHECKING:
+    from agent.sync.pipeline import RunCounts, SyncPipeline
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One owned value the CRM holds differently from what the engine computes now."""
+
+    object_type: str
+    record_id: str
+    value: str
+    crm: Any
+    computed: Any
+
+
+def same(name: str, computed: Any, held: Any) -> bool:
+    """Whether the CRM's ``held`` value is the ``computed`` one, as the diff would see it."""
+    if computed in (None, "") or held in (None, ""):
+        return computed in (None, "") and held in (None, "")
+    if isinstance(computed, (int, float)) and not isinstance(computed, bool):
+        try:
+            return math.isclose(float(held), float(computed), abs_tol=1e-9)
+        except (TypeError, ValueError):
+            return False
+    normalise = DIFF_NORMALISE.get(name)
+    if normalise is not None:
+        return normalise(str(computed)) == normalise(str(held))
+    return str(computed) == str(held)
+
+
+def drifted_values(desired: Desired, held: Mapping[str, Any]) -> list[str]:
+    return [name for name, value in desired.values.items()
+            if name not in VOLATILE_VALUES and not same(name, value, held.get(name))]
+
+
+def reconcile(pipeline: SyncPipeline, counts: RunCounts, *, dry_run: bool = False,
+              report: Callable[[Drift], None] | None = None, as_of: datetime | None = None) -> RunCounts:
+    """Read back, compare, rewrite what drifted (or only report it, with ``dry_run``)."""
+    read_back = getattr(pipeline.connector, "read_back", None)
+    if read_back is None:
+        raise ConfigError(f"connectors.{pipeline.name}: this connector cannot read its fields back, so it cannot reconcile")
+    as_of = as_of or pipeline.scoring_time()
+    held: dict[RecordKey, Mapping[str, Any]] = {}
+    for object_type in pipeline.connector.object_types:
+        for record_id, values in read_back(object_type):
+            held[RecordKey(object_type, record_id)] = values
+    pipeline._flush_calls(counts)
+
+    page: list[MirroredLead] = []
+    waiting: list[Change] = []
+
+    def compare(page: Sequence[MirroredLead]) -> list[Change]:
+        wanted = pipeline._score([m.lead for m in page], {m.lead.id: m.activities for m in page}, as_of, counts)
+        found: list[Change] = []
+        for desired in wanted:
+            crm = held.get(desired.key)
+            if crm is None:
+                counts.missing += 1
+                continue
+            names = drifted_values(desired, crm)
+            if not names:
+                continue
+            counts.drifted += 1
+            if report is not None:
+                for name in names:
+                    report(Drift(desired.object_type, desired.record_id, name, crm.get(name), desired.values[name]))
+            found.append(Change(desired, ScoreUpdate(desired.record_id, desired.object_type, dict(desired.values)),
+                                dict(crm)))
+        return found
+
+    for mirrored in pipeline.store.mirror_leads(pipeline.name):
+        page.append(mirrored)
+        if len(page) >= pipeline.write_batch:
+            waiting += compare(page)
+            page = []
+            if pipeline.progress is not None:
+                pipeline.progress(pipeline.write_batch)
+        if len(waiting) >= pipeline.write_batch and not dry_run:
+            pipeline._write_recorded(waiting, counts)
+            waiting = []
+        if pipeline.should_stop():
+            counts.interrupted = True
+            break
+    else:
+        if page:
+            waiting += compare(page)
+            if pipeline.progress is not None:
+                pipeline.progress(len(page))
+    if not dry_run:
+        pipeline._write_recorded(waiting, counts)
+    return counts
