@@ -30,7 +30,8 @@ from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from agent.errors import ConfigError, StalledCursorError
+from agent.errors import ConfigError
+from agent.errors import StalledCursorError as StalledCursorError  # re-exported: part of the connector contract
 from agent.records import Activity, Lead, ObjectType
 
 ENTRY_POINT_GROUP = "leadscore.connectors"

@@ -28,7 +28,9 @@ from __future__ import annotations
 import json
 import random
 import socket
+import ssl
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -373,6 +375,13 @@ class EmulatorServer(ThreadingHTTPServer):
     def _track(self, connection: Any) -> None:
         with self._open_lock:
             self._open.add(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-answer (it timed out, was killed, dropped its pool) is a normal day
+        for a server, not a traceback on stderr; anything else is reported as ``socketserver`` does."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
+            return
+        super().handle_error(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:

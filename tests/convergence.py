@@ -51,7 +51,6 @@ import argparse
 import os
 import random
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -255,19 +254,6 @@ class Crm(Protocol):
     def stop(self) -> None: ...
 
 
-def quiet_disconnects(emulator: Any) -> None:
-    """Let the emulator's server drop a client that went away mid-answer (a timed-out or killed
-    agent) without printing a traceback: the world makes hundreds of them, on purpose."""
-    server = emulator._server
-    report = server.handle_error
-
-    def handle_error(request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
-            report(request, client_address)
-
-    server.handle_error = handle_error
-
-
 def _pick(rng: random.Random, items: Sequence[Any]) -> Any:
     return items[rng.randrange(len(items))]
 
@@ -306,7 +292,6 @@ class HubSpotCrm(_Faults):
 
         self.emulator = HubSpotEmulator(limits=RateLimits(per_ten_seconds=1_000_000, daily=100_000_000,
                                                           search_per_second=100_000)).start()
-        quiet_disconnects(self.emulator)
         # Seeded history lies an hour back, before the agent's first pull.
         ids = self.emulator.seed(records, seed=seed, as_of=datetime.now(timezone.utc) - timedelta(hours=1))
         self.live: list[str] = list(ids)
@@ -436,7 +421,6 @@ class SalesforceCrm(_Faults):
         from connectors.salesforce.emulator import SalesforceEmulator
 
         self.emulator = SalesforceEmulator(daily_limit=100_000_000).start()
-        quiet_disconnects(self.emulator)
         self.emulator.seed(records, seed=seed, as_of=datetime.now(timezone.utc) - timedelta(hours=1))
         self.leads: list[str] = [i for i, v in self.emulator.records("Lead").items() if not v.get("IsConverted")]
         self.contacts: list[str] = list(self.emulator.records("Contact"))

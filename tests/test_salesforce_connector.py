@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
