@@ -135,10 +135,12 @@ def substance(reason: str) -> str:
     return DIFF_NORMALISE["reason"](reason)
 
 
-def convergence_seed() -> int:
-    """``CONVERGENCE_SEED`` when set (a replay), else a fresh one."""
+def convergence_seed(default: int | None = None) -> int:
+    """``CONVERGENCE_SEED`` when set (a replay), else ``default``, else a fresh one."""
     given = os.environ.get("CONVERGENCE_SEED", "").strip()
-    return int(given) if given else random.SystemRandom().randrange(1, 2**31)
+    if given:
+        return int(given)
+    return default if default is not None else random.SystemRandom().randrange(1, 2**31)
 
 
 # --- values -----------------------------------------------------------------------------------------

@@ -8,9 +8,11 @@ score, stage and reason the engine computes from that record's current data, as 
 connector (not the agent's state store). The world, the oracle and the report are in
 :mod:`tests.convergence`.
 
-Each run draws a fresh seed and prints it (``CONVERGENCE_SEED=N`` replays that schedule); a
-failure shows the seed and up to ten wrong records with what the engine expected and what the
-CRM holds. ``make soak`` runs the same world larger and longer.
+CI runs fixed seeds, each the schedule that once found a bug (a restored record left stale; a
+converted Lead's Contact left without its stage), so a red CI means a regression, not an unlucky
+draw; ``make soak`` draws fresh seeds, larger and longer. ``CONVERGENCE_SEED=N`` replays any
+schedule; a failure shows the seed and up to ten wrong records with what the engine expected and
+what the CRM holds.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ import pytest
 
 from tests.convergence import CI_SIZE, CRMS, convergence_seed, run_world
 
+#: The schedules CI replays (timing still varies: where a kill lands, what a fault hits).
+CI_SEEDS = {"hubspot": 509616276, "salesforce": 584412425}
+
 
 @pytest.mark.slow
 @pytest.mark.network
 @pytest.mark.parametrize("crm", sorted(CRMS))
 def test_every_live_record_holds_what_the_engine_computes_from_its_data(crm: str, tmp_path: Path) -> None:
-    seed = convergence_seed()
+    seed = convergence_seed(default=CI_SEEDS[crm])
     print(f"convergence {crm}: seed {seed} (CONVERGENCE_SEED={seed} replays)")
     try:
         report = run_world(crm, tmp_path / crm, seed=seed, size=CI_SIZE, log=print)

@@ -404,12 +404,13 @@ def test_the_service_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
     runner = threading.Thread(target=lambda: code.append(serve(agent, cfg.schedule, install_signals=False)))
     runner.start()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(agent.store.runs("scripted")) < 3:
+    while time.monotonic() < deadline and sum(r.status == "ok" for r in agent.store.runs("scripted")) < 3:
         time.sleep(0.05)
     agent.stop.set()
     runner.join(timeout=10)
-    assert code == [0] and len(agent.store.runs("scripted")) >= 3
-    assert all(r.status == "ok" for r in agent.store.runs("scripted"))
+    statuses = [r.status for r in agent.store.runs("scripted")]
+    # A tick under way when the stop came finishes its batch and ends "interrupted"; nothing fails.
+    assert code == [0] and statuses.count("ok") >= 3 and set(statuses) <= {"ok", "interrupted"}, statuses
     assert crm_state(crm) == {rid: v for rid, v in expected(crm, cfg, at=crm_state_time(agent)).items()}
     samples = agent.metrics.registry.get_sample_value("leadscore_records_written_total", {"connector": "scripted"})  # type: ignore[union-attr]
     assert samples == 10
@@ -509,6 +510,28 @@ def test_a_write_redirected_to_another_record_is_remembered_for_it(store: StateS
     contact = store.last_written("scripted", [RecordKey("contact", "C-1")])
     assert lead.written_to == "C-1"
     assert contact[RecordKey("contact", "C-1")].values == lead.values
+
+
+def test_a_redirected_write_is_remembered_for_its_target_as_what_was_sent(store: StateStore) -> None:
+    """The lead was written before; only its changed values are sent, and they land on a Contact
+    that never carried the rest: the Contact is remembered with what it got, so its own diff sends
+    the rest (a Contact was left without its stage, found by the convergence test)."""
+    crm = ScriptedCrm(3)
+    pipeline(crm, store).sync()
+    crm.add("L00001", {"title": "VP Sales"}, T0 - timedelta(days=1), activities=["demo_request"])
+    real = crm.write
+
+    def converting(updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
+        results = real(updates)
+        return [WriteResult(r.record_id, r.status, written_to="C-1", written_to_type="contact") for r in results]
+
+    crm.write = converting  # type: ignore[method-assign]
+    pipeline(crm, store).sync()
+    [sent] = [u for u in crm.updates if u.record_id == "L00001"][-1:]
+    lead = store.last_written("scripted", [RecordKey("lead", "L00001")])[RecordKey("lead", "L00001")]
+    contact = store.last_written("scripted", [RecordKey("contact", "C-1")])[RecordKey("contact", "C-1")]
+    assert set(sent.values) < set(lead.values), "the scenario needs a partial update"
+    assert contact.values == dict(sent.values)
 
 
 def test_a_spent_quota_pauses_the_connector_until_it_resets(store: StateStore) -> None:

@@ -374,11 +374,14 @@ def record_writes(
                 "written_to": result.written_to,
             }
             if result.written_to and result.written_to_type:
-                # The record the values landed on carries them now too (a converted lead's Contact).
+                # The record the values landed on (a converted lead's Contact) carries what was sent
+                # to it - the values that changed for the lead, not all of them: the diff then sends
+                # it the rest (found by the convergence test: a Contact left without its stage).
                 target = RecordKey(result.written_to_type, result.written_to)
                 redirected[target] = written[key] | {
                     "object_type": target.object_type,
                     "record_id": target.record_id,
+                    "written_values": dict(change.update.values),
                     "written_to": None,
                 }
             failed.pop(key, None)
