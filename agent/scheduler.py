@@ -24,10 +24,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from agent.settings import ResolvedSchedule, Schedule
-from agent.state import RunKind
-from agent.sync.agent import Agent
-from agent.sync.jobs import ConnectorJobs
+from leadscore.agent.settings import ResolvedSchedule, Schedule
+from leadscore.agent.state import RunKind
+from leadscore.agent.sync.agent import Agent
+from leadscore.agent.sync.jobs import ConnectorJobs
 
 log = structlog.get_logger("leadscore.scheduler")
 

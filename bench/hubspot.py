@@ -29,12 +29,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec  # noqa: E402
-from connectors.hubspot import HubSpotConnector  # noqa: E402
-from connectors.hubspot.emulator import HubSpotEmulator, RateLimits  # noqa: E402
-from connectors.testing import SUITE_MODEL  # noqa: E402
-from agent.records import group_by_lead  # noqa: E402
-from agent.scoring import ScoringEngine  # noqa: E402
+from leadscore.agent.core.contract import Cursor, PullNeeds, ScoreUpdate, WriteSpec  # noqa: E402
+from leadscore.connectors.hubspot import HubSpotConnector  # noqa: E402
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits  # noqa: E402
+from leadscore.connectors.testing import SUITE_MODEL  # noqa: E402
+from leadscore.agent.core.records import group_by_lead  # noqa: E402
+from leadscore.agent.scoring import ScoringEngine  # noqa: E402
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

@@ -38,8 +38,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.config import parse_config  # noqa: E402
-from agent.predictive import (  # noqa: E402
+from leadscore.agent.config import parse_config  # noqa: E402
+from leadscore.agent.predictive import (  # noqa: E402
     X_EDUCATION_LEAKY_FIELDS,
     X_EDUCATION_MAPPING,
     LeakageError,
@@ -53,8 +53,8 @@ from agent.predictive import (  # noqa: E402
     train,
     train_scorecard,
 )
-from agent.predictive.train import SCORECARD  # noqa: E402
-from agent.scoring import ScoringEngine  # noqa: E402
+from leadscore.agent.predictive.training import SCORECARD  # noqa: E402
+from leadscore.agent.scoring import ScoringEngine  # noqa: E402
 
 DEFAULT_CSV = ROOT.parent / "shared" / "datasets" / "x-education" / "Leads.csv"
 #: The export has no dates; every outcome is taken as known at this instant.

@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agent.records import group_by_lead  # noqa: E402
-from agent.scoring import ScoringEngine  # noqa: E402
-from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec  # noqa: E402
-from connectors.salesforce import SalesforceConnector  # noqa: E402
-from connectors.salesforce.emulator import SalesforceEmulator  # noqa: E402
-from connectors.testing import SUITE_MODEL  # noqa: E402
+from leadscore.agent.core.records import group_by_lead  # noqa: E402
+from leadscore.agent.scoring import ScoringEngine  # noqa: E402
+from leadscore.agent.core.contract import Cursor, PullNeeds, ScoreUpdate, WriteSpec  # noqa: E402
+from leadscore.connectors.salesforce import SalesforceConnector  # noqa: E402
+from leadscore.connectors.salesforce.emulator import SalesforceEmulator  # noqa: E402
+from leadscore.connectors.testing import SUITE_MODEL  # noqa: E402
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 WRITE = {"score": "Leadscore_Score__c", "stage": "Leadscore_Stage__c", "reason": "Leadscore_Reason__c"}

@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-from agent.config import load_config  # noqa: E402
-from agent.demo import demo_config_text  # noqa: E402
-from agent.logs import configure_logging  # noqa: E402
-from agent.sync import Agent  # noqa: E402
-from connectors.base import WriteSpec  # noqa: E402
+from leadscore.agent.config import load_config  # noqa: E402
+from leadscore.agent.demo import demo_config_text  # noqa: E402
+from leadscore.agent.logs import configure_logging  # noqa: E402
+from leadscore.agent.sync import Agent  # noqa: E402
+from leadscore.agent.core.contract import WriteSpec  # noqa: E402
 
 
 #: The connectors' overlap in this bench (defaults: HubSpot 60 s, Salesforce 300 s), short so that
@@ -58,8 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("console", "error")
 
-    from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
-    from connectors.salesforce.emulator import SalesforceEmulator
+    from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+    from leadscore.connectors.salesforce.emulator import SalesforceEmulator
 
     seeded_at = datetime.now(timezone.utc) - timedelta(hours=1)
     hubspot = HubSpotEmulator(limits=RateLimits(per_ten_seconds=1_000_000, daily=100_000_000, search_per_second=100_000)).start()

@@ -1,318 +1,51 @@
-"""The connector seam: the one Protocol every CRM connector implements.
+"""The connector contract, under the name a connector's author imports.
 
-Data flows one way: a connector pulls CRM records and hands over normalised :class:`Lead` and
-:class:`Activity` values; the engine scores them; the agent diffs the results against what it last
-wrote and hands the changed values back to the connector as :class:`ScoreUpdate` batches. A
-connector never scores, and the engine never imports a connector.
+Everything here is defined in :mod:`leadscore.agent.core.contract`, the core the agent and every
+connector depend on, and re-exported so a third-party package needs one import::
 
-Connectors are found through the ``leadscore.connectors`` entry-point group, built-in and
-third-party alike, so a CRM connector can ship as its own package::
+    from leadscore.connectors.base import CheckReport, Connector, Cursor, PullBatch, WriteResult
 
-    [project.entry-points."leadscore.connectors"]
-    pipedrive = "leadscore_pipedrive:PipedriveConnector"
-
-Optional methods: not in the :class:`Connector` Protocol, so a connector without them still
-conforms; the agent looks them up with ``getattr(connector, NAME, None)`` and does without.
-
-- ``count(cursor: Cursor, *, until: datetime | None = None) -> int | None``: how many records
-  ``pull(cursor, until=until)`` would yield, for a progress bar. An estimate is fine and None
-  means unknown; it must cost at most one or two API calls, since it spends the same quota as
-  the pull it describes.
+Helpers shared by CRM clients (error tables, Retry-After, time formats, paging) are in
+:mod:`leadscore.connectors.kit`; the conformance suite every connector must pass is
+:mod:`leadscore.connectors.testing`.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-
-from agent.errors import ConfigError
-from agent.errors import StalledCursorError as StalledCursorError  # re-exported: part of the connector contract
-from agent.records import Activity, Lead, ObjectType
-
-ENTRY_POINT_GROUP = "leadscore.connectors"
-
-#: The values a connector may be asked to write, keyed by these canonical names. Which of them
-#: are written, and into which CRM field, is the admin's choice in the connector's config; a
-#: connector writes nothing else.
-WRITABLE_VALUES = frozenset(
-    {"score", "stage", "reason", "grade", "fit_score", "engagement_score", "scored_at", "model_version"}
+from leadscore.agent.core.contract import (
+    ENTRY_POINT_GROUP,
+    WRITABLE_VALUES,
+    CheckReport,
+    Connector,
+    ConnectorFactory,
+    Cursor,
+    PullBatch,
+    PullNeeds,
+    ScoreUpdate,
+    SetupReport,
+    SupportsReadBack,
+    WriteFieldMap,
+    WriteResult,
+    WriteSpec,
+    WriteStatus,
+    available_connectors,
+    connector_config,
+    load_connector,
 )
-
-
-class WriteFieldMap(BaseModel):
-    """Which values a connector writes, and into which CRM field: the admin's ``write`` table.
-    A value mapped to nothing is never written; nothing outside the map ever is. Each connector
-    subclasses it with its CRM's default field names."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    score: str | None = None
-    stage: str | None = None
-    reason: str | None = None
-    grade: str | None = None
-    fit_score: str | None = None
-    engagement_score: str | None = None
-    scored_at: str | None = None
-    model_version: str | None = None
-
-    def mapping(self) -> dict[str, str]:
-        """Canonical value name -> CRM field, for the configured ones only."""
-        return {k: v for k, v in self.model_dump().items() if v is not None}
-
-    @model_validator(mode="after")
-    def _distinct(self) -> WriteFieldMap:
-        names = list(self.mapping().values())
-        if len(names) != len(set(names)):
-            raise ValueError("two values are mapped to the same field")
-        return self
-
-
-# --- what goes in ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Where an incremental pull resumes: an opaque, connector-defined value per object type
-    (e.g. the last ``lastmodifieddate`` seen). The agent stores it and hands it back unchanged,
-    and advances it only after the writes it covers are durable.
-
-    Every connector also takes an ISO-8601 UTC instant (``2026-10-01T00:00:00Z``) as a value,
-    meaning "changed after that instant": how ``backfill --since`` starts its window."""
-
-    object_type: ObjectType
-    value: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PullNeeds:
-    """What the scoring model reads, so a connector requests nothing more: only these canonical
-    fields as properties, and engagement only of these activity types. API quota spent on data
-    the model ignores is quota the admin cannot use elsewhere."""
-
-    fields: frozenset[str]
-    activity_types: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class PullBatch:
-    """One page of changed records with their activities, and the cursor after this page."""
-
-    leads: Sequence[Lead]
-    activities: Sequence[Activity]
-    cursor: Cursor
-    #: Ids deleted (or merged away) in the CRM since the previous cursor.
-    deleted_ids: Sequence[str] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A training label: did this lead convert (or win), and when. ``occurred_at`` lets the
-    trainer snapshot features from before the outcome, so the label never leaks into them."""
-
-    lead_id: str
-    object_type: ObjectType
-    converted: bool
-    occurred_at: datetime | None = None
-    detail: str | None = None
-
-
-# --- what goes out -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreUpdate:
-    """The values to write to one CRM record, keyed by names in :data:`WRITABLE_VALUES`.
-
-    Only values that changed since the last successful write are included; an update with no
-    values is never sent.
-    """
-
-    record_id: str
-    object_type: ObjectType
-    values: Mapping[str, Any]
-
-    def __post_init__(self) -> None:
-        unknown = set(self.values) - WRITABLE_VALUES
-        if unknown:
-            raise ValueError(f"not writable values: {', '.join(sorted(unknown))}")
-
-
-class WriteStatus(StrEnum):
-    OK = "ok"
-    #: Worth trying again later as-is (rate limit, timeout, lock, 5xx): kept for the next run.
-    RETRYABLE = "retryable"
-    #: Will fail again until something changes (deleted record, bad picklist value, missing
-    #: field): logged and counted, not retried in a loop.
-    PERMANENT = "permanent"
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """The outcome of one :class:`ScoreUpdate`. A connector returns exactly one per update."""
-
-    record_id: str
-    status: WriteStatus
-    error_code: str | None = None
-    message: str | None = None
-    #: Set when the write landed on another record than asked, e.g. a converted Salesforce lead
-    #: whose score follows to its Contact.
-    written_to: str | None = None
-    #: The object type of ``written_to`` (``"contact"``), so the agent also knows what that record
-    #: now carries and does not write the same values to it again.
-    written_to_type: ObjectType | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status is WriteStatus.OK
-
-
-# --- reports -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CheckReport:
-    """What :meth:`Connector.check` found: whether the credentials work, and problems with the
-    configured fields (missing, wrong type, not writable), one readable line each."""
-
-    ok: bool
-    problems: Sequence[str] = ()
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class SetupReport:
-    """What :meth:`Connector.setup` did. Idempotent: a second run creates nothing."""
-
-    created: Sequence[str] = ()
-    existing: Sequence[str] = ()
-    #: Steps the admin must still take by hand (e.g. field-level security in Salesforce).
-    todo: Sequence[str] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class WriteSpec:
-    """The write fields :meth:`Connector.setup` must create: which values, and the stage
-    names (for picklist / enumeration fields)."""
-
-    values: frozenset[str]
-    stages: Sequence[str]
-    reason_max_length: int = 255
-
-
-# --- the Protocol ------------------------------------------------------------------------
-
-
-@runtime_checkable
-class Connector(Protocol):
-    """A CRM connector. Small by design: the agent owns state, diffing, scheduling and
-    retries of failed writes; the connector owns the CRM's API, its limits and its field names.
-
-    Every method raises only :mod:`agent.errors` exceptions for failures of the whole call
-    (``AuthError``, ``TransientError``, ``RateLimited``, ``QuotaExhausted``, ``ConfigError``);
-    per-record failures of a write are reported in its results, never raised.
-    """
-
-    #: The entry-point name, e.g. ``"hubspot"``.
-    name: ClassVar[str]
-    #: The object types this connector reads and writes.
-    object_types: ClassVar[tuple[ObjectType, ...]]
-
-    @property
-    def write_values(self) -> frozenset[str]:
-        """The values (names in :data:`WRITABLE_VALUES`) the admin configured this connector to
-        write: the agent diffs and sends only these."""
-        ...
-
-    def check(self) -> CheckReport:
-        """Verify the credentials and that every configured field exists and is writable."""
-        ...
-
-    def setup(self, spec: WriteSpec) -> SetupReport:
-        """Create the configured write fields in the CRM, idempotently."""
-        ...
-
-    def pull(
-        self,
-        cursor: Cursor,
-        *,
-        until: datetime | None = None,
-        needs: PullNeeds | None = None,
-    ) -> Iterator[PullBatch]:
-        """Yield records of ``cursor.object_type`` changed after the cursor (everything when
-        ``cursor.value`` is None), oldest first, with their activities. ``until`` caps the
-        window at the sync's start, so changes made during the sync wait for the next one;
-        ``needs`` (None: everything) limits what is requested to what the model reads."""
-        ...
-
-    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
-        """Yield conversion outcomes for training, optionally only those after ``since``."""
-        ...
-
-    def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
-        """Write a batch (any size: the connector splits it to the CRM's limits) and return one
-        result per update, in the same order."""
-        ...
-
-    def api_calls(self) -> Mapping[str, int]:
-        """API calls made so far by endpoint family, for metrics and benchmarks."""
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
-
-
-@runtime_checkable
-class ConnectorFactory(Protocol):
-    """What an entry point names: a class (or callable) built from the connector's config table."""
-
-    def __call__(self, config: Mapping[str, Any]) -> Connector: ...
-
-
-# --- discovery ---------------------------------------------------------------------------
-
-
-ConfigT = TypeVar("ConfigT", bound=BaseModel)
-
-
-def connector_config(
-    name: str, model: type[ConfigT], table: Mapping[str, Any] | ConfigT, expanded: Mapping[str, str] | None = None
-) -> ConfigT:
-    """A ``[connectors.NAME]`` table validated by the connector's config model; every problem
-    becomes one :class:`ConfigError` line with its full key path (``connectors.NAME.tier: ...``).
-    ``expanded`` names the config's key paths whose values came from ``${...}`` references: those
-    values are never shown (see :func:`agent.config.format_validation_errors`)."""
-    if isinstance(table, model):
-        return table
-    from agent.config import format_validation_errors
-
-    prefix = f"connectors.{name}."
-    inner = {path.removeprefix(prefix): ref for path, ref in (expanded or {}).items() if path.startswith(prefix)}
-    try:
-        return model.model_validate(dict(table))
-    except ValidationError as exc:
-        raise ConfigError([prefix + line for line in format_validation_errors(exc.errors(), expanded=inner)]) from None
-
-
-def available_connectors() -> dict[str, EntryPoint]:
-    """Installed connectors by name, from the ``leadscore.connectors`` entry-point group."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def load_connector(name: str) -> ConnectorFactory:
-    """The factory registered under ``name``; a :class:`ConfigError` names the installed ones."""
-    found = available_connectors()
-    if name not in found:
-        known = ", ".join(sorted(found)) or "none installed"
-        raise ConfigError(f"connectors.{name}: no connector named '{name}' (installed: {known})")
-    try:
-        factory = found[name].load()
-    except Exception as exc:  # noqa: BLE001 - a broken third-party package must not crash the agent
-        raise ConfigError(f"connectors.{name}: cannot load {found[name].value}: {type(exc).__name__}: {exc}") from None
-    if not callable(factory):
-        raise ConfigError(f"connectors.{name}: {found[name].value} is not a connector class")
-    return factory  # type: ignore[no-any-return]
+from leadscore.agent.core.errors import (
+    AuthError,
+    ConfigError,
+    QuotaExhausted,
+    RateLimited,
+    StalledCursorError,
+    TransientError,
+)
+from leadscore.agent.core.records import Activity, Lead, ObjectType, Outcome
+from leadscore.agent.core.secrets import SecretEnv, SecretFile, SecretsModel, SecretValue
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "WRITABLE_VALUES", "Activity", "AuthError", "CheckReport", "ConfigError", "Connector",
+    "ConnectorFactory", "Cursor", "Lead", "ObjectType", "Outcome", "PullBatch", "PullNeeds", "QuotaExhausted",
+    "RateLimited", "ScoreUpdate", "SecretEnv", "SecretFile", "SecretValue", "SecretsModel", "SetupReport",
+    "StalledCursorError", "SupportsReadBack", "TransientError",
+    "WriteFieldMap", "WriteResult", "WriteSpec", "WriteStatus", "available_connectors", "connector_config",
+    "load_connector",
+]

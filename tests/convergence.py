@@ -25,7 +25,7 @@ exactly the score, stage and reason the engine computes from that record's curre
 expected values come from a fresh connector's full pull (the real normaliser, no cursor, every
 field and activity) scored as of T with the engine built from the agent's own config; the held
 values are read from the emulator's handle. Reasons are compared as the agent's diff compares
-them (:data:`agent.sync.values.DIFF_NORMALISE`): an activity's age ("3d ago" -> "4d ago") alone is
+them (:class:`agent.sync.diff.DiffPolicy`): an activity's age ("3d ago" -> "4d ago") alone is
 deliberately never rewritten.
 
 The report counts operations by kind, records checked, wrong (the CRM holds other values),
@@ -62,11 +62,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from agent.config import load_config
-from agent.records import group_by_lead
-from agent.sync.agent import build_scorer
-from agent.sync.values import DIFF_NORMALISE
-from connectors.base import Connector, Cursor
+from leadscore.agent.config import load_config
+from leadscore.agent.core.records import group_by_lead
+from leadscore.agent.sync.agent import build_scorer
+from leadscore.agent.sync.diff import DiffPolicy
+from leadscore.agent.core.contract import Connector, Cursor
 from tests.cli_agent import toml_table, toml_value
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,7 +132,7 @@ def iso(moment: datetime) -> str:
 
 def substance(reason: str) -> str:
     """A reason as the agent's diff compares it (activity ages left out)."""
-    return DIFF_NORMALISE["reason"](reason)
+    return DiffPolicy().normalise["reason"](reason)
 
 
 def convergence_seed(default: int | None = None) -> int:
@@ -290,7 +290,7 @@ class HubSpotCrm(_Faults):
              "timeline": 1}
 
     def __init__(self, records: int, seed: int, *, pull_batch_size: int) -> None:
-        from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+        from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
 
         self.emulator = HubSpotEmulator(limits=RateLimits(per_ten_seconds=1_000_000, daily=100_000_000,
                                                           search_per_second=100_000)).start()
@@ -310,7 +310,7 @@ class HubSpotCrm(_Faults):
         }
 
     def connector(self) -> Connector:
-        from connectors.hubspot import HubSpotConnector
+        from leadscore.connectors.hubspot import HubSpotConnector
 
         return HubSpotConnector(self.table())
 
@@ -420,7 +420,7 @@ class SalesforceCrm(_Faults):
     }
 
     def __init__(self, records: int, seed: int, *, bulk_threshold: int) -> None:
-        from connectors.salesforce.emulator import SalesforceEmulator
+        from leadscore.connectors.salesforce.emulator import SalesforceEmulator
 
         self.emulator = SalesforceEmulator(daily_limit=100_000_000).start()
         self.emulator.seed(records, seed=seed, as_of=datetime.now(timezone.utc) - timedelta(hours=1))
@@ -441,7 +441,7 @@ class SalesforceCrm(_Faults):
         }
 
     def connector(self) -> Connector:
-        from connectors.salesforce import SalesforceConnector
+        from leadscore.connectors.salesforce import SalesforceConnector
 
         return SalesforceConnector(self.table())
 
@@ -627,10 +627,10 @@ class AgentRunner:
             if self._store is None:
                 if not (self.root / "state.db").exists():
                     return
-                from agent.state import StateStore
+                from leadscore.agent.state import StateStore
 
                 self._store = StateStore.open(self.state_url)
-            while self._store.lock_holder(self.connector, LEASE_JOB) is not None:
+            while self._store.lease_holder(self.connector, LEASE_JOB) is not None:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"the {self.connector} lease was still held {timeout}s after a kill")
                 time.sleep(0.1)
@@ -1123,7 +1123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _quiet_logs() -> None:
-    from agent.logs import configure_logging
+    from leadscore.agent.logs import configure_logging
 
     configure_logging("console", "error")
 

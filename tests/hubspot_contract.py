@@ -330,7 +330,7 @@ class _Response:
 def _route(path: str) -> tuple[str, str, str] | None:
     """(document, path as the document spells it, what to count it as), or None when no document
     covers the path."""
-    from connectors.hubspot.emulator.schema import resolve_object_type
+    from leadscore.connectors.hubspot.emulator.schema import resolve_object_type
 
     parts = path.split("/")
     if path.startswith("/crm/v3/objects/") and len(parts) > 4:

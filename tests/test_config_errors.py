@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config import parse_config, validate_config
-from agent.errors import ConfigError
+from leadscore.agent.config import parse_config, validate_config
+from leadscore.agent.core.errors import ConfigError
 
 from .conftest import EXAMPLE_CONFIG
 
@@ -140,7 +140,7 @@ def test_example_config_is_valid() -> None:
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+        [sys.executable, "-m", "leadscore.agent.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=60
     )
 
 
@@ -236,7 +236,7 @@ _EXAMPLE_LINES = EXAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
     )
 )
 def test_cli_validate_on_mangled_files(tmp_path_factory, capsys, monkeypatch, edits) -> None:
-    from agent import cli
+    from leadscore.agent import cli
 
     lines = list(_EXAMPLE_LINES)
     for index, how, junk in edits:

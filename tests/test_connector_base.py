@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
-from connectors.base import (
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.core.contract import (
     ENTRY_POINT_GROUP,
     Connector,
     ScoreUpdate,
@@ -21,11 +21,12 @@ from connectors.base import (
 )
 
 THIRD_PARTY = '''
-from connectors.base import CheckReport, SetupReport, WriteResult, WriteStatus
+from leadscore.agent.core.contract import CheckReport, SetupReport, WriteResult, WriteStatus
 
 class FakeCrmConnector:
     """A third-party connector shipped as its own package."""
     name = "fakecrm"
+    config_model = None
     object_types = ("lead",)
 
     def __init__(self, config):
@@ -44,6 +45,12 @@ class FakeCrmConnector:
 
     def pull(self, cursor, *, until=None):
         return iter(())
+
+    def count(self, cursor, *, until=None):
+        return None
+
+    def identity(self):
+        return None
 
     def pull_outcomes(self, since=None):
         return iter(())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.emulation import Answer
+from leadscore.connectors.emulation import Answer
 from tests import hubspot_contract
 from tests.hubspot_contract import GAPS, SPECS, ContractChecker
 
@@ -133,9 +133,9 @@ def test_a_whole_connector_run_meets_the_documents(monkeypatch: pytest.MonkeyPat
     with lifecycle, an incremental sync, outcomes (deals): every exchange validated, none off."""
     from datetime import datetime, timezone
 
-    from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec
-    from connectors.hubspot import HubSpotConnector
-    from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+    from leadscore.agent.core.contract import Cursor, PullNeeds, ScoreUpdate, WriteSpec
+    from leadscore.connectors.hubspot import HubSpotConnector
+    from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
 
     checker = ContractChecker()
     through = HubSpotEmulator.dispatch

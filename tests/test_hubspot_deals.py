@@ -13,8 +13,8 @@ import pytest
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from connectors.hubspot import HubSpotConnector
-from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+from leadscore.connectors.hubspot import HubSpotConnector
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
 
 pytestmark = pytest.mark.network
 

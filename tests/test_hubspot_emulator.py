@@ -22,7 +22,7 @@ import urllib3
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from connectors.hubspot.emulator import HubSpotEmulator, LoggedRequest, RateLimits
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator, LoggedRequest, RateLimits
 
 pytestmark = pytest.mark.network
 
@@ -688,7 +688,7 @@ def test_seed_is_deterministic_and_maps_leads_onto_hubspot_properties():
         assert one.seed(40, seed=5, as_of=AS_OF) == two.seed(40, seed=5, as_of=AS_OF)
         assert one.contacts() == two.contacts()
         contacts = one.contacts()
-    from agent.sample import generate_leads
+    from leadscore.connectors.sample import generate_leads
 
     leads = [s.lead for s in generate_leads(40, seed=5, as_of=AS_OF)]
     buckets = {"1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"}
@@ -706,7 +706,7 @@ def test_seed_is_deterministic_and_maps_leads_onto_hubspot_properties():
 
 
 def test_seed_summarises_activity_as_hubspot_does():
-    from agent.sample import generate_leads
+    from leadscore.connectors.sample import generate_leads
 
     samples = list(generate_leads(30, seed=9, as_of=AS_OF))
     with HubSpotEmulator() as emu:

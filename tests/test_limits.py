@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agent.errors import AuthError, QuotaExhausted, RateLimited, TransientError
-from connectors.limits import DailyQuota, RetryPolicy, SlidingWindowLimiter, retrying
+from leadscore.agent.core.errors import AuthError, QuotaExhausted, RateLimited, TransientError
+from leadscore.connectors.limits import DailyQuota, RetryPolicy, SlidingWindowLimiter, retrying
 
 
 class FakeClock:

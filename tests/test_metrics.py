@@ -13,8 +13,8 @@ from typing import Any, Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.errors import ConfigError
-from agent.metrics import HealthState, Metrics, MetricsServer, serve
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.metrics import HealthState, Metrics, MetricsServer, serve
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 

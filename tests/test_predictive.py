@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from agent.config import parse_config
-from agent.errors import ConfigError
-from agent.predictive import (
+from leadscore.agent.config import parse_config
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.predictive import (
     X_EDUCATION_LEAKY_FIELDS,
     X_EDUCATION_MAPPING,
     ArtifactError,
@@ -45,8 +45,8 @@ from agent.predictive import (
     train,
     train_scorecard,
 )
-from agent.predictive.config import BoostingCandidate
-from agent.predictive.evaluation import (
+from leadscore.agent.predictive.config import BoostingCandidate
+from leadscore.agent.predictive.evaluation import (
     brier_score,
     calibration_bins,
     conversion_by_band,
@@ -56,12 +56,12 @@ from agent.predictive.evaluation import (
     roc_auc,
     roc_points,
 )
-from agent.predictive.models import TreeEnsembleLogit, fit_logistic
-from agent.predictive.splits import choose_folds, make_folds, stratified_folds, time_ordered_folds
-from agent.predictive.train import SCORECARD
-from agent.records import Activity, Lead, ReasonPart
-from agent.scoring import ScoringEngine
-from connectors.base import Outcome
+from leadscore.agent.predictive.models import TreeEnsembleLogit, fit_logistic
+from leadscore.agent.predictive.splits import choose_folds, make_folds, stratified_folds, time_ordered_folds
+from leadscore.agent.predictive.training import SCORECARD
+from leadscore.agent.core.records import Activity, Lead, ReasonPart
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.core.records import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 X_EDUCATION = ROOT.parent / "shared" / "datasets" / "x-education" / "Leads.csv"

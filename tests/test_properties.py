@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.records import ACTIVITY_TYPES, Activity, Lead
-from agent.scoring import ScoringEngine, ScoringModel
+from leadscore.agent.core.records import ACTIVITY_TYPES, Activity, Lead
+from leadscore.agent.scoring import ScoringEngine, ScoringModel
 
 from .conftest import AS_OF
 

@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.records import ReasonPart
-from agent.scoring.reasons import format_reason, ordered_for_display
+from leadscore.agent.core.records import ReasonPart
+from leadscore.agent.core.reasons import format_reason, ordered_for_display
 
 parts_strategy = st.lists(
     st.builds(

@@ -26,8 +26,8 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connectors.salesforce.emulator import SalesforceEmulator, requests_session_trusting
-from connectors.salesforce.emulator.ids import normalise, to18
+from leadscore.connectors.salesforce.emulator import SalesforceEmulator, requests_session_trusting
+from leadscore.connectors.salesforce.emulator.ids import normalise, to18
 
 pytestmark = pytest.mark.network
 
@@ -716,7 +716,7 @@ def test_request_log_counts_by_endpoint_family(fresh):
 
 
 def test_serve_forever_prints_how_to_connect(monkeypatch, capsys):
-    from connectors.salesforce.emulator import cli
+    from leadscore.connectors.salesforce.emulator import cli
 
     def interrupted() -> None:
         raise KeyboardInterrupt

@@ -13,15 +13,15 @@ import pytest
 from simple_salesforce.exceptions import SalesforceOperationError
 
 import tests.test_salesforce_connector as sfc
-from agent.errors import AuthError, ConfigError
-from connectors.base import ScoreUpdate, WriteSpec, WriteStatus
-from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.auth import _jwt_assertion
-from connectors.salesforce.client import BulkJobFailed, bulk_failure
-from connectors.salesforce.config import SalesforceConfig
-from connectors.salesforce.emulator.tls import requests_session_trusting
-from connectors.salesforce.setup import PERMISSION_SET
-from connectors.salesforce.write import _bulk_error, classify
+from leadscore.agent.core.errors import AuthError, ConfigError
+from leadscore.agent.core.contract import ScoreUpdate, WriteSpec, WriteStatus
+from leadscore.connectors.salesforce import SalesforceConnector
+from leadscore.connectors.salesforce.auth import _jwt_assertion
+from leadscore.connectors.salesforce.client import BulkJobFailed, bulk_failure
+from leadscore.connectors.salesforce.config import SalesforceConfig
+from leadscore.connectors.salesforce.emulator.tls import requests_session_trusting
+from leadscore.connectors.salesforce.setup import PERMISSION_SET
+from leadscore.connectors.salesforce.write import _bulk_error, classify
 
 pytestmark = pytest.mark.network
 

@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
 
 ROOT = Path(__file__).resolve().parent.parent
 LEADSCORE = Path(sys.executable).parent / "leadscore"
@@ -127,7 +127,7 @@ def test_backfill_dry_run_writes_a_csv_of_changes_and_touches_nothing(tmp_path: 
     assert len(rows) == 400 * 3 and {r["value"] for r in rows} == {"score", "stage", "reason"}
     assert all(r["connector"] == "hubspot" and r["before"] == "" for r in rows)
     assert not any(emulator.property_writes().get(p) for p in ("leadscore_score", "leadscore_stage", "leadscore_reason"))
-    from agent.state import StateStore
+    from leadscore.agent.state import StateStore
 
     with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
         assert store.runs("hubspot") == [] and store.cursor("hubspot", "contact") is None

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config import parse_config
-from agent.metrics import Metrics
-from agent.records import (
+from leadscore.agent.config import parse_config
+from leadscore.agent.metrics import Metrics
+from leadscore.agent.core.records import (
     MAX_TEXT_CHARS,
     NUMERIC_FIELDS,
     WHOLE_RECORD,
@@ -36,16 +36,16 @@ from agent.records import (
     usable_fields,
     usable_value,
 )
-from agent.scoring import ScoringEngine
-from agent.scoring.conditions import is_bad_number
-from agent.state import StateStore
-from agent.state.shapes import canonical_json
-from agent.sync import SyncPipeline
-from connectors.base import Cursor, PullBatch, PullNeeds, ScoreUpdate, WriteResult, WriteStatus
-from connectors.hubspot import pull as hubspot
-from connectors.hubspot.config import HubSpotConfig
-from connectors.salesforce import pull as salesforce
-from connectors.salesforce.config import SalesforceConfig
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.scoring.conditions import is_bad_number
+from leadscore.agent.state import StateStore
+from leadscore.agent.state.canonical import canonical_json
+from leadscore.agent.sync import SyncPipeline
+from leadscore.agent.core.contract import Cursor, PullBatch, PullNeeds, ScoreUpdate, WriteResult, WriteStatus
+from leadscore.connectors.hubspot import pull as hubspot
+from leadscore.connectors.hubspot.config import HubSpotConfig
+from leadscore.connectors.salesforce import pull as salesforce
+from leadscore.connectors.salesforce.config import SalesforceConfig
 
 from .cli_agent import CliAgent, json_events, start_emulator
 from .conftest import AS_OF, EXAMPLE_CONFIG
@@ -416,7 +416,7 @@ def store_raw(emulator: Any, contact_id: str, values: Mapping[str, str]) -> None
     """Set property values as stored text, past the emulator's validation (which refuses a
     17-digit epoch, as ``values.py`` reads HubSpot's docs), the way a value already in a portal
     reaches the API. The contact's ``lastmodifieddate`` moves, as any change's does."""
-    from connectors.hubspot.emulator.store import SOURCE_IMPORT
+    from leadscore.connectors.hubspot.emulator.store import SOURCE_IMPORT
 
     store = emulator._store
     with store.lock:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Cursor
-from connectors.hubspot.emulator import HubSpotEmulator
-from connectors.salesforce.emulator import SalesforceEmulator
+from leadscore.agent.core.contract import Cursor
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator
+from leadscore.connectors.salesforce.emulator import SalesforceEmulator
 from tests.test_hubspot_connector import HubSpotHarness
 from tests.test_salesforce_connector import SalesforceHarness
 from tests.test_salesforce_emulator import sf_for
@@ -248,9 +248,9 @@ class _RepeatingClient:
 
 
 def test_a_page_that_does_not_advance_fails_the_pull_instead_of_looping():
-    from agent.errors import StalledCursorError
-    from connectors.hubspot.config import HubSpotConfig
-    from connectors.hubspot.pull import ContactReader
+    from leadscore.agent.core.errors import StalledCursorError
+    from leadscore.connectors.hubspot.config import HubSpotConfig
+    from leadscore.connectors.hubspot.pull import ContactReader
 
     client = _RepeatingClient()
     reader = ContactReader(client, HubSpotConfig(access_token="x", engagements=[]))  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ from importlib import resources
 
 import pytest
 
-from agent.records import Activity, Lead
-from agent.scoring import ScoringEngine
+from leadscore.agent.core.records import Activity, Lead
+from leadscore.agent.scoring import ScoringEngine
 
 from .conftest import AS_OF, EXAMPLE_CONFIG
 

@@ -2,93 +2,84 @@
 
 The path, module by module:
 
-* :mod:`~agent.predictive.dataset`: leads + activities + outcomes (or a labelled CSV through a
+* :mod:`~leadscore.agent.predictive.dataset`: leads + activities + outcomes (or a labelled CSV through a
   column mapping) -> a :class:`TrainingSet` of snapshots taken before each outcome;
-* :mod:`~agent.predictive.features`: snapshots -> model columns (a fitted, JSON-able spec);
-* :mod:`~agent.predictive.leakage`: inputs that separate the classes almost perfectly are refused;
-* :mod:`~agent.predictive.models`: calibrated logistic regression (default) and gradient boosting,
-  as numpy arrays; :mod:`~agent.predictive.explain`: contributions -> reason parts;
-* :mod:`~agent.predictive.scorecard`: learned points emitted as ``[scoring]`` rules;
-* :mod:`~agent.predictive.evaluation`: AUC, Brier, ECE and the curves a report plots;
-* :mod:`~agent.predictive.artifacts`: safe, versioned save/load (JSON + npz, never pickle);
-* :mod:`~agent.predictive.train`: guard rails, training and cross-validation;
-* :mod:`~agent.predictive.hybrid`: rules, predictive or a blend written, either driving the stage;
-* :mod:`~agent.predictive.challenger`: a shadow model scored beside the written one, compared on outcomes;
-* :mod:`~agent.predictive.report` (with :mod:`~agent.predictive.plots`): the HTML evaluation report.
+* :mod:`~leadscore.agent.predictive.features`: snapshots -> model columns (a fitted, JSON-able spec);
+* :mod:`~leadscore.agent.predictive.leakage`: inputs that separate the classes almost perfectly are refused;
+* :mod:`~leadscore.agent.predictive.models`: calibrated logistic regression (default) and gradient boosting,
+  as numpy arrays; :mod:`~leadscore.agent.predictive.explain`: contributions -> reason parts;
+* :mod:`~leadscore.agent.predictive.scorecard`: learned points emitted as ``[scoring]`` rules;
+* :mod:`~leadscore.agent.predictive.evaluation`: AUC, Brier, ECE and the curves a report plots;
+* :mod:`~leadscore.agent.predictive.artifacts`: safe, versioned save/load (JSON + npz, never pickle);
+* :mod:`~leadscore.agent.predictive.training`: guard rails, training and cross-validation;
+* :mod:`~leadscore.agent.predictive.hybrid`: rules, predictive or a blend written, either driving the stage;
+* :mod:`~leadscore.agent.predictive.challenger`: a shadow model scored beside the written one, compared on outcomes;
+* :mod:`~leadscore.agent.predictive.report` (with :mod:`~leadscore.agent.predictive.plots`): the HTML evaluation report.
+
+Everything here needs numpy and scikit-learn (the ``[predictive]`` extra), so this package imports
+nothing until a name is asked for: ``from leadscore.agent.predictive import train`` loads
+:mod:`~leadscore.agent.predictive.training` then, and ``leadscore.agent.predictive.config`` (which the
+agent's config reads) loads no numpy.
 """
 
-from agent.predictive.artifacts import load_model, save_model
-from agent.predictive.challenger import (
-    ChallengerComparison,
-    ChallengerRecord,
-    compare_records,
-    compare_scores,
-    read_challenger_csv,
-    shadow_score,
-    records_from_results,
-    write_challenger_csv,
-)
-from agent.predictive.config import HybridSettings, PredictiveConfig
-from agent.predictive.dataset import (
-    X_EDUCATION_LEAKY_FIELDS,
-    X_EDUCATION_MAPPING,
-    ColumnMapping,
-    LabeledLeads,
-    TrainingSet,
-    build_training_set,
-    load_csv_dataset,
-    outcomes_from_field,
-    read_outcomes_csv,
-)
-from agent.predictive.errors import ArtifactError, InsufficientOutcomesError, LeakageError, PredictiveError
-from agent.predictive.evaluation import evaluate
-from agent.predictive.explain import PredictiveScore
-from agent.predictive.features import FeatureSpec, Snapshot, take_snapshot
-from agent.predictive.hybrid import HybridScore, HybridScorer
-from agent.predictive.leakage import LeakageReport, check_leakage
-from agent.predictive.predictor import PredictiveModel
-from agent.predictive.scorecard import Scorecard
-from agent.predictive.train import CrossValidation, TrainingResult, cross_validate, train, train_scorecard
+from __future__ import annotations
 
-__all__ = [
-    "ArtifactError",
-    "ChallengerComparison",
-    "ChallengerRecord",
-    "ColumnMapping",
-    "CrossValidation",
-    "FeatureSpec",
-    "HybridScore",
-    "HybridScorer",
-    "HybridSettings",
-    "InsufficientOutcomesError",
-    "LabeledLeads",
-    "LeakageError",
-    "LeakageReport",
-    "PredictiveConfig",
-    "PredictiveError",
-    "PredictiveModel",
-    "PredictiveScore",
-    "Scorecard",
-    "Snapshot",
-    "TrainingResult",
-    "TrainingSet",
-    "X_EDUCATION_LEAKY_FIELDS",
-    "X_EDUCATION_MAPPING",
-    "build_training_set",
-    "check_leakage",
-    "compare_records",
-    "compare_scores",
-    "cross_validate",
-    "evaluate",
-    "load_csv_dataset",
-    "load_model",
-    "outcomes_from_field",
-    "read_challenger_csv",
-    "read_outcomes_csv",
-    "save_model",
-    "shadow_score",
-    "take_snapshot",
-    "train",
-    "train_scorecard",
-    "write_challenger_csv",
-]
+import importlib
+from typing import Any
+
+#: Public name -> the submodule defining it. (No submodule shares a name with what it exports:
+#: once imported, a submodule is an attribute of this package and would shadow the name.)
+_EXPORTS: dict[str, str] = {
+    "ArtifactError": "errors",
+    "ChallengerComparison": "challenger",
+    "ChallengerRecord": "challenger",
+    "ColumnMapping": "dataset",
+    "CrossValidation": "training",
+    "FeatureSpec": "features",
+    "HybridScore": "hybrid",
+    "HybridScorer": "hybrid",
+    "HybridSettings": "config",
+    "InsufficientOutcomesError": "errors",
+    "LabeledLeads": "dataset",
+    "LeakageError": "errors",
+    "LeakageReport": "leakage",
+    "PredictiveConfig": "config",
+    "PredictiveError": "errors",
+    "PredictiveModel": "predictor",
+    "PredictiveScore": "explain",
+    "Scorecard": "scorecard",
+    "Snapshot": "features",
+    "TrainingResult": "training",
+    "TrainingSet": "dataset",
+    "X_EDUCATION_LEAKY_FIELDS": "dataset",
+    "X_EDUCATION_MAPPING": "dataset",
+    "build_training_set": "dataset",
+    "check_leakage": "leakage",
+    "compare_records": "challenger",
+    "compare_scores": "challenger",
+    "cross_validate": "training",
+    "evaluate": "evaluation",
+    "load_csv_dataset": "dataset",
+    "load_model": "artifacts",
+    "outcomes_from_field": "dataset",
+    "read_challenger_csv": "challenger",
+    "read_outcomes_csv": "dataset",
+    "records_from_results": "challenger",
+    "save_model": "artifacts",
+    "shadow_score": "challenger",
+    "take_snapshot": "features",
+    "train": "training",
+    "train_scorecard": "training",
+    "write_challenger_csv": "challenger",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: the named lazy load of this heavy package's names
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -20,7 +20,6 @@ the same settings reproduces the version.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import zipfile
@@ -30,59 +29,20 @@ from typing import Any, Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.predictive.errors import ArtifactError
-from agent.predictive.features import FeatureSpec
-from agent.predictive.models import Calibrator, LinearLogit, TreeEnsembleLogit
-from agent.predictive.predictor import PredictiveModel
+from leadscore.agent.predictive.errors import ArtifactError
+from leadscore.agent.predictive.features import FeatureSpec
+from leadscore.agent.predictive.models import Calibrator, LinearLogit, TreeEnsembleLogit
+from leadscore.agent.predictive.predictor import ARRAY_DTYPES, PredictiveModel, version_parts
 
 FORMAT = "leadscore.predictive-model"
-FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
 #: Arrays with more elements than this in total go to a sidecar ``.npz`` (``arrays="auto"``).
 INLINE_LIMIT = 20_000
-_DTYPES: dict[str, np.dtype[Any]] = {"float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("|b1")}
 _SCORERS: dict[str, type[LinearLogit] | type[TreeEnsembleLogit]] = {"logistic": LinearLogit, "gradient_boosting": TreeEnsembleLogit}
-
-
-def _canonical(array: NDArray[Any]) -> NDArray[Any]:
-    kind = np.asarray(array).dtype.kind
-    dtype = _DTYPES["bool"] if kind == "b" else _DTYPES["int64"] if kind in "iu" else _DTYPES["float64"]
-    return np.ascontiguousarray(np.asarray(array, dtype=dtype))
 
 
 def _dtype_name(array: NDArray[Any]) -> str:
     return {"b": "bool", "i": "int64"}.get(array.dtype.kind, "float64")
-
-
-def _parts(model: PredictiveModel) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
-    """What the version covers: everything that can change a score or a reason."""
-    scorer_scalars, scorer_arrays = model.scorer.params()
-    calibrator_scalars, calibrator_arrays = model.calibrator.params()
-    core = {
-        "format_version": FORMAT_VERSION,
-        "kind": model.kind,
-        "feature_spec": model.spec.to_dict(),
-        "scorer": scorer_scalars,
-        "calibrator": calibrator_scalars,
-        "explain_top": model.explain_top,
-    }
-    arrays = {f"scorer.{k}": _canonical(v) for k, v in scorer_arrays.items()}
-    arrays.update({f"calibrator.{k}": _canonical(v) for k, v in calibrator_arrays.items()})
-    return core, arrays
-
-
-def _canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def fingerprint(model: PredictiveModel, length: int = 16) -> str:
-    core, arrays = _parts(model)
-    digest = hashlib.sha256(_canonical_json(core))
-    for name in sorted(arrays):
-        array = arrays[name]
-        digest.update(_canonical_json([name, array.dtype.str, list(array.shape)]))
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:length]
 
 
 def _jsonable(value: Any) -> Any:
@@ -108,7 +68,7 @@ def save_model(model: PredictiveModel, path: str | Path, arrays: str = "auto") -
     if arrays not in ("auto", "inline", "npz"):
         raise ValueError("arrays must be 'auto', 'inline' or 'npz'")
     path = Path(path)
-    core, named = _parts(model)
+    core, named = version_parts(model)
     total = sum(a.size for a in named.values())
     use_npz = arrays == "npz" or (arrays == "auto" and total > INLINE_LIMIT)
     document: dict[str, Any] = {"format": FORMAT, **core, "version": model.version}
@@ -190,7 +150,7 @@ def _read_arrays(path: Path, spec: Any) -> dict[str, NDArray[Any]]:
     if "inline" in spec:
         out = {}
         for name, item in spec["inline"].items():
-            dtype = _DTYPES.get(item["dtype"])
+            dtype = ARRAY_DTYPES.get(item["dtype"])
             if dtype is None:
                 raise ValueError(f"array {name!r} has unsupported dtype {item['dtype']!r}")
             shape = tuple(int(s) for s in item["shape"])
@@ -212,7 +172,7 @@ def _read_arrays(path: Path, spec: Any) -> dict[str, NDArray[Any]]:
         out = {}
         for name in names:
             array = npz[name]
-            if array.dtype.kind not in "fib" or array.dtype not in _DTYPES.values():
+            if array.dtype.kind not in "fib" or array.dtype not in ARRAY_DTYPES.values():
                 raise ValueError(f"array {name!r} has unsupported dtype {array.dtype}")
             out[name] = array
         return out

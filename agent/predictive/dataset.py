@@ -1,8 +1,8 @@
 """Labelled training data: leads, their activities and their outcomes, snapshotted without leakage.
 
-The trainer sees the same shapes as the rules engine (:class:`~agent.records.Lead`,
-:class:`~agent.records.Activity`) plus outcomes (anything shaped like
-:class:`connectors.base.Outcome`: ``lead_id``, ``converted``, ``occurred_at``), so a CRM mirror
+The trainer sees the same shapes as the rules engine (:class:`~leadscore.agent.core.records.Lead`,
+:class:`~leadscore.agent.core.records.Activity`) plus outcomes (anything shaped like
+:class:`leadscore.agent.core.records.Outcome`: ``lead_id``, ``converted``, ``occurred_at``), so a CRM mirror
 and a CSV export reach it by one path. :func:`load_csv_dataset` is the CSV adapter: a
 :class:`ColumnMapping` says which column is the id, which the outcome, and which leadscore field
 each other column becomes.
@@ -25,24 +25,21 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Literal, Mapping, Protocol, Sequence
+from typing import Iterable, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.csvfiles import parse_timestamp
-from agent.errors import ConfigError
-from agent.predictive.features import Snapshot, take_snapshot
-from agent.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, ObjectType, group_by_lead, utc
-
-if TYPE_CHECKING:
-    from connectors.base import Outcome
+from leadscore.agent.csvfiles import parse_timestamp
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.predictive.features import Snapshot, take_snapshot
+from leadscore.agent.core.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, ObjectType, Outcome, group_by_lead, utc
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 class OutcomeLike(Protocol):
-    """What the trainer needs of an outcome; :class:`connectors.base.Outcome` is one."""
+    """What the trainer needs of an outcome; :class:`leadscore.agent.core.records.Outcome` is one."""
 
     @property
     def lead_id(self) -> str: ...
@@ -223,8 +220,6 @@ def read_outcomes_csv(path: str | Path, positive_values: Iterable[str] = _POSITI
     """Outcomes from a CSV with ``lead_id,converted`` and optionally ``occurred_at`` and
     ``object_type`` (what a CRM export of won/lost records looks like). Rows without a lead id or
     a converted value are skipped."""
-    from connectors.base import Outcome
-
     path = Path(path)
     positives = {v.casefold() for v in positive_values}
     out: list[Outcome] = []
@@ -301,8 +296,6 @@ class LabeledLeads:
 
 def load_csv_dataset(path: str | Path, mapping: ColumnMapping) -> LabeledLeads:
     """Read a labelled CSV export. Rows without a usable label are skipped, not guessed."""
-    from connectors.base import Outcome
-
     path = Path(path)
     missing_tokens = {v.casefold() for v in mapping.missing_values}
     positives = {v.casefold() for v in mapping.positive_values}

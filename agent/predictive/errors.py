@@ -1,14 +1,14 @@
-"""Errors of the predictive path, all :class:`agent.errors.LeadscoreError`s so the CLI reports
+"""Errors of the predictive path, all :class:`leadscore.agent.core.errors.LeadscoreError`s so the CLI reports
 them as one readable message (exit 2), never a traceback."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from agent.errors import LeadscoreError
+from leadscore.agent.core.errors import LeadscoreError
 
 if TYPE_CHECKING:
-    from agent.predictive.leakage import LeakageFinding
+    from leadscore.agent.predictive.leakage import LeakageFinding
 
 
 class PredictiveError(LeadscoreError):

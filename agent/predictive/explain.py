@@ -14,7 +14,7 @@ calibration map. Moving log-odds onto score points:
   one "Other factors" part, and a final **rounding** part (``kind="cap"``, like the rules
   engine's caps) makes the whole-point parts add up to ``S`` exactly.
 
-Parts are :class:`agent.records.ReasonPart`, so the CRM reason line, the CLI breakdown and the
+Parts are :class:`leadscore.agent.core.records.ReasonPart`, so the CRM reason line, the CLI breakdown and the
 report render them exactly as they render the rules engine's.
 """
 
@@ -27,8 +27,9 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.records import ReasonPart, ScoreResult
-from agent.scoring.engine import round_points
+from leadscore.agent.core.reasons import format_reason
+from leadscore.agent.core.records import ReasonPart, ScoreResult
+from leadscore.agent.scoring.engine import round_points
 
 
 def round_half_away(values: NDArray[np.float64] | Sequence[float]) -> NDArray[np.int64]:
@@ -64,8 +65,6 @@ class PredictiveScore:
         return sum(p.points for p in self.reasons if p.component == "engagement")
 
     def reason(self, budget: int = 255) -> str:
-        from agent.scoring.reasons import format_reason
-
         return format_reason(self.reasons, budget)
 
     def to_score_result(self, stage: str, grade: str | None = None, as_of: datetime | None = None) -> ScoreResult:

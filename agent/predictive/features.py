@@ -37,9 +37,9 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.predictive.config import FeatureSettings
-from agent.records import CUSTOM_PREFIX, NUMERIC_FIELDS, Activity, Lead, utc
-from agent.scoring.conditions import number_value, text_value
+from leadscore.agent.predictive.config import FeatureSettings
+from leadscore.agent.core.records import CUSTOM_PREFIX, NUMERIC_FIELDS, Activity, Lead, utc
+from leadscore.agent.scoring.conditions import number_value, text_value
 
 _DAY = 86400.0
 ACTIVITY_PREFIX = "activity:"

@@ -35,10 +35,10 @@ from typing import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.predictive.config import FeatureSettings, LeakageSettings
-from agent.predictive.dataset import TrainingSet
-from agent.predictive.evaluation import roc_auc
-from agent.predictive.features import (
+from leadscore.agent.predictive.config import FeatureSettings, LeakageSettings
+from leadscore.agent.predictive.dataset import TrainingSet
+from leadscore.agent.predictive.evaluation import roc_auc
+from leadscore.agent.predictive.features import (
     MISSING,
     activity_arrays,
     activity_input_name,
@@ -48,7 +48,7 @@ from agent.predictive.features import (
     profile_field,
     quantile_edges,
 )
-from agent.predictive.splits import stratified_folds
+from leadscore.agent.predictive.splits import stratified_folds
 
 _SMOOTHING = 10.0
 

@@ -33,8 +33,8 @@ from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.predictive.config import BoostingCandidate, ModelKind, PredictiveConfig
-from agent.predictive.splits import Fold
+from leadscore.agent.predictive.config import BoostingCandidate, ModelKind, PredictiveConfig
+from leadscore.agent.predictive.splits import Fold
 
 Arrays = dict[str, NDArray[Any]]
 def _sigmoid(z: NDArray[np.float64] | float) -> NDArray[np.float64]:

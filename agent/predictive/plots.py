@@ -17,7 +17,7 @@ Why these choices:
   report on 100,000 leads stays a few hundred kilobytes.
 
 Every function takes plain numbers (what :mod:`agent.predictive.evaluation` returns) and returns
-an SVG string; :mod:`agent.predictive.report` decides what to plot.
+an SVG string; :mod:`leadscore.agent.predictive.report.html` decides what to plot.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:
+from leadscore.agent.predictive.evaluation import BandStat, CalibrationBin, GainsPoint, RocPoint
+
+if TYPE_CHECKING:  # matplotlib itself loads only when a plot is drawn
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from agent.predictive.evaluation import BandStat, CalibrationBin, GainsPoint, RocPoint
 
 #: One colour per kind of score, the same in every plot.
 COLOURS = {

@@ -1,6 +1,6 @@
 """A trained predictive model: feature spec + fitted scorer + calibration, scoring leads.
 
-This is what :func:`agent.predictive.train.train` returns, what an artifact saves and loads, and
+This is what :func:`leadscore.agent.predictive.training.train` returns, what an artifact saves and loads, and
 what the sync (hybrid mode, later) calls next to the rules engine. Scoring a lead is: snapshot it
 now, build its columns with the saved spec, compute log-odds and per-input contributions,
 calibrate, and turn the contributions into reason parts that sum to the score.
@@ -9,6 +9,8 @@ calibrate, and turn the contributions into reason parts that sum to the score.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Literal, Mapping, Sequence
@@ -16,10 +18,10 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.predictive.explain import PredictiveScore, reason_parts
-from agent.predictive.features import FeatureSpec, Snapshot, take_snapshot
-from agent.predictive.models import Calibrator, Scorer
-from agent.records import Activity, Lead, utc
+from leadscore.agent.predictive.explain import PredictiveScore, reason_parts
+from leadscore.agent.predictive.features import FeatureSpec, Snapshot, take_snapshot
+from leadscore.agent.predictive.models import Calibrator, Scorer
+from leadscore.agent.core.records import Activity, Lead, utc
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,6 @@ class PredictiveModel:
         """Hash of the fitted parameters and the feature spec: equal models, equal versions."""
         cached = self.__dict__.get("_version")
         if cached is None:
-            from agent.predictive.artifacts import fingerprint
-
             cached = fingerprint(self)
             object.__setattr__(self, "_version", cached)
         return cached
@@ -93,3 +93,47 @@ class PredictiveModel:
     ) -> list[PredictiveScore]:
         at = utc(as_of) if as_of is not None else datetime.now(timezone.utc)
         return self.explain_snapshots([take_snapshot(lead, activities.get(lead.id, ()), at) for lead in leads])
+
+
+# --- the version: a hash of everything that can change a score or a reason ------------------------
+
+#: The model file format's version (see :mod:`leadscore.agent.predictive.artifacts`); part of the hash.
+FORMAT_VERSION = 1
+ARRAY_DTYPES: dict[str, np.dtype[Any]] = {"float64": np.dtype("<f8"), "int64": np.dtype("<i8"), "bool": np.dtype("|b1")}
+
+
+def canonical_array(array: NDArray[Any]) -> NDArray[Any]:
+    kind = np.asarray(array).dtype.kind
+    dtype = ARRAY_DTYPES["bool"] if kind == "b" else ARRAY_DTYPES["int64"] if kind in "iu" else ARRAY_DTYPES["float64"]
+    return np.ascontiguousarray(np.asarray(array, dtype=dtype))
+
+
+def version_parts(model: PredictiveModel) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """What the version covers: everything that can change a score or a reason."""
+    scorer_scalars, scorer_arrays = model.scorer.params()
+    calibrator_scalars, calibrator_arrays = model.calibrator.params()
+    core = {
+        "format_version": FORMAT_VERSION,
+        "kind": model.kind,
+        "feature_spec": model.spec.to_dict(),
+        "scorer": scorer_scalars,
+        "calibrator": calibrator_scalars,
+        "explain_top": model.explain_top,
+    }
+    arrays = {f"scorer.{k}": canonical_array(v) for k, v in scorer_arrays.items()}
+    arrays.update({f"calibrator.{k}": canonical_array(v) for k, v in calibrator_arrays.items()})
+    return core, arrays
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def fingerprint(model: PredictiveModel, length: int = 16) -> str:
+    core, arrays = version_parts(model)
+    digest = hashlib.sha256(canonical_json(core))
+    for name in sorted(arrays):
+        array = arrays[name]
+        digest.update(canonical_json([name, array.dtype.str, list(array.shape)]))
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:length]

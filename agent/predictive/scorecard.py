@@ -34,10 +34,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.predictive.config import PredictiveConfig, ScorecardSettings
-from agent.predictive.dataset import TrainingSet
-from agent.predictive.evaluation import roc_auc
-from agent.predictive.features import (
+from leadscore.agent.predictive.config import PredictiveConfig, ScorecardSettings
+from leadscore.agent.predictive.dataset import TrainingSet
+from leadscore.agent.predictive.evaluation import roc_auc
+from leadscore.agent.predictive.features import (
     CategoricalInput,
     Snapshot,
     fit_categorical,
@@ -48,9 +48,9 @@ from agent.predictive.features import (
     profile_field,
     text_key,
 )
-from agent.predictive.models import Calibrator, logit_log_loss
-from agent.predictive.splits import Fold
-from agent.scoring.engine import round_points
+from leadscore.agent.predictive.models import Calibrator, logit_log_loss
+from leadscore.agent.predictive.splits import Fold
+from leadscore.agent.scoring.engine import round_points
 
 
 def _nice(value: float, whole: bool) -> float:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+
+from leadscore.agent.core.reasons import ReasonPart, format_reason
 
 #: Lead fields every connector maps its CRM fields onto. A connector may add others under
 #: the ``custom.`` prefix (for example ``custom.hs_analytics_num_visits``).
@@ -95,7 +97,9 @@ def utc(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
-ObjectType = Literal["lead", "contact"]
+#: A CRM object type, named by the connector that reads it (``"lead"``, ``"contact"``, a Pipedrive
+#: connector's ``"person"``): an open name, not a closed list, so a new CRM needs no change here.
+ObjectType = str
 
 
 class Unusable(NamedTuple):
@@ -265,30 +269,6 @@ def group_by_lead(activities: Mapping[str, Sequence[Activity]] | Iterable[Activi
     return grouped
 
 
-ReasonKind = Literal["fit", "engagement", "cap", "gate"]
-
-
-class ReasonPart(NamedTuple):
-    """One signed contribution to a score. The parts of a result sum exactly to its score.
-
-    ``kind="cap"`` parts are the adjustments made by a rule, group or total cap; ``kind="gate"``
-    parts carry zero points and say why a stage was withheld (e.g. a missing BANT criterion).
-    A NamedTuple rather than a frozen dataclass: as immutable, and about 2.5x cheaper to build,
-    which matters at a dozen parts per lead and a million leads a minute.
-    """
-
-    points: int
-    label: str
-    kind: ReasonKind
-    rule: str | None = None
-    detail: str | None = None
-    component: Literal["fit", "engagement", "total"] = "total"
-
-    def render(self) -> str:
-        text = self.label if self.kind == "gate" else f"{self.points:+d} {self.label}"
-        return f"{text} ({self.detail})" if self.detail else text
-
-
 @dataclass(frozen=True, slots=True)
 class ScoreResult:
     """What the engine says about one lead at one instant, under one model version."""
@@ -306,6 +286,16 @@ class ScoreResult:
 
     def reason(self, budget: int = 255) -> str:
         """The human-readable reason, within ``budget`` characters (255 fits Salesforce text)."""
-        from agent.scoring.reasons import format_reason
-
         return format_reason(self.reasons, budget)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A training label: did this lead convert (or win), and when. ``occurred_at`` lets the
+    trainer snapshot features from before the outcome, so the label never leaks into them."""
+
+    lead_id: str
+    object_type: ObjectType
+    converted: bool
+    occurred_at: datetime | None = None
+    detail: str | None = None

@@ -1,4 +1,4 @@
-"""Rendering reason parts into the one line a sales rep reads in the CRM.
+"""Reason parts, and rendering them into the one line a sales rep reads in the CRM.
 
 The parts always sum to the score (the engine guarantees it); this module only decides what fits
 in the CRM field: gate notes first (why a stage was withheld), then contributions by size.
@@ -6,9 +6,32 @@ in the CRM field: gate notes first (why a stage was withheld), then contribution
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Literal, NamedTuple
 
-from agent.records import ReasonPart
+
+ReasonKind = Literal["fit", "engagement", "cap", "gate"]
+
+
+class ReasonPart(NamedTuple):
+    """One signed contribution to a score. The parts of a result sum exactly to its score.
+
+    ``kind="cap"`` parts are the adjustments made by a rule, group or total cap; ``kind="gate"``
+    parts carry zero points and say why a stage was withheld (e.g. a missing BANT criterion).
+    A NamedTuple rather than a frozen dataclass: as immutable, and about 2.5x cheaper to build,
+    which matters at a dozen parts per lead and a million leads a minute.
+    """
+
+    points: int
+    label: str
+    kind: ReasonKind
+    rule: str | None = None
+    detail: str | None = None
+    component: Literal["fit", "engagement", "total"] = "total"
+
+    def render(self) -> str:
+        text = self.label if self.kind == "gate" else f"{self.points:+d} {self.label}"
+        return f"{text} ({self.detail})" if self.detail else text
+
 
 SEPARATOR = " | "
 ELLIPSIS = "\u2026"

@@ -27,16 +27,16 @@ from typing import Any, Generic, Literal, Mapping, Sequence, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.predictive.config import ModelKind, PredictiveConfig
-from agent.predictive.dataset import TrainingSet
-from agent.predictive.errors import InsufficientOutcomesError, LeakageError
-from agent.predictive.evaluation import Evaluation, evaluate, roc_auc
-from agent.predictive.features import FeatureSpec
-from agent.predictive.leakage import LeakageReport, check_leakage
-from agent.predictive.models import fit_calibrated
-from agent.predictive.predictor import PredictiveModel
-from agent.predictive.scorecard import Scorecard, fit_scorecard
-from agent.predictive.splits import Fold, choose_folds, make_folds
+from leadscore.agent.predictive.config import ModelKind, PredictiveConfig
+from leadscore.agent.predictive.dataset import TrainingSet
+from leadscore.agent.predictive.errors import InsufficientOutcomesError, LeakageError
+from leadscore.agent.predictive.evaluation import Evaluation, evaluate, roc_auc
+from leadscore.agent.predictive.features import FeatureSpec
+from leadscore.agent.predictive.leakage import LeakageReport, check_leakage
+from leadscore.agent.predictive.models import fit_calibrated
+from leadscore.agent.predictive.predictor import PredictiveModel
+from leadscore.agent.predictive.scorecard import Scorecard, fit_scorecard
+from leadscore.agent.predictive.splits import Fold, choose_folds, make_folds
 
 M = TypeVar("M")
 SCORECARD = "learned_points"
