@@ -8,32 +8,37 @@ Why it is built this way:
   routed through the same processors (structlog's ``ProcessorFormatter``), so every line has one
   format, carries the job's context, and passes the redaction below.
 - Tokens must never reach a log line, whoever wrote it. Redaction is the last step before a line
-  is rendered and works three ways: values of keys named like secrets, every secret value the
-  agent has read (:func:`register_secret`, :func:`register_config_secrets`) wherever it occurs,
-  and shapes that are secrets whatever their value (``Bearer ...``, ``Authorization:`` headers,
-  ``user:password@`` in URLs, PEM private keys). Tracebacks are rendered to text before it runs,
-  and without frame locals (structlog's rich tracebacks show locals, which hold tokens).
+  is rendered and works three ways: values of keys named like secrets, every secret value
+  registered with the core's registry wherever it occurs, and shapes that are secrets whatever
+  their value (``Bearer ...``, ``Authorization:`` headers, ``user:password@`` in URLs, PEM private
+  keys). Tracebacks are rendered to text before it runs, and without frame locals (structlog's
+  rich tracebacks show locals, which hold tokens).
+- Logging only redacts: it reads no environment variable and no file. The secrets are read, and
+  registered (:func:`register_secret`), where they are resolved: by the connectors' config models
+  when the config is loaded (:mod:`leadscore.agent.core.secrets`), and by the connectors for the
+  tokens they obtain.
 - Each job binds ``connector``, ``kind`` and ``run_id`` through contextvars (:func:`bound_job`),
   which are per thread, so APScheduler's worker threads do not mix their lines.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import sys
-import threading
-from collections import OrderedDict
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, TextIO
-from urllib.parse import quote, quote_plus
 
 import structlog
 from pydantic import SecretStr
 from structlog.typing import EventDict, Processor
+
+from leadscore.agent.core.secrets import register_secret, registered_pattern
+
+__all__ = [
+    "REDACTED", "bound_job", "configure_logging", "is_secret_key", "redact", "redact_text", "register_config_secrets",
+    "register_secret",
+]
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -64,8 +69,6 @@ INLINE_SECRET_KEYS: frozenset[str] = frozenset(
     {"access_token", "client_secret", "password", "private_key", "refresh_token", "token", "secret"}
 )
 
-_MIN_SECRET_LENGTH = 6
-_MAX_SECRET_FILE = 64 * 1024
 _MAX_DEPTH = 16
 _OUR_HANDLER = "_leadscore_handler"
 _META_KEYS = frozenset({"level", "logger", "timestamp"})
@@ -94,136 +97,33 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
-_secrets_lock = threading.Lock()
-_secrets: set[str] = set()
-_secret_pattern: re.Pattern[str] | None = None
 
-
-# --- secrets -----------------------------------------------------------------------------
-
-
-#: Secrets obtained at run time (OAuth access tokens, session ids): only the latest are kept, as
-#: a long-running agent gets a new one every half hour and an expired one unlocks nothing.
-_TRANSIENT_KEPT = 32
-_transient: OrderedDict[str, set[str]] = OrderedDict()
-
-
-def register_secret(value: str | SecretStr | None, *, transient: bool = False) -> None:
-    """Mask ``value`` wherever it occurs in a log line, from now on, in every thread.
-
-    Values shorter than 6 characters are ignored: masking every ``"true"`` or ``"1234"`` in
-    every line would hide more than it protects. The value's URL-encoded and JSON-escaped forms
-    are masked too, since that is how a secret appears in a logged URL or body. A ``transient``
-    secret (a token the connector obtained, which expires) is masked while it is among the
-    latest few, so months of token refreshes do not slow every log line.
-    """
-    global _secret_pattern
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if not isinstance(value, str):
-        return
-    value = value.strip()
-    if len(value) < _MIN_SECRET_LENGTH:
-        return
-    forms = {form for form in (value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1])
-             if len(form) >= _MIN_SECRET_LENGTH}
-    with _secrets_lock:
-        if transient:
-            if value in _transient:
-                return
-            _transient[value] = forms
-            while len(_transient) > _TRANSIENT_KEPT:
-                _transient.popitem(last=False)
-        elif forms <= _secrets:
-            return
-        else:
-            _secrets.update(forms)
-        every = _secrets.union(*_transient.values())
-        # Longest first, so a secret containing another is masked whole.
-        ordered = sorted(every, key=len, reverse=True)
-        _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+# --- secrets handed over as values --------------------------------------------------------
 
 
 def register_config_secrets(connectors: Mapping[str, Mapping[str, Any]]) -> None:
-    """Register every secret the ``[connectors.NAME]`` tables point at, before any connector runs.
+    """Register the inline secrets of ``[connectors.NAME]`` tables (``access_token = ...``), nested
+    tables' too, for tables handed over as they are (tests, programmatic use).
 
-    ``*_env`` keys name an environment variable, ``*_file`` keys a file (both read here the way
-    the connector will read them), inline secret keys hold the value itself. The config's
-    ``${VAR}``, ``${VAR:-default}`` and ``${file:/path}`` references are followed, in case the
-    tables are given before the loader resolved them (a relative ``file:`` path is taken from the
-    working directory here, not from the config's). Nested tables (``oauth = {...}``) are
-    walked too. A connector's default ``*_env`` names (``HUBSPOT_ACCESS_TOKEN``) apply when the
-    table leaves them out, so those are registered as well. Nothing here raises: a secret that
-    cannot be read is the connector's error to report, with its key path.
+    Nothing is read here: the secrets a table names (``*_env``, ``*_file``) are resolved and
+    registered when the table is validated by its connector's config model, which loading the
+    config does (:mod:`leadscore.agent.core.secrets`).
     """
-    for name, table in connectors.items():
-        if not isinstance(table, Mapping):
-            continue
-        _register_table(table)
-        for env_name in _default_env_names(str(name), table):
-            register_secret(os.environ.get(env_name))
+    for table in connectors.values():
+        if isinstance(table, Mapping):
+            _register_inline(table)
 
 
-def _register_table(table: Mapping[str, Any]) -> None:
+def _register_inline(table: Mapping[str, Any]) -> None:
     for key, value in table.items():
-        name = str(key).lower()
         if isinstance(value, Mapping):
-            _register_table(value)
+            _register_inline(value)
         elif isinstance(value, (list, tuple)):
             for item in value:
                 if isinstance(item, Mapping):
-                    _register_table(item)
-        elif name.endswith("_env") and isinstance(value, str):
-            register_secret(os.environ.get(_expand(value)))
-        elif name.endswith("_file") and isinstance(value, (str, os.PathLike)):
-            register_secret(_read_secret_file(_expand(os.fspath(value))))
-        elif name in INLINE_SECRET_KEYS:
-            _register_inline(value)
-
-
-def _expand(value: str) -> str:
-    """``value`` with its references followed, by the config loader's own expansion."""
-    from agent.config import expand_string
-
-    return expand_string(value)[0]
-
-
-def _register_inline(value: Any) -> None:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if not isinstance(value, str):
-        return
-    from agent.config import expand_string
-
-    expanded, references = expand_string(value)
-    for written in references:
-        # Each referenced value on its own, as it may also be logged on its own.
-        register_secret(_expand(written))
-    register_secret(expanded)
-
-
-def _read_secret_file(path: str | os.PathLike[str]) -> str | None:
-    try:
-        with Path(path).expanduser().open(encoding="utf-8") as handle:
-            return handle.read(_MAX_SECRET_FILE).strip()
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-
-
-def _default_env_names(name: str, table: Mapping[str, Any]) -> list[str]:
-    """The ``*_env`` defaults of the connector's config model that ``table`` does not override."""
-    try:
-        from connectors.base import load_connector
-
-        model = getattr(load_connector(name), "config_model", None)
-        fields = model.model_fields if model is not None else {}
-    except Exception:  # an unknown or broken connector is reported by validation, not here
-        return []
-    return [
-        field.default
-        for key, field in fields.items()
-        if key.endswith("_env") and key not in table and isinstance(field.default, str)
-    ]
+                    _register_inline(item)
+        elif str(key).lower() in INLINE_SECRET_KEYS and isinstance(value, (str, SecretStr)):
+            register_secret(value)
 
 
 # --- redaction ---------------------------------------------------------------------------
@@ -239,7 +139,7 @@ def is_secret_key(key: str) -> bool:
 
 def redact_text(text: str) -> str:
     """``text`` with every registered secret and every secret-shaped part masked."""
-    pattern = _secret_pattern
+    pattern = registered_pattern()
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     for shape, replacement in _PATTERNS:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import expand_references, format_validation_errors, load_config, parse_config
-from agent.errors import ConfigError
+from leadscore.agent.config import expand_references, format_validation_errors, load_config, parse_config
+from leadscore.agent.core.errors import ConfigError
 
 from .conftest import EXAMPLE_CONFIG
 
@@ -146,6 +146,20 @@ def test_unreadable_secret_file_names_the_key(tmp_path: Path) -> None:
     ]
 
 
+def test_a_secret_file_too_large_to_be_a_secret_is_not_read(tmp_path: Path) -> None:
+    huge = tmp_path / "huge"
+    huge.write_text("x" * (64 * 1024 + 1), encoding="utf-8")
+    assert problems(config(f'[agent]\nstate_url = "${{file:{huge}}}"\n')) == [
+        f"agent.state_url: cannot read secret file {huge} (larger than 64 KiB: not a secret)"
+    ]
+
+
+def test_a_connectors_secret_may_come_from_a_reference(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("pat-na1-from-a-file\n", encoding="utf-8")
+    loaded = parse_config(config('[connectors.hubspot]\naccess_token = "${file:token}"\n'), base_dir=tmp_path)
+    assert loaded.connector_settings("hubspot").private_app_token() == "pat-na1-from-a-file"  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("reference", ["${}", "${bad name}", "${X", "${1X}", "${file:}", "a ${X"])
 def test_malformed_reference(reference: str) -> None:
     found = problems(config(f'[agent]\nmetrics_host = "{reference}"\n'))
@@ -247,11 +261,11 @@ def test_cli_validate_expands_references(tmp_path: Path) -> None:
     path = tmp_path / "leadscore.toml"
     path.write_text(config('[agent]\nstate_url = "${LS_DB}"\n'), encoding="utf-8")
     env = {"PATH": "", "LS_DB": "sqlite:///x.db"}
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "validate", "--config", str(path)],
+    done = subprocess.run([sys.executable, "-m", "leadscore.agent.cli", "validate", "--config", str(path)],
                           capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     del env["LS_DB"]
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "validate", "--config", str(path)],
+    done = subprocess.run([sys.executable, "-m", "leadscore.agent.cli", "validate", "--config", str(path)],
                           capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2
     assert done.stderr.strip() == "agent.state_url: environment variable LS_DB is not set (referenced as ${LS_DB})"

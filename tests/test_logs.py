@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from urllib.parse import quote
@@ -16,16 +18,21 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from agent.errors import AuthError
-from agent.logs import (
+from leadscore.agent.core import secrets as core_secrets
+from leadscore.agent.core.contract import Cursor, ScoreUpdate, WriteSpec
+from leadscore.agent.core.errors import AuthError
+from leadscore.agent.logs import (
     REDACTED,
     bound_job,
     configure_logging,
     is_secret_key,
     redact,
+    redact_text,
     register_config_secrets,
     register_secret,
 )
+from leadscore.connectors.hubspot import HubSpotConnector  # its client caps the SDK's logger on import
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
 
 log = structlog.get_logger("leadscore.test")
 
@@ -115,8 +122,6 @@ def test_stdlib_logging_goes_through_the_same_pipeline() -> None:
 
 
 def test_the_hubspot_sdk_logger_stays_out() -> None:
-    import connectors.hubspot.client  # noqa: F401  (caps the SDK's logger on import)
-
     stream = capture("json", "debug")
     logging.getLogger("hubspot.crm.contacts.rest").debug("response body: {...}")
     log.info("marker")
@@ -284,43 +289,46 @@ def test_exception_tracebacks_are_redacted_and_have_no_locals() -> None:
 # --- secrets from the config -------------------------------------------------------------
 
 
-def test_register_config_secrets_reads_env_files_inline_and_nested(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    env_token, file_key, inline, nested_env, referenced, credential = (
-        unique(p) for p in ("env", "file", "inline", "oauth", "ref", "cred")
-    )
-    monkeypatch.setenv("TEST_LOGS_TOKEN", env_token)
-    monkeypatch.setenv("TEST_LOGS_CLIENT_SECRET", nested_env)
-    monkeypatch.setenv("TEST_LOGS_REFERENCED", referenced)
-    monkeypatch.setenv("TEST_LOGS_CREDENTIALS", str(tmp_path))
-    (tmp_path / "salesforce.key").write_text(f"  {file_key}\n", encoding="utf-8")
-    (tmp_path / "hubspot-token").write_text(f"{credential}\n", encoding="utf-8")
+def test_register_config_secrets_registers_inline_values_and_reads_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path) -> None:
+    """Logging only redacts: it masks the inline secrets of a table handed over as it is, and
+    never follows an ``*_env`` or ``*_file`` key (the config's secret types resolve those)."""
+    inline, nested, in_env, in_file = (unique(p) for p in ("inline", "nested", "env", "file"))
+    monkeypatch.setenv("TEST_LOGS_TOKEN", in_env)
+    (tmp_path / "key").write_text(in_file, encoding="utf-8")
     register_config_secrets({
         "mycrm": {
+            "access_token": inline,
+            "oauth": {"client_id": "not-a-secret-id", "refresh_token": SecretStr(nested)},
             "access_token_env": "TEST_LOGS_TOKEN",
-            "private_key_file": "${TEST_LOGS_CREDENTIALS}/salesforce.key",
-            "password": inline,
-            "client_secret": "${TEST_LOGS_REFERENCED:-fallback-value}",
-            "access_token": f"${{file:{tmp_path / 'hubspot-token'}}}",
-            "oauth": {"client_id": "not-a-secret-id", "client_secret_env": "TEST_LOGS_CLIENT_SECRET"},
-            "missing_env": "TEST_LOGS_NOT_SET",
-            "unreadable_file": str(tmp_path / "nope"),
+            "private_key_file": str(tmp_path / "key"),
             "tier": "professional",
         },
+        "broken": "not a table",  # type: ignore[dict-item]
     })
     stream = capture()
-    log.info(f"{env_token} {file_key} {inline} {nested_env} {referenced} {credential}", client_id="not-a-secret-id")
+    log.info(f"{inline} {nested} {in_env} {in_file}", client_id="not-a-secret-id", variable="TEST_LOGS_TOKEN")
     (line,) = json_lines(stream)
-    assert line["event"] == " ".join([REDACTED] * 6)
-    assert line["client_id"] == "not-a-secret-id"
+    assert line["event"] == f"{REDACTED} {REDACTED} {in_env} {in_file}"
+    assert line["client_id"] == "not-a-secret-id" and line["variable"] == "TEST_LOGS_TOKEN"
 
 
-def test_register_config_secrets_covers_a_connectors_default_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    token = unique("pat")
-    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", token)
-    register_config_secrets({"hubspot": {"tier": "starter"}})  # access_token_env left at its default
+def test_logging_imports_neither_the_config_nor_the_connector_contract() -> None:
+    code = ("import json, sys, leadscore.agent.logs; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('leadscore.'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    loaded = json.loads(done.stdout)
+    assert "leadscore.agent.config" not in loaded and "leadscore.agent.core.contract" not in loaded
+    assert "leadscore.agent.core.secrets" in loaded
+
+
+def test_a_secret_registered_through_the_core_is_masked_by_logging() -> None:
+    secret = unique("core")
+    core_secrets.register_secret(secret)
     stream = capture()
-    log.info(f"token {token}")
-    assert token not in stream.getvalue()
+    log.info(f"token {secret}")
+    assert secret not in stream.getvalue() and REDACTED in stream.getvalue()
+    assert register_secret is core_secrets.register_secret  # one registry, re-exported here for old callers
 
 
 # --- end to end --------------------------------------------------------------------------
@@ -330,10 +338,6 @@ def test_register_config_secrets_covers_a_connectors_default_env_names(monkeypat
 def test_a_hubspot_token_never_reaches_the_logs() -> None:
     """Real connector work at DEBUG, through the SDK and urllib3, including an auth failure and
     lines that put the token in a message and a field on purpose: the token never appears."""
-    from connectors.base import Cursor, ScoreUpdate, WriteSpec
-    from connectors.hubspot import HubSpotConnector
-    from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
-
     token = f"pat-na1-{uuid.uuid4()}"
     emulator = HubSpotEmulator(token=token, limits=RateLimits(per_ten_seconds=100_000, daily=10_000_000,
                                                               search_per_second=10_000)).start()
@@ -385,8 +389,6 @@ def test_a_hubspot_token_never_reaches_the_logs() -> None:
 
 
 def test_transient_secrets_are_masked_while_among_the_latest() -> None:
-    from agent.logs import redact_text, register_secret
-
     tokens = [f"runtime-token-{n:04d}-abcdef" for n in range(40)]
     for token in tokens:
         register_secret(token, transient=True)

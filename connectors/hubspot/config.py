@@ -1,21 +1,20 @@
 """The ``[connectors.hubspot]`` table of the agent config.
 
-Secrets come from an environment variable or a file (``SecretStr`` keeps them out of reprs and
-logs); the inline ``access_token`` exists for programmatic use (the emulator, tests) and is never
-shown. Limits default to HubSpot's documented numbers for the portal's tier.
+Secrets are declared with the core's secret types (:mod:`leadscore.agent.core.secrets`) and
+resolved when the table is validated: from an environment variable or a file; the inline
+``access_token`` exists for programmatic use (the emulator, tests) and is never shown. Limits
+default to HubSpot's documented numbers for the portal's tier.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from agent.errors import ConfigError
-from connectors.base import WriteFieldMap
-from connectors.hubspot.builtins import is_builtin
+from leadscore.agent.core.contract import WriteFieldMap
+from leadscore.agent.core.secrets import SecretEnv, SecretFile, SecretsModel, SecretValue
+from leadscore.connectors.hubspot.builtins import is_builtin
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,29 +96,29 @@ class OAuthRefresh(BaseModel):
     ``POST /oauth/v1/token`` with ``grant_type=refresh_token``; HubSpot's access tokens live
     ``expires_in`` seconds (1800), and the connector refreshes when one is refused with 401.
     The client id is not a secret and sits in the config; the client secret and the refresh
-    token are read from the named environment variables when needed, never stored or logged.
+    token come from the named environment variables (secrets ``oauth.client_secret`` and
+    ``oauth.refresh_token`` of :class:`HubSpotConfig`), never stored in the config or logged. A
+    secret pasted into either key by mistake is refused without being echoed.
     """
 
     model_config = _STRICT
     client_id: str = Field(min_length=1)
-    client_secret_env: str
-    refresh_token_env: str
-
-    @field_validator("client_secret_env", "refresh_token_env")
-    @classmethod
-    def _names_a_variable(cls, value: str) -> str:
-        # A secret pasted here by mistake must not be echoed back: the message never shows it.
-        if not value or not (value[0].isalpha() or value[0] == "_") or not value.replace("_", "").isalnum() or not value.isascii():
-            raise ValueError("expected the name of an environment variable (letters, digits and _), not the value itself")
-        return value
+    client_secret_env: SecretEnv
+    refresh_token_env: SecretEnv
 
 
-class HubSpotConfig(BaseModel):
+class HubSpotConfig(SecretsModel):
     model_config = _STRICT
+    secrets_section: ClassVar[str] = "connectors.hubspot"
+    secret_hints: ClassVar[dict[str, str]] = {
+        "access_token": "set it to the private app's access token, or use access_token_file",
+    }
 
-    access_token_env: str | None = "HUBSPOT_ACCESS_TOKEN"
-    access_token_file: Path | None = None
-    access_token: SecretStr | None = None
+    #: The private app's token: inline, else from the file, else (unless ``oauth`` is set) from
+    #: the environment variable.
+    access_token_env: SecretEnv | None = "HUBSPOT_ACCESS_TOKEN"
+    access_token_file: SecretFile | None = None
+    access_token: SecretValue | None = None
     oauth: OAuthRefresh | None = None
     host: str = "https://api.hubapi.com"
     tier: Tier = "professional"
@@ -167,27 +166,15 @@ class HubSpotConfig(BaseModel):
     def field_map(self) -> dict[str, str]:
         return {**DEFAULT_FIELDS, **self.fields}
 
-    def resolve_token(self) -> SecretStr | None:
-        """The private-app token, from inline, file or environment (in that order). None when
-        OAuth is configured instead. Raises ConfigError naming the key when it is missing."""
-        if self.access_token is not None:
-            return self.access_token
-        if self.access_token_file is not None:
-            try:
-                text = self.access_token_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"connectors.hubspot.access_token_file: cannot read {self.access_token_file} ({exc.strerror})") from None
-            if not text:
-                raise ConfigError(f"connectors.hubspot.access_token_file: {self.access_token_file} is empty")
-            return SecretStr(text)
-        if self.oauth is not None:
-            return None
-        if self.access_token_env:
-            value = os.environ.get(self.access_token_env, "").strip()
-            if value:
-                return SecretStr(value)
-            raise ConfigError(
-                f"connectors.hubspot.access_token_env: environment variable {self.access_token_env} is not set "
-                "(set it to the private app's access token, or use access_token_file)"
-            )
-        raise ConfigError("connectors.hubspot: no credentials (access_token_env, access_token_file or oauth)")
+    def secrets_needed(self) -> list[str]:
+        """The private app's token, unless the OAuth app is configured instead (an inline or file
+        token still wins over it); the OAuth app's client secret and refresh token when it is."""
+        needed = ["oauth.client_secret", "oauth.refresh_token"] if self.oauth is not None else []
+        if self.oauth is None or self.access_token is not None or self.access_token_file is not None:
+            needed.insert(0, "access_token")
+        return needed
+
+    def private_app_token(self) -> str | None:
+        """The private app's token; None when the OAuth app is used instead. Raises ConfigError
+        naming the key when it could not be found."""
+        return self.secret("access_token") if "access_token" in self.secrets_needed() else None

@@ -12,9 +12,21 @@ from dataclasses import dataclass
 
 import requests
 
-from agent.errors import AuthError, TransientError
-from agent.logs import register_secret
-from connectors.salesforce.config import SalesforceConfig
+from leadscore.agent.core.errors import AuthError, RateLimited, TransientError
+from leadscore.agent.core.secrets import register_secret
+from leadscore.connectors.kit.error_table import DEFAULT_ERRORS, SERVER_ERRORS, Action, ErrorRule
+from leadscore.connectors.kit.retry_after import retry_after
+from leadscore.connectors.salesforce.config import SalesforceConfig
+
+_LOGIN_FAILED = ErrorRule(TransientError, Action.RETRY, "Salesforce login failed: {exception}", exception=requests.RequestException)
+#: The token endpoint's failures worth retrying (a 429 after its Retry-After); any other answer
+#: is read for its token, or for the refusal it explains (an AuthError naming what to fix).
+LOGIN_ERRORS = DEFAULT_ERRORS.override(
+    _LOGIN_FAILED,
+    ErrorRule(RateLimited, Action.RETRY, "Salesforce login answered {status}", status=429),
+    ErrorRule(TransientError, Action.RETRY, "Salesforce login answered {status}", status=SERVER_ERRORS),
+    ErrorRule(None, Action.REJECT),
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +48,7 @@ def _jwt_assertion(config: SalesforceConfig) -> str:
     # Salesforce accepts only those audiences (SalesforceConfig.audience).
     claims = {"iss": config.client_id, "sub": config.username, "aud": config.audience, "exp": now + 180}
     try:
-        return jwt.encode(claims, config.private_key_value(), algorithm="RS256")
+        return jwt.encode(claims, config.secret("private_key"), algorithm="RS256")
     except (ValueError, TypeError) as exc:
         raise AuthError(f"connectors.salesforce.private_key_file: not a usable RSA private key ({type(exc).__name__})") from None
 
@@ -47,14 +59,14 @@ def authenticate(config: SalesforceConfig, http: requests.Session) -> Session:
     if config.auth == "jwt":
         form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": _jwt_assertion(config)}
     elif config.auth == "client_credentials":
-        form = {"grant_type": "client_credentials", "client_id": config.client_id, "client_secret": config.client_secret_value()}
+        form = {"grant_type": "client_credentials", "client_id": config.client_id, "client_secret": config.secret("client_secret")}
     else:
         form = {
             "grant_type": "password",
             "client_id": config.client_id,
-            "client_secret": config.client_secret_value(),
+            "client_secret": config.secret("client_secret"),
             "username": config.username or "",
-            "password": config.password_value(),
+            "password": config.secret("password"),
         }
     try:
         response = http.post(
@@ -63,9 +75,10 @@ def authenticate(config: SalesforceConfig, http: requests.Session) -> Session:
             timeout=(config.connect_timeout, config.read_timeout),
         )
     except requests.RequestException as exc:
-        raise TransientError(f"Salesforce login failed: {type(exc).__name__}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise TransientError(f"Salesforce login answered {response.status_code}")
+        raise _LOGIN_FAILED.build(exception=type(exc).__name__) from None
+    failed = LOGIN_ERRORS.for_response(response.status_code)
+    if failed.error is not None:
+        raise failed.build(retry_after=retry_after(response.headers), status=response.status_code)
     try:
         body = response.json()
     except ValueError:

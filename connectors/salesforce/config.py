@@ -3,21 +3,22 @@
 The connector owns authentication (simple-salesforce re-authenticates only for REST calls it
 logged in for, never for Bulk 2.0, and can recurse without bound on a persistent 401), so the
 credentials for the chosen OAuth flow live here: secrets by environment variable or file, never
-inline in a config a person might paste into a ticket.
+inline in a config a person might paste into a ticket. They are declared with the core's secret
+types (:mod:`leadscore.agent.core.secrets`) and resolved when the table is validated; the
+connector reads them with :meth:`SalesforceConfig.secret`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from agent.errors import ConfigError
-from connectors.base import WriteFieldMap
+from leadscore.agent.core.contract import WriteFieldMap
+from leadscore.agent.core.secrets import SecretEnv, SecretFile, SecretsModel, SecretValue
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,8 +118,17 @@ class WriteFields(WriteFieldMap):
         return None if value is None else check_api_name(value, custom=True)
 
 
-class SalesforceConfig(BaseModel):
+#: The secrets each OAuth flow sends.
+FLOW_SECRETS: dict[str, tuple[str, ...]] = {
+    "jwt": ("private_key",),
+    "client_credentials": ("client_secret",),
+    "password": ("client_secret", "password"),
+}
+
+
+class SalesforceConfig(SecretsModel):
     model_config = _STRICT
+    secrets_section: ClassVar[str] = "connectors.salesforce"
 
     auth: Literal["jwt", "client_credentials", "password"] = "jwt"
     #: Where the token request goes: login.salesforce.com, test.salesforce.com or the org's My Domain.
@@ -127,15 +137,15 @@ class SalesforceConfig(BaseModel):
     #: ``login_url`` (test.salesforce.com or a ``*.sandbox.my.salesforce.com`` My Domain).
     sandbox: bool | None = None
     client_id: str
-    client_secret_env: str | None = "SALESFORCE_CLIENT_SECRET"
+    client_secret_env: SecretEnv | None = "SALESFORCE_CLIENT_SECRET"
     #: The integration user (JWT bearer and password flows).
     username: str | None = None
-    password_env: str | None = "SALESFORCE_PASSWORD"
-    private_key_file: Path | None = None
+    password_env: SecretEnv | None = "SALESFORCE_PASSWORD"
+    private_key_file: SecretFile | None = None
     #: Inline secrets, for programmatic use (the emulator, tests); never shown.
-    client_secret: SecretStr | None = None
-    password: SecretStr | None = None
-    private_key: SecretStr | None = None
+    client_secret: SecretValue | None = None
+    password: SecretValue | None = None
+    private_key: SecretValue | None = None
     #: A CA bundle to trust (a private CA in front of the org, or the emulator's test CA).
     ca_bundle: Path | None = None
     api_version: str = Field(default="60.0", pattern=r"^\d+\.\d$")
@@ -199,29 +209,6 @@ class SalesforceConfig(BaseModel):
             return {**DEFAULT_LEAD_FIELDS, **self.lead_fields}
         return {**DEFAULT_CONTACT_FIELDS, **self.contact_fields}
 
-    # --- secrets: resolved when used, each failure naming its key ---------------------------
-
-    def secret(self, inline: SecretStr | None, env_key: str, env_name: str | None) -> str:
-        if inline is not None:
-            return inline.get_secret_value()
-        if env_name:
-            value = os.environ.get(env_name, "").strip()
-            if value:
-                return value
-            raise ConfigError(f"connectors.salesforce.{env_key}: environment variable {env_name} is not set")
-        raise ConfigError(f"connectors.salesforce.{env_key}: not configured")
-
-    def client_secret_value(self) -> str:
-        return self.secret(self.client_secret, "client_secret_env", self.client_secret_env)
-
-    def password_value(self) -> str:
-        return self.secret(self.password, "password_env", self.password_env)
-
-    def private_key_value(self) -> str:
-        if self.private_key is not None:
-            return self.private_key.get_secret_value()
-        assert self.private_key_file is not None
-        try:
-            return self.private_key_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"connectors.salesforce.private_key_file: cannot read {self.private_key_file} ({exc.strerror})") from None
+    def secrets_needed(self) -> tuple[str, ...]:
+        """The secrets the chosen ``auth`` flow sends (:data:`FLOW_SECRETS`)."""
+        return FLOW_SECRETS[self.auth]
