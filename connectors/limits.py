@@ -4,7 +4,8 @@ A CRM's rate limits are cheaper to respect than to discover: a request the limit
 costs a short sleep, a request the CRM rejects costs a round trip, a retry and quota. So each
 connector keeps a sliding-window limiter per documented limit, pauses (never loops) when a daily
 allocation is spent, and retries transient failures in exactly one place: :func:`retrying`,
-built on tenacity, honouring the server's ``Retry-After``.
+built on tenacity, honouring the server's ``Retry-After`` (read and capped by
+:mod:`leadscore.connectors.kit.retry_after`, which computes the wait but never retries itself).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from collections import Counter
 from typing import Any, Callable, TypeVar
 
 import tenacity
 
-from agent.errors import AuthError, QuotaExhausted, RateLimited, TransientError
+from leadscore.agent.core.errors import AuthError, QuotaExhausted, TransientError
+from leadscore.connectors.kit.retry_after import retry_wait
+from leadscore.connectors.kit.times import next_utc_midnight
 
 T = TypeVar("T")
 
@@ -115,8 +118,7 @@ class DailyQuota:
             self.used = max(0, self.daily - remaining)
 
     def resumes_at(self) -> datetime:
-        tomorrow = datetime.combine(self._day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
-        return tomorrow
+        return next_utc_midnight(self._day)
 
 
 @dataclass(frozen=True)
@@ -134,10 +136,8 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
 
     def wait(state: tenacity.RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return min(max(error.retry_after, 0.0), policy.max_wait)
-        return backoff(state)
+        asked = retry_wait(state.outcome.exception() if state.outcome else None, policy.max_wait)
+        return asked if asked is not None else backoff(state)
 
     return wait
 

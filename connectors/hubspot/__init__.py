@@ -1,5 +1,5 @@
 """HubSpot: the connector (``HubSpotConnector``) and a local emulator of HubSpot's CRM API."""
 
-from connectors.hubspot.connector import HubSpotConnector
+from leadscore.connectors.hubspot.connector import HubSpotConnector
 
 __all__ = ["HubSpotConnector"]

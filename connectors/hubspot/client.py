@@ -21,17 +21,19 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, TypeVar
 
 import structlog
 import urllib3
 from urllib3.util.retry import Retry
 
-from agent.errors import AuthError, QuotaExhausted, RateLimited, TransientError
-from agent.logs import register_secret
-from connectors.hubspot.config import HubSpotConfig
-from connectors.limits import DailyQuota, RetryPolicy, SlidingWindowLimiter, guarded
+from leadscore.agent.core.errors import AuthError, QuotaExhausted, RateLimited, TransientError
+from leadscore.agent.core.secrets import register_secret
+from leadscore.connectors.hubspot.config import HubSpotConfig
+from leadscore.connectors.kit.error_table import DEFAULT_ERRORS, SERVER_ERRORS, Action, ErrorRule
+from leadscore.connectors.kit.retry_after import header, retry_after
+from leadscore.connectors.kit.times import next_utc_midnight
+from leadscore.connectors.limits import DailyQuota, RetryPolicy, SlidingWindowLimiter, guarded
 
 T = TypeVar("T")
 
@@ -46,6 +48,45 @@ _LOCKED_WAIT = 2.0  # HubSpot documents 423 Locked as "wait 2 seconds and retry"
 _WINDOW_MARGIN = 0.5  # seconds added to the 10-second window (a tenth of it to search's 1 s)
 
 log = structlog.get_logger("leadscore.hubspot")
+
+#: A dropped connection, a timeout, a reset: urllib3's errors, and the socket's own.
+_TRANSPORT = (urllib3.exceptions.HTTPError, OSError)
+
+#: What HubSpot's answers to an API call mean (the kit's defaults, overridden; first match wins).
+#: A 401 with OAuth configured refreshes the token once (REAUTHENTICATE); with a private app's
+#: token, or refused again, it is the row's AuthError.
+ERRORS = DEFAULT_ERRORS.override(
+    ErrorRule(TransientError, Action.RETRY, "{family}: connection failed ({exception})", exception=_TRANSPORT),
+    ErrorRule(TransientError, Action.RETRY, "{family}: transport failure", status=0),
+    ErrorRule(AuthError, Action.REAUTHENTICATE,
+              "HubSpot refused the access token (401 INVALID_AUTHENTICATION): check the token", status=401),
+    ErrorRule(AuthError, Action.FAIL, "HubSpot denied {family} (403 {category}): the app lacks a scope", status=403),
+    # "policyName": "DAILY" is the daily allocation, spent until midnight; any other 429 a window.
+    ErrorRule(QuotaExhausted, Action.PAUSE, "HubSpot's daily API limit is spent (429 DAILY)", status=429, code="DAILY",
+              resume_at=next_utc_midnight),
+    ErrorRule(RateLimited, Action.RETRY, "{family}: rate limited (429 {policy})", status=429),
+    ErrorRule(RateLimited, Action.RETRY, "{family}: record locked (423)", status=423, retry_after=_LOCKED_WAIT),
+    ErrorRule(TransientError, Action.RETRY, "{family}: HubSpot answered {status}", status=SERVER_ERRORS | {408}),
+    ErrorRule(None, Action.REJECT),  # HubSpotRequestError, with the parsed body
+)
+
+_REFUSED_REFRESH = "HubSpot refused the OAuth refresh ({status} {code}): check "
+#: What the OAuth token endpoint's answers to a refresh mean. The v1 OAuth errors carry their
+#: code in "status" ({"status": "BAD_REFRESH_TOKEN", ...}); each names the config key to fix.
+OAUTH_ERRORS = DEFAULT_ERRORS.override(
+    ErrorRule(TransientError, Action.RETRY, "HubSpot OAuth token endpoint: connection failed ({exception})",
+              exception=_TRANSPORT),
+    ErrorRule(AuthError, Action.FAIL, "HubSpot OAuth refresh failed ({exception}): check connectors.hubspot.oauth", status=0),
+    ErrorRule(TransientError, Action.RETRY, "HubSpot OAuth token endpoint answered {status}", status=SERVER_ERRORS | {408, 429}),
+    ErrorRule(AuthError, Action.FAIL, _REFUSED_REFRESH + "connectors.hubspot.oauth.client_id (the app's client id)",
+              code="BAD_CLIENT_ID"),
+    ErrorRule(AuthError, Action.FAIL, _REFUSED_REFRESH + "connectors.hubspot.oauth.client_secret_env "
+              "(the client secret in {client_secret_env})", code="BAD_CLIENT_SECRET"),
+    ErrorRule(AuthError, Action.FAIL, _REFUSED_REFRESH + "connectors.hubspot.oauth.refresh_token_env (the refresh "
+              "token in {refresh_token_env}; it is refused once revoked or the app is uninstalled)", code="BAD_REFRESH_TOKEN"),
+    ErrorRule(AuthError, Action.FAIL, _REFUSED_REFRESH + "connectors.hubspot.oauth: client_id, client_secret_env "
+              "({client_secret_env}) and refresh_token_env ({refresh_token_env})"),
+)
 
 
 @dataclass(frozen=True)
@@ -111,32 +152,14 @@ def parse_error(status: int, body: Any) -> HubSpotError:
     )
 
 
-def _header(headers: Any, name: str) -> str | None:
-    if not headers:
-        return None
-    try:
-        for key, value in dict(headers).items():
-            if key.lower() == name.lower():
-                return str(value)
-    except (TypeError, ValueError):
-        return None
-    return None
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = _header(headers, "Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+def _rate_limit_wait(headers: Any) -> float:
+    """How long to wait after a 429: its ``Retry-After``, else the length of the window it
+    names (``X-HubSpot-RateLimit-Interval-Milliseconds``), else a second."""
+    wait = retry_after(headers)
+    if wait is None:
+        interval = header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        wait = float(interval) / 1000 if interval and interval.isdigit() else 1.0
+    return wait
 
 
 def _check_body(family: str, answer: Any) -> None:
@@ -162,9 +185,9 @@ class HubSpotClient:
         self.config = config
         self._sleep = sleep
         self._token_lock = threading.Lock()
-        token = config.resolve_token()
+        token = config.private_app_token()
         self._sdk = HubSpot(
-            access_token=token.get_secret_value() if token is not None else None,
+            access_token=token,
             retry=Retry(total=False, redirect=False),
             host=config.host,
         )
@@ -209,13 +232,11 @@ class HubSpotClient:
         naming the config key to fix; a 5xx, 429 or dropped connection raises
         :class:`TransientError`. The secret and the tokens are never logged or raised.
         """
-        import os
-
         oauth = self.config.oauth
         if oauth is None:
             raise AuthError("HubSpot refused the access token (401): check the private app's token and scopes")
-        secret = os.environ.get(oauth.client_secret_env, "").strip()
-        refresh = os.environ.get(oauth.refresh_token_env, "").strip()
+        secret = self.config.secret_or_none("oauth.client_secret") or ""
+        refresh = self.config.secret_or_none("oauth.refresh_token") or ""
         missing = [name for name, value in ((oauth.client_secret_env, secret), (oauth.refresh_token_env, refresh)) if not value]
         if missing:
             raise AuthError(
@@ -232,9 +253,10 @@ class HubSpotClient:
                     refresh_token=refresh,
                     _request_timeout=(self.config.connect_timeout, self.config.read_timeout),
                 )
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise TransientError(f"HubSpot OAuth token endpoint: connection failed ({type(exc).__name__})") from None
             except Exception as exc:  # noqa: BLE001 - mapped below, never logged or chained raw
+                rule = OAUTH_ERRORS.for_exception(exc)
+                if rule is not None:
+                    raise rule.build(exception=type(exc).__name__) from None
                 status = int(getattr(exc, "status", 0) or 0) if _is_sdk_api_exception(exc) else 0
                 # The v1 OAuth errors carry their code in "status" ({"status": "BAD_REFRESH_TOKEN",
                 # "message": ...}); other errors in "category". Only a code-shaped value is kept.
@@ -250,18 +272,9 @@ class HubSpotClient:
                         if isinstance(value, str) and len(value) <= 64 and value.isupper() and value.replace("_", "").isalnum():
                             code = value
                             break
-                if status == 0:
-                    raise AuthError(f"HubSpot OAuth refresh failed ({type(exc).__name__}): check connectors.hubspot.oauth") from None
-                if status >= 500 or status in (408, 429):
-                    raise TransientError(f"HubSpot OAuth token endpoint answered {status}") from None
-                where = {
-                    "BAD_CLIENT_ID": "connectors.hubspot.oauth.client_id (the app's client id)",
-                    "BAD_CLIENT_SECRET": f"connectors.hubspot.oauth.client_secret_env (the client secret in {oauth.client_secret_env})",
-                    "BAD_REFRESH_TOKEN": (f"connectors.hubspot.oauth.refresh_token_env (the refresh token in {oauth.refresh_token_env}; "
-                                          "it is refused once revoked or the app is uninstalled)"),
-                }.get(code or "", f"connectors.hubspot.oauth: client_id, client_secret_env ({oauth.client_secret_env}) "
-                                  f"and refresh_token_env ({oauth.refresh_token_env})")
-                raise AuthError(f"HubSpot refused the OAuth refresh ({status} {code or 'refused'}): check {where}") from None
+                rule = OAUTH_ERRORS.for_response(status, code or "")
+                raise rule.build(exception=type(exc).__name__, status=status, code=code or "refused",
+                                 client_secret_env=oauth.client_secret_env, refresh_token_env=oauth.refresh_token_env) from None
             finally:
                 pool = getattr(getattr(getattr(tokens_api, "api_client", None), "rest_client", None), "pool_manager", None)
                 if pool is not None:
@@ -283,7 +296,7 @@ class HubSpotClient:
         self, family: str, fn: Callable[..., T], *args: Any, search: bool = False, expect_body: bool = True, **kwargs: Any
     ) -> T:
         """Call one SDK method with limits, a timeout and retries; map failures onto
-        :mod:`agent.errors`. ``family`` names the endpoint for counting (``contacts.search``).
+        :mod:`leadscore.agent.core.errors`. ``family`` names the endpoint for counting (``contacts.search``).
 
         A 200 whose body is ``null`` (the SDK answers None), or whose ``results`` are ``null`` or
         missing (an empty body: the SDK answers a model of Nones), is no answer at all: read as
@@ -303,15 +316,17 @@ class HubSpotClient:
                 if expect_body:
                     _check_body(family, answer)
                 return answer
-            except urllib3.exceptions.HTTPError as exc:
-                raise TransientError(f"{family}: connection failed ({type(exc).__name__})") from None
-            except OSError as exc:
-                raise TransientError(f"{family}: connection failed ({type(exc).__name__})") from None
             except Exception as exc:
+                transport = ERRORS.for_exception(exc)
+                if transport is not None:
+                    raise transport.build(family=family, exception=type(exc).__name__) from None
                 if not _is_sdk_api_exception(exc):
                     raise
                 status = int(getattr(exc, "status", 0) or 0)
-                if status == 401 and self.config.oauth is not None:
+                body, headers = getattr(exc, "body", None), getattr(exc, "headers", None)
+                error = parse_error(status, body)
+                rule = ERRORS.for_response(status, (error.policy or "").upper(), error.message)
+                if rule.action is Action.REAUTHENTICATE and self.config.oauth is not None:
                     if refreshed:
                         raise AuthError(
                             f"HubSpot refused a freshly refreshed OAuth access token for {family} (401): check that the app "
@@ -323,35 +338,15 @@ class HubSpotClient:
                     self._refresh_oauth()
                     refreshed = True
                     raise TransientError(f"{family}: access token expired; refreshed") from None
-                raise self._map(family, status, getattr(exc, "body", None), getattr(exc, "headers", None)) from None
+                if rule.error is None:
+                    raise HubSpotRequestError(error) from None
+                wait = _rate_limit_wait(headers) if status == 429 else retry_after(headers)
+                raise rule.build(retry_after=wait, family=family, status=status, category=error.category or "",
+                                 policy=error.policy or "RATE_LIMIT") from None
 
         return guarded(
             self.policy, attempt, family=family, retries=self.retries, stops=self.stops, log=log, sleep=self._sleep
         )
-
-    def _map(self, family: str, status: int, body: Any, headers: Any) -> Exception:
-        error = parse_error(status, body)
-        if status == 0:
-            return TransientError(f"{family}: transport failure")
-        if status == 401:
-            return AuthError("HubSpot refused the access token (401 INVALID_AUTHENTICATION): check the token")
-        if status == 403:
-            return AuthError(f"HubSpot denied {family} (403 {error.category or ''}): the app lacks a scope".replace("  ", " "))
-        if status == 429:
-            if (error.policy or "").upper() == "DAILY":
-                now = datetime.now(timezone.utc)
-                tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
-                return QuotaExhausted("HubSpot's daily API limit is spent (429 DAILY)", resume_at=tomorrow)
-            wait = _retry_after(headers)
-            if wait is None:
-                interval = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
-                wait = float(interval) / 1000 if interval and interval.isdigit() else 1.0
-            return RateLimited(f"{family}: rate limited (429 {error.policy or 'RATE_LIMIT'})", retry_after=wait)
-        if status == 423:
-            return RateLimited(f"{family}: record locked (423)", retry_after=_retry_after(headers) or _LOCKED_WAIT)
-        if status >= 500 or status == 408:
-            return TransientError(f"{family}: HubSpot answered {status}")
-        return HubSpotRequestError(error)
 
     def close(self) -> None:
         for api in (self.contacts_search, self.contacts_basic, self.contacts_batch, self.objects_batch,

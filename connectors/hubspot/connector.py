@@ -14,14 +14,15 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import structlog
 
-from agent.records import ObjectType
-from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
-from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.config import HubSpotConfig
-from connectors.hubspot.pull import ContactReader, parse_time
-from connectors.hubspot.readback import owned_values, portal_id
-from connectors.hubspot.setup import PropertySetup
-from connectors.hubspot.write import ContactWriter
+from leadscore.agent.core.records import ObjectType
+from leadscore.agent.core.contract import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
+from leadscore.connectors.hubspot.client import HubSpotClient
+from leadscore.connectors.hubspot.config import HubSpotConfig
+from leadscore.connectors.hubspot.pull import ContactReader
+from leadscore.connectors.hubspot.readback import owned_values, portal_id
+from leadscore.connectors.hubspot.setup import PropertySetup
+from leadscore.connectors.hubspot.write import ContactWriter
+from leadscore.connectors.kit.times import parse_hubspot_time as parse_time
 
 log = structlog.get_logger("leadscore.hubspot")
 
@@ -39,7 +40,7 @@ def _is_won(deal: Mapping[str, Any]) -> bool:
 
 
 class HubSpotConnector:
-    """Implements :class:`connectors.base.Connector` for HubSpot contacts."""
+    """Implements :class:`leadscore.agent.core.contract.Connector` for HubSpot contacts."""
 
     name: ClassVar[str] = "hubspot"
     object_types: ClassVar[tuple[ObjectType, ...]] = ("contact",)
@@ -70,7 +71,7 @@ class HubSpotConnector:
 
     def count(self, cursor: Cursor, *, until: datetime | None = None) -> int | None:
         """How many contacts ``pull(cursor, until=until)`` would yield, on one search call: the
-        optional progress-bar method of :mod:`connectors.base`."""
+        optional progress-bar method of :mod:`leadscore.agent.core.contract`."""
         return self._reader.count(cursor, until)
 
     def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:

@@ -19,7 +19,7 @@ may take a few moments for newly created or updated CRM objects to appear in sea
 Backfills list every contact through the objects API (100 a page, ``after`` paging), resumably:
 the cursor carries the ``after`` token. A page that does not move a pull forward (the same
 ``after`` token again, ids that do not increase) fails the pull with
-:class:`~agent.errors.StalledCursorError` rather than looping.
+:class:`~leadscore.agent.core.errors.StalledCursorError` rather than looping.
 
 What is read, and what it maps to (documented in the README's HubSpot section):
 
@@ -41,7 +41,7 @@ Marketing email events and page-level web analytics need APIs a private app's CR
 not reach, so HubSpot portals score page views and email engagement from the summary fields.
 
 No value stops a pull: a date that cannot be read (``"99999999999999999"``, past any datetime)
-leaves its activity out, odd values are cleaned or dropped (:func:`agent.records.usable_fields`),
+leaves its activity out, odd values are cleaned or dropped (:func:`leadscore.agent.core.records.usable_fields`),
 and each is named on the contact's ``Lead.problems``, which the pipeline counts as ``warned``.
 
 Deleted contacts are not reported as ``deleted_ids``: search never returns archived records and
@@ -57,10 +57,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from agent.records import Activity, Lead, Unusable, unreadable_lead, usable_fields, usable_value
-from connectors.base import Cursor, PullBatch, PullNeeds, StalledCursorError
-from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.config import HubSpotConfig
+from leadscore.agent.core.records import Activity, Lead, Unusable, unreadable_lead, usable_fields, usable_value
+from leadscore.agent.core.contract import Cursor, PullBatch, PullNeeds, StalledCursorError
+from leadscore.connectors.hubspot.client import HubSpotClient
+from leadscore.connectors.hubspot.config import HubSpotConfig
+from leadscore.connectors.kit.chunking import chunks, drain
+from leadscore.connectors.kit.keyset import KeysetCursor, KeysetPage, KeysetPaginator, resume
+from leadscore.connectors.kit.page_tokens import PageTokens
+
+# HubSpot's timestamps (ISO 8601 with ``Z``, or epoch milliseconds) are read by the kit, under
+# the names this module has always had: ``read_time`` also says why a value is unusable.
+from leadscore.connectors.kit.times import epoch_ms, iso_ms_z, parse_hubspot_time as parse_time, read_hubspot_time as read_time
 
 SEARCH_PAGE = 200  # HubSpot's maximum search page size
 LIST_PAGE = 100  # objects API maximum page size
@@ -88,64 +95,6 @@ SUMMARY_ACTIVITIES: dict[str, tuple[str, str | None, str | None]] = {
     "hs_analytics_last_visit_timestamp": ("page_view", None, None),
 }
 ALWAYS = ("hs_object_id", "createdate", "lastmodifieddate")
-
-
-def parse_time(value: Any) -> datetime | None:
-    """HubSpot datetimes: ISO 8601 (``...Z``, with or without milliseconds) or epoch ms. None
-    when missing or unusable (not a time, or outside the years 1-9999); never raises."""
-    return read_time(value)[0]
-
-
-#: Epoch milliseconds: ASCII digits only (``str.isdigit`` also takes ``"²"``), and at most 15 of
-#: them (year 33658) - longer ones are past any datetime and would cost int() a long parse.
-_EPOCH_MS = re.compile(r"-?\d{1,15}", re.ASCII)
-_DIGITS = re.compile(r"-?\d+", re.ASCII)
-_LONGEST_TIME_TEXT = 64
-
-
-def read_time(value: Any) -> tuple[datetime | None, str | None]:
-    """A HubSpot datetime and, when a value is present but unusable, why (for an
-    :class:`~agent.records.Unusable`); never raises."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None, None
-    if isinstance(value, datetime):
-        return _in_utc(value)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None, f"a {type(value).__name__}, not a date/time"
-    if isinstance(value, int) and abs(value) >= 10**15:
-        return None, "epoch milliseconds out of range"
-    text = value.strip() if isinstance(value, str) else str(value)
-    if _DIGITS.fullmatch(text):
-        if not _EPOCH_MS.fullmatch(text):
-            return None, f"epoch milliseconds out of range ({len(text.lstrip('-'))} digits)"
-        try:
-            return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc), None
-        except (OverflowError, OSError, ValueError):
-            return None, "epoch milliseconds out of range"
-    if len(text) > _LONGEST_TIME_TEXT:
-        return None, f"not a date/time ({len(text):,} characters)"
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None, "not a date/time"
-    return _in_utc(moment)
-
-
-def _in_utc(moment: datetime) -> tuple[datetime | None, str | None]:
-    """``moment`` in UTC (naive is UTC): an offset can push the first or last day of the
-    calendar out of it (``0001-01-01T00:00+05:00``), which no store or sum could then take."""
-    try:
-        return (moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)), None
-    except (OverflowError, ValueError):
-        return None, "date/time out of range"
-
-
-def to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -191,9 +140,9 @@ class ContactReader:
         plan = PullPlan.build(self.config, needs)
         state = _ListState.decode(cursor.value)
         if cursor.value is None or state is not None:
-            pages = self._list_all(plan, state or _ListState(after=None, started=iso(datetime.now(timezone.utc))))
+            pages = self._list_all(plan, state or _ListState(after=None, started=iso_ms_z(datetime.now(timezone.utc))))
         else:
-            pages = self._search_changed(plan, _Window.resume(cursor.value, until))
+            pages = self._search_changed(plan, *resume(cursor.value, until, parse_time))
         yield from self._grouped(pages, plan)
 
     def count(self, cursor: Cursor, until: datetime | None) -> int | None:
@@ -204,7 +153,7 @@ class ContactReader:
         from hubspot.crm.contacts import PublicObjectSearchRequest
 
         listing = cursor.value is None or _ListState.decode(cursor.value) is not None
-        filters = [] if listing else _Window.resume(cursor.value, until).filters(self._overlap)
+        filters = [] if listing else _filters(resume(cursor.value, until, parse_time)[0], self._overlap)
         request = PublicObjectSearchRequest(
             filter_groups=[{"filters": filters}] if filters else [], properties=["hs_object_id"], limit=1
         )
@@ -233,17 +182,18 @@ class ContactReader:
     def _overlap(self) -> timedelta:
         return timedelta(seconds=self.config.overlap_seconds)
 
-    def _search_changed(self, plan: PullPlan, window: _Window) -> Iterator[tuple[list[Any], str]]:
-        """Pages of the contacts modified in ``window``, by ascending id (see the module docstring).
+    def _search_changed(self, plan: PullPlan, window: KeysetCursor, then: datetime | None) -> Iterator[tuple[list[Any], str]]:
+        """Pages of the contacts modified in ``window``, by ascending id (see the module docstring),
+        through the kit's :class:`~leadscore.connectors.kit.keyset.KeysetPaginator`.
 
         A window left part-read by an interrupted pull is finished first; the window from its
-        newest stamp up to this pull's ``until`` follows. Each page's cursor value resumes after
-        it; the last one is the newest ``lastmodifieddate`` read.
+        end up to this pull's ``until`` (``then``) follows. Each page's cursor value resumes after
+        it; the last one is the finished window's ``until``.
         """
         from hubspot.crm.contacts import PublicObjectSearchRequest
 
-        while True:
-            filters = window.filters(self._overlap)
+        def fetch(cursor: KeysetCursor) -> KeysetPage[Any]:
+            filters = _filters(cursor, self._overlap)
             request = PublicObjectSearchRequest(
                 filter_groups=[{"filters": filters}] if filters else [],
                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
@@ -253,24 +203,14 @@ class ContactReader:
             response = self.client.call(
                 "contacts.search", self.client.contacts_search.do_search, public_object_search_request=request, search=True
             )
-            results = list(response.results or [])
-            ids = [_object_id(r) for r in results]
-            if any(i <= window.after_id for i in ids) or ids != sorted(ids):
-                raise StalledCursorError(
-                    f"HubSpot search answered contacts at or before id {window.after_id} to a query for later ids: "
-                    "the pull would never end"
-                )
             more = bool(getattr(getattr(getattr(response, "paging", None), "next", None), "after", None))
-            window = window.read(ids, [_modified(r) for r in results])
-            if not more or not results:
-                following = window.following()
-                if following is None:
-                    yield results, window.done_value()
-                    return
-                yield results, following.encode()
-                window = following
-                continue
-            yield results, window.encode()
+            return KeysetPage(list(response.results or []), more)
+
+        paginator: KeysetPaginator[Any] = KeysetPaginator(
+            fetch, key=_object_id, stamp=_modified,
+            stalled="HubSpot search answered contacts at or before id {after} to a query for later ids: the pull would never end",
+        )
+        yield from paginator.pages(window, then)
 
     def _list_all(self, plan: PullPlan, state: _ListState) -> Iterator[tuple[list[Any], str]]:
         """Every contact through the objects API; the cursor resumes mid-listing, and after the
@@ -280,7 +220,7 @@ class ContactReader:
 
     def list_pages(self, properties: list[str], after: str | None = None) -> Iterator[tuple[list[Any], str | None]]:
         """Pages of 100 contacts with ``properties``, and the ``after`` token of the next page."""
-        followed: set[str] = set()
+        tokens = PageTokens("HubSpot answered the paging token {token!r} twice: the listing would never end")
         while True:
             response = self.client.call(
                 "contacts.list",
@@ -292,10 +232,7 @@ class ContactReader:
                 # the SDK would send as the Python spelling ``False``).
             )
             after = getattr(getattr(getattr(response, "paging", None), "next", None), "after", None)
-            if after in followed:
-                raise StalledCursorError(f"HubSpot answered the paging token {after!r} twice: the listing would never end")
-            if after:
-                followed.add(after)
+            tokens.follow(after)
             yield list(response.results or []), after
             if not after:
                 return
@@ -382,10 +319,8 @@ class ContactReader:
             by_engagement = self._associated(contact_ids, object_type)
             if not by_engagement:
                 continue
-            ids = list(by_engagement)
-            for start in range(0, len(ids), BATCH_READ):
-                chunk = ids[start : start + BATCH_READ]
-                for engagement in self._read_objects(object_type, chunk):
+            for chunk in chunks(list(by_engagement), BATCH_READ):
+                for engagement in self._read_objects(object_type, list(chunk)):
                     props, found = _properties(engagement, object_type)
                     activity = _engagement_activity(object_type, props, found)
                     contacts = by_engagement.get(str(engagement.id), ())
@@ -404,10 +339,9 @@ class ContactReader:
         """Contact id -> the properties (``DEAL_PROPERTIES``) of its associated deals: one
         associations call per 1,000 contacts, then batch reads of 100 deals."""
         by_deal = self._associated(contact_ids, "deals")
-        ids = list(by_deal)
         deals: dict[str, list[Mapping[str, Any]]] = {}
-        for start in range(0, len(ids), BATCH_READ):
-            for deal in self._read_objects("deals", ids[start : start + BATCH_READ], DEAL_PROPERTIES):
+        for chunk in chunks(list(by_deal), BATCH_READ):
+            for deal in self._read_objects("deals", list(chunk), DEAL_PROPERTIES):
                 for contact_id in by_deal.get(str(deal.id), ()):
                     deals.setdefault(contact_id, []).append(deal.properties or {})
         return deals
@@ -418,14 +352,13 @@ class ContactReader:
 
         found: dict[str, list[str]] = {}
         pending: list[dict[str, Any]] = [{"id": cid} for cid in contact_ids]
-        while pending:
-            chunk, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
+        for chunk in drain(pending, ASSOCIATION_BATCH):  # a contact's next page joins a later call
             response = self.client.call(
                 f"associations.{object_type}",
                 self.client.associations.get_page,
                 "contacts",
                 object_type,
-                batch_input_public_fetch_associations_batch_request=BatchInputPublicFetchAssociationsBatchRequest(inputs=chunk),
+                batch_input_public_fetch_associations_batch_request=BatchInputPublicFetchAssociationsBatchRequest(inputs=list(chunk)),
             )
             for result in response.results or []:
                 contact_id = str(result._from.id)
@@ -532,64 +465,19 @@ def _modified(record: Any) -> datetime | None:
     return parse_time(_properties(record)[0].get("lastmodifieddate")) or parse_time(getattr(record, "updated_at", None))
 
 
-@dataclass(frozen=True)
-class _Window:
-    """An incremental pull's place: the ``lastmodifieddate`` window (from ``since`` less the
-    overlap, to ``until``), the last id read in it, and the newest stamp read so far. Encoded in
-    the cursor while the window is part-read; a finished window's cursor is the plain instant
-    ``newest``, which every connector accepts (see :class:`connectors.base.Cursor`)."""
-
-    since: datetime | None
-    until: datetime | None
-    after_id: int = 0
-    newest: datetime | None = None
-    #: The pull's own ``until`` when this window is an interrupted one being finished first.
-    then: datetime | None = None
-
-    @classmethod
-    def resume(cls, value: str, until: datetime | None) -> _Window:
-        if value.startswith("{"):
-            data = json.loads(value)
-            return cls(parse_time(data.get("since")), parse_time(data.get("until")), int(data.get("after_id") or 0),
-                       parse_time(data.get("newest")), then=until)
-        return cls(parse_time(value), until)
-
-    def filters(self, overlap: timedelta) -> list[dict[str, str]]:
-        """``lastmodifieddate`` within the window and ``hs_object_id`` after the last read."""
-        filters = []
-        if self.since is not None:
-            start = self.since - overlap
-            filters.append({"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(to_ms(start))})
-        if self.until is not None:
-            filters.append({"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(to_ms(self.until))})
-        if self.after_id:
-            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(self.after_id)})
-        return filters
-
-    def read(self, ids: Sequence[int], stamps: Sequence[datetime | None]) -> _Window:
-        newest = max([s for s in stamps if s is not None] + ([self.newest] if self.newest else []), default=None)
-        if newest is not None and self.until is not None:
-            newest = min(newest, self.until)
-        return _Window(self.since, self.until, max(ids, default=self.after_id), newest, self.then)
-
-    def done_value(self) -> str:
-        """The cursor once the window is read: its ``until`` (every record stamped before it has
-        been read, up to the lag the overlap covers), else the newest stamp read."""
-        moment = self.until or self.newest or self.since
-        return iso(moment) if moment else ""
-
-    def following(self) -> _Window | None:
-        """After an interrupted window is finished, the window from its end up to the resuming
-        pull's ``until``; None when this was the pull's own window."""
-        if self.then is None or (self.until is not None and self.then <= self.until):
-            return None
-        return _Window(self.until or self.newest or self.since, self.then)
-
-    def encode(self) -> str:
-        return json.dumps({"since": iso(self.since) if self.since else None,
-                           "until": iso(self.until) if self.until else None,
-                           "after_id": self.after_id, "newest": iso(self.newest) if self.newest else None},
-                          sort_keys=True)
+def _filters(window: KeysetCursor, overlap: timedelta) -> list[dict[str, str]]:
+    """The search filters of a keyset window: ``lastmodifieddate`` within it (from ``overlap``
+    before its start) and ``hs_object_id`` after the last id read. A finished window's cursor is
+    the plain instant its next one starts from (see :mod:`leadscore.connectors.kit.keyset`)."""
+    filters = []
+    start = window.start(overlap)
+    if start is not None:
+        filters.append({"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(epoch_ms(start))})
+    if window.until is not None:
+        filters.append({"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(epoch_ms(window.until))})
+    if window.after:
+        filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(window.after)})
+    return filters
 
 
 @dataclass(frozen=True)
@@ -608,5 +496,5 @@ class _ListState:
             return None
         data = json.loads(value)
         if "started" not in data:
-            return None  # a part-read search window (_Window)
+            return None  # a part-read search window (KeysetCursor)
         return cls(data.get("list_after"), data["started"])

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from connectors.hubspot.client import HubSpotClient
-from connectors.hubspot.pull import ContactReader
+from leadscore.connectors.hubspot.client import HubSpotClient
+from leadscore.connectors.hubspot.pull import ContactReader
 
 #: "Retrieve account details such as the account type, time zone, currencies, and data hosting
 #: location" - HubSpot's account information API; ``portalId`` names the account.

@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from agent.errors import ConfigError
-from connectors.base import CheckReport, SetupReport, WriteSpec
-from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
-from connectors.hubspot.config import HubSpotConfig
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.core.contract import CheckReport, SetupReport, WriteSpec
+from leadscore.connectors.hubspot.client import HubSpotClient, HubSpotRequestError
+from leadscore.connectors.hubspot.config import HubSpotConfig
 
 #: In the description of every property setup creates: what marks it leadscore's, in HubSpot.
 OWNED_MARK = "Managed by leadscore."

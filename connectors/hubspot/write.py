@@ -24,11 +24,13 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import structlog
 
-from agent.errors import QuotaExhausted, TransientError
-from connectors.base import ScoreUpdate, WriteResult, WriteStatus
-from connectors.hubspot.client import HubSpotClient, HubSpotRequestError
-from connectors.hubspot.config import HubSpotConfig
-from connectors.hubspot.pull import BATCH_READ, to_ms
+from leadscore.agent.core.errors import QuotaExhausted, TransientError
+from leadscore.agent.core.contract import ScoreUpdate, WriteResult, WriteStatus
+from leadscore.connectors.hubspot.client import HubSpotClient, HubSpotRequestError
+from leadscore.connectors.hubspot.config import HubSpotConfig
+from leadscore.connectors.hubspot.pull import BATCH_READ
+from leadscore.connectors.kit.chunking import chunks
+from leadscore.connectors.kit.times import epoch_ms
 
 BATCH_UPDATE = 100  # HubSpot's maximum inputs per batch update
 REASON_LIMIT = 65_536  # HubSpot's limit on a string property value
@@ -46,7 +48,7 @@ def property_value(name: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return str(to_ms(value))
+        return str(epoch_ms(value))
     if name == "reason":
         return str(value)[:REASON_LIMIT]
     if isinstance(value, float) and value.is_integer():
@@ -81,8 +83,8 @@ class ContactWriter:
             results[i] = WriteResult(prepared[i][0].record_id, WriteStatus.OK)
         todo = [i for i in range(len(prepared)) if i not in results]
         quota_error: QuotaExhausted | None = None
-        for start in range(0, len(todo), BATCH_UPDATE):
-            chunk = todo[start : start + BATCH_UPDATE]
+        for part in chunks(todo, BATCH_UPDATE):
+            chunk = list(part)
             if quota_error is not None:
                 for i in chunk:
                     results[i] = _retryable(prepared[i][0], "QUOTA_EXHAUSTED", str(quota_error))
@@ -192,9 +194,9 @@ class ContactWriter:
         from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId
 
         found: dict[str, str | None] = {}
-        for start in range(0, len(ids), BATCH_READ):
+        for part in chunks(ids, BATCH_READ):
             body = BatchReadInputSimplePublicObjectId(
-                inputs=[{"id": i} for i in ids[start : start + BATCH_READ]], properties=["lifecyclestage"], properties_with_history=[]
+                inputs=[{"id": i} for i in part], properties=["lifecyclestage"], properties_with_history=[]
             )
             response = self.client.call("contacts.batch.read", self.client.contacts_batch.read, batch_read_input_simple_public_object_id=body)
             for record in response.results or []:

@@ -1,5 +1,5 @@
 """Salesforce: the connector (``SalesforceConnector``) and a local emulator of its APIs."""
 
-from connectors.salesforce.connector import SalesforceConnector
+from leadscore.connectors.salesforce.connector import SalesforceConnector
 
 __all__ = ["SalesforceConnector"]

@@ -11,28 +11,67 @@ Facts this module is built around (simple-salesforce 1.12):
   message tells them apart. The first pauses the connector, the second is retried.
 - Every REST answer carries ``Sforce-Limit-Info: api-usage=N/M``, which it parses into
   ``api_usage``; the budget follows the org's own count.
+- Its exceptions carry the status and the body but not the headers, so :class:`TimeoutSession`
+  keeps each thread's last ``Retry-After`` for the error mapping to read.
+
+Errors map through one table (:data:`ERRORS`, over the kit's defaults). On ``Retry-After``:
+Salesforce's REST API documents its limits as ``403 REQUEST_LIMIT_EXCEEDED`` ("If the number of
+long running requests exceeds the limit, the API returns a REQUEST_LIMIT_EXCEEDED exception
+code": API Request Limits and Allocations, Salesforce App Limits Cheatsheet; the REST API
+Developer Guide's "Status Codes and Error Responses" lists 403 "The request has been refused")
+and documents neither a 429 nor a ``Retry-After`` for the core REST API. Its other APIs do:
+Marketing Cloud's REST API answers ``429 Too Many Requests`` with ``Retry-After: 5`` ("Rate
+Limiting Errors"), and Connect REST API's 503 means "Too many requests in an hour". So a 429 or
+503 that does come (from Salesforce's edge, a My Domain proxy, or a future limit) is retried
+after the ``Retry-After`` it carries, when it carries one, else with backoff, as before.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
 
 import requests
 import structlog
 
-from agent.errors import AuthError, QuotaExhausted, RateLimited, TransientError
-from connectors.limits import DailyQuota, RetryPolicy, guarded, retrying
-from connectors.salesforce.auth import Session, authenticate
-from connectors.salesforce.config import SalesforceConfig
+from leadscore.agent.core.errors import AuthError, QuotaExhausted, RateLimited, TransientError
+from leadscore.connectors.kit.error_table import DEFAULT_ERRORS, SERVER_ERRORS, Action, ErrorRule
+from leadscore.connectors.kit.retry_after import parse_retry_after
+from leadscore.connectors.kit.times import next_utc_midnight
+from leadscore.connectors.limits import DailyQuota, RetryPolicy, guarded, retrying
+from leadscore.connectors.salesforce.auth import Session, authenticate
+from leadscore.connectors.salesforce.config import SalesforceConfig
 
 T = TypeVar("T")
 log = structlog.get_logger("leadscore.salesforce")
 
 #: Until the first answer tells us the org's allocation, assume the smallest edition's.
 _INITIAL_DAILY = 15_000
+_LIMIT = "REQUEST_LIMIT_EXCEEDED"
+_ANSWERED = "{family}: Salesforce answered {status} {code}"
+
+#: What Salesforce's answers mean (the kit's defaults, overridden; first match wins). Both the
+#: concurrency limit and the daily allocation answer 403 REQUEST_LIMIT_EXCEEDED: the message
+#: tells them apart ("ConcurrentPerOrgLongTxn Limit exceeded." / "TotalRequests Limit exceeded.").
+#: An expired session (401 INVALID_SESSION_ID) is simple-salesforce's SalesforceExpiredSession,
+#: which :meth:`SalesforceClient.call` meets first: it logs in again once (the REAUTHENTICATE
+#: action, taken on the exception's type); any other 401 fails.
+ERRORS = DEFAULT_ERRORS.override(
+    ErrorRule(TransientError, Action.RETRY, "{family}: connection failed ({exception})", exception=requests.RequestException),
+    ErrorRule(RateLimited, Action.RETRY, "{family}: concurrent request limit ({detail})", status=403, code=_LIMIT,
+              detail="concurrent", retry_after=5.0),
+    ErrorRule(QuotaExhausted, Action.PAUSE, "Salesforce's daily API allocation is spent (403 REQUEST_LIMIT_EXCEEDED: {detail})",
+              status=403, code=_LIMIT, resume_at=next_utc_midnight),
+    ErrorRule(AuthError, Action.FAIL, "Salesforce refused {family} (403 {code}): the integration user lacks a permission",
+              status=403),
+    ErrorRule(AuthError, Action.FAIL, "Salesforce refused the session (401 {code})", status=401),
+    ErrorRule(RateLimited, Action.RETRY, _ANSWERED, status={429, 503}),  # after their Retry-After (module docstring)
+    ErrorRule(TransientError, Action.RETRY, _ANSWERED, status=SERVER_ERRORS | {408}),
+    ErrorRule(TransientError, Action.RETRY, _ANSWERED, code="UNABLE_TO_LOCK_ROW"),
+    ErrorRule(None, Action.REJECT),  # SalesforceRequestError: a malformed query, an unknown field...
+)
 
 
 class SalesforceRequestError(Exception):
@@ -80,17 +119,26 @@ def bulk_failure(family: str, exc: Exception) -> Exception:
 class TimeoutSession(requests.Session):
     """A session that puts a (connect, read) timeout on every request that has none, and whose
     own CA bundle wins over ``REQUESTS_CA_BUNDLE`` (requests lets the environment override a
-    session's ``verify``, psf/requests#3829)."""
+    session's ``verify``, psf/requests#3829). It keeps the ``Retry-After`` of each thread's last
+    answer: simple-salesforce's errors drop the headers."""
 
     def __init__(self, timeout: tuple[float, float]) -> None:
         super().__init__()
         self.default_timeout = timeout
+        self._last = threading.local()
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
         if self.verify is not True:
             kwargs.setdefault("verify", self.verify)
-        return super().request(method, url, *args, **kwargs)
+        self._last.retry_after = None
+        response = super().request(method, url, *args, **kwargs)
+        self._last.retry_after = response.headers.get("Retry-After")
+        return response
+
+    def last_retry_after(self) -> float | None:
+        """The seconds this thread's last answer asked to wait (``Retry-After``), if it did."""
+        return parse_retry_after(getattr(self._last, "retry_after", None))
 
 
 def _first_error(exc: Any) -> tuple[str, str]:
@@ -166,12 +214,15 @@ class SalesforceClient:
                 relogged = True
                 self._login()
                 raise TransientError(f"{family}: session expired; logged in again") from None
-            except requests.RequestException as exc:
-                raise TransientError(f"{family}: connection failed ({type(exc).__name__})") from None
             except SalesforceOperationError as exc:
                 raise bulk_failure(family, exc) from None
             except SalesforceError as exc:
                 raise self._map(family, exc) from None
+            except Exception as exc:
+                transport = ERRORS.for_exception(exc)
+                if transport is None:
+                    raise
+                raise transport.build(family=family, exception=type(exc).__name__) from None
             self._observe(sf)
             return result
 
@@ -180,21 +231,13 @@ class SalesforceClient:
         )
 
     def _map(self, family: str, exc: Any) -> Exception:
+        """A simple-salesforce error as an agent error, through :data:`ERRORS`."""
         status = int(getattr(exc, "status", 0) or 0)
         code, message = _first_error(exc)
-        if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
-            if "concurrent" in message.lower():
-                return RateLimited(f"{family}: concurrent request limit ({message})", retry_after=5.0)
-            now = datetime.now(timezone.utc)
-            tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
-            return QuotaExhausted(f"Salesforce's daily API allocation is spent (403 REQUEST_LIMIT_EXCEEDED: {message})", resume_at=tomorrow)
-        if status == 403:
-            return AuthError(f"Salesforce refused {family} (403 {code}): the integration user lacks a permission")
-        if status == 401:
-            return AuthError(f"Salesforce refused the session (401 {code})")
-        if status >= 500 or status in (408, 429) or code == "UNABLE_TO_LOCK_ROW":
-            return TransientError(f"{family}: Salesforce answered {status} {code}".strip())
-        return SalesforceRequestError(status, code or "ERROR", message)
+        rule = ERRORS.for_response(status, code, message)
+        if rule.error is None:
+            return SalesforceRequestError(status, code or "ERROR", message)
+        return rule.build(retry_after=self.http.last_retry_after(), family=family, status=status, code=code, detail=message)
 
     def _observe(self, sf: Any) -> None:
         usage = (getattr(sf, "api_usage", None) or {}).get("api-usage")

@@ -14,20 +14,22 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import structlog
 
-from agent.records import ObjectType
-from connectors.base import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
-from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.config import SalesforceConfig
-from connectors.salesforce.pull import ConversionMap, RecordReader, chunks, in_list, parse_time, soql_datetime
-from connectors.salesforce.readback import org_id, owned_values
-from connectors.salesforce.setup import FieldSetup
-from connectors.salesforce.write import RecordWriter
+from leadscore.agent.core.records import ObjectType
+from leadscore.agent.core.contract import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
+from leadscore.connectors.salesforce.client import SalesforceClient
+from leadscore.connectors.salesforce.config import SalesforceConfig
+from leadscore.connectors.kit.chunking import chunks
+from leadscore.connectors.kit.times import parse_salesforce_time, soql_date
+from leadscore.connectors.salesforce.pull import IN_CHUNK, ConversionMap, RecordReader, in_list
+from leadscore.connectors.salesforce.readback import org_id, owned_values
+from leadscore.connectors.salesforce.setup import FieldSetup
+from leadscore.connectors.salesforce.write import RecordWriter
 
 log = structlog.get_logger("leadscore.salesforce")
 
 
 class SalesforceConnector:
-    """Implements :class:`connectors.base.Connector` for Salesforce Leads and Contacts."""
+    """Implements :class:`leadscore.agent.core.contract.Connector` for Salesforce Leads and Contacts."""
 
     name: ClassVar[str] = "salesforce"
     object_types: ClassVar[tuple[ObjectType, ...]] = ("lead", "contact")
@@ -62,19 +64,19 @@ class SalesforceConnector:
 
     def count(self, cursor: Cursor, *, until: datetime | None = None) -> int | None:
         """An estimate of the records ``pull(cursor, until=until)`` would yield, on one
-        ``SELECT COUNT()``: the optional progress-bar method of :mod:`connectors.base`."""
+        ``SELECT COUNT()``: the optional progress-bar method of :mod:`leadscore.agent.core.contract`."""
         return self._reader.count(cursor, until)
 
     def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
         """Every Lead's label: converted (``IsConverted``, dated ``ConvertedDate``); ``detail`` is
         ``won`` when the Opportunity it converted into was won."""
-        where = f" WHERE ConvertedDate >= {soql_datetime(since)[:10]}" if since else ""
+        where = f" WHERE ConvertedDate >= {soql_date(since)}" if since else ""
         leads = self.client.call(
             "query", lambda sf: sf.query_all(f"SELECT Id, IsConverted, ConvertedDate, ConvertedOpportunityId FROM Lead{where}")
         ).get("records", [])
         opportunities = [r["ConvertedOpportunityId"] for r in leads if r.get("ConvertedOpportunityId")]
         won: set[str] = set()
-        for part in chunks(opportunities):
+        for part in chunks(opportunities, IN_CHUNK):
             rows = self.client.call(
                 "query", lambda sf: sf.query_all(f"SELECT Id FROM Opportunity WHERE IsWon = true AND Id IN {in_list(part)}")
             )
@@ -82,7 +84,7 @@ class SalesforceConnector:
         for r in leads:
             converted = bool(r.get("IsConverted"))
             detail = "won" if r.get("ConvertedOpportunityId") in won else None
-            yield Outcome(r["Id"], "lead", converted, parse_time(r.get("ConvertedDate")) if converted else None, detail)
+            yield Outcome(r["Id"], "lead", converted, parse_salesforce_time(r.get("ConvertedDate")) if converted else None, detail)
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         return self._writer.write(updates)

@@ -41,13 +41,21 @@ CampaignMember of another campaign, responded          ``event_attended`` (Event
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from agent.records import Activity, Lead, Unusable, unreadable_lead, usable_fields, usable_value
-from connectors.base import Cursor, PullBatch, PullNeeds, StalledCursorError
-from connectors.salesforce.client import SalesforceClient, SalesforceRequestError
-from connectors.salesforce.config import SalesforceConfig
+from leadscore.agent.core.records import Activity, Lead, Unusable, unreadable_lead, usable_fields, usable_value
+from leadscore.agent.core.contract import Cursor, PullBatch, PullNeeds
+from leadscore.connectors.kit.chunking import chunks
+from leadscore.connectors.kit.keyset import Window
+from leadscore.connectors.kit.page_tokens import PageTokens
+
+# Salesforce's timestamps (``2026-10-01T12:00:00.000+0000``, dates ``2026-10-01``) are read and
+# written by the kit, under the names this module has always had: ``read_time`` also says why a
+# value is unusable.
+from leadscore.connectors.kit.times import iso_z, parse_salesforce_time as parse_time, read_salesforce_time as read_time, soql_datetime
+from leadscore.connectors.salesforce.client import SalesforceClient, SalesforceRequestError
+from leadscore.connectors.salesforce.config import SalesforceConfig
 
 IN_CHUNK = 500  # ids per IN list: 500 x 21 characters stays well inside SOQL's URI limit
 OBJECT_OF = {"lead": "Lead", "contact": "Contact"}
@@ -59,50 +67,8 @@ CAMPAIGN_TYPES = frozenset({"webinar_registered", "webinar_attended", "event_att
 EVENT_CAMPAIGNS = {"event", "trade show", "conference", "seminar"}
 
 
-def soql_datetime(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def soql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Salesforce datetimes (``2026-10-01T12:00:00.000+0000``) and dates (``2026-10-01``). None
-    when missing or unusable; never raises."""
-    return read_time(value)[0]
-
-
-def read_time(value: Any) -> tuple[datetime | None, str | None]:
-    """A Salesforce datetime or date (in UTC) and, when a value is present but unusable, why
-    (for an :class:`~agent.records.Unusable`); never raises."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None, None
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    if not isinstance(value, str):
-        return None, f"a {type(value).__name__}, not a date/time"
-    text = value.strip()
-    if len(text) > 64:
-        return None, f"not a date/time ({len(text):,} characters)"
-    if len(text) == 10:
-        text += "T00:00:00+00:00"
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif len(text) > 5 and text[-5] in "+-" and text[-4:].isascii() and text[-4:].isdigit():
-        text = text[:-2] + ":" + text[-2:]
-    try:
-        moment = datetime.fromisoformat(text)
-        return (moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)), None
-    except ValueError:
-        return None, "not a date/time"
-    except OverflowError:
-        return None, "date/time out of range"
-
-
-def chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def in_list(ids: Iterable[str]) -> str:
@@ -133,7 +99,7 @@ class _PullState:
             self.newest = stamp
 
     def cursor(self) -> Cursor:
-        value = self.newest.isoformat().replace("+00:00", "Z") if self.newest else None
+        value = iso_z(self.newest) if self.newest else None
         return Cursor(self.object_type, value)  # type: ignore[arg-type]
 
 
@@ -166,10 +132,10 @@ class RecordReader:
         if sobject == "Lead":
             columns += ["IsConverted", "ConvertedContactId"]
         select = f"SELECT {', '.join(dict.fromkeys(columns))} FROM {sobject}"
-        since = parse_time(cursor.value) if cursor.value else None
-        where = self._where(since, until)
-        state = _PullState(cursor.object_type, sobject, wanted, None if needs is None else needs.activity_types, since,
-                           until)
+        window = Window.from_instant(cursor.value, until, parse_time)
+        since = window.since
+        where = self._where(window)
+        state = _PullState(cursor.object_type, sobject, wanted, None if needs is None else needs.activity_types, since, until)
         activity_newest: datetime | None = None
         if since is not None:
             # Activity on a record does not always touch the record's SystemModstamp: read the
@@ -177,7 +143,7 @@ class RecordReader:
             # stamps lie anywhere), so a pull stopped part-way finds that activity again.
             touched, activity_newest = self._touched(sobject, where, state)
             state.advancing = False
-            for part in chunks(sorted(touched)):
+            for part in chunks(sorted(touched), IN_CHUNK):
                 yield from self._pages(state, f"{select} WHERE Id IN {in_list(part)}")
             state.advancing = True
         yield from self._pages(state, f"{select}{where} ORDER BY SystemModstamp, Id")
@@ -193,26 +159,26 @@ class RecordReader:
         included, as the pull reports them), for a progress bar: one ``SELECT COUNT()`` over the
         pull's own window, run with ``queryAll`` as the pull is. Records an incremental pull
         reads because their activity changed are not in it, so it can fall short."""
-        since = parse_time(cursor.value) if cursor.value else None
-        soql = f"SELECT COUNT() FROM {OBJECT_OF[cursor.object_type]}{self._where(since, until)}"
+        soql = f"SELECT COUNT() FROM {OBJECT_OF[cursor.object_type]}{self._where(Window.from_instant(cursor.value, until, parse_time))}"
         result = self.client.call("query", lambda sf: sf.query(soql, include_deleted=True))
         total = result.get("totalSize")
         return int(total) if total is not None else None
 
-    def _where(self, since: datetime | None, until: datetime | None) -> str:
+    def _where(self, window: Window) -> str:
         """The pull's window on ``SystemModstamp``: after the cursor less the overlap (commits
         are not strictly ordered by their stamp), up to ``until``."""
-        window = []
-        if since is not None:
-            window.append(f"SystemModstamp > {soql_datetime(since - timedelta(seconds=self.config.overlap_seconds))}")
-        if until is not None:
-            window.append(f"SystemModstamp <= {soql_datetime(until)}")
-        return " WHERE " + " AND ".join(window) if window else ""
+        bounds = []
+        start = window.start(timedelta(seconds=self.config.overlap_seconds))
+        if start is not None:
+            bounds.append(f"SystemModstamp > {soql_datetime(start)}")
+        if window.until is not None:
+            bounds.append(f"SystemModstamp <= {soql_datetime(window.until)}")
+        return " WHERE " + " AND ".join(bounds) if bounds else ""
 
     def _pages(self, state: _PullState, soql: str) -> Iterator[PullBatch]:
         """One batch per result page of ``soql`` (run with ``queryAll``, so deletions show)."""
         result = self.client.call("query", lambda sf: sf.query(soql, include_deleted=True))
-        followed: set[str] = set()
+        tokens = PageTokens("Salesforce answered the query locator {token} twice: the pull would never end")
         while True:
             records = [r for r in result.get("records", []) if r["Id"] not in state.seen]
             state.seen.update(r["Id"] for r in records)
@@ -233,11 +199,7 @@ class RecordReader:
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
                 return
-            if next_url in followed:
-                raise StalledCursorError(
-                    f"Salesforce answered the query locator {next_url} twice: the pull would never end"
-                )
-            followed.add(next_url)
+            tokens.follow(next_url)
             result = self.client.call("queryMore", lambda sf: sf.query_more(next_url, identifier_is_url=True, include_deleted=True))
 
     def _touched(self, sobject: str, where: str, state: _PullState) -> tuple[set[str], datetime | None]:
@@ -317,7 +279,7 @@ class RecordReader:
         return list(self.client.call(family, lambda sf: sf.query_all(soql)).get("records", []))
 
     def _source_leads(self, contact_ids: list[str]) -> Iterator[tuple[str, str]]:
-        for part in chunks(contact_ids):
+        for part in chunks(contact_ids, IN_CHUNK):
             for r in self._query("query", f"SELECT Id, ConvertedContactId FROM Lead WHERE ConvertedContactId IN {in_list(part)}"):
                 self.conversions.note(r["Id"], r.get("ConvertedContactId"))
                 yield r["Id"], r["ConvertedContactId"]
@@ -333,7 +295,7 @@ class RecordReader:
         if types is None or "email_reply" in types:
             subtypes.append("'Email'")
         email_tasks: dict[str, tuple[str, datetime, str]] = {}
-        for part in chunks(who):
+        for part in chunks(who, IN_CHUNK):
             soql = (
                 "SELECT Id, WhoId, TaskSubtype, Subject, CallType, CallDurationInSeconds, Status, ActivityDate, CreatedDate "
                 f"FROM Task WHERE WhoId IN {in_list(part)} AND TaskSubtype IN ({', '.join(subtypes)})"
@@ -370,7 +332,7 @@ class RecordReader:
         EmailMessage object (Enhanced Email off)."""
         found: dict[str, bool] = {}
         try:
-            for part in chunks(task_ids):
+            for part in chunks(task_ids, IN_CHUNK):
                 for r in self._query("query", f"SELECT ActivityId, Incoming FROM EmailMessage WHERE ActivityId IN {in_list(part)}"):
                     found[r["ActivityId"]] = bool(r.get("Incoming"))
         except SalesforceRequestError:
@@ -381,7 +343,7 @@ class RecordReader:
         self, who: list[str], owner: Mapping[str, str], problems: dict[str, list[Unusable]] | None = None
     ) -> list[Activity]:
         out: list[Activity] = []
-        for part in chunks(who):
+        for part in chunks(who, IN_CHUNK):
             for r in self._query("query", f"SELECT Id, WhoId, StartDateTime, Subject FROM Event WHERE WhoId IN {in_list(part)}"):
                 contact = _owner(owner, r.get("WhoId"))
                 if contact is None:
@@ -400,7 +362,7 @@ class RecordReader:
         problems: dict[str, list[Unusable]] | None = None,
     ) -> list[Activity]:
         rows: list[dict[str, Any]] = []
-        for part in chunks(who):
+        for part in chunks(who, IN_CHUNK):
             for column in (("LeadId",) if sobject == "Lead" else ("LeadId", "ContactId")):
                 rows += self._query(
                     "query",
@@ -446,7 +408,7 @@ class RecordReader:
 
     def _load_campaign_types(self, ids: set[str]) -> None:
         missing = sorted(ids - set(self._campaign_types))
-        for part in chunks(missing):
+        for part in chunks(missing, IN_CHUNK):
             for r in self._query("query", f"SELECT Id, Type FROM Campaign WHERE Id IN {in_list(part)}"):
                 self._campaign_types[r["Id"]] = str(r.get("Type") or "")
 

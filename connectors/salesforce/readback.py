@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from connectors.salesforce.client import SalesforceClient
+from leadscore.connectors.salesforce.client import SalesforceClient
 
 OBJECT_OF = {"lead": "Lead", "contact": "Contact"}
 

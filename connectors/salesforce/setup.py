@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from agent.errors import AuthError, ConfigError
-from connectors.base import CheckReport, SetupReport, WriteSpec
-from connectors.salesforce.client import SalesforceClient, SalesforceRequestError
-from connectors.salesforce.config import MANAGED_DESCRIPTION, SalesforceConfig
+from leadscore.agent.core.errors import AuthError, ConfigError
+from leadscore.agent.core.contract import CheckReport, SetupReport, WriteSpec
+from leadscore.connectors.salesforce.client import SalesforceClient, SalesforceRequestError
+from leadscore.connectors.salesforce.config import MANAGED_DESCRIPTION, SalesforceConfig
 
 OBJECTS = ("Lead", "Contact")
 PERMISSION_SET = "Leadscore_Integration"

@@ -35,11 +35,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import structlog
 
-from agent.errors import QuotaExhausted, TransientError
-from connectors.base import ScoreUpdate, WriteResult, WriteStatus
-from connectors.salesforce.client import BulkJobFailed, SalesforceClient, SalesforceRequestError
-from connectors.salesforce.config import SalesforceConfig
-from connectors.salesforce.pull import ConversionMap, chunks, in_list
+from leadscore.agent.core.errors import QuotaExhausted, TransientError
+from leadscore.agent.core.contract import ScoreUpdate, WriteResult, WriteStatus
+from leadscore.connectors.salesforce.client import BulkJobFailed, SalesforceClient, SalesforceRequestError
+from leadscore.connectors.salesforce.config import SalesforceConfig
+from leadscore.connectors.kit.chunking import chunks
+from leadscore.connectors.kit.times import iso_z
+from leadscore.connectors.salesforce.pull import IN_CHUNK, ConversionMap, in_list
 
 COLLECTION_SIZE = 200  # sObject Collections' maximum records per call
 log = structlog.get_logger("leadscore.salesforce")
@@ -58,7 +60,7 @@ def classify(code: str) -> str:
 
 def field_value(name: str, value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return iso_z(value)
     if name in ("score", "fit_score", "engagement_score") and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -120,8 +122,7 @@ class RecordWriter:
 
     def _collections(self, targets: Sequence[tuple[int, str, str, dict[str, Any]]]) -> dict[int, tuple[str, str, str]]:
         outcome: dict[int, tuple[str, str, str]] = {}
-        for start in range(0, len(targets), COLLECTION_SIZE):
-            part = targets[start : start + COLLECTION_SIZE]
+        for part in chunks(targets, COLLECTION_SIZE):
             body = {
                 "allOrNone": False,
                 "records": [{"attributes": {"type": sobject}, "id": rid, **fields} for _, sobject, rid, fields in part],
@@ -188,7 +189,7 @@ class RecordWriter:
     def _reroute_converted(self, converted: Sequence[tuple[int, str, str, dict[str, Any]]]) -> dict[int, tuple[str, str, str]]:
         """Leads converted since they were pulled: find their Contacts and write there."""
         lead_ids = [rid for _, _, rid, _ in converted]
-        for part in chunks(lead_ids):
+        for part in chunks(lead_ids, IN_CHUNK):
             rows = self.client.call(
                 "query", lambda sf: sf.query_all(f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN {in_list(part)}")
             )
