@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from agent.config import parse_config
-from agent.scoring import ScoringEngine
-from agent.state import StateStore
-from agent.sync.pipeline import SyncPipeline
-from connectors.base import WriteSpec
-from connectors.hubspot import HubSpotConnector
-from connectors.hubspot.emulator import HubSpotEmulator
+from leadscore.agent.config import parse_config
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.state import StateStore
+from leadscore.agent.sync.pipeline import SyncPipeline
+from leadscore.agent.core.contract import WriteSpec
+from leadscore.connectors.hubspot import HubSpotConnector
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator
 from tests.cli_agent import (
     CliAgent,
     KilledRun,
@@ -82,7 +82,7 @@ def kill_repeatedly(agent: CliAgent, emulator: HubSpotEmulator, *, kills: int, t
             # A restart finds the dead agent's lease until it expires (the CLI would skip the
             # backfill): wait for that, as a restarted service would on its next tick.
             store = store or agent.store()
-            wait_for(lambda: store.lock_holder("hubspot", "pipeline") is None, timeout=30, what="the lease to expire",
+            wait_for(lambda: store.lease_holder("hubspot", "pipeline") is None, timeout=30, what="the lease to expire",
                      interval=0.1)
             windows = store.backfills("hubspot")
             assert len(windows) == 1, (
@@ -96,8 +96,7 @@ def kill_repeatedly(agent: CliAgent, emulator: HubSpotEmulator, *, kills: int, t
 
 
 def assert_backfill_durable(tmp_path: Path, *, total: int, kills: int, batch: int, seed: int) -> None:
-    clean_crm, killed_crm = start_emulator(total), start_emulator()
-    try:
+    with start_emulator(total) as clean_crm, start_emulator() as killed_crm:
         # A short lease: each restart waits for the dead agent's lease to expire (renewed every
         # second while it ran, so 2-3 s), as a real restart would.
         settings: dict[str, Any] = {"agent": {"lease": "3s"}, "connector": {"pull_batch_size": batch}}
@@ -141,14 +140,11 @@ def assert_backfill_durable(tmp_path: Path, *, total: int, kills: int, batch: in
             status = store.status("hubspot")
             assert status.mirrored_leads == {"contact": total}
             assert status.written == {"contact": total}
-            assert not status.failures and not status.backfills and not status.locks
+            assert not status.failures and not status.backfills and not status.leases
             assert store.cursor("hubspot", "contact") is not None  # handed to the live sync
         shown = killed.run("status", check=True).stdout
         assert "unfinished backfill" not in shown
         assert "failed writes: none" in shown
-    finally:
-        clean_crm.stop()
-        killed_crm.stop()
 
 
 @pytest.mark.network
@@ -171,8 +167,7 @@ def test_kill_9_twice_during_a_2000_lead_backfill(tmp_path: Path) -> None:
 def test_an_incremental_sync_spanning_several_batches_writes_every_change(
     tmp_path: Path
 ) -> None:
-    emulator = start_emulator(600)
-    try:
+    with start_emulator(600) as emulator:
         connector = HubSpotConnector({
             "access_token": emulator.token, "host": emulator.base_url, "per_ten_seconds": 100_000,
             "search_per_second": 10_000, "pull_batch_size": 200,
@@ -193,5 +188,3 @@ def test_an_incremental_sync_spanning_several_batches_writes_every_change(
         stale = [cid for cid in edited if "Industry: Software" not in (emulator.contact(cid)["leadscore_reason"] or "")]
         assert not stale, f"{len(stale)} of {len(edited)} changed contacts were skipped, e.g. {stale[:5]}"
         connector.close()
-    finally:
-        emulator.stop()

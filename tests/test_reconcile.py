@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.hubspot.emulator import HubSpotEmulator
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator
 from tests.cli_agent import SCORE_AS_OF, SEEDED_AS_OF, TIMELESS_MODEL, CliAgent, start_emulator, wait_for, written_values
 
 pytestmark = pytest.mark.network

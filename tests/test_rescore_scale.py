@@ -1,6 +1,6 @@
 """The nightly rescore at scale: on 100,000 mirrored leads with no change it makes no CRM call; when
 decay moves 5% of them it writes exactly those. A day passing moves every reason's activity ages
-("(3d ago)"), which on purpose is not a change worth a write (``agent.sync.values.reason_substance``).
+("(3d ago)"), which on purpose is not a change worth a write (``agent.sync.diff.reason_substance``).
 
 The claim is about CRM calls, so most of this runs against a recording fake connector; one test runs
 the real HubSpot connector against the emulator and counts the requests it served.
@@ -15,15 +15,15 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
-from agent.config import load_config, parse_config
-from agent.records import Activity, Lead
-from agent.scoring import ScoringEngine
-from agent.settings import AgentSettings
-from agent.state import StateStore
-from agent.sync.jobs import ConnectorJobs
-from agent.sync.pipeline import SyncPipeline
-from agent.sync.values import reason_substance
-from connectors.base import (
+from leadscore.agent.config import load_config, parse_config
+from leadscore.agent.core.records import Activity, Lead
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.settings import AgentSettings
+from leadscore.agent.state import StateStore
+from leadscore.agent.sync.jobs import ConnectorJobs
+from leadscore.agent.sync.pipeline import SyncPipeline
+from leadscore.agent.sync.diff import reason_substance
+from leadscore.agent.core.contract import (
     CheckReport,
     Cursor,
     Outcome,
@@ -35,7 +35,7 @@ from connectors.base import (
     WriteSpec,
     WriteStatus,
 )
-from connectors.hubspot import HubSpotConnector
+from leadscore.connectors.hubspot import HubSpotConnector
 from tests.conftest import EXAMPLE_CONFIG
 from tests.cli_agent import start_emulator
 
@@ -79,11 +79,12 @@ min_score = 50
 
 
 class RecordingConnector:
-    """A :class:`connectors.base.Connector` that answers every write OK and counts every call the
+    """A :class:`leadscore.agent.core.contract.Connector` that answers every write OK and counts every call the
     agent makes of it: CRM calls are what the rescore must not spend."""
 
     name = "fake"
     object_types = ("contact",)
+    config_model = None
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
@@ -118,6 +119,12 @@ class RecordingConnector:
 
     def api_calls(self) -> dict[str, int]:
         return dict(self.calls)
+
+    def count(self, cursor, *, until=None) -> int | None:
+        return None
+
+    def identity(self) -> str | None:
+        return None
 
     def close(self) -> None:
         pass

@@ -18,13 +18,13 @@ from typing import Any, Sequence
 
 import pytest
 
-from agent.csvfiles import Issues, read_leads, safe_cell, unescape_cell, write_scores
-from agent.errors import QuotaExhausted, TransientError
-from agent.metrics import HealthState, serve
-from agent.records import ReasonPart, ScoreResult
-from agent.state import StateStore
-from agent.sync.pipeline import PlannedChange, write_plan_csv
-from connectors.base import Cursor, ScoreUpdate, WriteResult
+from leadscore.agent.csvfiles import Issues, read_leads, safe_cell, unescape_cell, write_scores
+from leadscore.agent.core.errors import QuotaExhausted, TransientError
+from leadscore.agent.metrics import HealthState, serve
+from leadscore.agent.core.records import ReasonPart, ScoreResult
+from leadscore.agent.state import Desired, StateStore
+from leadscore.agent.sync.pipeline import write_plan_csv
+from leadscore.agent.core.contract import Cursor, ScoreUpdate, WriteResult
 
 from .conftest import EXAMPLE_CONFIG
 from .test_metrics import T0, Clock, get
@@ -39,7 +39,7 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str | None] | None = None) -> 
             environment.pop(key, None)
         else:
             environment[key] = value
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "leadscore.agent.cli", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=120, env=environment)
 
 
@@ -175,7 +175,7 @@ def test_score_out_end_to_end_and_its_leads_read_back(tmp_path: Path) -> None:
         for name, cell in row.items():
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) or cell.lstrip("-").replace(".", "").isdigit(), (name, cell)
     # leadscore's own CSVs read back as they were written: the leads of a demo export, escaped
-    from agent.csvfiles import write_leads
+    from leadscore.agent.csvfiles import write_leads
 
     exported = tmp_path / "exported.csv"
     write_leads(exported, read_leads(leads, Issues()))
@@ -186,7 +186,8 @@ def test_score_out_end_to_end_and_its_leads_read_back(tmp_path: Path) -> None:
 
 def test_the_dry_run_csv_is_escaped_too() -> None:
     handle = io.StringIO()
-    planned = [PlannedChange("contact", "101", "reason", "+5 Old", "-10 Title: =1+1"), PlannedChange("contact", "101", "score", 5, -10)]
+    planned = [Desired("contact", "101", {"reason": "-10 Title: =1+1", "score": -10}, -10, "Cold", "m1",
+                       previous={"reason": "+5 Old", "score": 5})]
     assert write_plan_csv(handle, "hubspot", planned) == 2
     rows = list(csv.reader(io.StringIO(handle.getvalue())))
     assert rows[1][-2:] == ["'+5 Old", "'-10 Title: =1+1"]
@@ -194,7 +195,7 @@ def test_the_dry_run_csv_is_escaped_too() -> None:
 
 
 def test_the_challenger_csv_is_escaped_and_reads_back(tmp_path: Path) -> None:
-    from agent.predictive.challenger import ChallengerRecord, read_challenger_csv, write_challenger_csv
+    from leadscore.agent.predictive.challenger import ChallengerRecord, read_challenger_csv, write_challenger_csv
 
     record = ChallengerRecord("=evil()", datetime(2026, 11, 1, tzinfo=timezone.utc), -3, "v1", 7, "v2")
     write_challenger_csv(tmp_path / "c.csv", [record])
@@ -218,7 +219,7 @@ def hubspot() -> Any:
 def answering(emulator: Any, answers: dict[str, list[bytes]]) -> list[str]:
     """Make the emulator answer the next requests to a path with these raw 200 bodies (then as
     ever); returns the targets (path and query) it was sent."""
-    from connectors.emulation import Answer
+    from leadscore.connectors.emulation import Answer
 
     targets: list[str] = []
     original = type(emulator).dispatch
@@ -325,7 +326,7 @@ def test_an_unhealthy_agent_stays_503_while_another_connector_is_paused() -> Non
 
 
 def test_healthz_answers_200_with_the_pause_for_a_job_paused_on_quota(tmp_path: Path) -> None:
-    from agent.metrics import Metrics
+    from leadscore.agent.metrics import Metrics
 
     from .test_sync import ScriptedCrm, jobs_for
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,20 +24,21 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 
-from agent.errors import LeadscoreError
-from agent.records import Activity, Lead
-from agent.scoring import ScoringEngine
-from agent.state import (
-    Change,
+from leadscore.agent.core.errors import LeadscoreError
+from leadscore.agent.core.records import Activity, Lead
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.state import (
+    Baseline,
     Desired,
-    LockHeld,
+    LeaseHeld,
     RecordKey,
     StateError,
     StateStore,
     migrate,
 )
-from agent.state.schema import VERSION_TABLE, metadata
-from connectors.base import Cursor, PullBatch, WriteResult, WriteStatus
+from leadscore.agent.state.schema import VERSION_TABLE, metadata
+from leadscore.agent.sync.diff import DiffPolicy, plan_writes
+from leadscore.agent.core.contract import Cursor, PullBatch, WriteResult, WriteStatus
 from tests.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,16 +100,24 @@ def desired(
     return Desired(object_type, record_id, values, score, stage, "m1", f"+{score} fit")
 
 
-def ok(change: Change, written_to: str | None = None) -> WriteResult:
+POLICY = DiffPolicy()
+
+
+def diff(store: StateStore, records: list[Desired], *, reread: tuple[RecordKey, ...] = ()) -> list[Desired]:
+    """What the pipeline does: the store's baseline through the diff."""
+    return plan_writes(records, store.baseline(HS, [r.key for r in records]), POLICY, reread=reread)
+
+
+def ok(change: Desired, written_to: str | None = None) -> WriteResult:
     return WriteResult(change.update.record_id, WriteStatus.OK, written_to=written_to)
 
 
-def failed(change: Change, status: WriteStatus = WriteStatus.RETRYABLE, code: str = "RATE_LIMIT") -> WriteResult:
+def failed(change: Desired, status: WriteStatus = WriteStatus.RETRYABLE, code: str = "RATE_LIMIT") -> WriteResult:
     return WriteResult(change.update.record_id, status, code, f"{code} happened")
 
 
-def write_all(store: StateStore, *records: Desired) -> list[Change]:
-    changes = store.diff(HS, records)
+def write_all(store: StateStore, *records: Desired) -> list[Desired]:
+    changes = diff(store, list(records))
     store.record_writes(HS, changes, [ok(c) for c in changes])
     return changes
 
@@ -170,7 +178,7 @@ def test_default_path_is_a_sqlite_file(tmp_path: Path) -> None:
 
 def test_a_batch_mirrors_records_and_moves_the_cursor_in_one_commit(store: StateStore) -> None:
     assert store.cursor(HS, "contact") is None
-    changes = store.diff(HS, [desired("1"), desired("2")])
+    changes = diff(store, [desired("1"), desired("2")])
     outcome = store.record_batch(
         HS,
         batch(lead("1"), lead("2"), activities=(activity("1"),), cursor="2026-11-01T09:00:00Z"),
@@ -181,13 +189,13 @@ def test_a_batch_mirrors_records_and_moves_the_cursor_in_one_commit(store: State
     assert store.cursor(HS, "contact") == "2026-11-01T09:00:00Z"
     assert store.cursor(HS, "lead") is None and store.cursor("salesforce", "contact") is None
     assert (outcome.mirrored, outcome.activities, outcome.written, outcome.history) == (2, 1, 2, 2)
-    assert store.diff(HS, [desired("1"), desired("2")]) == []
+    assert diff(store, [desired("1"), desired("2")]) == []
     assert store.api_calls(HS) == {T0.date(): {"batch_update": 1, "search": 1}}
 
 
 def test_an_error_inside_a_batch_applies_nothing(store: StateStore) -> None:
     store.record_batch(HS, batch(lead("1"), cursor="c1"))
-    changes = store.diff(HS, [desired("2")])
+    changes = diff(store, [desired("2")])
     with pytest.raises(RuntimeError, match="boom"):
         with store.batch(HS, "contact") as tx:
             tx.mirror([lead("2")], [activity("2")], deleted_ids=["1"])
@@ -218,8 +226,8 @@ def test_a_failed_step_never_commits_even_when_its_error_is_swallowed(store: Sta
 
 CRASH = """
 import os, sys
-from agent.records import Lead
-from agent.state import StateStore
+from leadscore.agent.core.records import Lead
+from leadscore.agent.state import StateStore
 store = StateStore.open(sys.argv[1])
 with store.batch("hubspot", "contact") as tx:
     tx.mirror([Lead("9", "contact", {"email": "nine@example.com"})])
@@ -270,27 +278,30 @@ def test_a_backfill_keeps_its_own_position_and_resumes(store: StateStore, clock:
 # --- the diff, writes, history, failures --------------------------------------------------------
 
 
-def test_the_diff_sends_only_changed_values(store: StateStore) -> None:
+def test_the_baseline_is_what_was_last_written_and_the_kept_failures(store: StateStore) -> None:
+    """The store loads what the diff compares with (the diff itself: tests/test_diff.py)."""
     scored = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
-    first = store.diff(HS, [desired("1", scored_at=scored)])
-    assert first[0].previous is None
-    assert dict(first[0].update.values) == {"score": 50, "stage": "MQL", "reason": "+50 fit", "scored_at": scored}
+    first = diff(store, [desired("1", scored_at=scored), desired("2")])
+    assert [c.previous for c in first] == [None, None]
     store.record_writes(HS, first, [ok(c) for c in first])
+    refused = diff(store, [desired("2", 70, "SQL")])
+    store.record_writes(HS, refused, [failed(refused[0], WriteStatus.PERMANENT, "INVALID_PICKLIST")])
 
-    later = scored + timedelta(hours=1)
-    # Rescored with the same values: nothing to send, though scored_at moved on.
-    assert store.diff(HS, [desired("1", scored_at=later)]) == []
-    # The score changed: only it (and its reason) go, with scored_at riding along.
-    changes = store.diff(HS, [desired("1", 60, scored_at=later), desired("2", 10)])
-    by_id = {c.update.record_id: c for c in changes}
-    assert dict(by_id["1"].update.values) == {"score": 60, "reason": "+60 fit", "scored_at": later}
-    assert by_id["1"].previous is not None and by_id["1"].previous["score"] == 50
-    assert set(by_id["2"].update.values) == {"score", "stage", "reason"}
-    # A value newly configured for writing counts as changed; one no longer configured does not.
-    grown = desired("1", scored_at=later, grade="A")
-    assert [dict(c.update.values) for c in store.diff(HS, [grown])] == [{"grade": "A", "scored_at": later}]
-    assert store.diff(HS, [replace(desired("1"), values={"score": 50})]) == []
-    assert store.diff(HS, [replace(desired("3"), values={})]) == []
+    one, two, three = (RecordKey("contact", i) for i in "123")
+    baseline = store.baseline(HS, [one, two, three, one])
+    assert baseline.written == {
+        one: {"score": 50, "stage": "MQL", "reason": "+50 fit", "scored_at": scored.isoformat()},
+        two: {"score": 50, "stage": "MQL", "reason": "+50 fit"},
+    }
+    assert baseline.failed == {two: (WriteStatus.PERMANENT, {"score": 70, "stage": "SQL", "reason": "+70 fit"})}
+    assert store.baseline(HS, []) == Baseline({}, {})
+    # A datetime read back as its ISO text is the same value; scored_at alone is no change anyway.
+    assert diff(store, [desired("1", scored_at=scored)]) == []
+    assert diff(store, [desired("1", scored_at=scored + timedelta(hours=1))]) == []
+    # The score changed: only what changed goes, with what the record carried before.
+    [change] = diff(store, [desired("1", 60, scored_at=scored)])
+    assert dict(change.update.values) == {"score": 60, "reason": "+60 fit", "scored_at": scored}
+    assert change.previous is not None and change.previous["score"] == 50
 
 
 def test_desired_values_come_from_a_score_result(store: StateStore, example_engine: ScoringEngine) -> None:
@@ -312,10 +323,10 @@ def test_written_values_history_and_failures(store: StateStore, clock: Clock) ->
     write_all(store, desired("1", 50))
     clock.advance(hours=1)
     # A retryable failure is kept, with its attempts, and comes back in the diff.
-    change = store.diff(HS, [desired("1", 70, "SQL")])
+    change = diff(store, [desired("1", 70, "SQL")])
     store.record_writes(HS, change, [failed(change[0])])
     clock.advance(hours=1)
-    change = store.diff(HS, [desired("1", 70, "SQL")])
+    change = diff(store, [desired("1", 70, "SQL")])
     assert len(change) == 1
     store.record_writes(HS, change, [failed(change[0], code="TIMEOUT")])
     [failure] = store.pending_failures(HS)
@@ -331,11 +342,11 @@ def test_written_values_history_and_failures(store: StateStore, clock: Clock) ->
     assert store.last_written(HS, [key])[key].values["score"] == 50  # the CRM still shows 50
     # The retry lands: the failure is cleared and the history gains one entry.
     clock.advance(hours=1)
-    outcome = store.record_writes(HS, [failure.change], [ok(failure.change)])
+    outcome = store.record_writes(HS, [failure.resend], [ok(failure.resend)])
     assert (outcome.written, outcome.history) == (1, 1)
     assert store.pending_failures(HS) == []
     # The same change recorded twice (a batch redone after a crash) adds no history.
-    assert store.record_writes(HS, [failure.change], [ok(failure.change)]).unchanged == 1
+    assert store.record_writes(HS, [failure.resend], [ok(failure.resend)]).unchanged == 1
     history = store.history(HS, key)
     assert [(h.score, h.stage, h.at) for h in history] == [(50, "MQL", T0), (70, "SQL", T0 + timedelta(hours=3))]
     assert [h.score for h in store.history(HS, key, limit=1)] == [70]
@@ -344,39 +355,63 @@ def test_written_values_history_and_failures(store: StateStore, clock: Clock) ->
 
 
 def test_a_permanent_failure_is_not_retried_until_something_changes(store: StateStore) -> None:
-    change = store.diff(HS, [desired("1", 50)])
+    change = diff(store, [desired("1", 50)])
     store.record_writes(HS, change, [failed(change[0], WriteStatus.PERMANENT, "INVALID_PICKLIST")])
     assert store.pending_failures(HS) == []
     assert [f.error_code for f in store.pending_failures(HS, status=WriteStatus.PERMANENT)] == ["INVALID_PICKLIST"]
-    assert store.diff(HS, [desired("1", 50)]) == []  # would fail the same way again
-    assert len(store.diff(HS, [desired("1", 55)])) == 1  # other values: worth a try
+    assert diff(store, [desired("1", 50)]) == []  # would fail the same way again
+    assert len(diff(store, [desired("1", 55)])) == 1  # other values: worth a try
     assert store.status(HS).failures == {"permanent": 1}
     assert store.clear_failures(HS, status=WriteStatus.PERMANENT) == 1  # the admin fixed the field
-    assert len(store.diff(HS, [desired("1", 50)])) == 1
+    assert len(diff(store, [desired("1", 50)])) == 1
+
+
+def test_a_permanent_failure_of_a_record_read_again_is_tried_once_more_and_forgotten(store: StateStore) -> None:
+    """A record the CRM answers a pull with changed there (or came back from its recycle bin):
+    the diff sends it despite its permanent failure, and the batch forgets the failure."""
+    key = RecordKey("contact", "1")
+    change = diff(store, [desired("1", 50)])
+    store.record_writes(HS, change, [failed(change[0], WriteStatus.PERMANENT, "ENTITY_IS_DELETED")])
+    assert diff(store, [desired("1", 50)]) == []
+    [again] = diff(store, [desired("1", 50)], reread=(key,))
+    assert dict(again.update.values) == dict(desired("1", 50).values)
+    # Recorded with the batch that read it (here the write is refused again, as a new failure).
+    store.record_batch(HS, batch(lead("1")), [again], [failed(again, WriteStatus.PERMANENT, "INVALID_PICKLIST")],
+                       reread=[key], substance=POLICY.substance)
+    [kept] = store.pending_failures(HS, status=WriteStatus.PERMANENT)
+    assert (kept.error_code, kept.attempts) == ("INVALID_PICKLIST", 1)
+    # Read again with nothing to write: the failure is forgotten all the same.
+    store.record_batch(HS, batch(lead("1"), cursor="c2"), reread=[key])
+    assert store.failure_counts(HS) == {}
+    # A retryable failure is not the batch's to forget: it is retried.
+    change = diff(store, [desired("1", 60)])
+    store.record_writes(HS, change, [failed(change[0])])
+    store.record_batch(HS, batch(lead("1"), cursor="c3"), reread=[key])
+    assert store.failure_counts(HS) == {"retryable": 1}
 
 
 def test_after_a_failure_the_record_is_written_whole_even_back_at_its_old_values(store: StateStore) -> None:
     write_all(store, desired("1", 50))
-    change = store.diff(HS, [desired("1", 70, "SQL")])
+    change = diff(store, [desired("1", 70, "SQL")])
     store.record_writes(HS, change, [failed(change[0], code="TIMEOUT")])  # may have landed
-    [back] = store.diff(HS, [desired("1", 50)])  # rescored back to what was last written
+    [back] = diff(store, [desired("1", 50)])  # rescored back to what was last written
     assert dict(back.update.values) == dict(desired("1", 50).values)
     outcome = store.record_writes(HS, [back], [ok(back)])
     assert (outcome.written, outcome.history, outcome.unchanged) == (1, 0, 1)
-    assert store.pending_failures(HS) == [] and store.diff(HS, [desired("1", 50)]) == []
+    assert store.pending_failures(HS) == [] and diff(store, [desired("1", 50)]) == []
 
 
 def test_a_redirected_write_is_recorded_where_it_landed(store: StateStore) -> None:
-    changes = store.diff(HS, [desired("00Q1", object_type="lead")])
+    changes = diff(store, [desired("00Q1", object_type="lead")])
     store.record_writes(HS, changes, [ok(changes[0], written_to="0031")])
     key = RecordKey("lead", "00Q1")
     assert store.last_written(HS, [key])[key].written_to == "0031"
     assert store.history(HS, key)[0].written_to == "0031"
-    assert store.diff(HS, [desired("00Q1", object_type="lead")]) == []
+    assert diff(store, [desired("00Q1", object_type="lead")]) == []
 
 
 def test_results_must_match_changes(store: StateStore) -> None:
-    changes = store.diff(HS, [desired("1"), desired("2")])
+    changes = diff(store, [desired("1"), desired("2")])
     with pytest.raises(ValueError, match="1 write results for 2 changes"):
         store.record_writes(HS, changes, [ok(changes[0])])
     with pytest.raises(ValueError, match="expected"):
@@ -430,7 +465,7 @@ def test_the_mirror_upserts_idempotently_and_never_goes_back(store: StateStore) 
 def test_deletions_leave_the_mirror_and_the_failures(store: StateStore) -> None:
     store.record_batch(HS, batch(lead("1"), lead("2"), activities=(activity("1"), activity("2"))))
     write_all(store, desired("1"))
-    change = store.diff(HS, [desired("1", 80)])
+    change = diff(store, [desired("1", 80)])
     store.record_writes(HS, change, [failed(change[0])])
     outcome = store.record_batch(HS, batch(deleted=("1", "unknown"), cursor="c2"))
     assert outcome.deleted == 1
@@ -462,30 +497,30 @@ def test_datetimes_are_aware_utc_whatever_goes_in(store: StateStore) -> None:
 def test_a_lease_has_one_owner_until_it_expires_or_is_released(url: str, clock: Clock) -> None:
     with StateStore.open(url, clock=clock) as a, StateStore.open(url, clock=clock) as b:
         ttl = timedelta(minutes=5)
-        assert a.acquire_lock(HS, "sync", "agent-a", ttl)
-        assert not b.acquire_lock(HS, "sync", "agent-b", ttl)
-        assert b.acquire_lock(HS, "backfill", "agent-b", ttl)  # another job of the connector
-        assert b.acquire_lock("salesforce", "sync", "agent-b", ttl)  # another connector
-        assert a.acquire_lock(HS, "sync", "agent-a", ttl)  # its own: extended
+        assert a.acquire_lease(HS, "sync", "agent-a", ttl)
+        assert not b.acquire_lease(HS, "sync", "agent-b", ttl)
+        assert b.acquire_lease(HS, "backfill", "agent-b", ttl)  # another job of the connector
+        assert b.acquire_lease("salesforce", "sync", "agent-b", ttl)  # another connector
+        assert a.acquire_lease(HS, "sync", "agent-a", ttl)  # its own: extended
         clock.advance(minutes=4)
-        assert a.renew_lock(HS, "sync", "agent-a", ttl)
+        assert a.renew_lease(HS, "sync", "agent-a", ttl)
         clock.advance(minutes=4)
-        assert not b.acquire_lock(HS, "sync", "agent-b", ttl)  # renewed, still a's
-        assert a.lock_holder(HS, "sync").owner == "agent-a"  # type: ignore[union-attr]
+        assert not b.acquire_lease(HS, "sync", "agent-b", ttl)  # renewed, still a's
+        assert a.lease_holder(HS, "sync").owner == "agent-a"  # type: ignore[union-attr]
         clock.advance(minutes=2)  # a stopped renewing: expired, and taken over
-        assert b.acquire_lock(HS, "sync", "agent-b", ttl)
-        assert not a.renew_lock(HS, "sync", "agent-a", ttl)  # a learns it lost the lease
-        assert not a.release_lock(HS, "sync", "agent-a")
-        assert b.release_lock(HS, "sync", "agent-b")
-        assert a.acquire_lock(HS, "sync", "agent-a", ttl)
-        with pytest.raises(LockHeld, match="hubspot sync is already running by agent-a"):
+        assert b.acquire_lease(HS, "sync", "agent-b", ttl)
+        assert not a.renew_lease(HS, "sync", "agent-a", ttl)  # a learns it lost the lease
+        assert not a.release_lease(HS, "sync", "agent-a")
+        assert b.release_lease(HS, "sync", "agent-b")
+        assert a.acquire_lease(HS, "sync", "agent-a", ttl)
+        with pytest.raises(LeaseHeld, match="hubspot sync is already running by agent-a"):
             with b.hold(HS, "sync", "agent-b"):
                 pass
-        a.release_lock(HS, "sync", "agent-a")
+        a.release_lease(HS, "sync", "agent-a")
         with b.hold(HS, "sync") as lease:
-            assert a.lock_holder(HS, "sync").owner == lease.owner  # type: ignore[union-attr]
-            assert [held.job for held in a.status(HS).locks] == ["sync"]  # the backfill lease expired
-        assert a.lock_holder(HS, "sync") is None
+            assert a.lease_holder(HS, "sync").owner == lease.owner  # type: ignore[union-attr]
+            assert [held.job for held in a.status(HS).leases] == ["sync"]  # the backfill lease expired
+        assert a.lease_holder(HS, "sync") is None
 
 
 def test_racing_agents_never_both_get_the_lease(url: str) -> None:
@@ -495,7 +530,7 @@ def test_racing_agents_never_both_get_the_lease(url: str) -> None:
 
     def race(store: StateStore, owner: str) -> None:
         start.wait()
-        if store.acquire_lock(HS, "sync", owner, timedelta(minutes=1)):
+        if store.acquire_lease(HS, "sync", owner, timedelta(minutes=1)):
             won.append(owner)
 
     threads = [threading.Thread(target=race, args=(s, f"agent-{i}")) for i, s in enumerate(stores)]
@@ -617,10 +652,10 @@ def test_a_thousand_record_batch_is_quick(store: StateStore) -> None:
     big = _big_batch()
     wanted = [desired(lead.id, 40 + i % 50) for i, lead in enumerate(big.leads)]
     started = time.perf_counter()
-    changes = store.diff(HS, wanted)
+    changes = diff(store, wanted)
     outcome = store.record_batch(HS, big, changes, [ok(c) for c in changes])
     rescored = sum(1 for _ in store.mirror_leads(HS))
-    again = store.diff(HS, wanted)
+    again = diff(store, wanted)
     elapsed = time.perf_counter() - started
     assert (len(changes), outcome.mirrored, outcome.activities, outcome.history, rescored, again) == (
         1000,

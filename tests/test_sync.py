@@ -16,15 +16,15 @@ from typing import Any, Iterator, Mapping, Sequence
 import pytest
 from typer.testing import CliRunner
 
-from agent.config import AgentConfig, parse_config
-from agent.errors import TransientError
-from agent.records import Activity, Lead
-from agent.scoring import ScoringEngine
-from agent.settings import AgentSettings
-from agent.state import RecordKey, StateStore
-from agent.sync import Agent, SyncPipeline
-from agent.sync.jobs import ConnectorJobs
-from connectors.base import Cursor, PullBatch, PullNeeds, ScoreUpdate, WriteResult, WriteSpec, WriteStatus
+from leadscore.agent.config import AgentConfig, parse_config
+from leadscore.agent.core.errors import TransientError
+from leadscore.agent.core.records import Activity, Lead
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.settings import AgentSettings
+from leadscore.agent.state import RecordKey, StateStore
+from leadscore.agent.sync import Agent, SyncPipeline
+from leadscore.agent.sync.jobs import ConnectorJobs
+from leadscore.agent.core.contract import Cursor, PullBatch, PullNeeds, ScoreUpdate, WriteResult, WriteSpec, WriteStatus
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -71,6 +71,7 @@ class ScriptedCrm:
 
     name = "scripted"
     object_types = ("lead",)
+    config_model = None
 
     def __init__(self, count: int = 0, batch_size: int = 10) -> None:
         self.records: dict[str, Record] = {}
@@ -131,6 +132,12 @@ class ScriptedCrm:
 
     def api_calls(self) -> Mapping[str, int]:
         return dict(self.calls)
+
+    def count(self, cursor, *, until=None) -> int | None:
+        return None
+
+    def identity(self) -> str | None:
+        return None
 
     def close(self) -> None:
         pass
@@ -337,7 +344,8 @@ def test_backfill_resumes_where_it_was_stopped(store: StateStore) -> None:
 def test_dry_run_plans_changes_and_touches_nothing(store: StateStore) -> None:
     crm = ScriptedCrm(15)
     planned = list(pipeline(crm, store).plan())
-    assert {p.record_id for p in planned} == set(crm.records) and {p.value for p in planned} == {"score", "stage", "reason"}
+    assert {p.record_id for p in planned} == set(crm.records)
+    assert {name for p in planned for name, _before, _after in p.planned()} == {"score", "stage", "reason"}
     assert crm.calls["write"] == 0 and not any(r.written for r in crm.records.values())
     assert store.cursor("scripted", "lead") is None and not list(store.mirror_leads("scripted"))
     assert not store.runs("scripted")
@@ -360,10 +368,10 @@ def jobs_for(crm: ScriptedCrm, store: StateStore, **kw: Any) -> ConnectorJobs:
 def test_a_second_agent_skips_a_connector_whose_lease_is_held(store: StateStore) -> None:
     crm = ScriptedCrm(10)
     mine, theirs = jobs_for(crm, store, owner="agent-a"), jobs_for(crm, store, owner="agent-b")
-    assert store.acquire_lock("scripted", "pipeline", "agent-a", timedelta(seconds=30))
+    assert store.acquire_lease("scripted", "pipeline", "agent-a", timedelta(seconds=30))
     [skipped] = theirs.run("sync")
     assert skipped.status == "skipped" and "agent-a" in (skipped.error or "")
-    store.release_lock("scripted", "pipeline", "agent-a")
+    store.release_lease("scripted", "pipeline", "agent-a")
     assert [o.status for o in theirs.run("sync")] == ["ok"] and [o.status for o in mine.run("sync")] == ["ok"]
 
 
@@ -381,7 +389,7 @@ def test_a_long_job_keeps_its_lease_alive(store: StateStore) -> None:
     results: list[Any] = []
     t = threading.Thread(target=lambda: results.extend(jobs.run("sync")))
     t.start()
-    while t.is_alive() and store.lock_holder("scripted", "pipeline") is None:
+    while t.is_alive() and store.lease_holder("scripted", "pipeline") is None:
         time.sleep(0.01)
     deadline = time.monotonic() + 2.8  # longer than the 2 s lease: renewed meanwhile
     taken = []
@@ -393,8 +401,8 @@ def test_a_long_job_keeps_its_lease_alive(store: StateStore) -> None:
 
 
 def test_the_service_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
-    from agent.metrics import HealthState, Metrics
-    from agent.scheduler import serve
+    from leadscore.agent.metrics import HealthState, Metrics
+    from leadscore.agent.scheduler import serve
 
     crm = ScriptedCrm(10)
     cfg = config('\n[connectors.scripted]\n[agent]\nstate_url = "sqlite:///' + str(tmp_path / "s.db") + '"\n[schedule]\nsync_every = "0.2s"\n')
@@ -425,7 +433,7 @@ def crm_state_time(agent: Agent) -> datetime:
 
 
 def test_preview_and_status_read_the_state_and_write_nothing(tmp_path: Path) -> None:
-    from agent.cli import app
+    from leadscore.agent.cli import app
 
     crm = ScriptedCrm(30)
     # The CLI validates connector tables against installed connectors: the state is kept under
@@ -454,8 +462,8 @@ def test_preview_and_status_read_the_state_and_write_nothing(tmp_path: Path) -> 
 
 @pytest.mark.network
 def test_hubspot_sync_through_the_emulator_logs_no_secret(tmp_path: Path) -> None:
-    from agent.logs import configure_logging, register_config_secrets
-    from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+    from leadscore.agent.logs import configure_logging, register_config_secrets
+    from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
 
     emulator = HubSpotEmulator(limits=RateLimits(per_ten_seconds=100_000, daily=10_000_000, search_per_second=10_000)).start()
     try:
@@ -535,7 +543,7 @@ def test_a_redirected_write_is_remembered_for_its_target_as_what_was_sent(store:
 
 
 def test_a_spent_quota_pauses_the_connector_until_it_resets(store: StateStore) -> None:
-    from agent.errors import QuotaExhausted
+    from leadscore.agent.core.errors import QuotaExhausted
 
     crm = ScriptedCrm(15)
     resume = datetime.now(timezone.utc) + timedelta(hours=3)
@@ -564,12 +572,12 @@ def ok_time(store: StateStore) -> datetime:
 
 
 def test_a_one_shot_sync_says_so_and_exits_3_when_another_agent_runs_the_connector(tmp_path: Path) -> None:
-    from agent.cli import app
+    from leadscore.agent.cli import app
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     (tmp_path / "leadscore.toml").write_text(MODEL + f'\n[connectors.hubspot]\naccess_token = "x"\n[agent]\nstate_url = "{url}"\n')
     with StateStore.open(url) as store:
-        assert store.acquire_lock("hubspot", "pipeline", "host-b:42:abc", timedelta(minutes=2))
+        assert store.acquire_lease("hubspot", "pipeline", "host-b:42:abc", timedelta(minutes=2))
         result = CliRunner().invoke(app, ["sync", "--config", str(tmp_path / "leadscore.toml")])
         assert result.exit_code == 3, result.output
         assert "host-b:42:abc" in result.output and "run it again" in result.output

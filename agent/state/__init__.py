@@ -1,16 +1,19 @@
 """The sync agent's state store: cursors, the mirror, last written values, history, failed
 writes, runs, leases and API usage, in SQLite (default) or PostgreSQL.
 
-How the pipeline uses it (``store = StateStore.open(url)``; ``name`` is the connector's name)::
+How the pipeline uses it (``store = StateStore.open(url)``; ``name`` is the connector's name;
+``plan_writes`` and ``policy`` are the diff's, :mod:`leadscore.agent.sync.diff`)::
 
     with store.hold(name, "sync"):                       # a lease: one agent per connector job
         run = store.start_run(name, "sync")
         cursor = Cursor(object_type, store.cursor(name, object_type))
         for batch in connector.pull(cursor, until=started):
-            desired = [Desired.from_result(r, object_type, values_of(r)) for r in scored(batch)]
-            changes = store.diff(name, desired)          # read-only, no transaction held
-            results = connector.write([c.update for c in changes])
-            store.record_batch(name, batch, changes, results, api_calls=delta)  # one commit
+            wanted = [Desired.from_result(r, object_type, values_of(r)) for r in scored(batch)]
+            reread = [RecordKey(lead.object_type, lead.id) for lead in batch.leads]
+            writes = plan_writes(wanted, store.baseline(name, [d.key for d in wanted]), policy, reread=reread)
+            results = connector.write([w.update for w in writes])
+            store.record_batch(name, batch, writes, results, reread=reread,  # one commit
+                               substance=policy.substance, api_calls=delta)
         store.finish_run(run, "ok", counts)
 
 A crash anywhere before a batch's commit leaves its cursor where it was, so the next run pulls
@@ -20,48 +23,38 @@ and writes that batch again; the diff then finds the same changes, and rewriting
   interrupted one again), pull from ``Cursor(object_type, bf.position)``, ``record_batch(...,
   backfill_id=bf.id)`` per batch, then ``finish_backfill(bf.id)``. The live cursor never moves.
 - **rescore** (decay, a rule change): ``store.mirror_leads(name)`` yields each lead with its
-  activities; score, ``diff``, write, ``record_writes`` - no CRM reads.
-- **retry**: ``store.pending_failures(name)`` and each failure's ``.change``; ``record_writes``.
+  activities; score, diff, write, ``record_writes`` - no CRM reads.
+- **retry**: ``store.pending_failures(name)`` and each failure's ``.resend``; ``record_writes``.
 """
 
-from agent.state.batch import BatchTx
-from agent.state.engine import DEFAULT_PATH
-from agent.state.errors import LockHeld, StateError
-from agent.state.shapes import (
-    VOLATILE_VALUES,
-    Backfill,
-    BatchOutcome,
-    Change,
-    ConnectorStatus,
-    CursorState,
-    Desired,
-    Failure,
-    HistoryEntry,
-    Lease,
-    MirroredLead,
-    RecordKey,
-    Run,
-    RunKind,
-    RunStatus,
-    Written,
-)
-from agent.state.store import DEFAULT_LEASE, StateStore, new_owner_id
+from leadscore.agent.state.batch import BatchOutcome, BatchTx
+from leadscore.agent.state.canonical import canonical_json
+from leadscore.agent.state.cursors import Backfill, CursorState
+from leadscore.agent.state.desired import Desired, RecordKey
+from leadscore.agent.state.engine import DEFAULT_PATH
+from leadscore.agent.state.errors import LeaseHeld, StateError
+from leadscore.agent.state.failures import Failure
+from leadscore.agent.state.leases import DEFAULT_LEASE, Lease, new_owner_id
+from leadscore.agent.state.mirror import MirroredLead
+from leadscore.agent.state.runs import Run, RunKind, RunStatus
+from leadscore.agent.state.status import ConnectorStatus
+from leadscore.agent.state.store import StateStore
+from leadscore.agent.state.written import Baseline, HistoryEntry, Substance, Written
 
 __all__ = [
     "DEFAULT_LEASE",
     "DEFAULT_PATH",
-    "VOLATILE_VALUES",
     "Backfill",
+    "Baseline",
     "BatchOutcome",
     "BatchTx",
-    "Change",
     "ConnectorStatus",
     "CursorState",
     "Desired",
     "Failure",
     "HistoryEntry",
     "Lease",
-    "LockHeld",
+    "LeaseHeld",
     "MirroredLead",
     "RecordKey",
     "Run",
@@ -69,6 +62,8 @@ __all__ = [
     "RunStatus",
     "StateError",
     "StateStore",
+    "Substance",
     "Written",
+    "canonical_json",
     "new_owner_id",
 ]

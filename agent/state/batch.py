@@ -1,110 +1,60 @@
-"""What one committed unit of work does: mirror a pulled batch, record its writes, move its cursor.
+"""One unit of work: mirror a pulled batch, record its writes, count its API calls and move its
+cursor, committed together or not at all.
 
-These run inside a transaction the store opened, so a batch's mirror rows, its recorded writes and
-its cursor become durable together or not at all: a crash before the commit leaves the old cursor,
-and the next run pulls and writes the same batch again (at-least-once), which the diff and the
-idempotent upserts make harmless.
-
-Every statement is a bulk one: a 1,000-record batch is a handful of ``INSERT ... ON CONFLICT``
-executemany calls and ``IN`` lists of at most :data:`IN_CHUNK` ids, on SQLite and PostgreSQL alike.
+A crash before the commit leaves the old cursor, and the next run pulls and writes the same
+batch again (at-least-once), which the diff and the idempotent upserts make harmless. The steps
+themselves live with their concerns (:mod:`~leadscore.agent.state.mirror`,
+:mod:`~leadscore.agent.state.written`, :mod:`~leadscore.agent.state.failures`,
+:mod:`~leadscore.agent.state.cursors`, :mod:`~leadscore.agent.state.usage`); this module holds the
+transaction around them.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
-from contextlib import contextmanager
-from dataclasses import replace
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
-from agent.records import Activity, Lead, utc
-from agent.state.engine import translated
-from agent.state.errors import StateError
-from agent.state.schema import (
-    api_usage,
-    backfills,
-    cursors,
-    last_written,
-    mirror_activities,
-    mirror_leads,
-    score_history,
-    write_failures,
-)
-from agent.state.shapes import VOLATILE_VALUES, BatchOutcome, Change, RecordKey, canonical_json
-from connectors.base import WriteResult, WriteStatus
-
-#: Ids per ``IN`` list: far inside SQLite's variable limit and PostgreSQL's comfortable plan size.
-IN_CHUNK = 500
-
-T = TypeVar("T")
+from leadscore.agent.core.contract import PullBatch, WriteResult, WriteStatus
+from leadscore.agent.core.records import Activity, Lead, ObjectType
+from leadscore.agent.state.canonical import canonical_json
+from leadscore.agent.state.cursors import Cursors, advance
+from leadscore.agent.state.desired import Desired, RecordKey
+from leadscore.agent.state.engine import translated
+from leadscore.agent.state.errors import StateError
+from leadscore.agent.state.failures import delete_failures
+from leadscore.agent.state.mirror import mirror_batch
+from leadscore.agent.state.usage import add_api_calls
+from leadscore.agent.state.written import Substance, record_writes
 
 
-def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one committed unit of work did, for the run's counts."""
 
+    mirrored: int = 0
+    activities: int = 0
+    deleted: int = 0
+    written: int = 0
+    retryable: int = 0
+    permanent: int = 0
+    history: int = 0
+    #: Records whose values were already recorded (a retried batch, a duplicate change).
+    unchanged: int = 0
+    #: Leads the batch held older data for than the mirror (a backfill behind the live sync).
+    stale: int = 0
 
-def upsert(conn: Connection, table: sa.Table) -> Any:
-    """The dialect's ``INSERT`` with ``ON CONFLICT`` (SQLite and PostgreSQL share its API)."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    def as_counts(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-
-def stable_values(values: Mapping[str, Any]) -> str:
-    """The values that make a change, in canonical form: all but the volatile ones."""
-    return canonical_json({k: v for k, v in values.items() if k not in VOLATILE_VALUES})
-
-
-def activity_key(activity: Activity) -> str:
-    """The natural key of an activity (type, instant, properties): an event pulled twice, by an
-    overlapping window or a retried batch, is stored once. Two identical events at the same
-    microsecond are one event."""
-    text = canonical_json([activity.type, utc(activity.occurred_at), activity.properties])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def by_object_type(keys: Iterable[RecordKey]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for key in dict.fromkeys(keys):
-        grouped[key.object_type].append(key.record_id)
-    return grouped
-
-
-def load_written(conn: Connection, connector: str, keys: Iterable[RecordKey]) -> dict[RecordKey, sa.Row[Any]]:
-    """Last-written rows for ``keys``, by primary key, one ``IN`` query per 500 ids."""
-    found: dict[RecordKey, sa.Row[Any]] = {}
-    t = last_written
-    for object_type, ids in by_object_type(keys).items():
-        for part in chunks(ids):
-            rows = conn.execute(
-                sa.select(t).where(t.c.connector == connector, t.c.object_type == object_type, t.c.record_id.in_(part))
-            )
-            for row in rows:
-                found[RecordKey(row.object_type, row.record_id)] = row
-    return found
-
-
-def load_failures(
-    conn: Connection, connector: str, keys: Iterable[RecordKey]
-) -> dict[RecordKey, tuple[WriteStatus, str]]:
-    """The failed writes among ``keys``: status, and desired values as :func:`stable_values` gives."""
-    found: dict[RecordKey, tuple[WriteStatus, str]] = {}
-    t = write_failures
-    for object_type, ids in by_object_type(keys).items():
-        for part in chunks(ids):
-            rows = conn.execute(
-                sa.select(t.c.object_type, t.c.record_id, t.c.status, t.c.desired_values).where(
-                    t.c.connector == connector, t.c.object_type == object_type, t.c.record_id.in_(part)
-                )
-            )
-            for row in rows:
-                key = RecordKey(row.object_type, row.record_id)
-                found[key] = (WriteStatus(row.status), stable_values(row.desired_values))
-    return found
+    def plus(self, **counts: int) -> BatchOutcome:
+        """These counts added to this outcome's."""
+        mine = self.as_counts()
+        return BatchOutcome(**{name: mine[name] + counts.get(name, 0) for name in mine})
 
 
 class BatchTx:
@@ -152,8 +102,6 @@ class BatchTx:
             self.failed = True
             raise
 
-    # --- the mirror ------------------------------------------------------------------------
-
     def mirror(
         self, leads: Sequence[Lead], activities: Sequence[Activity] = (), deleted_ids: Sequence[str] = ()
     ) -> None:
@@ -171,303 +119,128 @@ class BatchTx:
         if wrong:
             raise ValueError(f"a {self.object_type} batch holds {', '.join(wrong)} records")
         with self._step(f"mirror the {self.connector} {self.object_type} batch"):
-            mirrored, stale, fresh_ids, stale_ids = self._upsert_leads(leads)
-            stored = self._replace_activities(activities, fresh_ids, stale_ids)
-            deleted = self._delete(list(dict.fromkeys(deleted_ids)))
-        self.outcome = replace(
-            self.outcome,
-            mirrored=self.outcome.mirrored + mirrored,
-            stale=self.outcome.stale + stale,
-            activities=self.outcome.activities + stored,
-            deleted=self.outcome.deleted + deleted,
+            done = mirror_batch(self._conn, self._now(), self.connector, self.object_type, leads, activities, deleted_ids)
+            gone = [RecordKey(self.object_type, record_id) for record_id in deleted_ids]  # type: ignore[arg-type]
+            delete_failures(self._conn, self.connector, gone)
+        self.outcome = self.outcome.plus(
+            mirrored=done.mirrored, stale=done.stale, activities=done.activities, deleted=done.deleted
         )
 
-    def _upsert_leads(self, leads: Sequence[Lead]) -> tuple[int, int, list[str], set[str]]:
-        t = mirror_leads
-        latest = {lead.id: lead for lead in leads}  # the last of duplicates wins
-        ids = sorted(latest)
-        known: dict[str, datetime | None] = {}
-        for part in chunks(ids):
-            rows = self._conn.execute(
-                sa.select(t.c.lead_id, t.c.updated_at).where(
-                    t.c.connector == self.connector, t.c.object_type == self.object_type, t.c.lead_id.in_(part)
-                )
-            )
-            known.update((row.lead_id, row.updated_at) for row in rows)
-        fresh: list[str] = []
-        stale: set[str] = set()
-        for lead_id in ids:
-            lead = latest[lead_id]
-            held = known.get(lead_id)
-            if held is not None and lead.updated_at is not None and utc(lead.updated_at) < held:
-                stale.add(lead_id)
-            else:
-                fresh.append(lead_id)
-        if fresh:
-            now = self._now()
-            stmt = upsert(self._conn, t)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[t.c.connector, t.c.object_type, t.c.lead_id],
-                set_={
-                    "fields": stmt.excluded.fields,
-                    "created_at": sa.func.coalesce(stmt.excluded.created_at, t.c.created_at),
-                    "updated_at": stmt.excluded.updated_at,
-                    "mirrored_at": stmt.excluded.mirrored_at,
-                },
-            )
-            self._conn.execute(
-                stmt,
-                [
-                    {
-                        "connector": self.connector,
-                        "object_type": self.object_type,
-                        "lead_id": lead_id,
-                        "fields": dict(latest[lead_id].fields),
-                        "created_at": latest[lead_id].created_at,
-                        "updated_at": latest[lead_id].updated_at,
-                        "mirrored_at": now,
-                    }
-                    for lead_id in fresh
-                ],
-            )
-        return len(fresh), len(stale), fresh, stale
+    def reread(self, keys: Iterable[RecordKey]) -> None:
+        """Records the CRM answered with again: it changed there (or came back from its recycle
+        bin), so a write it refused for good before is worth one more try - their permanent
+        failures are forgotten (the diff, given the same keys, already sent them)."""
+        with self._step(f"clear the {self.connector} permanent failures of re-read records"):
+            delete_failures(self._conn, self.connector, keys, WriteStatus.PERMANENT)
 
-    def _replace_activities(self, activities: Sequence[Activity], fresh_ids: list[str], stale_ids: set[str]) -> int:
-        t = mirror_activities
-        for part in chunks(fresh_ids):
-            self._conn.execute(
-                sa.delete(t).where(
-                    t.c.connector == self.connector, t.c.object_type == self.object_type, t.c.lead_id.in_(part)
-                )
-            )
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for activity in activities:
-            if activity.lead_id in stale_ids:
-                continue
-            key = activity_key(activity)
-            rows[(activity.lead_id, key)] = {
-                "connector": self.connector,
-                "object_type": self.object_type,
-                "lead_id": activity.lead_id,
-                "activity_key": key,
-                "type": activity.type,
-                "occurred_at": activity.occurred_at,
-                "properties": dict(activity.properties),
-            }
-        if rows:
-            stmt = upsert(self._conn, t).on_conflict_do_nothing(
-                index_elements=[t.c.connector, t.c.object_type, t.c.lead_id, t.c.activity_key]
-            )
-            self._conn.execute(stmt, [rows[k] for k in sorted(rows)])
-        return len(rows)
-
-    def _delete(self, ids: list[str]) -> int:
-        deleted = 0
-        for part in chunks(ids):
-            for t, column in ((mirror_activities, "lead_id"), (write_failures, "record_id")):
-                self._conn.execute(
-                    sa.delete(t).where(
-                        t.c.connector == self.connector, t.c.object_type == self.object_type, t.c[column].in_(part)
-                    )
-                )
-            t = mirror_leads
-            result = self._conn.execute(
-                sa.delete(t).where(
-                    t.c.connector == self.connector, t.c.object_type == self.object_type, t.c.lead_id.in_(part)
-                )
-            )
-            deleted += result.rowcount
-        return deleted
-
-    # --- writes ----------------------------------------------------------------------------
-
-    def record_writes(self, changes: Sequence[Change], results: Sequence[WriteResult]) -> None:
-        """Record what the connector did with ``changes``: see :func:`record_writes`."""
+    def record_writes(
+        self, writes: Sequence[Desired], results: Sequence[WriteResult], *, substance: Substance = canonical_json
+    ) -> None:
+        """Record what the connector did with ``writes``: see :func:`~leadscore.agent.state.written.record_writes`."""
         with self._step(f"record the {self.connector} writes"):
-            outcome = record_writes(self._conn, self._now(), self.connector, changes, results)
-        self.outcome = _add(self.outcome, outcome)
-
-    # --- the cursor and counters -------------------------------------------------------------
+            counts = record_writes(self._conn, self._now(), self.connector, writes, results, substance)
+        self.outcome = self.outcome.plus(**counts)
 
     def advance(self, value: str | None) -> None:
         """Move the cursor this batch resumes from (the backfill's own when it is one) to
         ``value``. Durable only with the rest of the batch, at commit."""
-        now = self._now()
         with self._step(f"advance the {self.connector} {self.object_type} cursor"):
-            if self.backfill_id is not None:
-                b = backfills
-                self._conn.execute(
-                    sa.update(b).where(b.c.id == self.backfill_id).values(position=value, updated_at=now)
-                )
-                return
-            t = cursors
-            stmt = upsert(self._conn, t)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[t.c.connector, t.c.object_type],
-                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
-            )
-            self._conn.execute(
-                stmt, {"connector": self.connector, "object_type": self.object_type, "value": value, "updated_at": now}
-            )
+            advance(self._conn, self._now(), self.connector, self.object_type, self.backfill_id, value)
 
     def add_api_calls(self, counts: Mapping[str, int], day: date | None = None) -> None:
-        """Count API calls with the batch that made them: see :func:`add_api_calls`."""
+        """Count API calls with the batch that made them."""
         with self._step(f"count the {self.connector} API calls"):
             add_api_calls(self._conn, self.connector, counts, day or self._now().date())
 
 
-def _add(a: BatchOutcome, b: BatchOutcome) -> BatchOutcome:
-    return BatchOutcome(**{name: getattr(a, name) + getattr(b, name) for name in a.__dataclass_fields__})
+class Batches(Cursors):
+    """Units of work: a pulled batch, or writes outside one."""
 
+    @contextmanager
+    def batch(self, connector: str, object_type: ObjectType, *, backfill_id: str | None = None) -> Iterator[BatchTx]:
+        """A unit of work: mirror a batch, record its writes and advance its cursor, committed
+        together when the block ends, rolled back whole if it raises (the exception goes on).
 
-def record_writes(
-    conn: Connection, now: datetime, connector: str, changes: Sequence[Change], results: Sequence[WriteResult]
-) -> BatchOutcome:
-    """Record one result per change, in order: a success becomes the record's last written values
-    (and a history entry when they differ from what was recorded before) and clears its failure;
-    a failure is kept, with one more attempt counted, until a later write succeeds.
-
-    Compares with what is recorded now, inside this transaction, rather than trusting the diff:
-    a batch redone after a crash, or a retried failure that a later sync already wrote, then adds
-    no second history entry.
-    """
-    if len(changes) != len(results):
-        raise ValueError(f"{len(results)} write results for {len(changes)} changes")
-    for change, result in zip(changes, results, strict=True):
-        if change.update.record_id != result.record_id:
-            raise ValueError(f"write result for {result.record_id} where {change.update.record_id} was expected")
-    if not changes:
-        return BatchOutcome()
-    recorded = load_written(conn, connector, [c.key for c in changes])
-    current = {key: stable_values(row.written_values) for key, row in recorded.items()}
-    written: dict[RecordKey, dict[str, Any]] = {}
-    failed: dict[RecordKey, dict[str, Any]] = {}
-    history: list[dict[str, Any]] = []
-    redirected: dict[RecordKey, dict[str, Any]] = {}
-    counts = {"written": 0, "retryable": 0, "permanent": 0, "history": 0, "unchanged": 0}
-    for change, result in zip(changes, results, strict=True):
-        key, desired = change.key, change.desired
-        base = {"connector": connector, "object_type": key.object_type, "record_id": key.record_id}
-        if result.status is WriteStatus.OK:
-            counts["written"] += 1
-            stable = stable_values(desired.values)
-            if current.get(key) == stable:
-                counts["unchanged"] += 1
-            else:
-                counts["history"] += 1
-                history.append(
-                    base
-                    | {
-                        "at": now,
-                        "score": desired.score,
-                        "stage": desired.stage,
-                        "model_version": desired.model_version,
-                        "reason": desired.reason,
-                        "written_to": result.written_to,
-                    }
+        With ``backfill_id`` the cursor moved is that backfill's position, never the live one.
+        """
+        if backfill_id is not None:
+            found = self.backfill(backfill_id)
+            if found is None or found.connector != connector or found.object_type != object_type:
+                raise ValueError(f"no backfill {backfill_id} of {connector} {object_type} records")
+            if found.done:
+                raise ValueError(f"backfill {backfill_id} is finished")
+        with translated(self.where, f"begin the {connector} {object_type} batch"):
+            conn = self.engine.connect()
+            try:
+                trans = conn.begin()
+            except BaseException:
+                conn.close()
+                raise
+        tx = BatchTx(conn, self.where, self.now, connector, object_type, backfill_id)
+        try:
+            yield tx
+        except BaseException:
+            tx.close()
+            with suppress(SQLAlchemyError):  # the connection may be the thing that broke
+                trans.rollback()
+            with suppress(SQLAlchemyError):
+                conn.close()
+            raise
+        tx.close()
+        try:
+            if tx.failed:  # a step failed and the block swallowed its error: never commit half
+                with suppress(SQLAlchemyError):
+                    trans.rollback()
+                raise StateError(
+                    f"state store {self.where}: cannot record the {connector} {object_type} batch: "
+                    "a step of it failed, and nothing of it was recorded"
                 )
-            current[key] = stable
-            written[key] = base | {
-                "written_values": dict(desired.values),
-                "model_version": desired.model_version,
-                "written_at": now,
-                "written_to": result.written_to,
-            }
-            if result.written_to and result.written_to_type:
-                # The record the values landed on (a converted lead's Contact) carries what was sent
-                # to it - the values that changed for the lead, not all of them: the diff then sends
-                # it the rest (found by the convergence test: a Contact left without its stage).
-                target = RecordKey(result.written_to_type, result.written_to)
-                redirected[target] = written[key] | {
-                    "object_type": target.object_type,
-                    "record_id": target.record_id,
-                    "written_values": dict(change.update.values),
-                    "written_to": None,
-                }
-            failed.pop(key, None)
-        else:
-            counts[result.status.value] += 1
-            written.pop(key, None)
-            failed[key] = base | {
-                "sent_values": dict(change.update.values),
-                "desired_values": dict(desired.values),
-                "score": desired.score,
-                "stage": desired.stage,
-                "model_version": desired.model_version,
-                "reason": desired.reason,
-                "status": result.status.value,
-                "error_code": result.error_code,
-                "message": result.message,
-                "attempts": 1,
-                "first_failed_at": now,
-                "last_failed_at": now,
-            }
-    # A record written directly in this batch wins over values that landed on it by redirection.
-    written = {k: v for k, v in redirected.items() if k not in written and k not in failed} | written
-    # Rows go in key order: two writers on PostgreSQL then lock shared rows in one order.
-    if written:
-        t = last_written
-        stmt = upsert(conn, t)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.c.connector, t.c.object_type, t.c.record_id],
-            set_={
-                name: stmt.excluded[name] for name in ("written_values", "model_version", "written_at", "written_to")
-            },
-        )
-        conn.execute(stmt, [written[k] for k in sorted(written, key=_sort_key)])
-        f = write_failures
-        for object_type, ids in by_object_type(written).items():
-            for part in chunks(ids):
-                conn.execute(
-                    sa.delete(f).where(
-                        f.c.connector == connector, f.c.object_type == object_type, f.c.record_id.in_(part)
-                    )
-                )
-    if history:
-        conn.execute(sa.insert(score_history), history)
-    if failed:
-        t = write_failures
-        stmt = upsert(conn, t)
-        replaced = {name: stmt.excluded[name] for name in _FAILURE_REPLACED}
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.c.connector, t.c.object_type, t.c.record_id],
-            # first_failed_at stays: it says how long the record has been out of date.
-            set_=replaced | {"attempts": t.c.attempts + 1},
-        )
-        conn.execute(stmt, [failed[k] for k in sorted(failed, key=_sort_key)])
-    return BatchOutcome(**counts)
+            with translated(self.where, f"record the {connector} {object_type} batch"):
+                trans.commit()
+        finally:
+            with suppress(SQLAlchemyError):
+                conn.close()
 
+    def record_batch(
+        self,
+        connector: str,
+        batch: PullBatch,
+        writes: Sequence[Desired] = (),
+        results: Sequence[WriteResult] = (),
+        *,
+        backfill_id: str | None = None,
+        api_calls: Mapping[str, int] | None = None,
+        reread: Iterable[RecordKey] = (),
+        substance: Substance = canonical_json,
+    ) -> BatchOutcome:
+        """Record a pulled batch after its writes: mirror it, forget the permanent failures of the
+        records read again (``reread``), record the write results, count the API calls and move
+        the cursor to ``batch.cursor``, in one transaction.
 
-_FAILURE_REPLACED = (
-    "sent_values",
-    "desired_values",
-    "score",
-    "stage",
-    "model_version",
-    "reason",
-    "status",
-    "error_code",
-    "message",
-    "last_failed_at",
-)
+        The pipeline calls this once per batch, after ``connector.write`` returned, so the cursor
+        moves exactly when the writes it covers are durably recorded.
+        """
+        with self.batch(connector, batch.cursor.object_type, backfill_id=backfill_id) as tx:
+            tx.mirror(batch.leads, batch.activities, batch.deleted_ids)
+            keys = list(reread)
+            if keys:
+                tx.reread(keys)
+            tx.record_writes(writes, results, substance=substance)
+            if api_calls:
+                tx.add_api_calls(api_calls)
+            tx.advance(batch.cursor.value)
+        return tx.outcome
 
-
-def _sort_key(key: RecordKey) -> tuple[str, str]:
-    return (key.object_type, key.record_id)
-
-
-def add_api_calls(conn: Connection, connector: str, counts: Mapping[str, int], day: date) -> None:
-    """Add ``counts`` (calls by endpoint family, made since the last count) to ``day``'s totals."""
-    rows = [
-        {"connector": connector, "day": day, "family": family, "calls": int(calls)}
-        for family, calls in sorted(counts.items())
-        if calls
-    ]
-    if not rows:
-        return
-    t = api_usage
-    stmt = upsert(conn, t)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[t.c.connector, t.c.day, t.c.family], set_={"calls": t.c.calls + stmt.excluded.calls}
-    )
-    conn.execute(stmt, rows)
+    def record_writes(
+        self,
+        connector: str,
+        writes: Sequence[Desired],
+        results: Sequence[WriteResult],
+        *,
+        substance: Substance = canonical_json,
+    ) -> BatchOutcome:
+        """Record write results outside a pulled batch (a rescore, a retry of failures), in one
+        transaction. A sync records its writes with :meth:`record_batch` instead, cursor included."""
+        with self._transaction(f"record the {connector} writes") as conn:
+            counts = record_writes(conn, self.now(), connector, writes, results, substance)
+        return BatchOutcome().plus(**counts)

@@ -20,8 +20,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
 
-from agent.state.errors import StateError
-from agent.state.shapes import UnstorableValue, canonical_json
+from leadscore.agent.state.errors import StateError
+from leadscore.agent.state.canonical import UnstorableValue, canonical_json
 
 DEFAULT_PATH = "leadscore-state.db"
 

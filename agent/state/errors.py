@@ -1,4 +1,4 @@
-"""The state store's errors, in the agent's one taxonomy (:mod:`agent.errors`).
+"""The state store's errors, in the agent's one taxonomy (:mod:`leadscore.agent.core.errors`).
 
 A database failure (full disk, unreachable server, a schema from a newer leadscore) reaches the
 pipeline as one :class:`StateError` with one readable line, never as a driver exception: the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent.errors import LeadscoreError
+from leadscore.agent.core.errors import LeadscoreError
 
 
 class StateError(LeadscoreError):
@@ -18,7 +18,7 @@ class StateError(LeadscoreError):
     and what failed; the failed transaction was rolled back whole."""
 
 
-class LockHeld(LeadscoreError):
+class LeaseHeld(LeadscoreError):
     """Another agent process holds the lease on this connector's job. Not a fault: the caller
     skips this run, or waits for ``expires_at``."""
 
@@ -26,3 +26,4 @@ class LockHeld(LeadscoreError):
         super().__init__(message)
         self.owner = owner
         self.expires_at = expires_at
+

@@ -19,9 +19,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from agent.state.engine import READ_ONLY
-from agent.state.errors import StateError
-from agent.state.schema import VERSION_TABLE
+from leadscore.agent.state.engine import READ_ONLY
+from leadscore.agent.state.errors import StateError
+from leadscore.agent.state.schema import VERSION_TABLE
 
 log = structlog.get_logger("leadscore.state")
 

@@ -33,7 +33,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
     SQLite keeps no zone, so values are stored as naive UTC text of one fixed format (which also
     makes text comparison order them correctly, as the lease expiry needs); PostgreSQL keeps
-    ``timestamptz``. Naive values are taken to be UTC, as :func:`agent.records.utc` does.
+    ``timestamptz``. Naive values are taken to be UTC, as :func:`leadscore.agent.core.records.utc` does.
     """
 
     impl = sa.DateTime(timezone=True)
@@ -177,7 +177,8 @@ runs = sa.Table(
     sa.Index("ix_runs_connector", "connector", "kind", "started_at"),
 )
 
-locks = sa.Table(
+#: Leases (the table kept its first name, "locks": renaming it would need a migration for nothing).
+leases = sa.Table(
     "locks",
     metadata,
     sa.Column("connector", sa.String(NAME), primary_key=True),

@@ -11,15 +11,16 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from agent.config import AgentConfig
-from agent.errors import ConfigError
-from agent.scoring import ScoringEngine
-from agent.state import StateStore, new_owner_id
-from agent.sync.jobs import ConnectorJobs
-from agent.sync.values import Scorer
+from leadscore.agent.config import AgentConfig
+from leadscore.agent.core import extras
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.state import StateStore, new_owner_id
+from leadscore.agent.sync.jobs import ConnectorJobs
+from leadscore.agent.sync.values import Scorer
 
 if TYPE_CHECKING:
-    from agent.metrics import HealthState, Metrics
+    from leadscore.agent.metrics import HealthState, Metrics
 
 
 def build_scorer(config: AgentConfig) -> Scorer:
@@ -28,12 +29,12 @@ def build_scorer(config: AgentConfig) -> Scorer:
     predictive = config.predictive
     if predictive is None or predictive.model_file is None:
         return engine
-    from agent.predictive import HybridScorer, load_model
-
+    hybrid = extras.load("leadscore.agent.predictive.hybrid", "predictive", "predictive.model_file")
+    artifacts = extras.load("leadscore.agent.predictive.artifacts", "predictive", "predictive.model_file")
     path = Path(predictive.model_file)
     if not path.is_file():
         raise ConfigError(f"predictive.model_file: no such file {path} (train one with `leadscore train`)")
-    return HybridScorer(engine, load_model(path), predictive.hybrid)
+    return hybrid.HybridScorer(engine, artifacts.load_model(path), predictive.hybrid)
 
 
 def open_store(config: AgentConfig) -> StateStore:

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import structlog
 
-from agent.errors import AuthError, ConfigError, LeadscoreError, QuotaExhausted
-from agent.settings import AgentSettings
-from agent.state import LockHeld, RunKind, StateError, StateStore, new_owner_id
-from agent.sync.pipeline import RunCounts, SyncPipeline
-from agent.sync.reconcile import Drift
-from agent.sync.values import Scorer
-from connectors.base import Connector, load_connector
+from leadscore.agent.core.errors import AuthError, ConfigError, LeadscoreError, QuotaExhausted
+from leadscore.agent.settings import AgentSettings
+from leadscore.agent.state import LeaseHeld, RunKind, StateError, StateStore, new_owner_id
+from leadscore.agent.sync.pipeline import RunCounts, SyncPipeline
+from leadscore.agent.sync.reconcile import Drift
+from leadscore.agent.sync.values import Scorer
+from leadscore.agent.core.contract import Connector, load_connector
 
 if TYPE_CHECKING:
-    from agent.metrics import HealthState, Metrics
+    from leadscore.agent.metrics import HealthState, Metrics
 
 #: The connector fact naming the CRM the state store belongs to (``hubspot:<portal>``...).
 CRM_IDENTITY = "crm_identity"
@@ -80,7 +80,7 @@ class Heartbeat:
         interval = max(self._ttl.total_seconds() / 3, 0.05)
         while not self._done.wait(interval):
             try:
-                renewed = self._store.renew_lock(self._connector, LEASE_JOB, self._owner, self._ttl)
+                renewed = self._store.renew_lease(self._connector, LEASE_JOB, self._owner, self._ttl)
             except StateError as exc:
                 renewed = None
                 log.warning("lease.renew_failed", connector=self._connector, error=str(exc))
@@ -206,15 +206,15 @@ class ConnectorJobs:
     ) -> list[JobOutcome]:
         ttl = self.settings.lease
         try:
-            acquired = self.store.acquire_lock(self.name, LEASE_JOB, self.owner, ttl)
+            acquired = self.store.acquire_lease(self.name, LEASE_JOB, self.owner, ttl)
         except StateError as exc:
             return [self._failed_to_start(kind, exc, raise_errors)]
         if not acquired:
-            holder = self.store.lock_holder(self.name, LEASE_JOB)
+            holder = self.store.lease_holder(self.name, LEASE_JOB)
             message = f"{self.name} jobs are running in another agent ({holder.owner if holder else 'unknown'})"
             log.info("job.skipped", connector=self.name, kind=kind, reason=message)
             if raise_errors:
-                raise LockHeld(message, owner=holder.owner if holder else None, expires_at=holder.expires_at if holder else None)
+                raise LeaseHeld(message, owner=holder.owner if holder else None, expires_at=holder.expires_at if holder else None)
             return [JobOutcome(self.name, kind, "skipped", error=message)]
         outcomes: list[JobOutcome] = []
         try:
@@ -263,7 +263,7 @@ class ConnectorJobs:
                         break
         finally:
             try:
-                self.store.release_lock(self.name, LEASE_JOB, self.owner)
+                self.store.release_lease(self.name, LEASE_JOB, self.owner)
             except StateError as exc:  # it expires by itself
                 log.warning("lease.not_released", connector=self.name, error=str(exc))
         return outcomes
@@ -274,13 +274,15 @@ class ConnectorJobs:
         new org) holds a mirror and "last written" values that are not this CRM's; trusting them
         would leave every record unwritten. It is forgotten, loudly, and the next sync starts
         afresh (a full pull that writes every record)."""
-        identify = getattr(connector, "identity", None)
-        if identify is None or self._identified is connector:
+        if self._identified is connector:
             return
         try:
-            current = identify()
+            current = connector.identity()
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"connectors.{self.name}: could not tell which CRM this is ({exc})") from None
+        if current is None:  # the connector cannot tell: nothing to compare
+            self._identified = connector
+            return
         stored = self.store.meta(self.name, CRM_IDENTITY)
         if stored is not None and stored != current:
             forgotten = self.store.forget(self.name)

@@ -17,6 +17,11 @@ The passes share the batch step:
   no CRM read; only records whose values changed are written.
 - :meth:`SyncPipeline.retry_failures`: kept failures written again, rescored from the mirror.
 
+Each pass is made of the same public steps, which :mod:`agent.sync.reconcile` uses too:
+:meth:`~SyncPipeline.score` (records to desired values), :meth:`~SyncPipeline.diff` (the store's
+baseline through :func:`agent.sync.diff.plan_writes`), :meth:`~SyncPipeline.write_and_record` and
+:meth:`~SyncPipeline.record_api_calls`.
+
 The pipeline holds no lease itself; :mod:`agent.sync.jobs` runs it under one.
 """
 
@@ -27,20 +32,21 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence, TextIO
 
 import structlog
 
-from agent.csvfiles import safe_cell
-from agent.errors import QuotaExhausted, TransientError
-from agent.records import Activity, Lead, ScoreResult, group_by_lead
-from agent.state import BatchOutcome, Change, Desired, MirroredLead, RecordKey, StateStore
-from agent.sync.reconcile import Drift, reconcile as reconcile_pass
-from agent.sync.values import DIFF_NORMALISE, Scorer, desired
-from connectors.base import Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
+from leadscore.agent.csvfiles import safe_cell
+from leadscore.agent.core.errors import QuotaExhausted, TransientError
+from leadscore.agent.core.records import Activity, Lead, ScoreResult, group_by_lead
+from leadscore.agent.state import BatchOutcome, Desired, MirroredLead, RecordKey, StateStore
+from leadscore.agent.sync.diff import DiffPolicy, plan_writes
+from leadscore.agent.sync.reconcile import Drift, reconcile as reconcile_pass
+from leadscore.agent.sync.values import Scorer, desired
+from leadscore.agent.core.contract import Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
 
 if TYPE_CHECKING:
-    from agent.metrics import Metrics
+    from leadscore.agent.metrics import Metrics
 
 log = structlog.get_logger("leadscore.sync")
 
@@ -93,18 +99,6 @@ class RunCounts:
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
-
-
-@dataclass(frozen=True)
-class PlannedChange:
-    """One value a dry run would write: what the record carries now (as last written by
-    leadscore) and what it would carry."""
-
-    object_type: str
-    record_id: str
-    value: str
-    before: Any
-    after: Any
 
 
 class ApiCallMeter:
@@ -195,6 +189,8 @@ class SyncPipeline:
     def __post_init__(self) -> None:
         self._meter = ApiCallMeter(self.connector)
         self.write_names = frozenset(self.connector.write_values)
+        #: What makes a value worth writing again, and the reason budget.
+        self.policy = DiffPolicy(reason_budget=self.reason_budget)
         self.log = log.bind(connector=self.name)
 
     def now(self) -> datetime:
@@ -232,9 +228,9 @@ class SyncPipeline:
         self.store.set_meta(self.name, SCORED_VERSION, version or self.scorer.version)
         self.store.set_meta(self.name, MIRROR_NEEDS, needs_to_json(needs))
 
-    # --- scoring -----------------------------------------------------------------------------
+    # --- the steps of a pass -----------------------------------------------------------------
 
-    def _score(
+    def score(
         self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime, counts: RunCounts
     ) -> list[Desired]:
         """Each lead's desired values. A lead the engine cannot score at all, or the connector
@@ -259,7 +255,7 @@ class SyncPipeline:
                 warned += 1
                 extra = {"unusable": _shown_problems(lead)} if lead.problems else {}
                 self.log.info("record.bad_values", record_id=lead.id, warnings=list(result.warnings), **extra)
-            wanted.append(desired(result, lead.object_type, self.write_names, self.reason_budget))
+            wanted.append(desired(result, lead.object_type, self.write_names, self.policy))
         counts.scored += len(wanted)
         counts.warned += warned
         counts.bad += bad
@@ -267,9 +263,36 @@ class SyncPipeline:
             self.metrics.record_problems(self.name, warned=warned, bad=bad)
         return wanted
 
+    def diff(self, wanted: Sequence[Desired], *, reread: Collection[RecordKey] = ()) -> list[Desired]:
+        """What of ``wanted`` to write: the store's baseline for those records through the diff
+        (:func:`~leadscore.agent.sync.diff.plan_writes`). ``reread``: records just read again from
+        the CRM, whose permanent failures no longer hold them back."""
+        if not wanted:
+            return []
+        return plan_writes(wanted, self.store.baseline(self.name, [d.key for d in wanted]), self.policy, reread=reread)
+
+    def write_and_record(self, changes: Sequence[Desired], counts: RunCounts) -> None:
+        """Write changes outside a pulled batch and record the results in one transaction."""
+        if not changes:
+            return
+        results, stopped = self._write(changes)
+        outcome = self.store.record_writes(self.name, changes, results, substance=self.policy.substance)
+        self.record_api_calls(counts)
+        counts.changed += len(changes)
+        counts.absorb(outcome)
+        self._observe(0, 0, outcome)
+        if stopped is not None:
+            raise stopped
+
+    def record_api_calls(self, counts: RunCounts) -> None:
+        """Count the API calls made since the last count, in the run and in the store."""
+        calls = self._calls(counts)
+        if calls:
+            self.store.add_api_calls(self.name, calls)
+
     # --- writing -----------------------------------------------------------------------------
 
-    def _write(self, changes: Sequence[Change]) -> tuple[list[WriteResult], BaseException | None]:
+    def _write(self, changes: Sequence[Desired]) -> tuple[list[WriteResult], BaseException | None]:
         """Write ``changes``; when the whole call fails for a reason that passes (the CRM is down,
         the day's quota is spent), every change comes back retryable so the batch can still be
         recorded - nothing is dropped - and the error is returned to stop the run after."""
@@ -309,17 +332,22 @@ class SyncPipeline:
     def _process(
         self, batch: PullBatch, as_of: datetime, counts: RunCounts, *, backfill_id: str | None = None
     ) -> BaseException | None:
-        by_lead = group_by_lead(batch.activities)
-        wanted = self._score(batch.leads, by_lead, as_of, counts)
-        if batch.leads:
-            # A record the CRM answered with has changed there (or come back from its recycle
-            # bin): a write it refused for good before is worth one more try.
-            self.store.clear_failures(self.name, status=WriteStatus.PERMANENT,
-                                      keys=[RecordKey(lead.object_type, lead.id) for lead in batch.leads])
-        changes = self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE)
+        wanted = self.score(batch.leads, group_by_lead(batch.activities), as_of, counts)
+        # A record the CRM answered with has changed there (or come back from its recycle bin): a
+        # write it refused for good before is worth one more try, and its failure is forgotten
+        # with the batch.
+        reread = [RecordKey(lead.object_type, lead.id) for lead in batch.leads]
+        changes = self.diff(wanted, reread=reread)
         results, stopped = self._write(changes)
         outcome = self.store.record_batch(
-            self.name, without_unreadable(batch), changes, results, backfill_id=backfill_id, api_calls=self._calls(counts)
+            self.name,
+            without_unreadable(batch),
+            changes,
+            results,
+            backfill_id=backfill_id,
+            api_calls=self._calls(counts),
+            reread=reread,
+            substance=self.policy.substance,
         )
         counts.pulled += len(batch.leads)
         counts.changed += len(changes)
@@ -351,13 +379,8 @@ class SyncPipeline:
                 if self.should_stop():
                     counts.interrupted = True
                     return False
-        self._flush_calls(counts)  # a pull that found nothing still made its calls
+        self.record_api_calls(counts)  # a pull that found nothing still made its calls
         return True
-
-    def _flush_calls(self, counts: RunCounts) -> None:
-        calls = self._calls(counts)
-        if calls:
-            self.store.add_api_calls(self.name, calls)
 
     # --- the passes --------------------------------------------------------------------------
 
@@ -424,8 +447,9 @@ class SyncPipeline:
             self._mark_complete(needs)
         return counts
 
-    def plan(self, since: datetime | None = None) -> Iterator[PlannedChange]:
-        """A dry-run backfill: every value a backfill would change, touching nothing (no write,
+    def plan(self, since: datetime | None = None) -> Iterator[Desired]:
+        """A dry-run backfill: every record a backfill would write, with the values it would send
+        and what the record carried before (:meth:`Desired.planned`), touching nothing (no write,
         no mirror, no cursor; the CRM is only read)."""
         counts = RunCounts()
         as_of = self.scoring_time()
@@ -434,11 +458,8 @@ class SyncPipeline:
             cursor = Cursor(object_type, since_cursor(since))
             with closing(iter(self.connector.pull(cursor, until=self.now(), needs=needs))) as batches:
                 for batch in batches:
-                    wanted = self._score(batch.leads, group_by_lead(batch.activities), as_of, counts)
-                    for change in self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE):
-                        for name, after in change.update.values.items():
-                            before = (change.previous or {}).get(name)
-                            yield PlannedChange(change.desired.object_type, change.desired.record_id, name, before, after)
+                    wanted = self.score(batch.leads, group_by_lead(batch.activities), as_of, counts)
+                    yield from self.diff(wanted, reread=[RecordKey(lead.object_type, lead.id) for lead in batch.leads])
                     if self.progress is not None:
                         self.progress(len(batch.leads))
                     if self.should_stop():
@@ -454,22 +475,22 @@ class SyncPipeline:
         counts = RunCounts()
         as_of = as_of or self.scoring_time()
         page: list[MirroredLead] = []
-        waiting: list[Change] = []
+        waiting: list[Desired] = []
         for mirrored in self.store.mirror_leads(self.name):
             page.append(mirrored)
             if len(page) >= self.write_batch:
                 waiting += self._rescore_page(page, as_of, counts)
                 page = []
                 if len(waiting) >= self.write_batch:
-                    self._write_recorded(waiting, counts)
+                    self.write_and_record(waiting, counts)
                     waiting = []
                 if self.should_stop():
-                    self._write_recorded(waiting, counts)
+                    self.write_and_record(waiting, counts)
                     counts.interrupted = True
                     return counts
         if page:
             waiting += self._rescore_page(page, as_of, counts)
-        self._write_recorded(waiting, counts)
+        self.write_and_record(waiting, counts)
         self.store.set_meta(self.name, SCORED_VERSION, self.scorer.version)
         return counts
 
@@ -478,27 +499,14 @@ class SyncPipeline:
         differ from what the engine computes now (see :mod:`agent.sync.reconcile`)."""
         return reconcile_pass(self, RunCounts(), dry_run=dry_run, report=report)
 
-    def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> list[Change]:
+    def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> list[Desired]:
         leads = [m.lead for m in page]
-        wanted = self._score(leads, {m.lead.id: m.activities for m in page}, as_of, counts)
+        wanted = self.score(leads, {m.lead.id: m.activities for m in page}, as_of, counts)
         if self.metrics is not None:
             self.metrics.records(self.name, scored=len(wanted))
         if self.progress is not None:
             self.progress(len(page))
-        return self.store.diff(self.name, wanted, normalise=DIFF_NORMALISE)
-
-    def _write_recorded(self, changes: Sequence[Change], counts: RunCounts) -> None:
-        """Write changes outside a pulled batch and record the results in one transaction."""
-        if not changes:
-            return
-        results, stopped = self._write(changes)
-        outcome = self.store.record_writes(self.name, changes, results)
-        self._flush_calls(counts)
-        counts.changed += len(changes)
-        counts.absorb(outcome)
-        self._observe(0, 0, outcome)
-        if stopped is not None:
-            raise stopped
+        return self.diff(wanted)
 
     def retry_failures(self, counts: RunCounts | None = None, as_of: datetime | None = None) -> RunCounts:
         """Write kept retryable failures again (those whose last attempt is older than
@@ -522,11 +530,11 @@ class SyncPipeline:
                 if mirrored is None:
                     fresh.append(failure.desired)
                     continue
-                scored = self._score([mirrored.lead], {mirrored.lead.id: mirrored.activities}, as_of, counts)
+                scored = self.score([mirrored.lead], {mirrored.lead.id: mirrored.activities}, as_of, counts)
                 fresh.extend(scored or [failure.desired])
-            changes = self.store.diff(self.name, fresh, normalise=DIFF_NORMALISE)
+            changes = self.diff(fresh)
             counts.retried += len(changes)
-            self._write_recorded(changes, counts)
+            self.write_and_record(changes, counts)
         return counts
 
 
@@ -558,7 +566,7 @@ def without_unreadable(batch: PullBatch) -> PullBatch:
 
 def since_cursor(since: datetime | None) -> str | None:
     """A cursor value meaning "changed after ``since``": every connector takes an ISO-8601
-    instant as a cursor (see :class:`connectors.base.Cursor`)."""
+    instant as a cursor (see :class:`leadscore.agent.core.contract.Cursor`)."""
     if since is None:
         return None
     return since.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
@@ -569,16 +577,17 @@ def since_cursor(since: datetime | None) -> str | None:
 PLAN_COLUMNS = ("connector", "object_type", "record_id", "value", "before", "after")
 
 
-def write_plan_csv(handle: TextIO, connector: str, planned: Iterable[PlannedChange], *, header: bool = True) -> int:
-    """Write a dry run's planned changes as CSV rows; returns how many rows were written."""
+def write_plan_csv(handle: TextIO, connector: str, planned: Iterable[Desired], *, header: bool = True) -> int:
+    """Write a dry run's planned writes as CSV rows, one per value; returns how many rows were written."""
     writer = csv.writer(handle)
     if header:
         writer.writerow(PLAN_COLUMNS)
     rows = 0
-    for change in planned:
-        row = [connector, change.object_type, change.record_id, change.value, _cell(change.before), _cell(change.after)]
-        writer.writerow([safe_cell(cell) for cell in row])  # no cell a spreadsheet would run as a formula
-        rows += 1
+    for write in planned:
+        for name, before, after in write.planned():
+            row = [connector, write.object_type, write.record_id, name, _cell(before), _cell(after)]
+            writer.writerow([safe_cell(cell) for cell in row])  # no cell a spreadsheet would run as a formula
+            rows += 1
     return rows
 
 

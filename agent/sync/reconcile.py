@@ -9,25 +9,25 @@ every record whose CRM values differ; what it writes becomes the last written va
 weekly in ``leadscore run`` (``[schedule] reconcile_cron``) and on demand with
 ``leadscore reconcile [--dry-run]``.
 
-Values are compared the way the diff compares them: numbers as numbers, a reason without its
-activity ages ("3d ago"), and ``scored_at`` not at all (it changes every pass).
+Values are compared under the diff's policy (:meth:`agent.sync.diff.DiffPolicy.crm_holds`):
+numbers as numbers, a reason without its activity ages ("3d ago"), and ``scored_at`` not at all
+(it changes every pass). The pass is built from the pipeline's public steps (score, write and
+record, count API calls).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from agent.errors import ConfigError
-from agent.state import Change, Desired, MirroredLead
-from agent.state.shapes import VOLATILE_VALUES, RecordKey
-from agent.sync.values import DIFF_NORMALISE
-from connectors.base import ScoreUpdate
+from leadscore.agent.core.contract import SupportsReadBack
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.state import Desired, MirroredLead, RecordKey
+from leadscore.agent.sync.diff import drifted
 
 if TYPE_CHECKING:
-    from agent.sync.pipeline import RunCounts, SyncPipeline
+    from leadscore.agent.sync.pipeline import RunCounts, SyncPipeline
 
 
 @dataclass(frozen=True)
@@ -41,59 +41,38 @@ class Drift:
     computed: Any
 
 
-def same(name: str, computed: Any, held: Any) -> bool:
-    """Whether the CRM's ``held`` value is the ``computed`` one, as the diff would see it."""
-    if computed in (None, "") or held in (None, ""):
-        return computed in (None, "") and held in (None, "")
-    if isinstance(computed, (int, float)) and not isinstance(computed, bool):
-        try:
-            return math.isclose(float(held), float(computed), abs_tol=1e-9)
-        except (TypeError, ValueError):
-            return False
-    normalise = DIFF_NORMALISE.get(name)
-    if normalise is not None:
-        return normalise(str(computed)) == normalise(str(held))
-    return str(computed) == str(held)
-
-
-def drifted_values(desired: Desired, held: Mapping[str, Any]) -> list[str]:
-    return [name for name, value in desired.values.items()
-            if name not in VOLATILE_VALUES and not same(name, value, held.get(name))]
-
-
 def reconcile(pipeline: SyncPipeline, counts: RunCounts, *, dry_run: bool = False,
               report: Callable[[Drift], None] | None = None, as_of: datetime | None = None) -> RunCounts:
     """Read back, compare, rewrite what drifted (or only report it, with ``dry_run``)."""
-    read_back = getattr(pipeline.connector, "read_back", None)
-    if read_back is None:
+    connector = pipeline.connector
+    if not isinstance(connector, SupportsReadBack):
         raise ConfigError(f"connectors.{pipeline.name}: this connector cannot read its fields back, so it cannot reconcile")
     as_of = as_of or pipeline.scoring_time()
     held: dict[RecordKey, Mapping[str, Any]] = {}
     for object_type in pipeline.connector.object_types:
-        for record_id, values in read_back(object_type):
+        for record_id, values in connector.read_back(object_type):
             held[RecordKey(object_type, record_id)] = values
-    pipeline._flush_calls(counts)
+    pipeline.record_api_calls(counts)
 
     page: list[MirroredLead] = []
-    waiting: list[Change] = []
+    waiting: list[Desired] = []
 
-    def compare(page: Sequence[MirroredLead]) -> list[Change]:
-        wanted = pipeline._score([m.lead for m in page], {m.lead.id: m.activities for m in page}, as_of, counts)
-        found: list[Change] = []
+    def compare(page: Sequence[MirroredLead]) -> list[Desired]:
+        wanted = pipeline.score([m.lead for m in page], {m.lead.id: m.activities for m in page}, as_of, counts)
+        found: list[Desired] = []
         for desired in wanted:
             crm = held.get(desired.key)
             if crm is None:
                 counts.missing += 1
                 continue
-            names = drifted_values(desired, crm)
+            names = drifted(desired, crm, pipeline.policy)
             if not names:
                 continue
             counts.drifted += 1
             if report is not None:
                 for name in names:
                     report(Drift(desired.object_type, desired.record_id, name, crm.get(name), desired.values[name]))
-            found.append(Change(desired, ScoreUpdate(desired.record_id, desired.object_type, dict(desired.values)),
-                                dict(crm)))
+            found.append(replace(desired, previous=dict(crm)))  # rewritten whole
         return found
 
     for mirrored in pipeline.store.mirror_leads(pipeline.name):
@@ -104,7 +83,7 @@ def reconcile(pipeline: SyncPipeline, counts: RunCounts, *, dry_run: bool = Fals
             if pipeline.progress is not None:
                 pipeline.progress(pipeline.write_batch)
         if len(waiting) >= pipeline.write_batch and not dry_run:
-            pipeline._write_recorded(waiting, counts)
+            pipeline.write_and_record(waiting, counts)
             waiting = []
         if pipeline.should_stop():
             counts.interrupted = True
@@ -115,5 +94,5 @@ def reconcile(pipeline: SyncPipeline, counts: RunCounts, *, dry_run: bool = Fals
             if pipeline.progress is not None:
                 pipeline.progress(len(page))
     if not dry_run:
-        pipeline._write_recorded(waiting, counts)
+        pipeline.write_and_record(waiting, counts)
     return counts

@@ -3,12 +3,12 @@ value (``score``, ``stage``, ``reason``...) is made of."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Iterable, Protocol
 
-from agent.records import ObjectType, ScoreResult
-from agent.state import Desired
-from connectors.base import WRITABLE_VALUES
+from leadscore.agent.core.contract import WRITABLE_VALUES
+from leadscore.agent.core.records import ObjectType, ScoreResult
+from leadscore.agent.state import Desired
+from leadscore.agent.sync.diff import DiffPolicy
 
 _VALUE_OF: dict[str, Callable[[ScoreResult, int], Any]] = {
     "score": lambda r, _: r.score,
@@ -37,22 +37,8 @@ def write_values(result: ScoreResult, names: Iterable[str], reason_budget: int) 
     return {name: _VALUE_OF[name](result, reason_budget) for name in sorted(names)}
 
 
-def desired(result: ScoreResult, object_type: ObjectType, names: Iterable[str], reason_budget: int) -> Desired:
-    """What the record should carry now, for the diff against what it last carried."""
-    return Desired.from_result(
-        result, object_type, write_values(result, names, reason_budget), reason=result.reason(reason_budget)
-    )
-
-
-_AGE = re.compile(r"(?:today|\d+d ago)\)")
-
-
-def reason_substance(reason: Any) -> Any:
-    """A reason without its activity ages ("(3d ago)"): what makes it a different reason. Ages
-    move every day for every lead with activity; rewriting them all nightly would spend the API
-    quota on nothing a rep acts on, so they are refreshed only with a real change."""
-    return _AGE.sub(")", reason) if isinstance(reason, str) else reason
-
-
-#: How the diff compares values that carry more than they mean.
-DIFF_NORMALISE: dict[str, Callable[[Any], Any]] = {"reason": reason_substance}
+def desired(result: ScoreResult, object_type: ObjectType, names: Iterable[str], policy: DiffPolicy) -> Desired:
+    """What the record should carry now, for the diff against what it last carried; the reason
+    is cut to the policy's budget."""
+    budget = policy.reason_budget
+    return Desired.from_result(result, object_type, write_values(result, names, budget), reason=result.reason(budget))

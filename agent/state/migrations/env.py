@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from agent.state.schema import VERSION_TABLE, metadata
+from leadscore.agent.state.schema import VERSION_TABLE, metadata
 
 
 def _run(connection: Connection) -> None:

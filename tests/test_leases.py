@@ -13,14 +13,14 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
-from agent.config import parse_config
-from agent.records import Lead
-from agent.scoring import ScoringEngine
-from agent.settings import AgentSettings
-from agent.state import LockHeld, StateStore
-from agent.sync.jobs import LEASE_JOB, ConnectorJobs
-from connectors.base import Cursor, PullBatch, ScoreUpdate, WriteResult, WriteStatus
-from connectors.hubspot.emulator import HubSpotEmulator
+from leadscore.agent.config import parse_config
+from leadscore.agent.core.records import Lead
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.settings import AgentSettings
+from leadscore.agent.state import LeaseHeld, StateStore
+from leadscore.agent.sync.jobs import LEASE_JOB, ConnectorJobs
+from leadscore.agent.core.contract import Cursor, PullBatch, ScoreUpdate, WriteResult, WriteStatus
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator
 from tests.cli_agent import (
     TIMELESS_MODEL,
     CliAgent,
@@ -39,6 +39,7 @@ class GatedConnector:
 
     name = "fake"
     object_types = ("contact",)
+    config_model = None
 
     def __init__(self, release: threading.Event | None = None) -> None:
         self.release = release
@@ -63,6 +64,12 @@ class GatedConnector:
 
     def api_calls(self) -> dict[str, int]:
         return {}
+
+    def count(self, cursor, *, until=None) -> int | None:
+        return None
+
+    def identity(self) -> str | None:
+        return None
 
     def close(self) -> None:
         pass
@@ -89,12 +96,12 @@ def test_a_job_under_another_agents_lease_is_skipped_without_touching_the_crm(tm
     runner.start()
     try:
         assert holding.entered.wait(10), "the first agent's sync never started"
-        assert store.lock_holder("fake", LEASE_JOB).owner == "agent-a"  # type: ignore[union-attr]
+        assert store.lease_holder("fake", LEASE_JOB).owner == "agent-a"  # type: ignore[union-attr]
 
         skipped = second.run("sync")
         assert [(o.kind, o.status) for o in skipped] == [("sync", "skipped")]
         assert "agent-a" in (skipped[0].error or "")
-        with pytest.raises(LockHeld) as held:
+        with pytest.raises(LeaseHeld) as held:
             second.run("backfill", raise_errors=True)
         assert held.value.owner == "agent-a"
         assert built == ["agent-a"]  # the skipped agent never even built its connector
@@ -104,7 +111,7 @@ def test_a_job_under_another_agents_lease_is_skipped_without_touching_the_crm(tm
         runner.join(30)
     assert [(o.kind, o.status) for o in outcomes] == [("sync", "ok")]
     assert [u.record_id for u in holding.writes] == ["1"]
-    assert store.lock_holder("fake", LEASE_JOB) is None  # released at the end of the job
+    assert store.lease_holder("fake", LEASE_JOB) is None  # released at the end of the job
 
     after = second.run("sync")  # free now: the other agent's incremental sync runs
     assert [(o.kind, o.status) for o in after] == [("sync", "ok")]

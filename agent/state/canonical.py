@@ -1,0 +1,43 @@
+"""One JSON text per value: how the store writes its JSON columns and keys its activities.
+
+The engine serialises every JSON column through :func:`canonical_json`, the mirror hashes it into
+activity keys, and the diff compares values by it (:mod:`leadscore.agent.sync.diff`), so key
+order, tuples versus lists and datetimes versus their ISO text never make two texts of one value.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Mapping
+
+
+class UnstorableValue(TypeError):
+    """A value the store cannot keep as JSON (a connector handed over an object, not data)."""
+
+
+def json_default(value: Any) -> Any:
+    """JSON for the few non-JSON values that reach the store: datetimes as ISO-8601 UTC (so a
+    value compares equal before and after a round trip), sets sorted, decimals as numbers."""
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return moment.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise UnstorableValue(f"a value of type {type(value).__name__} cannot be stored as JSON")
+
+
+def canonical_json(value: Any) -> str:
+    """One text per value: key order, tuples versus lists and datetimes versus their ISO text make
+    no difference. The diff compares these, and activity keys hash them."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=json_default, ensure_ascii=False)

@@ -1,0 +1,83 @@
+"""The values one record should carry: the diff's input and output, what a write sends, what a
+kept failure remembers, what a dry run lists.
+
+:class:`Desired` is the agent's one type for "values to write". The pipeline makes one per scored
+record with every configured value; the diff (:func:`leadscore.agent.sync.diff.plan_writes`)
+hands back those to write, each narrowed to the values to send (``send``) and carrying what the
+record held before (``previous``); a write sends its :attr:`~Desired.update`, the connector
+contract's :class:`~leadscore.agent.core.contract.ScoreUpdate`. Frozen, so a value handed out
+cannot change behind the store's back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from leadscore.agent.core.contract import ScoreUpdate
+from leadscore.agent.core.records import ObjectType, ScoreResult
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKey:
+    """One CRM record within a connector."""
+
+    object_type: ObjectType
+    record_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """What one record should carry now: every value the connector is configured to write, and
+    the score behind them (for the history, which keeps score and stage even when only the reason
+    is written) - and, once diffed, which of those values to send."""
+
+    object_type: ObjectType
+    record_id: str
+    values: Mapping[str, Any]
+    score: int
+    stage: str
+    model_version: str
+    reason: str | None = None
+    #: The values to send when only some are (the changed ones, and the volatile ones riding
+    #: along); None: all of :attr:`values`. For a kept failure: what the failed write sent.
+    send: Mapping[str, Any] | None = None
+    #: What the record carried before, as last written by leadscore (or as read back from the
+    #: CRM by a reconcile); None: not known, never written.
+    previous: Mapping[str, Any] | None = None
+
+    @property
+    def key(self) -> RecordKey:
+        return RecordKey(self.object_type, self.record_id)
+
+    @property
+    def outgoing(self) -> Mapping[str, Any]:
+        """The values a write of this record sends."""
+        return self.values if self.send is None else self.send
+
+    @property
+    def update(self) -> ScoreUpdate:
+        """The write, as the connector contract takes it."""
+        return ScoreUpdate(self.record_id, self.object_type, self.outgoing)
+
+    def planned(self) -> Iterator[tuple[str, Any, Any]]:
+        """Each value a write would change: name, value before (None: not known) and after."""
+        before = self.previous or {}
+        for name, after in self.outgoing.items():
+            yield name, before.get(name), after
+
+    @classmethod
+    def from_result(
+        cls, result: ScoreResult, object_type: ObjectType, values: Mapping[str, Any], reason: str | None = None
+    ) -> Desired:
+        """The desired state of ``result``'s record; ``values`` are the configured write values
+        (the pipeline maps the result onto the connector's write map)."""
+        return cls(
+            object_type=object_type,
+            record_id=result.lead_id,
+            values=dict(values),
+            score=result.score,
+            stage=result.stage,
+            model_version=result.model_version,
+            reason=reason if reason is not None else result.reason(),
+        )

@@ -1,0 +1,209 @@
+"""Failed writes: what the CRM refused, kept until a later write of the record lands.
+
+A ``retryable`` failure (a rate limit, a timeout) is written again once its wait is over; a
+``permanent`` one (a deleted record, a bad picklist value) waits until the record's values change,
+the record is read again from the CRM (edited, restored) or the admin clears it. Kept with the
+values sent, the whole desired state, attempts and first/last failure, so ``status`` can say how
+long a record has been out of date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Iterable, Mapping, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from leadscore.agent.core.contract import WriteStatus
+from leadscore.agent.core.records import ObjectType, utc
+from leadscore.agent.state.base import StoreBase
+from leadscore.agent.state.desired import Desired, RecordKey
+from leadscore.agent.state.schema import write_failures
+from leadscore.agent.state.sql import by_object_type, chunks, count_by, sort_key, upsert
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A write that failed and awaits a retry (``retryable``) or a change (``permanent``).
+    ``desired.send`` holds the values the failed write sent."""
+
+    desired: Desired
+    status: WriteStatus
+    error_code: str | None
+    message: str | None
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+
+    @property
+    def key(self) -> RecordKey:
+        return self.desired.key
+
+    @property
+    def values(self) -> Mapping[str, Any]:
+        """The values the failed write sent."""
+        return self.desired.outgoing
+
+    @property
+    def resend(self) -> Desired:
+        """The write to send again: every desired value, since what the CRM shows after a
+        failure is not known (a timed-out write may have landed)."""
+        return replace(self.desired, send=None, previous=None)
+
+
+class Failures(StoreBase):
+    """Reading and clearing the kept failures (a batch records them: :func:`keep_failures`)."""
+
+    def pending_failures(
+        self,
+        connector: str,
+        *,
+        limit: int = 1000,
+        status: WriteStatus = WriteStatus.RETRYABLE,
+        failed_before: datetime | None = None,
+    ) -> list[Failure]:
+        """Failed writes to try again, longest-waiting first. ``failed_before`` spaces retries out
+        (only failures last tried before then)."""
+        f = write_failures
+        query = (
+            sa.select(f)
+            .where(f.c.connector == connector, f.c.status == status.value)
+            .order_by(f.c.last_failed_at, f.c.object_type, f.c.record_id)
+            .limit(limit)
+        )
+        if failed_before is not None:
+            query = query.where(f.c.last_failed_at < utc(failed_before))
+        with self._transaction("read failed writes", read=True) as conn:
+            return [_failure(row) for row in conn.execute(query)]
+
+    def failure_counts(self, connector: str) -> dict[str, int]:
+        """Kept failed writes by status (``retryable``, ``permanent``): one grouped count."""
+        with self._transaction("count failed writes", read=True) as conn:
+            return failure_counts(conn, connector)
+
+    def clear_failures(
+        self, connector: str, *, status: WriteStatus | None = None, keys: Iterable[RecordKey] | None = None
+    ) -> int:
+        """Forget failed writes (all, of one status, or of ``keys``): after the admin fixed what
+        made them permanent, the next scoring writes those records again."""
+        with self._transaction("clear failed writes") as conn:
+            if keys is None:
+                f = write_failures
+                query = sa.delete(f).where(f.c.connector == connector)
+                if status is not None:
+                    query = query.where(f.c.status == status.value)
+                return conn.execute(query).rowcount
+            return delete_failures(conn, connector, keys, status)
+
+
+def failure_counts(conn: Connection, connector: str) -> dict[str, int]:
+    f = write_failures
+    return count_by(conn, f, f.c.status, f.c.connector == connector)
+
+
+def load_failures(
+    conn: Connection, connector: str, keys: Iterable[RecordKey]
+) -> dict[RecordKey, tuple[WriteStatus, Mapping[str, Any]]]:
+    """The failed writes among ``keys``: their status and the desired values that failed."""
+    found: dict[RecordKey, tuple[WriteStatus, Mapping[str, Any]]] = {}
+    t = write_failures
+    for object_type, ids in by_object_type(keys).items():
+        for part in chunks(ids):
+            rows = conn.execute(
+                sa.select(t.c.object_type, t.c.record_id, t.c.status, t.c.desired_values).where(
+                    t.c.connector == connector, t.c.object_type == object_type, t.c.record_id.in_(part)
+                )
+            )
+            for row in rows:
+                found[RecordKey(row.object_type, row.record_id)] = (WriteStatus(row.status), row.desired_values)
+    return found
+
+
+def delete_failures(
+    conn: Connection, connector: str, keys: Iterable[RecordKey], status: WriteStatus | None = None
+) -> int:
+    """Forget the failures of ``keys`` (of one ``status`` only, when given); how many were kept."""
+    f = write_failures
+    cleared = 0
+    for object_type, ids in by_object_type(keys).items():
+        for part in chunks(ids):
+            query = sa.delete(f).where(f.c.connector == connector, f.c.object_type == object_type, f.c.record_id.in_(part))
+            if status is not None:
+                query = query.where(f.c.status == status.value)
+            cleared += conn.execute(query).rowcount
+    return cleared
+
+
+def failure_row(
+    connector: str, desired: Desired, status: WriteStatus, error_code: str | None, message: str | None, now: datetime
+) -> dict[str, Any]:
+    """The row :func:`keep_failures` keeps for one failed write of ``desired``."""
+    return {
+        "connector": connector,
+        "object_type": desired.object_type,
+        "record_id": desired.record_id,
+        "sent_values": dict(desired.outgoing),
+        "desired_values": dict(desired.values),
+        "score": desired.score,
+        "stage": desired.stage,
+        "model_version": desired.model_version,
+        "reason": desired.reason,
+        "status": status.value,
+        "error_code": error_code,
+        "message": message,
+        "attempts": 1,
+        "first_failed_at": now,
+        "last_failed_at": now,
+    }
+
+
+_REPLACED = (
+    "sent_values",
+    "desired_values",
+    "score",
+    "stage",
+    "model_version",
+    "reason",
+    "status",
+    "error_code",
+    "message",
+    "last_failed_at",
+)
+
+
+def keep_failures(conn: Connection, rows: Mapping[RecordKey, dict[str, Any]]) -> None:
+    """Keep failed writes (rows of :func:`failure_row`): a record that failed before counts one
+    more attempt and keeps its ``first_failed_at``, which says how long it has been out of date."""
+    if not rows:
+        return
+    t = write_failures
+    stmt = upsert(conn, t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.connector, t.c.object_type, t.c.record_id],
+        set_={name: stmt.excluded[name] for name in _REPLACED} | {"attempts": t.c.attempts + 1},
+    )
+    conn.execute(stmt, [rows[k] for k in sorted(rows, key=sort_key)])
+
+
+def _failure(row: sa.Row[Any]) -> Failure:
+    desired = Desired(
+        object_type=cast(ObjectType, row.object_type),
+        record_id=row.record_id,
+        values=row.desired_values,
+        score=row.score,
+        stage=row.stage,
+        model_version=row.model_version,
+        reason=row.reason,
+        send=row.sent_values,
+    )
+    return Failure(
+        desired=desired,
+        status=WriteStatus(row.status),
+        error_code=row.error_code,
+        message=row.message,
+        attempts=row.attempts,
+        first_failed_at=row.first_failed_at,
+        last_failed_at=row.last_failed_at,
+    )

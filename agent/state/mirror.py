@@ -1,0 +1,245 @@
+"""The mirror: the normalised leads and activities as last pulled, so decay passes, rule changes,
+reconciles and previews rescore without a CRM read.
+
+A batch writes it (:func:`mirror_batch`, inside the batch's transaction, with the batch's writes
+and cursor); a rescore reads it a page at a time (:meth:`Mirror.mirror_leads`). It never goes
+back: a page holding older data for a lead than the mirror (a backfill behind the live sync)
+leaves that lead alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterator, Sequence, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from leadscore.agent.core.records import Activity, Lead, ObjectType, utc
+from leadscore.agent.state.base import StoreBase
+from leadscore.agent.state.canonical import canonical_json
+from leadscore.agent.state.desired import RecordKey
+from leadscore.agent.state.schema import mirror_activities, mirror_leads
+from leadscore.agent.state.sql import chunks, upsert
+
+
+@dataclass(frozen=True, slots=True)
+class MirroredLead:
+    """A mirrored lead with its activities, oldest first: what a rescore feeds the engine."""
+
+    lead: Lead
+    activities: tuple[Activity, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mirrored:
+    """What :func:`mirror_batch` did."""
+
+    mirrored: int
+    stale: int
+    activities: int
+    deleted: int
+
+
+class Mirror(StoreBase):
+    """Reading the mirror."""
+
+    def mirror_leads(
+        self, connector: str, object_type: ObjectType | None = None, *, page_size: int = 1000
+    ) -> Iterator[MirroredLead]:
+        """Every mirrored lead of ``connector`` (of one object type, or all), with its activities
+        oldest first: what a rescore feeds the engine, at no CRM cost.
+
+        Reads a page at a time (keyset paging on the primary key), each in its own short
+        transaction, so a slow consumer holds no transaction open; run it under the connector's
+        lease so no sync changes the mirror meanwhile.
+        """
+        m = mirror_leads
+        after: tuple[str, str] | None = None
+        while True:
+            query = (
+                sa.select(m).where(m.c.connector == connector).order_by(m.c.object_type, m.c.lead_id).limit(page_size)
+            )
+            if object_type is not None:
+                query = query.where(m.c.object_type == object_type)
+            if after is not None:
+                query = query.where(sa.tuple_(m.c.object_type, m.c.lead_id) > sa.tuple_(*after))
+            with self._transaction("read the mirror", read=True) as conn:
+                rows = list(conn.execute(query))
+                activities = _activities(conn, connector, [(row.object_type, row.lead_id) for row in rows])
+            for row in rows:
+                yield MirroredLead(_lead(row), tuple(activities.get((row.object_type, row.lead_id), ())))
+            if len(rows) < page_size:
+                return
+            after = (rows[-1].object_type, rows[-1].lead_id)
+
+    def mirror_lead(self, connector: str, key: RecordKey) -> MirroredLead | None:
+        """One mirrored lead with its activities (for ``explain``), or None."""
+        m = mirror_leads
+        with self._transaction("read the mirror", read=True) as conn:
+            row = conn.execute(
+                sa.select(m).where(
+                    m.c.connector == connector, m.c.object_type == key.object_type, m.c.lead_id == key.record_id
+                )
+            ).first()
+            if row is None:
+                return None
+            activities = _activities(conn, connector, [(key.object_type, key.record_id)])
+        return MirroredLead(_lead(row), tuple(activities.get((key.object_type, key.record_id), ())))
+
+
+def activity_key(activity: Activity) -> str:
+    """The natural key of an activity (type, instant, properties): an event pulled twice, by an
+    overlapping window or a retried batch, is stored once. Two identical events at the same
+    microsecond are one event."""
+    text = canonical_json([activity.type, utc(activity.occurred_at), activity.properties])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def mirror_batch(
+    conn: Connection,
+    now: datetime,
+    connector: str,
+    object_type: str,
+    leads: Sequence[Lead],
+    activities: Sequence[Activity] = (),
+    deleted_ids: Sequence[str] = (),
+) -> Mirrored:
+    """Upsert ``leads`` with exactly their ``activities`` (a connector reads a pulled lead's
+    activities whole), add activities of leads not in the batch, and remove ``deleted_ids`` and
+    their activities. A lead the mirror holds newer data for keeps it."""
+    mirrored, stale, fresh_ids, stale_ids = _upsert_leads(conn, now, connector, object_type, leads)
+    stored = _replace_activities(conn, connector, object_type, activities, fresh_ids, stale_ids)
+    deleted = _delete(conn, connector, object_type, list(dict.fromkeys(deleted_ids)))
+    return Mirrored(mirrored=mirrored, stale=stale, activities=stored, deleted=deleted)
+
+
+def _upsert_leads(
+    conn: Connection, now: datetime, connector: str, object_type: str, leads: Sequence[Lead]
+) -> tuple[int, int, list[str], set[str]]:
+    t = mirror_leads
+    latest = {lead.id: lead for lead in leads}  # the last of duplicates wins
+    ids = sorted(latest)
+    known: dict[str, datetime | None] = {}
+    for part in chunks(ids):
+        rows = conn.execute(
+            sa.select(t.c.lead_id, t.c.updated_at).where(
+                t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part)
+            )
+        )
+        known.update((row.lead_id, row.updated_at) for row in rows)
+    fresh: list[str] = []
+    stale: set[str] = set()
+    for lead_id in ids:
+        lead = latest[lead_id]
+        held = known.get(lead_id)
+        if held is not None and lead.updated_at is not None and utc(lead.updated_at) < held:
+            stale.add(lead_id)
+        else:
+            fresh.append(lead_id)
+    if fresh:
+        stmt = upsert(conn, t)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.connector, t.c.object_type, t.c.lead_id],
+            set_={
+                "fields": stmt.excluded.fields,
+                "created_at": sa.func.coalesce(stmt.excluded.created_at, t.c.created_at),
+                "updated_at": stmt.excluded.updated_at,
+                "mirrored_at": stmt.excluded.mirrored_at,
+            },
+        )
+        conn.execute(
+            stmt,
+            [
+                {
+                    "connector": connector,
+                    "object_type": object_type,
+                    "lead_id": lead_id,
+                    "fields": dict(latest[lead_id].fields),
+                    "created_at": latest[lead_id].created_at,
+                    "updated_at": latest[lead_id].updated_at,
+                    "mirrored_at": now,
+                }
+                for lead_id in fresh
+            ],
+        )
+    return len(fresh), len(stale), fresh, stale
+
+
+def _replace_activities(
+    conn: Connection,
+    connector: str,
+    object_type: str,
+    activities: Sequence[Activity],
+    fresh_ids: list[str],
+    stale_ids: set[str],
+) -> int:
+    t = mirror_activities
+    for part in chunks(fresh_ids):
+        conn.execute(
+            sa.delete(t).where(t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part))
+        )
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for activity in activities:
+        if activity.lead_id in stale_ids:
+            continue
+        key = activity_key(activity)
+        rows[(activity.lead_id, key)] = {
+            "connector": connector,
+            "object_type": object_type,
+            "lead_id": activity.lead_id,
+            "activity_key": key,
+            "type": activity.type,
+            "occurred_at": activity.occurred_at,
+            "properties": dict(activity.properties),
+        }
+    if rows:
+        stmt = upsert(conn, t).on_conflict_do_nothing(
+            index_elements=[t.c.connector, t.c.object_type, t.c.lead_id, t.c.activity_key]
+        )
+        conn.execute(stmt, [rows[k] for k in sorted(rows)])
+    return len(rows)
+
+
+def _delete(conn: Connection, connector: str, object_type: str, ids: list[str]) -> int:
+    deleted = 0
+    for part in chunks(ids):
+        a = mirror_activities
+        conn.execute(sa.delete(a).where(a.c.connector == connector, a.c.object_type == object_type, a.c.lead_id.in_(part)))
+        t = mirror_leads
+        result = conn.execute(
+            sa.delete(t).where(t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part))
+        )
+        deleted += result.rowcount
+    return deleted
+
+
+def _activities(conn: Connection, connector: str, leads: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Activity]]:
+    a = mirror_activities
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for object_type, lead_id in leads:
+        grouped[object_type].append(lead_id)
+    found: dict[tuple[str, str], list[Activity]] = defaultdict(list)
+    for object_type, ids in grouped.items():
+        for part in chunks(ids):
+            rows = conn.execute(
+                sa.select(a.c.lead_id, a.c.type, a.c.occurred_at, a.c.properties)
+                .where(a.c.connector == connector, a.c.object_type == object_type, a.c.lead_id.in_(part))
+                .order_by(a.c.lead_id, a.c.occurred_at, a.c.activity_key)
+            )
+            for row in rows:
+                found[(object_type, row.lead_id)].append(Activity(row.lead_id, row.type, row.occurred_at, row.properties))
+    return found
+
+
+def _lead(row: sa.Row[Any]) -> Lead:
+    return Lead(
+        id=row.lead_id,
+        object_type=cast(ObjectType, row.object_type),
+        fields=row.fields,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
