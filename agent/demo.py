@@ -5,6 +5,9 @@ them), seeds each with generated leads and their activity, writes a config namin
 what an admin does on day one: ``setup`` (create the score fields), a ``backfill`` into both CRMs,
 and a second ``sync``, which must write nothing. The summary is read back from the emulated CRMs,
 so what it shows is what landed there.
+
+It imports the emulators (the ``[emulators]`` extra): the ``demo`` command loads this module
+through :func:`leadscore.agent.core.extras.load`, once it runs.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.table import Table
 
-from agent.config import AgentConfig, load_config
-from agent.sync.agent import Agent
-from agent.sync.jobs import JobOutcome
-from connectors.base import WriteSpec
+from leadscore.agent.config import AgentConfig, load_config
+from leadscore.agent.core.contract import WriteSpec
+from leadscore.agent.logs import configure_logging
+from leadscore.agent.sync import Agent, JobOutcome
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator
+from leadscore.connectors.salesforce.emulator import SalesforceEmulator
 
 HUBSPOT_FIELDS = {"budget": "budget", "authority": "authority", "need": "need", "timeline": "timeline"}
 
@@ -79,13 +84,12 @@ def run_demo(
     model: Path,
     out_dir: Path,
     console: Console,
+    backfill: Callable[[Agent], list[JobOutcome]],
 ) -> int:
-    """Run the demo; returns the exit code (0 when everything landed and the second sync wrote nothing)."""
-    from connectors.hubspot.emulator import HubSpotEmulator
-    from connectors.salesforce.emulator import SalesforceEmulator
+    """Run the demo; returns the exit code (0 when everything landed and the second sync wrote nothing).
 
-    from agent.logs import configure_logging
-
+    ``backfill`` runs the backfill of each of the agent's connectors (the CLI's, with progress bars).
+    """
     configure_logging("console", "warning")  # the summary speaks; the log only for trouble
     # Seeded an hour back: the generated records' modified stamps (made distinct by whole seconds)
     # then all lie before the backfill starts, as in a CRM nobody edits during the demo.
@@ -116,14 +120,7 @@ def run_demo(
             console.print(f"  {name}: created {', '.join(report.created) or 'nothing'}", highlight=False)
 
         console.print("\n[bold]2. backfill[/]: pull everything, score, write")
-        from agent.sync_commands import ProgressBar, progress_bars
-
-        outcomes: list[JobOutcome] = []
-        with progress_bars() as bars:
-            for name, jobs in agent.jobs.items():
-                bar = ProgressBar(bars, f"{name} backfill")
-                outcomes += jobs.run("backfill", progress=bar.advance, on_start=lambda c, b=bar: b.total(c, None))
-                bar.finish()
+        outcomes = backfill(agent)
         _print_runs(console, outcomes)
 
         written = _read_back(hubspot, salesforce, agent, config)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.csvfiles import SCORED_COLUMNS
+from leadscore.agent.csvfiles import SCORED_COLUMNS
 
 from .conftest import EXAMPLE_CONFIG
 
@@ -17,7 +17,7 @@ AS_OF = "2026-11-01T00:00:00Z"
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run([sys.executable, "-m", "leadscore.agent.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 @pytest.fixture
@@ -149,3 +149,31 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
                 "--out", str(tmp_path / "again.csv"))
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again.csv").read_text(encoding="utf-8") == (tmp_path / "demo" / "scored.csv").read_text(encoding="utf-8")
+
+
+#: Runs the CLI with numpy (the [predictive] extra's first module) made unimportable.
+WITHOUT_NUMPY = (
+    "import runpy, sys; sys.modules['numpy'] = None; sys.argv = ['leadscore', *sys.argv[1:]]; "
+    "runpy.run_module('leadscore.agent.cli', run_name='__main__')"
+)
+
+
+def test_commands_without_the_predictive_extra_run_or_name_it(tmp_path: Path, export: tuple[Path, Path]) -> None:
+    """`validate`, `score` and `--help` never import numpy; `train` names the extra to install, in one line."""
+    def bare(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", WITHOUT_NUMPY, *args], capture_output=True, text=True, timeout=120)
+
+    assert bare("--help").returncode == 0
+    done = bare("validate", "--config", str(EXAMPLE_CONFIG))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "OK"
+    leads, activities = export
+    scored = bare("score", "--config", str(EXAMPLE_CONFIG), "--leads", str(leads), "--as-of", AS_OF, "--out", str(tmp_path / "o.csv"))
+    assert scored.returncode == 0, scored.stderr
+    for command in (["train", "--out", str(tmp_path / "m.json")], ["report", "--out", str(tmp_path / "r.html")]):
+        missing = bare(*command, "--config", str(EXAMPLE_CONFIG), "--leads", str(leads), "--label-column", "custom.converted")
+        assert missing.returncode == 2, missing.stderr
+        assert missing.stderr.strip() == (
+            f"leadscore {command[0]} needs the predictive extra (numpy not installed): pip install 'leadscore[predictive]'"
+        ), missing.stderr
+    assert not (tmp_path / "m.json").exists()

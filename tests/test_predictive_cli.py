@@ -7,18 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.config import parse_config
-from agent.csvfiles import write_activities, write_leads
-from agent.records import Lead
-from agent.sample import generate_leads
-from agent.scoring import ScoringEngine
+from leadscore.agent.config import load_config, parse_config
+from leadscore.agent.csvfiles import write_activities, write_leads
+from leadscore.agent.core.records import Lead
+from leadscore.connectors.sample import generate_leads
+from leadscore.agent.scoring import ScoringEngine
 
 from .conftest import AS_OF, EXAMPLE_CONFIG
 
 
 def labelled_export(tmp_path: Path, count: int) -> tuple[Path, Path]:
     """Generated leads labelled converted with a probability that rises with their rules score."""
-    engine = ScoringEngine.from_config_file(EXAMPLE_CONFIG)
+    engine = ScoringEngine(load_config(EXAMPLE_CONFIG).scoring)
     rng = random.Random(5)
     leads, activities = [], []
     for sample in generate_leads(count, seed=3, as_of=AS_OF):
@@ -33,7 +33,7 @@ def labelled_export(tmp_path: Path, count: int) -> tuple[Path, Path]:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "leadscore.agent.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_train_and_learn_points_from_a_label_column(tmp_path: Path) -> None:

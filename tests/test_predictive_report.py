@@ -21,10 +21,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.config import parse_config
-from agent.csvfiles import write_activities, write_leads
-from agent.errors import ConfigError
-from agent.predictive import (
+from leadscore.agent.config import parse_config
+from leadscore.agent.csvfiles import write_activities, write_leads
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.predictive import (
     X_EDUCATION_LEAKY_FIELDS,
     X_EDUCATION_MAPPING,
     PredictiveConfig,
@@ -32,12 +32,13 @@ from agent.predictive import (
     build_training_set,
     load_csv_dataset,
     save_model,
-    train,
 )
-from agent.predictive.report import PLOTS, RULES_PLOTS, Report, build_report, render_html, report_command
-from agent.records import Activity, Lead
-from agent.scoring import ScoringEngine
-from connectors.base import Outcome
+from leadscore.agent.cli.predictive import report as report_command
+from leadscore.agent.predictive.training import train
+from leadscore.agent.predictive.report import PLOTS, RULES_PLOTS, Report, build_report, render_html
+from leadscore.agent.core.records import Activity, Lead
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.core.records import Outcome
 
 from .test_hybrid import RULES
 from .test_predictive import AS_OF, FAST, X_EDUCATION, synthetic

@@ -1,4 +1,4 @@
-"""The sync agent's commands: ``run``, ``sync``, ``backfill``, ``rescore``, ``setup``, ``status``, ``preview``.
+"""The sync agent's commands: ``run``, ``sync``, ``backfill``, ``rescore``, ``reconcile``, ``status``, ``preview``.
 
 Each loads the config (``--config``, default ``./leadscore.toml``), opens the state store it names
 and works on every configured connector (or those given with ``--connector``). Failures of one
@@ -18,61 +18,41 @@ from pathlib import Path
 from typing import Annotated, Any, Mapping, Optional, Sequence
 
 import typer
-from rich.console import Console
+from apscheduler.triggers.cron import CronTrigger
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agent.config import AgentConfig, load_config, require_secrets
-from agent.csvfiles import parse_timestamp
-from agent.errors import ConfigError
-from agent.state import RunKind
-from agent.sync.agent import Agent, build_scorer, open_store
-from agent.sync.jobs import JobOutcome
-from agent.sync.pipeline import SCORED_VERSION, since_cursor, write_plan_csv
-from agent.sync.reconcile import Drift
-from connectors.base import Connector, Cursor, WriteSpec
+from leadscore.agent.cli.options import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    ConnectorOption,
+    err,
+    now,
+    out,
+    parse_instant,
+    prepare,
+)
+from leadscore.agent.config import AgentConfig, load_config, require_secrets
+from leadscore.agent.core.contract import Connector, Cursor
+from leadscore.agent.metrics import HealthState, Metrics, serve
+from leadscore.agent.scheduler import serve as serve_jobs
+from leadscore.agent.state import RunKind
+from leadscore.agent.sync import Agent, JobOutcome, build_scorer, write_plan_csv
+from leadscore.agent.sync.agent import open_store
+from leadscore.agent.sync.pipeline import SCORED_VERSION, since_cursor
+from leadscore.agent.sync.reconcile import Drift
 
-out = Console()
-err = Console(stderr=True)
-
-DEFAULT_CONFIG = Path("leadscore.toml")
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Agent config file (TOML).")]
-ConnectorOption = Annotated[
-    Optional[list[str]], typer.Option("--connector", help="Only this connector (repeatable; default: all configured).")
-]
+#: A one-shot command found the connector's jobs running in another agent (or paused for quota):
+#: nothing was done; run it again later. Distinct from 0 so a script does not take it for done.
+EXIT_BUSY = 3
+DRIFT_SHOWN = 20
 
 
 # --- shared plumbing ---------------------------------------------------------------------------
 
 
-def _prepare(path: Path, *, service: bool = False) -> AgentConfig:
-    """Load the config and set up logging (JSON when not on a terminal) with its secrets redacted."""
-    from agent.logs import configure_logging, register_config_secrets
-
-    config = load_config(path)
-    level = config.agent.log_level if service else ("warning" if config.agent.log_level == "info" else config.agent.log_level)
-    configure_logging(config.agent.log_format, level)
-    register_config_secrets(config.connectors)
-    if config.agent.state_url:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        from agent.logs import register_secret
-
-        try:
-            register_secret(make_url(config.agent.state_url).password)
-        except ArgumentError:
-            pass  # the store names the bad URL itself when it opens
-    return config
-
-
-def _say_stopping(signal_name: str) -> None:
+def say_stopping(signal_name: str) -> None:
     err.print(f"{signal_name}: finishing the batch in flight, then stopping", highlight=False)
-
-
-#: A one-shot command found the connector's jobs running in another agent (or paused for quota):
-#: nothing was done; run it again later. Distinct from 0 so a script does not take it for done.
-EXIT_BUSY = 3
 
 
 def _exit_code(outcomes: Sequence[JobOutcome]) -> int:
@@ -136,13 +116,10 @@ class ProgressBar:
         self.task = progress.add_task(description, total=None, rate="")
 
     def total(self, connector: Connector, since: datetime | None) -> None:
-        count = getattr(connector, "count", None)
-        if count is None:
-            return
         total = 0
         try:
             for object_type in connector.object_types:
-                n = count(Cursor(object_type, since_cursor(since)))
+                n = connector.count(Cursor(object_type, since_cursor(since)))
                 if n is None:
                     return
                 total += n
@@ -162,15 +139,19 @@ class ProgressBar:
         self.progress.update(self.task, rate=f"{speed:,.0f} records/s" if speed else "")
 
 
+def open_agent(config: Path, connector: Sequence[str] | None) -> tuple[AgentConfig, Agent]:
+    """The config, checked for its secrets before the state store is opened (or created), and the agent."""
+    loaded = prepare(config)
+    require_secrets(loaded, connector or None)
+    return loaded, Agent.open(loaded, only=connector)
+
+
 # --- commands ----------------------------------------------------------------------------------
 
 
 def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Run the agent as a service: every connector's sync and nightly rescore, until SIGTERM."""
-    from agent.metrics import HealthState, Metrics, serve
-    from agent.scheduler import serve as serve_jobs
-
-    loaded = _prepare(config, service=True)
+    loaded = prepare(config, service=True)
     metrics, health = Metrics(), HealthState()
     agent = Agent.open(loaded, metrics=metrics, health=health)
     server = None
@@ -193,7 +174,7 @@ def sync(
     ] = None,
 ) -> None:
     """One incremental pass now: retry kept failures, pull what changed, score, write the changes."""
-    _run_each(config, connector, "sync", bars=False, as_of=_parse_instant("--as-of", as_of))
+    _run_each(config, connector, "sync", bars=False, as_of=parse_instant("--as-of", as_of))
 
 
 def backfill(
@@ -208,8 +189,8 @@ def backfill(
     ] = None,
 ) -> None:
     """Full pull and rescore, writing what changed; resumable: run it again after an interruption."""
-    moment = _parse_instant("--since", since)
-    scoring_time = _parse_instant("--as-of", as_of)
+    moment = parse_instant("--since", since)
+    scoring_time = parse_instant("--as-of", as_of)
     if dry_run is not None:
         _dry_run(config, connector, moment, dry_run, scoring_time)
         return
@@ -222,7 +203,7 @@ def rescore(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Score as of this instant (default: now).")] = None,
 ) -> None:
     """Score the mirror again now (what the nightly pass does) and write only what changed; no CRM read."""
-    _run_each(config, connector, "rescore", bars=True, as_of=_parse_instant("--as-of", as_of))
+    _run_each(config, connector, "rescore", bars=True, as_of=parse_instant("--as-of", as_of))
 
 
 def reconcile(
@@ -232,13 +213,11 @@ def reconcile(
 ) -> None:
     """Read the score fields back from the CRM and rewrite every record whose values there differ
     from what the model computes now (drift from users, workflows, restores); weekly in `run`."""
-    loaded = _prepare(config)
-    require_secrets(loaded, connector or None)  # before the state store is opened (or created)
-    agent = Agent.open(loaded, only=connector)
+    _, agent = open_agent(config, connector)
     outcomes: list[JobOutcome] = []
     drift: list[Drift] = []
     try:
-        with agent.stopped_by_signals(_say_stopping):
+        with agent.stopped_by_signals(say_stopping):
             for name, jobs in agent.jobs.items():
                 outcomes.extend(jobs.run("reconcile", dry_run=dry_run, report=drift.append))
                 if agent.stop.is_set():
@@ -262,9 +241,6 @@ def reconcile(
     raise typer.Exit(_exit_code(outcomes))
 
 
-DRIFT_SHOWN = 20
-
-
 def _shown(value: Any) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -281,39 +257,45 @@ def _run_each(
 ) -> None:
     """Run one kind of job for each connector in turn, under its lease; print what each did and
     exit with the code of the worst outcome. SIGTERM stops after the batch in flight."""
-    loaded = _prepare(config)
-    require_secrets(loaded, connector or None)  # before the state store is opened (or created)
-    agent = Agent.open(loaded, only=connector)
-    outcomes: list[JobOutcome] = []
+    _, agent = open_agent(config, connector)
     try:
-        with agent.stopped_by_signals(_say_stopping), (progress_bars() if bars else nullcontext()) as progress:
-            for name, jobs in agent.jobs.items():
-                bar = ProgressBar(progress, f"{name} {kind}") if progress is not None else None
-                if bar is not None and kind == "rescore":
-                    progress.update(bar.task, total=sum(agent.store.status(name).mirrored_leads.values()))
-                estimate = (lambda c, b=bar: b.total(c, since)) if bar is not None and kind == "backfill" else None
-                outcomes.extend(
-                    jobs.run(kind, since=since, as_of=as_of, progress=bar.advance if bar else None, on_start=estimate)
-                )
-                if bar is not None:
-                    bar.finish()
-                if agent.stop.is_set():
-                    break
+        with agent.stopped_by_signals(say_stopping):
+            outcomes = run_jobs(agent, kind, bars=bars, since=since, as_of=as_of)
     finally:
         agent.close()
     _print_outcomes(outcomes)
     raise typer.Exit(_exit_code(outcomes))
 
 
+def run_jobs(
+    agent: Agent, kind: RunKind, *, bars: bool, since: datetime | None = None, as_of: datetime | None = None,
+) -> list[JobOutcome]:
+    """Run one kind of job for each of the agent's connectors in turn (optionally with progress
+    bars) until the agent is told to stop; what each did."""
+    outcomes: list[JobOutcome] = []
+    with (progress_bars() if bars else nullcontext()) as progress:
+        for name, jobs in agent.jobs.items():
+            bar = ProgressBar(progress, f"{name} {kind}") if progress is not None else None
+            if bar is not None and kind == "rescore":
+                progress.update(bar.task, total=sum(agent.store.status(name).mirrored_leads.values()))
+            estimate = (lambda c, b=bar: b.total(c, since)) if bar is not None and kind == "backfill" else None
+            outcomes.extend(
+                jobs.run(kind, since=since, as_of=as_of, progress=bar.advance if bar else None, on_start=estimate)
+            )
+            if bar is not None:
+                bar.finish()
+            if agent.stop.is_set():
+                break
+    return outcomes
+
+
 def _dry_run(config: Path, connector: Sequence[str] | None, since: datetime | None, path: Path, as_of: datetime | None) -> None:
     """What a backfill would change, as CSV; nothing is written to the CRM or the state."""
-    loaded = _prepare(config)
-    require_secrets(loaded, connector or None)
-    agent = Agent.open(loaded, only=connector)
+    _, agent = open_agent(config, connector)
     rows = 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with agent.stopped_by_signals(_say_stopping), progress_bars() as progress, path.open("w", newline="", encoding="utf-8") as handle:
+        with agent.stopped_by_signals(say_stopping), progress_bars() as progress, path.open("w", newline="", encoding="utf-8") as handle:
             for index, (name, jobs) in enumerate(agent.jobs.items()):
                 bar = ProgressBar(progress, f"{name} dry run")
                 crm = jobs.connector()
@@ -324,48 +306,6 @@ def _dry_run(config: Path, connector: Sequence[str] | None, since: datetime | No
     finally:
         agent.close()
     out.print(f"dry run: {rows} value changes would be written -> {path} (nothing was written)", highlight=False)
-
-
-def _parse_instant(option: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    moment = parse_timestamp(value)
-    if moment is None:
-        raise ConfigError(f"{option}: expected a date or instant such as 2026-10-01 or 2026-10-01T00:00:00Z, got {value!r}")
-    return moment
-
-
-def setup(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
-    """Create the configured write fields in each CRM (idempotent), then check them."""
-    loaded = _prepare(config)
-    require_secrets(loaded, connector or None)
-    agent = Agent.open(loaded, only=connector)
-    code = 0
-    try:
-        for name, jobs in agent.jobs.items():
-            crm = jobs.connector()
-            spec = WriteSpec(
-                values=frozenset(crm.write_values),
-                stages=[s.name for s in loaded.scoring.stages],
-                reason_max_length=loaded.scoring.reason_max_length,
-            )
-            report = crm.setup(spec)
-            out.print(
-                f"{name}: created {', '.join(report.created) or 'nothing'}; already there: {', '.join(report.existing) or 'nothing'}",
-                highlight=False,
-            )
-            for step in report.todo:
-                out.print(f"  to do by hand: {step}", highlight=False)
-            check = crm.check()
-            if check.ok:
-                out.print(f"{name}: check OK", highlight=False)
-            else:
-                code = 2
-                for problem in check.problems:
-                    err.print(f"{name}: {problem}", highlight=False)
-    finally:
-        agent.close()
-    raise typer.Exit(code)
 
 
 def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
@@ -409,7 +349,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
                 out.print(f"unfinished backfill {b.id} of {b.object_type}s since {b.since or 'the beginning'}: at {b.position}", highlight=False)
             for kind, line in _scheduled(loaded, name, st.last_runs).items():
                 out.print(f"{kind}: {line}", highlight=False)
-            for lease in st.locks:
+            for lease in st.leases:
                 out.print(f"running: {lease.job} held by {lease.owner} until {lease.expires_at:%H:%M:%S} UTC", highlight=False)
     finally:
         store.close()
@@ -418,12 +358,10 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
 def _scheduled(config: AgentConfig, name: str, last_runs: Mapping[str, Any]) -> dict[str, str]:
     """The scheduled passes of ``leadscore run`` beside the sync (backfill, rescore, reconcile):
     the last one and the next one, from the config's schedule."""
-    from apscheduler.triggers.cron import CronTrigger
-
     resolved = config.schedule.for_connector(name)
     crons = {"backfill": resolved.backfill_cron, "rescore": resolved.rescore_cron if resolved.rescore else None,
              "reconcile": resolved.reconcile_cron}
-    now = datetime.now(timezone.utc)
+    current = datetime.now(timezone.utc)
     lines: dict[str, str] = {}
     for kind, cron in crons.items():
         last = last_runs.get(kind)
@@ -431,7 +369,7 @@ def _scheduled(config: AgentConfig, name: str, last_runs: Mapping[str, Any]) -> 
         if cron is None:
             lines[f"scheduled {kind}"] = f"off; {shown}"
             continue
-        following = CronTrigger.from_crontab(cron, timezone=resolved.timezone).get_next_fire_time(None, now)
+        following = CronTrigger.from_crontab(cron, timezone=resolved.timezone).get_next_fire_time(None, current)
         upcoming = following.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if following else "never"
         lines[f"scheduled {kind}"] = f"'{cron}' ({resolved.timezone}): next {upcoming}; {shown}"
     return lines
@@ -447,7 +385,7 @@ def preview(
     new_config, old_config = load_config(config), load_config(current)
     new_scorer, old_scorer = build_scorer(new_config), build_scorer(old_config)
     store = open_store(old_config)
-    as_of = datetime.now(timezone.utc).replace(microsecond=0)
+    as_of = now()
     before: Counter[str] = Counter()
     after: Counter[str] = Counter()
     moves: list[tuple[int, str, str, Any, Any]] = []
@@ -486,8 +424,3 @@ def preview(
         stage = old.stage if old.stage == new.stage else f"{old.stage} -> {new.stage}"
         movers.add_row(name, record_id, f"{old.score} -> {new.score} ({delta:+d})", stage, new.reason(engine.model.reason_max_length))
     out.print(movers)
-
-
-def register(app: typer.Typer) -> None:
-    for command in (run, sync, backfill, rescore, reconcile, setup, status, preview):
-        app.command()(command)

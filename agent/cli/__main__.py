@@ -1,0 +1,5 @@
+"""``python -m leadscore.agent.cli``: the ``leadscore`` command."""
+
+from leadscore.agent.cli import main
+
+main()
