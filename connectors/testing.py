@@ -2,7 +2,25 @@
 
 One line gives a connector the whole suite, as singer-sdk's ``get_tap_test_class`` does::
 
-    TestHubSpotConformance = ConformanceSuite.for_harness(HubSpotHarness)
+    TestConformance = ConformanceSuite.for_harness(PipedriveHarness)
+
+and one runs it for every installed connector (``tests/test_conformance.py``)::
+
+    TestConformance = ConformanceSuite.for_installed()
+
+Each connector ships its harness beside its emulator and registers it under the connector's name
+in the ``leadscore.conformance`` entry-point group, as the connector itself is registered in
+``leadscore.connectors``::
+
+    [project.entry-points."leadscore.conformance"]
+    pipedrive = "leadscore_pipedrive.harness:PipedriveHarness"
+
+Every check then runs once per harness (``test_pull_everything[pipedrive]``), carrying the pytest
+markers the harness names (``marks = ("network",)`` for one serving HTTP). A check that cannot
+apply to a connector is opted out by its harness, with the reason, which pytest reports as the
+skip's reason::
+
+    skip: ClassVar[Mapping[str, str]] = {"test_fault_storm_loses_nothing": "no network: files are local"}
 
 A harness pairs the connector with its CRM emulator: it seeds records, edits them as a user
 would, injects faults, and reads back what the CRM holds. The suite then checks what every
@@ -18,14 +36,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Iterator, Protocol
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Protocol
 
 import pytest
 
-from agent.errors import AuthError
-from agent.records import Lead, group_by_lead
-from agent.scoring import ScoringEngine, ScoringModel
-from connectors.base import Connector, Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from leadscore.agent.core.errors import AuthError
+from leadscore.agent.core.records import Lead, group_by_lead
+from leadscore.agent.scoring import ScoringEngine, ScoringModel
+from leadscore.agent.core.contract import Connector, Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from leadscore.agent.state import StateStore
+from leadscore.agent.sync import SyncPipeline
+
+#: The entry-point group harnesses register in: connector name -> harness class.
+CONFORMANCE_GROUP = "leadscore.conformance"
 
 #: A small model on fields every CRM has, so the suite exercises real scoring end to end.
 SUITE_MODEL = ScoringModel.model_validate(
@@ -52,6 +76,11 @@ class Harness(Protocol):
 
     #: The object type pulled and written (``"contact"``, ``"lead"``).
     object_type: ClassVar[str]
+    #: Checks (test method names) that cannot apply to this connector -> why; each becomes a
+    #: pytest skip with that reason. Optional (none); keep it short and honest.
+    skip: ClassVar[Mapping[str, str]]
+    #: Names of pytest markers its checks carry (``("network",)`` when it serves HTTP). Optional.
+    marks: ClassVar[tuple[str, ...]]
 
     def connector(self) -> Connector:
         """A connector configured against the running emulator, writing the standard fields."""
@@ -129,23 +158,94 @@ class MiniSync:
         return {"pulled": pulled, "written": written}
 
 
-class ConformanceSuite:
-    """Base class of the generated test classes; see :meth:`for_harness`."""
+def available_harnesses() -> dict[str, EntryPoint]:
+    """Installed conformance harnesses by connector name, from the ``leadscore.conformance`` group."""
+    return {ep.name: ep for ep in entry_points(group=CONFORMANCE_GROUP)}
 
-    harness_factory: ClassVar[Callable[[], Harness]]
+
+class BrokenHarness:
+    """Stands in for a harness whose entry point does not load: every check of that connector
+    fails saying why, instead of the connector silently going untested."""
+
+    object_type: ClassVar[str] = "lead"
+
+    def __init__(self, entry_point: EntryPoint, error: BaseException) -> None:
+        self.message = f"cannot load conformance harness {entry_point.value}: {type(error).__name__}: {error}"
+
+    def __call__(self) -> Harness:
+        raise RuntimeError(self.message)
+
+
+def load_harnesses() -> dict[str, Callable[[], Harness]]:
+    """Every installed harness class by connector name (a :class:`BrokenHarness` for one that
+    does not import)."""
+    found: dict[str, Callable[[], Harness]] = {}
+    for name, entry_point in sorted(available_harnesses().items()):
+        try:
+            found[name] = entry_point.load()
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the others' results
+            found[name] = BrokenHarness(entry_point, exc)
+    return found
+
+
+class ConformanceSuite:
+    """Base class of the generated test classes; see :meth:`for_harnesses`. Each ``test_``
+    method is a check, run once per harness."""
+
+    harnesses: ClassVar[Mapping[str, Callable[[], Harness]]] = {}
     seed_count: ClassVar[int] = 250
 
+    @classmethod
+    def checks(cls) -> list[str]:
+        """The names of the suite's checks: what a harness's ``skip`` may name."""
+        return sorted(name for name in dir(cls) if name.startswith("test_") and callable(getattr(cls, name)))
+
+    @classmethod
+    def unknown_opt_outs(cls, factory: Callable[[], Harness]) -> dict[str, str]:
+        """A harness's opt-outs that name no check, or give no reason: each -> the problem."""
+        checks = set(cls.checks())
+        problems = {name: "no such check" for name in getattr(factory, "skip", {}) if name not in checks}
+        problems.update({name: "no reason given" for name, why in getattr(factory, "skip", {}).items()
+                         if name in checks and not str(why).strip()})
+        return problems
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Each check once per harness, id'd by connector name, with the harness's markers, and
+        skipped with the harness's reason where it opts out."""
+        if "harness_factory" not in metafunc.fixturenames:
+            return
+        check = metafunc.function.__name__
+        params = []
+        for name, factory in self.harnesses.items():
+            marks = [getattr(pytest.mark, mark) for mark in getattr(factory, "marks", ())]
+            reason = getattr(factory, "skip", {}).get(check)
+            if reason is not None:
+                marks.append(pytest.mark.skip(reason=f"{name}: {reason}"))
+            params.append(pytest.param(factory, id=name, marks=marks))
+        metafunc.parametrize("harness_factory", params)
+
     @pytest.fixture
-    def harness(self) -> Iterator[Harness]:
-        harness = type(self).harness_factory()
+    def harness(self, harness_factory: Callable[[], Harness]) -> Iterator[Harness]:
+        harness = harness_factory()
         try:
             yield harness
         finally:
             harness.close()
 
     @classmethod
-    def for_harness(cls, factory: Callable[[], Harness], *, seed_count: int = 250) -> type[ConformanceSuite]:
-        return type("ConformanceTests", (cls,), {"harness_factory": staticmethod(factory), "seed_count": seed_count})
+    def for_harnesses(cls, harnesses: Mapping[str, Callable[[], Harness]], *, seed_count: int = 250) -> type[ConformanceSuite]:
+        """A test class running every check once per harness (connector name -> harness class)."""
+        return type("ConformanceTests", (cls,), {"harnesses": dict(harnesses), "seed_count": seed_count})
+
+    @classmethod
+    def for_harness(cls, factory: Callable[[], Harness], *, seed_count: int = 250, name: str | None = None) -> type[ConformanceSuite]:
+        """The suite for one connector's harness (named ``name``, by default its class name)."""
+        return cls.for_harnesses({name or getattr(factory, "__name__", "harness"): factory}, seed_count=seed_count)
+
+    @classmethod
+    def for_installed(cls, *, seed_count: int = 250) -> type[ConformanceSuite]:
+        """The suite for every harness registered in the ``leadscore.conformance`` group."""
+        return cls.for_harnesses(load_harnesses(), seed_count=seed_count)
 
     # --- the checks -----------------------------------------------------------------------
 
@@ -248,9 +348,6 @@ class ConformanceSuite:
     def test_the_agent_pipeline_syncs_and_a_quiet_rescore_costs_nothing(self, harness: Harness, tmp_path: Any) -> None:
         """The real pipeline and state store, not :class:`MiniSync`: a full sync writes every
         record, a second writes nothing, and a rescore from the mirror makes no API call."""
-        from agent.state import StateStore
-        from agent.sync import SyncPipeline
-
         ids = harness.seed(self.seed_count)
         connector = harness.connector()
         connector.setup(WriteSpec(frozenset(connector.write_values), [s.name for s in SUITE_MODEL.stages]))

@@ -10,78 +10,15 @@ from typing import Any
 
 import pytest
 
-from agent.errors import AuthError, ConfigError
-from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
-from connectors.hubspot import HubSpotConnector
-from connectors.hubspot.config import DEFAULT_FIELDS
-from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
-from connectors.testing import ConformanceSuite
+from leadscore.agent.core.errors import AuthError, ConfigError
+from leadscore.agent.core.contract import Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from leadscore.connectors.hubspot import HubSpotConnector
+from leadscore.connectors.hubspot.emulator import RateLimits
+from leadscore.connectors.hubspot.emulator.harness import FAST, WRITE_FIELDS, HubSpotHarness  # noqa: F401 - FAST: other tests import it from here
 
 pytestmark = pytest.mark.network
 
-WRITE_FIELDS = {"score": "leadscore_score", "stage": "leadscore_stage", "reason": "leadscore_reason"}
-FAST = RateLimits(per_ten_seconds=100_000, daily=10_000_000, search_per_second=10_000)
-
-
-def compressed_sleep(seconds: float) -> None:
-    """Waits the connector computes (Retry-After, backoff, limiter) are honoured in order but
-    compressed, so a fault storm takes seconds, not minutes."""
-    time.sleep(min(seconds, 0.02))
-
-
-class HubSpotHarness:
-    object_type = "contact"
-
-    def __init__(self, limits: RateLimits = FAST) -> None:
-        self.emulator = HubSpotEmulator(limits=limits).start()
-
-    def connector(self, **overrides: Any) -> HubSpotConnector:
-        config = {
-            "access_token": self.emulator.token,
-            "host": self.emulator.base_url,
-            "per_ten_seconds": 100_000,
-            "search_per_second": 10_000,
-            "retry_attempts": 10,
-            "connect_timeout": 2,
-            "read_timeout": 10,
-            "write": WRITE_FIELDS,
-            **overrides,
-        }
-        return HubSpotConnector(config, sleep=compressed_sleep)
-
-    def seed(self, count: int) -> list[str]:
-        return self.emulator.seed(count, seed=11, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc))
-
-    def edit(self, record_id: str, field: str, value: str) -> None:
-        self.emulator.update_contact(record_id, {DEFAULT_FIELDS[field]: value})
-
-    def delete(self, record_id: str) -> None:
-        self.emulator.delete_contact(record_id)
-
-    def written(self, record_id: str) -> dict[str, str | None]:
-        props = self.emulator.contact(record_id)
-        return {name: props.get(prop) for name, prop in WRITE_FIELDS.items()}
-
-    def fields_written(self) -> set[str]:
-        return {name for name, count in self.emulator.property_writes().items() if count}
-
-    def allowed_fields(self) -> set[str]:
-        return set(WRITE_FIELDS.values())
-
-    def faults(self, *, error_rate: float = 0.0, drop_rate: float = 0.0) -> None:
-        self.emulator.set_faults(error_rate=error_rate, drop_rate=drop_rate, seed=3)
-
-    def faults_served(self) -> int:
-        return sum(1 for r in self.emulator.requests() if r.status == 0 or r.status >= 423)
-
-    def revoke_token(self) -> None:
-        self.emulator.revoke_token()
-
-    def close(self) -> None:
-        self.emulator.stop()
-
-
-TestHubSpotConformance = ConformanceSuite.for_harness(HubSpotHarness)
+# The suite's checks run for every installed connector in tests/test_conformance.py.
 
 
 @pytest.fixture
@@ -256,7 +193,7 @@ def test_failures_are_logged_specifically_and_counted(harness: HubSpotHarness) -
 
 @pytest.mark.parametrize(("bucket", "number"), [("1-5", 1), ("100-500", 100), ("1000+", 1000), ("250", "250"), ("n/a", "n/a")])
 def test_employee_buckets_read_as_their_lower_bound(bucket: str, number: Any) -> None:
-    from connectors.hubspot.pull import employees_from_bucket
+    from leadscore.connectors.hubspot.pull import employees_from_bucket
 
     assert employees_from_bucket(bucket) == number
 
@@ -276,7 +213,7 @@ def test_emulator_command_serves_until_interrupted() -> None:
     from hubspot import HubSpot
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "emulator", "hubspot", "--port", "0", "--contacts", "25", "--seed", "5"],
+        [sys.executable, "-m", "leadscore.agent.cli", "emulator", "hubspot", "--port", "0", "--contacts", "25", "--seed", "5"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

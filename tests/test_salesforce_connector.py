@@ -5,91 +5,17 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 import pytest
 
-from agent.errors import AuthError, ConfigError, QuotaExhausted
-from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
-from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.config import DEFAULT_LEAD_FIELDS
-from connectors.salesforce.emulator import SalesforceEmulator
-from connectors.testing import ConformanceSuite
+from leadscore.agent.core.errors import AuthError, ConfigError, QuotaExhausted
+from leadscore.agent.core.contract import Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from leadscore.connectors.salesforce import SalesforceConnector
+from leadscore.connectors.salesforce.emulator.harness import STAGES, WRITE_FIELDS, SalesforceHarness
 
 pytestmark = pytest.mark.network
 
-WRITE_FIELDS = {"score": "Leadscore_Score__c", "stage": "Leadscore_Stage__c", "reason": "Leadscore_Reason__c"}
-STAGES = ["Cold", "Warm", "MQL", "SQL"]
-
-
-def compressed_sleep(seconds: float) -> None:
-    time.sleep(min(seconds, 0.02))
-
-
-class SalesforceHarness:
-    object_type = "lead"
-
-    def __init__(self, **emulator_options: Any) -> None:
-        self.emulator = SalesforceEmulator(**emulator_options).start()
-
-    def config(self, **overrides: Any) -> dict[str, Any]:
-        creds = self.emulator.credentials
-        return {
-            "auth": "jwt",
-            "login_url": self.emulator.login_url,
-            "client_id": creds.client_id,
-            "username": creds.username,
-            "private_key": creds.private_key_pem,
-            "ca_bundle": self.emulator.ca_bundle,
-            "write": WRITE_FIELDS,
-            "bulk_poll_seconds": 0.05,
-            "retry_attempts": 10,
-            "connect_timeout": 2,
-            "read_timeout": 10,
-            **overrides,
-        }
-
-    def connector(self, **overrides: Any) -> SalesforceConnector:
-        return SalesforceConnector(self.config(**overrides), sleep=compressed_sleep)
-
-    def seed(self, count: int) -> list[str]:
-        ids = self.emulator.seed(count, seed=11, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc))
-        # Converted leads are scored on their Contacts; the suite's lead-level checks use the rest.
-        return [i for i in ids if not self.emulator.record("Lead", i).get("IsConverted")]
-
-    def edit(self, record_id: str, field: str, value: str) -> None:
-        self.emulator.update_record("Lead", record_id, {DEFAULT_LEAD_FIELDS[field]: value})
-
-    def delete(self, record_id: str) -> None:
-        self.emulator.delete_record("Lead", record_id)
-
-    def written(self, record_id: str) -> dict[str, str | None]:
-        values = self.emulator.record("Lead", record_id)
-        return {name: None if values.get(api) is None else str(values.get(api)) for name, api in WRITE_FIELDS.items()}
-
-    def fields_written(self) -> set[str]:
-        """Record fields written on Leads and Contacts (setup's permission-set records are not lead data)."""
-        return {name.split(".", 1)[1] for name, count in self.emulator.field_writes().items()
-                if count and name.split(".", 1)[0] in ("Lead", "Contact")}
-
-    def allowed_fields(self) -> set[str]:
-        return set(WRITE_FIELDS.values())
-
-    def faults(self, *, error_rate: float = 0.0, drop_rate: float = 0.0) -> None:
-        self.emulator.set_faults(error_rate=error_rate, drop_rate=drop_rate, seed=3)
-
-    def faults_served(self) -> int:
-        return sum(1 for r in self.emulator.requests() if r.status == 0 or r.status >= 500)
-
-    def revoke_token(self) -> None:
-        self.emulator.expire_sessions()
-        self.emulator.revoke_credentials()
-
-    def close(self) -> None:
-        self.emulator.stop()
-
-
-TestSalesforceConformance = ConformanceSuite.for_harness(SalesforceHarness)
+# The suite's checks run for every installed connector in tests/test_conformance.py.
 
 
 @pytest.fixture
@@ -255,7 +181,7 @@ def test_the_next_run_resumes_once_the_allocation_frees(harness: SalesforceHarne
 def test_faults_expiry_and_conversion_mid_run_lose_nothing(harness: SalesforceHarness) -> None:
     """A backfill under 20% faults, with the session expiring and a lead converted between its
     pull and its write: every record ends with its score on the right object."""
-    from connectors.testing import MiniSync
+    from leadscore.connectors.testing import MiniSync
 
     ids = harness.seed(250)
     connector = harness.connector()
@@ -294,7 +220,7 @@ def test_emulator_command_prints_what_a_client_needs() -> None:
     import sys
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "emulator", "salesforce", "--port", "0", "--leads", "20", "--seed", "5"],
+        [sys.executable, "-m", "leadscore.agent.cli", "emulator", "salesforce", "--port", "0", "--leads", "20", "--seed", "5"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -406,7 +332,7 @@ def test_count_honours_until(harness: SalesforceHarness) -> None:
 
 
 def test_the_session_id_obtained_at_login_is_redacted_from_logs() -> None:
-    from agent.logs import redact_text
+    from leadscore.agent.logs import redact_text
 
     harness = SalesforceHarness()
     try:
