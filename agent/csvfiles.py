@@ -18,13 +18,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence, TextIO
+from typing import Callable, Iterable, Mapping, Sequence, TextIO, TypeVar
 
-from agent.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, ScoreResult, is_known_activity_type
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.core.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, ScoreResult, is_known_activity_type
 
 # CSV exports carry long free-text fields (notes, descriptions); the csv module's default cap
 # of 128 KiB per field would raise mid-file.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+T = TypeVar("T")
 
 SCORED_COLUMNS = ("id", "score", "fit_score", "engagement_score", "stage", "grade", "reason", "model_version")
 
@@ -121,8 +124,6 @@ def _reader(handle: TextIO, path: Path, required: Iterable[str]) -> csv.DictRead
     columns = [c.strip() for c in (reader.fieldnames or [])]
     missing = [c for c in required if c not in columns]
     if missing:
-        from agent.errors import ConfigError
-
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(columns) or 'none'})")
     reader.fieldnames = columns
     return reader
@@ -214,25 +215,38 @@ def write_scores(path: str | Path, results: Iterable[ScoreResult], reason_budget
 
 def write_leads(path: str | Path, leads: Iterable[Lead]) -> int:
     """Write leads in the format :func:`read_leads` reads (used by the demo's sample export)."""
-    leads = list(leads)
-    columns = sorted({name for lead in leads for name in lead.fields})
-    return _write_rows(
+    return _write_with_fields(
         path,
-        ["id", "object_type", "created_at", *columns],
-        (
-            [lead.id, lead.object_type, lead.created_at.isoformat() if lead.created_at else "",
-             *("" if lead.fields.get(c) is None else lead.fields[c] for c in columns)]
-            for lead in leads
-        ),
+        ("id", "object_type", "created_at"),
+        list(leads),
+        lambda lead: (lead.id, lead.object_type, lead.created_at.isoformat() if lead.created_at else ""),
+        lambda lead: lead.fields,
     )
 
 
 def write_activities(path: str | Path, activities: Iterable[Activity]) -> int:
     """Write activities in the format :func:`read_activities` reads."""
-    activities = list(activities)
-    props = sorted({name for a in activities for name in a.properties})
+    return _write_with_fields(
+        path,
+        ("lead_id", "type", "occurred_at"),
+        list(activities),
+        lambda a: (a.lead_id, a.type, a.occurred_at.isoformat()),
+        lambda a: a.properties,
+    )
+
+
+def _write_with_fields(
+    path: str | Path,
+    header: Sequence[str],
+    records: Sequence[T],
+    cells: Callable[[T], Sequence[object]],
+    named: Callable[[T], Mapping[str, object]],
+) -> int:
+    """``records`` as their ``cells`` under ``header``, then a column for every name a record's
+    ``named`` values use (sorted; a record without that value gets an empty cell)."""
+    columns = sorted({name for record in records for name in named(record)})
     return _write_rows(
         path,
-        ["lead_id", "type", "occurred_at", *props],
-        ([a.lead_id, a.type, a.occurred_at.isoformat(), *(a.properties.get(p, "") for p in props)] for a in activities),
+        [*header, *columns],
+        ([*cells(r), *("" if named(r).get(c) is None else named(r)[c] for c in columns)] for r in records),
     )

@@ -14,7 +14,9 @@ unchanged. What every one of them needs, and what lives here:
   transport: dropping a connection with an RST, ending idle keep-alive connections on stop,
   writing JSON, bytes or empty bodies with ``Content-Length``;
 - :class:`FaultPlan`, :class:`Fault` and :class:`FaultInjector`, seeded fault injection
-  (latency, dropped connections, error statuses) decided before anything touches data.
+  (latency, dropped connections, error statuses) decided before anything touches data;
+- :class:`Router`, the table of routes (method, path template, target) a vendor's API matches a
+  request against, answering which methods a path has when none is the request's.
 
 What is vendor-specific stays in each emulator: error bodies and which body a faulted status
 gets, headers such as ``X-HubSpot-Correlation-Id`` or ``Sforce-Limit-Info`` (through
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import ssl
 import struct
@@ -36,7 +39,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, ClassVar, Mapping, Protocol, Self, Sequence
+from typing import Any, Callable, ClassVar, Generic, Iterable, Mapping, Protocol, Self, Sequence, TypeVar
 from urllib.parse import urlsplit
 
 # --- answers and requests -------------------------------------------------------------------------
@@ -92,6 +95,58 @@ class Routed(Protocol):
 
     @property
     def endpoint(self) -> str: ...
+
+
+# --- routing --------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+_PARAMETER = re.compile(r"\{(\w+)(?::([^{}]+))?\}")
+
+
+def path_pattern(template: str) -> re.Pattern[str]:
+    """The pattern a path template stands for: ``{name}`` matches one path segment and
+    ``{name:regex}`` what ``regex`` matches (no braces in it), each captured as ``name``; the rest
+    is literal, and the whole path must match (``/crm/v3/objects/{t}/{id}``)."""
+    parts: list[str] = []
+    end = 0
+    for found in _PARAMETER.finditer(template):
+        parts.append(re.escape(template[end:found.start()]))
+        parts.append(f"(?P<{found.group(1)}>{found.group(2) or '[^/]+'})")
+        end = found.end()
+    parts.append(re.escape(template[end:]))
+    return re.compile("^" + "".join(parts) + "$")
+
+
+@dataclass(frozen=True)
+class RouteMatch(Generic[T]):
+    """What a :class:`Router` found for a request: the route's target and the path's parameters
+    (as sent: still percent-encoded), or no target and the methods the path has routes for
+    (empty: no route has the path at all)."""
+
+    target: T | None
+    params: dict[str, str] = field(default_factory=dict)
+    allowed: tuple[str, ...] = ()
+
+
+class Router(Generic[T]):
+    """A vendor's routes, tried in order: ``(method, path template, target)``, each template
+    under ``prefix`` (see :func:`path_pattern`). The first route matching both the method and
+    the path wins."""
+
+    def __init__(self, routes: Iterable[tuple[str, str, T]], *, prefix: str = "") -> None:
+        self._routes = [(method, path_pattern(prefix + template), target) for method, template, target in routes]
+
+    def match(self, method: str, path: str) -> RouteMatch[T]:
+        allowed: list[str] = []
+        for verb, pattern, target in self._routes:
+            found = pattern.match(path)
+            if found is None:
+                continue
+            if verb == method:
+                return RouteMatch(target, found.groupdict())
+            allowed.append(verb)
+        return RouteMatch(None, allowed=tuple(allowed))
 
 
 # --- the request log ------------------------------------------------------------------------------

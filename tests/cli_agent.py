@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from agent.state import StateStore
-from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+from leadscore.agent.state import StateStore
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+from tests.conftest import stage_ladder, toml_table, toml_tables, toml_value  # noqa: F401 - toml_value: for importers
 
 ROOT = Path(__file__).resolve().parent.parent
 LEADSCORE = Path(sys.executable).with_name("leadscore")
@@ -31,46 +32,19 @@ WRITTEN = ("leadscore_score", "leadscore_stage", "leadscore_reason")
 #: at, so a ``leadscore sync`` (which scores as of now; it has no ``--as-of``) can be compared with
 #: a clean run made seconds or a day boundary apart. The example model's reasons carry activity
 #: ages ("(3d ago)") and its decay moves scores as the clock does.
-TIMELESS_MODEL = """
-[scoring]
-name = "timeless"
-description = "Fit rules only, for comparing syncs made at different instants."
-
-[[scoring.rules]]
-kind = "fit"
-id = "industry-tech"
-label = "Industry: {value}"
-field = "industry"
-in = ["Technology", "Software", "Information Technology"]
-points = 20
-
-[[scoring.rules]]
-kind = "fit"
-id = "title-senior"
-label = "Title: {value}"
-field = "title"
-regex = '\\b(CEO|CTO|VP|Founder|Head of|Director|Manager)\\b'
-points = 15
-
-[[scoring.rules]]
-kind = "fit"
-id = "region-north-america"
-label = "North America"
-field = "country"
-in = ["United States", "Canada", "Mexico"]
-points = 10
-
-[[scoring.stages]]
-name = "Cold"
-
-[[scoring.stages]]
-name = "Warm"
-min_score = 20
-
-[[scoring.stages]]
-name = "MQL"
-min_score = 35
-"""
+TIMELESS_MODEL = (
+    '[scoring]\nname = "timeless"\ndescription = "Fit rules only, for comparing syncs made at different instants."\n'
+    + toml_tables(
+        "scoring.rules",
+        {"kind": "fit", "id": "industry-tech", "label": "Industry: {value}", "field": "industry",
+         "in": ["Technology", "Software", "Information Technology"], "points": 20},
+        {"kind": "fit", "id": "title-senior", "label": "Title: {value}", "field": "title",
+         "regex": r"\b(CEO|CTO|VP|Founder|Head of|Director|Manager)\b", "points": 15},
+        {"kind": "fit", "id": "region-north-america", "label": "North America", "field": "country",
+         "in": ["United States", "Canada", "Mexico"], "points": 10},
+    )
+    + stage_ladder("Cold", ("Warm", 20), ("MQL", 35))
+)
 
 T = TypeVar("T")
 
@@ -100,24 +74,6 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
 def iso_now() -> str:
     """Now as HubSpot writes instants (``2026-11-23T14:10:40.099Z``), comparable as text."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"no TOML for {value!r}")
-
-
-def toml_table(name: str, values: Mapping[str, Any]) -> str:
-    return f"[{name}]\n" + "".join(f"{key} = {toml_value(v)}\n" for key, v in values.items() if v is not None)
 
 
 def written_values(emulator: HubSpotEmulator) -> dict[str, tuple[str | None, ...]]:

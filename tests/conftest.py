@@ -1,15 +1,19 @@
-"""Shared fixtures: the shipped example model and the instant the worked example is scored at."""
+"""Shared fixtures: the shipped example model and the instant the worked example is scored at;
+and helpers writing TOML (:func:`toml_table`, :func:`toml_tables`, :func:`stage_ladder`) for the
+models and configs tests build."""
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Mapping
 
 import pytest
 
-from agent.config import load_config
-from agent.scoring import ScoringEngine
+from leadscore.agent.config import load_config
+from leadscore.agent.scoring import ScoringEngine
 from tests.postgres import postgres_admin, postgres_server, postgres_url  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +24,40 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 @pytest.fixture(scope="session")
 def example_engine() -> ScoringEngine:
     return ScoringEngine(load_config(EXAMPLE_CONFIG).scoring)
+
+
+# --- TOML for the models and configs tests write ------------------------------------------------
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def toml_table(name: str, values: Mapping[str, Any]) -> str:
+    """``[name]`` and its keys (``None`` values left out)."""
+    return f"[{name}]\n" + "".join(f"{key} = {toml_value(v)}\n" for key, v in values.items() if v is not None)
+
+
+def toml_tables(name: str, *tables: Mapping[str, Any]) -> str:
+    """An array of tables: ``[[name]]`` and its keys for each of ``tables``, a blank line before each."""
+    return "".join("\n" + toml_table(f"[{name}]", values) for values in tables)
+
+
+def stage_ladder(lowest: str, *above: tuple[Any, ...]) -> str:
+    """``[[scoring.stages]]`` from the lowest stage up; each stage above it is ``(name, min_score)``
+    or ``(name, min_score, requires)``: ``stage_ladder("Cold", ("MQL", 30), ("SQL", 55, ["budget"]))``."""
+    stages = [{"name": lowest}, *(dict(zip(("name", "min_score", "requires"), stage)) for stage in above)]
+    return toml_tables("scoring.stages", *stages)
 
 
 # --- the HubSpot contract check (tests/hubspot_contract.py) -----------------------------------
@@ -43,7 +81,7 @@ class HubSpotContractPlugin:
         self._original = None
 
     def install(self) -> None:
-        from connectors.hubspot.emulator.core import HubSpotEmulator
+        from leadscore.connectors.hubspot.emulator.core import HubSpotEmulator
         from tests import hubspot_contract
 
         if self.skip_reason is None:
@@ -64,7 +102,7 @@ class HubSpotContractPlugin:
         HubSpotEmulator.dispatch = dispatch  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
-        from connectors.hubspot.emulator.core import HubSpotEmulator
+        from leadscore.connectors.hubspot.emulator.core import HubSpotEmulator
 
         if self._original is not None and "dispatch" in vars(HubSpotEmulator):
             del HubSpotEmulator.dispatch

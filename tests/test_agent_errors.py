@@ -94,8 +94,7 @@ def test_an_unset_access_token_env_exits_2_naming_it(tmp_path: Path) -> None:
 def test_an_unreachable_crm_fails_the_sync_in_one_line_and_loses_nothing(
     tmp_path: Path
 ) -> None:
-    emulator = start_emulator(300)
-    try:
+    with start_emulator(300) as emulator:
         agent = CliAgent.for_emulator(tmp_path, emulator, model=TIMELESS_MODEL, connector=dict(QUICK_FAILURE))
         agent.setup()
         agent.run("sync", check=True)
@@ -120,8 +119,6 @@ def test_an_unreachable_crm_fails_the_sync_in_one_line_and_loses_nothing(
         agent.run("sync", check=True)
         reasons = {cid: emulator.contact(cid)["leadscore_reason"] or "" for cid in edited}
         assert all("Title: CEO" in reason for reason in reasons.values()), reasons
-    finally:
-        emulator.stop()
 
 
 # --- a full disk: exit 1 naming the state store; the next sync redoes the batch ---------------------
@@ -147,8 +144,7 @@ def test_a_full_disk_fails_the_sync_naming_the_state_store_and_loses_nothing(
     # One batch of 1,000 holds every contact an incremental sync pulls here: a search window
     # spanning several batches loses records to the agent's own writes (see test_durability).
     total = 900
-    clean_crm, crm = start_emulator(total), start_emulator(total)
-    try:
+    with start_emulator(total) as clean_crm, start_emulator(total) as crm:
         settings: dict[str, Any] = {"model": TIMELESS_MODEL}
         clean = CliAgent.for_emulator(tmp_path / "clean", clean_crm, **settings)
         agent = CliAgent.for_emulator(tmp_path / "full", crm, **settings)
@@ -178,9 +174,6 @@ def test_a_full_disk_fails_the_sync_naming_the_state_store_and_loses_nothing(
         with agent.store() as store, clean.store() as reference:
             assert store.status("hubspot").written == reference.status("hubspot").written == {"contact": total}
             assert not store.status("hubspot").failures
-    finally:
-        clean_crm.stop()
-        crm.stop()
 
 
 # --- service mode: logged, retried on the next tick, stopped cleanly --------------------------------

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from agent.config import parse_config
-from agent.errors import ConfigError
-from agent.records import Activity, Lead, ScoreResult
-from agent.scoring import ScoringEngine, round_points
-from agent.scoring.decay import compile_decay
-from agent.scoring.model import Decay
+from leadscore.agent.config import parse_config
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.core.records import Activity, Lead, ScoreResult
+from leadscore.agent.scoring import ScoringEngine, round_points
+from leadscore.agent.scoring.decay import compile_decay
+from leadscore.agent.scoring.model import Decay
+
+from .conftest import toml_tables
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -40,12 +42,15 @@ def engine(rules: str, extra: str = "") -> ScoringEngine:
 
 def one_rule(points: float, decay: str | None, activity: str = "email_open", **keys: str) -> ScoringEngine:
     """A model with one engagement rule; ``decay`` is an inline table such as
-    ``'{ kind = "linear", over_days = 10 }'`` (or None for no decay key)."""
-    lines = ["[[scoring.rules]]", 'kind = "engagement"', 'label = "Decaying"', f'activity = "{activity}"', f"points = {points}"]
-    if decay is not None:
-        lines.append(f"decay = {decay}")
-    lines += [f"{k} = {v}" for k, v in keys.items()]
-    return engine("\n".join(lines) + "\n")
+    ``'{ kind = "linear", over_days = 10 }'`` (or None for no decay key), ``keys`` more TOML."""
+    more = ([f"decay = {decay}"] if decay is not None else []) + [f"{k} = {v}" for k, v in keys.items()]
+    rule = engagement({"label": "Decaying", "activity": activity, "points": points})
+    return engine(rule + "".join(f"{line}\n" for line in more))
+
+
+def engagement(*rules: dict[str, Any]) -> str:
+    """``[[scoring.rules]]`` for engagement rules given as their keys."""
+    return toml_tables("scoring.rules", *({"kind": "engagement", **rule} for rule in rules))
 
 
 def act(type_: str, days_ago: float) -> Activity:
@@ -237,71 +242,39 @@ decay = { kind = "step", after_days = 30, factor = 0.5 }
 """
 
 
+def points_by_rule(e: ScoringEngine, **ages: float) -> dict[str, int]:
+    """Points by rule id for a lead with one activity of each type, as old as given (days)."""
+    return by_rule(score(e, [act(type_, days) for type_, days in ages.items()]))
+
+
 def test_group_decay_applies_to_rules_in_the_group() -> None:
     e = engine(
-        """
-        [[scoring.rules]]
-        kind = "engagement"
-        id = "open"
-        label = "Opened"
-        group = "email"
-        activity = "email_open"
-        points = 10
-        [[scoring.rules]]
-        kind = "engagement"
-        id = "click"
-        label = "Clicked"
-        group = "email"
-        activity = "email_click"
-        points = 20
-        [[scoring.rules]]
-        kind = "engagement"
-        id = "outside"
-        label = "Page"
-        activity = "page_view"
-        points = 10
-        """,
+        engagement(
+            {"id": "open", "label": "Opened", "group": "email", "activity": "email_open", "points": 10},
+            {"id": "click", "label": "Clicked", "group": "email", "activity": "email_click", "points": 20},
+            {"id": "outside", "label": "Page", "activity": "page_view", "points": 10},
+        ),
         GROUP,
     )
-    result = score(e, [act("email_open", 40), act("email_click", 45), act("page_view", 40)])
-    assert by_rule(result) == {"open": 5, "click": 10, "outside": 10}
-    fresh = score(e, [act("email_open", 1), act("email_click", 1), act("page_view", 1)])
-    assert by_rule(fresh) == {"open": 10, "click": 20, "outside": 10}
+    assert points_by_rule(e, email_open=40, email_click=45, page_view=40) == {"open": 5, "click": 10, "outside": 10}
+    assert points_by_rule(e, email_open=1, email_click=1, page_view=1) == {"open": 10, "click": 20, "outside": 10}
 
 
 def test_rule_decay_overrides_group_decay() -> None:
     e = engine(
-        """
-        [[scoring.rules]]
-        kind = "engagement"
-        id = "group-decay"
-        label = "Opened"
-        group = "email"
-        activity = "email_open"
-        points = 10
-        [[scoring.rules]]
-        kind = "engagement"
-        id = "own-decay"
-        label = "Clicked"
-        group = "email"
-        activity = "email_click"
-        points = 10
-        decay = { kind = "expire", after_days = 35 }
-        [[scoring.rules]]
-        kind = "engagement"
-        id = "no-decay"
-        label = "Replied"
-        group = "email"
-        activity = "email_reply"
-        points = 10
-        decay = { kind = "none" }
-        """,
+        engagement(
+            {"id": "group-decay", "label": "Opened", "group": "email", "activity": "email_open", "points": 10},
+            {"id": "own-decay", "label": "Clicked", "group": "email", "activity": "email_click", "points": 10,
+             "decay": {"kind": "expire", "after_days": 35}},
+            {"id": "no-decay", "label": "Replied", "group": "email", "activity": "email_reply", "points": 10,
+             "decay": {"kind": "none"}},
+        ),
         GROUP,
     )
-    at_32 = score(e, [act("email_open", 32), act("email_click", 32), act("email_reply", 32)])
-    assert by_rule(at_32) == {"group-decay": 5, "own-decay": 10, "no-decay": 10}
-    at_40 = score(e, [act("email_open", 40), act("email_click", 40), act("email_reply", 40)])
-    assert by_rule(at_40) == {"group-decay": 5, "own-decay": 0, "no-decay": 10}
+    at_32 = points_by_rule(e, email_open=32, email_click=32, email_reply=32)
+    assert at_32 == {"group-decay": 5, "own-decay": 10, "no-decay": 10}
+    at_40 = points_by_rule(e, email_open=40, email_click=40, email_reply=40)
+    assert at_40 == {"group-decay": 5, "own-decay": 0, "no-decay": 10}
 
 
 def test_each_occurrence_decays_by_its_own_age() -> None:
@@ -313,14 +286,7 @@ def test_each_occurrence_decays_by_its_own_age() -> None:
 
 def test_decay_then_group_cap() -> None:
     e = engine(
-        """
-        [[scoring.rules]]
-        kind = "engagement"
-        label = "Opened"
-        group = "email"
-        activity = "email_open"
-        points = 10
-        """,
+        engagement({"label": "Opened", "group": "email", "activity": "email_open", "points": 10}),
         GROUP + "max_points = 12\n",
     )
     assert score(e, [act("email_open", 40), act("email_open", 50)]).score == 10  # 5 + 5, under the cap
@@ -329,14 +295,9 @@ def test_decay_then_group_cap() -> None:
 
 def test_decay_with_tiers_and_negative_points() -> None:
     e = engine(
-        """
-        [[scoring.rules]]
-        kind = "engagement"
-        label = "Bounced"
-        activity = "email_bounce"
-        tiers = [-20, -4]
-        decay = { kind = "linear", over_days = 100 }
-        """
+        engagement(
+            {"label": "Bounced", "activity": "email_bounce", "tiers": [-20, -4], "decay": {"kind": "linear", "over_days": 100}}
+        )
     )
     # newest (25d): -20 x 0.75 = -15; older (50d): -4 x 0.5 = -2
     assert score(e, [act("email_bounce", 50), act("email_bounce", 25)]).score == -17

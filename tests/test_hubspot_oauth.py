@@ -19,10 +19,10 @@ from hubspot import HubSpot
 from structlog.testing import capture_logs
 from urllib3.util.retry import Retry
 
-from agent.errors import AuthError, ConfigError, TransientError
-from connectors.base import Cursor, PullNeeds, ScoreUpdate, WriteSpec
-from connectors.hubspot import HubSpotConnector
-from connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+from leadscore.agent.core.errors import AuthError, ConfigError, TransientError
+from leadscore.agent.core.contract import Cursor, PullNeeds, ScoreUpdate, WriteSpec
+from leadscore.connectors.hubspot import HubSpotConnector
+from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
 
 pytestmark = pytest.mark.network
 
@@ -378,7 +378,7 @@ def test_secrets_and_tokens_never_reach_logs_or_errors(emu: HubSpotEmulator, env
 
 
 def test_an_access_token_obtained_at_run_time_is_redacted_from_logs(emu: HubSpotEmulator, env: pytest.MonkeyPatch) -> None:
-    from agent.logs import redact_text
+    from leadscore.agent.logs import redact_text
 
     connector = connector_for(emu)
     try:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
-from connectors.base import ScoreUpdate, WriteSpec
-from connectors.hubspot import HubSpotConnector
-from connectors.hubspot.builtins import is_builtin
-from connectors.hubspot.emulator.schema import default_properties
-from connectors.hubspot.setup import OWNED_MARK
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.core.contract import ScoreUpdate, WriteSpec
+from leadscore.connectors.hubspot import HubSpotConnector
+from leadscore.connectors.hubspot.builtins import is_builtin
+from leadscore.connectors.hubspot.emulator.schema import default_properties
+from leadscore.connectors.hubspot.setup import OWNED_MARK
 from tests.cli_agent import CliAgent, human_lines, start_emulator
 
 pytestmark = pytest.mark.network
@@ -82,8 +82,7 @@ def test_validate_refuses_adopting_a_builtin_and_accepts_a_custom_one(tmp_path: 
 
 
 def test_setup_refuses_an_existing_custom_property_until_it_is_adopted(tmp_path: Path) -> None:
-    emulator = start_emulator(30)
-    try:
+    with start_emulator(30) as emulator:
         # An admin's own property, of the right type, that leadscore did not create.
         emulator.add_property("lead_rating", "Lead rating", type_="number", field_type="number",
                               description="Rated by the sales team")
@@ -107,13 +106,10 @@ def test_setup_refuses_an_existing_custom_property_until_it_is_adopted(tmp_path:
         assert done.returncode == 0, _said(done)
         assert emulator.property_writes()["lead_rating"] == 30
         assert _definition(emulator, "lead_rating")["description"] == "Rated by the sales team"  # as the admin left it
-    finally:
-        emulator.stop()
 
 
 def test_setup_marks_what_it_creates_and_ownership_survives_a_lost_state_store(tmp_path: Path) -> None:
-    emulator = start_emulator(20)
-    try:
+    with start_emulator(20) as emulator:
         agent = _agent(tmp_path, emulator)
         assert agent.run("setup").returncode == 0
         for name in ("leadscore_score", "leadscore_stage", "leadscore_reason"):
@@ -127,13 +123,10 @@ def test_setup_marks_what_it_creates_and_ownership_survives_a_lost_state_store(t
         done = agent.run("setup")
         assert done.returncode == 0, _said(done)
         assert len(_requests(emulator, "POST", "/crm/v3/properties")) == created  # nothing made twice
-    finally:
-        emulator.stop()
 
 
 def test_a_property_hubspot_defines_is_refused_online_even_when_unknown_offline(tmp_path: Path) -> None:
-    emulator = start_emulator(5)
-    try:
+    with start_emulator(5) as emulator:
         # A HubSpot-defined property added after builtins.py was written: HubSpot says whose it is.
         emulator.add_property("partner_fit", type_="number", field_type="number", hubspot_defined=True)
         agent = _agent(tmp_path, emulator, write={"score": "partner_fit"}, adopt=["partner_fit"])
@@ -141,15 +134,12 @@ def test_a_property_hubspot_defines_is_refused_online_even_when_unknown_offline(
         done = agent.run("setup")
         assert done.returncode == 2
         assert "connectors.hubspot.write.score: 'partner_fit' is a HubSpot built-in contact property" in _said(done)
-    finally:
-        emulator.stop()
 
 
 def test_setup_changes_only_definitions_it_created(tmp_path: Path) -> None:
     """Missing stage options are added to leadscore's own stage property (PATCH), but only
     reported for an adopted one."""
-    emulator = start_emulator(5)
-    try:
+    with start_emulator(5) as emulator:
         emulator.add_property("sales_tier", "Sales tier", type_="enumeration", field_type="select", options=["Cold", "Warm"])
         connector = _connector(emulator, write={"stage": "sales_tier"}, adopt=["sales_tier"])
         report = connector.setup(WriteSpec(frozenset({"score", "stage", "reason"}), STAGES))
@@ -163,13 +153,10 @@ def test_setup_changes_only_definitions_it_created(tmp_path: Path) -> None:
         assert "leadscore_stage options: MQL, SQL" in report.created
         assert [r.path for r in _requests(emulator, "PATCH", "/crm/v3/properties")] == ["/crm/v3/properties/contacts/leadscore_stage"]
         assert [o["value"] for o in _definition(emulator, "leadscore_stage")["options"]] == STAGES
-    finally:
-        emulator.stop()
 
 
 def test_the_first_write_of_a_connector_checks_ownership_once(tmp_path: Path) -> None:
-    emulator = start_emulator(12)
-    try:
+    with start_emulator(12) as emulator:
         ids = sorted(emulator.contacts())
         updates = [ScoreUpdate(i, "contact", {"score": 7, "stage": "Warm", "reason": "+7 Title"}) for i in ids]
         # Someone else's property under leadscore's default name, outside its group and unmarked.
@@ -192,15 +179,12 @@ def test_the_first_write_of_a_connector_checks_ownership_once(tmp_path: Path) ->
         assert fresh.write([]) == []
         assert fresh.check().ok
         assert not _connector(emulator).check().ok
-    finally:
-        emulator.stop()
 
 
 def test_properties_setup_made_before_the_mark_are_still_leadscores() -> None:
     """Setup once created its properties in the leadscore group with a fixed description and no
     mark: those stay leadscore's. Another property put in that group is not."""
-    emulator = start_emulator(3)
-    try:
+    with start_emulator(3) as emulator:
         emulator.add_property("leadscore_score", "leadscore score", type_="number", field_type="number", group="leadscore",
                               description="Lead score from leadscore (fit + engagement).")
         emulator.add_property("leadscore_reason", "Reason", type_="string", field_type="textarea", group="leadscore",
@@ -211,8 +195,6 @@ def test_properties_setup_made_before_the_mark_are_still_leadscores() -> None:
         assert [p.split(":")[0] for p in refused.value.problems] == ["connectors.hubspot.write.reason"]
         report = _connector(emulator, write={"reason": "leadscore_why"}).setup(WriteSpec(frozenset({"score", "stage", "reason"}), STAGES))
         assert "leadscore_score" in report.existing and "leadscore_why" in report.created
-    finally:
-        emulator.stop()
 
 
 def _connector(emulator, **config) -> HubSpotConnector:  # noqa: ANN001

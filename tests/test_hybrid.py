@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.config import parse_config
-from agent.errors import ConfigError
-from agent.predictive import (
+from leadscore.agent.config import parse_config
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.predictive import (
     ChallengerRecord,
     HybridScorer,
     HybridSettings,
@@ -28,15 +28,16 @@ from agent.predictive import (
     read_challenger_csv,
     shadow_score,
     take_snapshot,
-    train,
     write_challenger_csv,
 )
-from agent.predictive.challenger import calibrate_out_of_fold, rank_correlation
-from agent.predictive.hybrid import NO_MODEL_WARNING, blend_score, blend_scores, predictive_fit
-from agent.records import Activity, Lead
-from agent.scoring import ScoringEngine
-from connectors.base import Outcome
+from leadscore.agent.predictive.challenger import calibrate_out_of_fold, rank_correlation
+from leadscore.agent.predictive.hybrid import NO_MODEL_WARNING, blend_score, blend_scores, predictive_fit
+from leadscore.agent.predictive.training import train
+from leadscore.agent.core.records import Activity, Lead
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.core.records import Outcome
 
+from .conftest import stage_ladder
 from .test_predictive import AS_OF, FAST, synthetic
 
 #: A rules model on the synthetic leads' fields, with a gated top stage and a grade matrix, on a
@@ -81,22 +82,13 @@ label = "Email opened"
 activity = "email_open"
 points = 3
 max_occurrences = 3
-[[scoring.stages]]
-name = "Cold"
-[[scoring.stages]]
-name = "MQL"
-min_score = 30
-[[scoring.stages]]
-name = "SQL"
-min_score = 55
-requires = ["budget"]
 [scoring.qualification.budget]
 field = "budget"
 exists = true
 [scoring.grades]
 fit = [{ label = "A", min = 40 }, { label = "B", min = 20 }, { label = "C" }]
 engagement = [{ label = "1", min = 20 }, { label = "2", min = 5 }, { label = "3" }]
-"""
+""" + stage_ladder("Cold", ("MQL", 30), ("SQL", 55, ["budget"]))
 
 
 @pytest.fixture(scope="module")
@@ -322,8 +314,8 @@ def test_points_are_calibrated_out_of_fold() -> None:
 
 
 def test_records_pair_by_lead_id() -> None:
-    from agent.predictive.challenger import records_from_results
-    from agent.records import ScoreResult
+    from leadscore.agent.predictive.challenger import records_from_results
+    from leadscore.agent.core.records import ScoreResult
 
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -338,9 +330,9 @@ def test_records_pair_by_lead_id() -> None:
 
 
 def test_the_sync_scores_with_the_model_file_and_pulls_every_field(model: PredictiveModel, tmp_path: Path) -> None:
-    from agent.predictive import save_model
-    from agent.sync import build_scorer
-    from agent.sync.pipeline import scorer_needs
+    from leadscore.agent.predictive import save_model
+    from leadscore.agent.sync import build_scorer
+    from leadscore.agent.sync.pipeline import scorer_needs
 
     save_model(model, tmp_path / "model.json")
     config = parse_config(RULES + f'\n[predictive]\nmodel_file = "{tmp_path / "model.json"}"\n[predictive.hybrid]\nwrite = "blend"\n')

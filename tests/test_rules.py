@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
-from agent.config import parse_config
-from agent.errors import ConfigError
-from agent.records import Activity, Lead, ScoreResult
-from agent.scoring import ScoringEngine
+from leadscore.agent.config import parse_config
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.core.records import Activity, Lead, ReasonPart, ScoreResult
+from leadscore.agent.scoring import ScoringEngine
+
+from .conftest import toml_table, toml_value
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -37,29 +39,28 @@ def engine(*rules: str, extra: str = "") -> ScoringEngine:
 
 def fit(condition: str, points: float = 10, label: str = "Fit", **keys: Any) -> str:
     """An inline fit rule: ``condition`` is the inline-table text of its test."""
-    more = "".join(f", {k} = {_toml(v)}" for k, v in keys.items())
+    more = "".join(f", {k} = {toml_value(v)}" for k, v in keys.items())
     return f'kind = "fit", label = "{label}", points = {points}{more}, {condition}'
 
 
 def eng(activity: str | list[str], points: float | None = 5, label: str = "Eng", **keys: Any) -> str:
     """An inline engagement rule; extra keys are TOML literals (strings are quoted for you,
     except ``where``/``decay`` which are given as inline-table text)."""
-    text = f'kind = "engagement", label = "{label}", activity = {_toml(activity)}'
+    text = f'kind = "engagement", label = "{label}", activity = {toml_value(activity)}'
     if points is not None:
         text += f", points = {points}"
     for k, v in keys.items():
-        text += f", {k} = {v if k in ('where', 'decay') else _toml(v)}"
+        text += f", {k} = {v if k in ('where', 'decay') else toml_value(v)}"
     return text
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value)
+def qualification(**criteria: dict[str, Any]) -> str:
+    """``[scoring.qualification.NAME]`` tables, in the order given, from each criterion's keys."""
+    return "".join(toml_table(f"scoring.qualification.{name}", keys) for name, keys in criteria.items())
+
+
+#: A fit rule that is fine, for models about something else (stages, criteria, mistakes).
+SOME_FIT = fit('field = "industry", exists = true', points=1, label="x")
 
 
 def ago(days: float) -> datetime:
@@ -124,12 +125,6 @@ def test_in(value: str, expected: bool) -> None:
     assert matches('field = "country", in = ["US", "Canada"]', country=value) is expected
 
 
-def test_in_case_sensitive() -> None:
-    cond = 'field = "country", in = ["US", "Canada"], case_sensitive = true'
-    assert matches(cond, country="Canada")
-    assert not matches(cond, country="canada")
-
-
 @pytest.mark.parametrize(("value", "expected"), [("VP Marketing", True), ("marketing ops", True), ("Head of MARKETING", True), ("Sales", False)])
 def test_contains_string(value: str, expected: bool) -> None:
     assert matches('field = "title", contains = "market"', title=value) is expected
@@ -140,12 +135,6 @@ def test_contains_string(value: str, expected: bool) -> None:
 )
 def test_contains_list_matches_any_needle(value: str, expected: bool) -> None:
     assert matches('field = "title", contains = ["sales", "revenue"]', title=value) is expected
-
-
-def test_contains_case_sensitive() -> None:
-    cond = 'field = "title", contains = "VP", case_sensitive = true'
-    assert matches(cond, title="SVP Sales")
-    assert not matches(cond, title="svp sales")
 
 
 @pytest.mark.parametrize(
@@ -170,12 +159,6 @@ def test_ends_with_list(value: str, expected: bool) -> None:
     assert matches('field = "email", ends_with = ["@gmail.com", "@yahoo.com"]', email=value) is expected
 
 
-def test_ends_with_case_sensitive() -> None:
-    cond = 'field = "email", ends_with = "@Acme.com", case_sensitive = true'
-    assert matches(cond, email="a@Acme.com")
-    assert not matches(cond, email="a@acme.com")
-
-
 @pytest.mark.parametrize(
     ("value", "expected"), [("VP Sales", True), ("vp sales", True), ("Regional vp", True), ("SVP Sales", False), ("Manager", False)]
 )
@@ -187,10 +170,19 @@ def test_regex_searches_anywhere_in_the_value() -> None:
     assert matches("""field = "title", regex = 'chief .* officer'""", title="Our Chief Marketing Officer (EMEA)")
 
 
-def test_regex_case_sensitive() -> None:
-    cond = r"""field = "title", regex = '\bVP\b', case_sensitive = true"""
-    assert matches(cond, title="VP Sales")
-    assert not matches(cond, title="vp sales")
+@pytest.mark.parametrize(
+    ("condition", "field", "matching", "other_case"),
+    [
+        ('field = "country", in = ["US", "Canada"], case_sensitive = true', "country", "Canada", "canada"),
+        ('field = "title", contains = "VP", case_sensitive = true', "title", "SVP Sales", "svp sales"),
+        ('field = "email", ends_with = "@Acme.com", case_sensitive = true', "email", "a@Acme.com", "a@acme.com"),
+        (r"""field = "title", regex = '\bVP\b', case_sensitive = true""", "title", "VP Sales", "vp sales"),
+    ],
+    ids=["in", "contains", "ends_with", "regex"],
+)
+def test_case_sensitive_operators(condition: str, field: str, matching: str, other_case: str) -> None:
+    assert matches(condition, **{field: matching})
+    assert not matches(condition, **{field: other_case})
 
 
 @pytest.mark.parametrize(
@@ -320,14 +312,7 @@ def test_fit_reason_part_and_value_label() -> None:
     assert result.score == result.fit_score == 20
     assert result.engagement_score == 0
     (part,) = result.reasons
-    assert (part.points, part.label, part.kind, part.rule, part.detail, part.component) == (
-        20,
-        "Industry: SaaS",
-        "fit",
-        "ind",
-        None,
-        "fit",
-    )
+    assert part == ReasonPart(20, "Industry: SaaS", "fit", "ind", None, "fit")  # every field
     assert part.render() == "+20 Industry: SaaS"
 
 
@@ -393,14 +378,7 @@ def test_engagement_single_type_counts_each_occurrence() -> None:
     assert result.score == result.engagement_score == 15
     assert result.fit_score == 0
     (part,) = result.reasons
-    assert (part.points, part.label, part.kind, part.rule, part.detail, part.component) == (
-        15,
-        "Page view",
-        "engagement",
-        "pv",
-        "x3, last 1d ago",
-        "engagement",
-    )
+    assert part == ReasonPart(15, "Page view", "engagement", "pv", "x3, last 1d ago", "engagement")
     assert part.render() == "+15 Page view (x3, last 1d ago)"
 
 
@@ -808,13 +786,7 @@ stages = [
   { name = "MQL", min_score = 50 },
   { name = "SQL", min_score = 100, requires = ["budget", "authority"] },
 ]
-[scoring.qualification.budget]
-field = "budget"
-gte = 1
-[scoring.qualification.authority]
-field = "authority"
-in = ["yes", "signer"]
-"""
+""" + qualification(budget={"field": "budget", "gte": 1}, authority={"field": "authority", "in": ["yes", "signer"]})
 
 
 def test_requires_met_gives_the_stage() -> None:
@@ -851,13 +823,7 @@ def test_gate_falls_through_several_gated_stages() -> None:
       { name = "MQL", min_score = 50, requires = ["budget"] },
       { name = "SQL", min_score = 100, requires = ["budget", "authority"] },
     ]
-    [scoring.qualification.budget]
-    field = "budget"
-    exists = true
-    [scoring.qualification.authority]
-    field = "authority"
-    equals = "yes"
-    """
+    """ + qualification(budget={"field": "budget", "exists": True}, authority={"field": "authority", "equals": "yes"})
     result = scored_at(150, extra=extra)
     assert result.stage == "Cold"
     assert result.reasons[0].label == "Held at Cold: SQL needs budget, authority"
@@ -969,28 +935,9 @@ def test_version_ignores_key_order_number_spelling_and_spelled_out_defaults() ->
 
 
 def test_version_ignores_order_of_qualification_criteria() -> None:
-    one = """
-    [scoring]
-    rules = [{ kind = "fit", label = "x", field = "industry", exists = true, points = 1 }]
-    stages = [{ name = "Cold" }, { name = "SQL", min_score = 100, requires = ["budget", "need"] }]
-    [scoring.qualification.budget]
-    field = "budget"
-    exists = true
-    [scoring.qualification.need]
-    field = "need"
-    equals = "yes"
-    """
-    two = """
-    [scoring]
-    rules = [{ kind = "fit", label = "x", field = "industry", exists = true, points = 1 }]
-    stages = [{ name = "Cold" }, { name = "SQL", min_score = 100, requires = ["budget", "need"] }]
-    [scoring.qualification.need]
-    equals = "yes"
-    field = "need"
-    [scoring.qualification.budget]
-    exists = true
-    field = "budget"
-    """
+    stages = model_text(SOME_FIT, extra='stages = [{ name = "Cold" }, { name = "SQL", min_score = 100, requires = ["budget", "need"] }]\n')
+    one = stages + qualification(budget={"field": "budget", "exists": True}, need={"field": "need", "equals": "yes"})
+    two = stages + qualification(need={"equals": "yes", "field": "need"}, budget={"exists": True, "field": "budget"})
     assert version_of(one) == version_of(two)
     assert version_of(one) != version_of(one.replace('equals = "yes"', 'equals = "no"'))
 
@@ -1026,73 +973,81 @@ def test_valid_model_parses() -> None:
     parse_config(BASE_MODEL)
 
 
-def test_unknown_group_referenced_by_a_rule() -> None:
-    lines = problems(
-        """
-        [scoring]
-        groups = [{ name = "email" }]
-        rules = [
-          { kind = "engagement", label = "Open", activity = "email_open", points = 1, group = "email" },
-          { kind = "engagement", label = "Click", activity = "email_click", points = 1, group = "emails" },
-        ]
-        """
-    )
-    assert has_problem(lines, "scoring.rules[1].group: unknown group 'emails'")
-    assert not has_problem(lines, "scoring.rules[0]")
+#: Models the validation refuses: the problems it must report (each by its start, so by its key)
+#: and the keys beside them it must not blame.
+INVALID_MODELS = [
+    pytest.param(
+        model_text(eng("email_open", 1, "Open", group="email"), eng("email_click", 1, "Click", group="emails"),
+                   extra='groups = [{ name = "email" }]'),
+        ["scoring.rules[1].group: unknown group 'emails'"],
+        ["scoring.rules[0]"],
+        id="unknown group referenced by a rule",
+    ),
+    pytest.param(
+        model_text(SOME_FIT, extra='stages = [{ name = "Cold" }, { name = "MQL", min_score = 50 }, '
+                                   '{ name = "SQL", min_score = 100, requires = ["budget", "bugdet"] }]\n')
+        + qualification(budget={"field": "budget", "exists": True}),
+        ["scoring.stages[2].requires[1]: unknown qualification criterion 'bugdet'"],
+        ["scoring.stages[2].requires[0]"],
+        id="stage requires an unknown criterion",
+    ),
+    pytest.param(
+        model_text(SOME_FIT, extra='stages = [{ name = "Cold" }, { name = "MQL", min_score = 50 }, '
+                                   '{ name = "SQL", min_score = 40 }, { name = "Hot", min_score = 40 }]'),
+        ["scoring.stages[2].min_score: stages must ascend", "scoring.stages[3].min_score: stages must ascend"],
+        ["scoring.stages[1]"],
+        id="stages must ascend",
+    ),
+    pytest.param(
+        model_text(fit('field = "industry", exists = true', points=1, label="x", group="mixed"),
+                   eng("email_open", 1, "y", group="mixed"), extra='groups = [{ name = "ok" }, { name = "mixed" }]'),
+        ["scoring.groups[1]: group 'mixed' mixes fit and engagement rules"],
+        ["scoring.groups[0]"],
+        id="group mixing fit and engagement",
+    ),
+    pytest.param(
+        model_text(fit('field = "title", exists = true', points=1, label="x", group="titles"),
+                   extra='groups = [{ name = "titles", decay = { kind = "linear", over_days = 30 } }]'),
+        ["scoring.groups[0].decay: group 'titles' holds fit rules, and fit never decays"],
+        [],
+        id="fit group with decay",
+    ),
+    pytest.param(
+        model_text(SOME_FIT, eng("page_veiw", 1, "y"), eng(["email_open", "email_opne"], 1, "z")),
+        ["scoring.rules[1].activity: unknown activity type 'page_veiw'",
+         "scoring.rules[2].activity: unknown activity type 'email_opne'"],
+        [],
+        id="unknown activity type",
+    ),
+    pytest.param(
+        model_text(SOME_FIT, eng("email_open", 1, "y", tiers=[5, 1])),
+        ["scoring.rules[1]: give exactly one of 'points' or 'tiers'"],
+        [],
+        id="engagement rule with both points and tiers",
+    ),
+    pytest.param(
+        model_text(eng("email_open", None, "y")),
+        ["scoring.rules[0]: give exactly one of 'points' or 'tiers'"],
+        [],
+        id="engagement rule with neither points nor tiers",
+    ),
+    pytest.param(
+        model_text(fit('field = "industry", exists = true', points=1, label="x", group="nope"),
+                   eng("email_open", 1, "y", group="nope2"),
+                   extra='stages = [{ name = "Cold" }, { name = "SQL", min_score = 100, requires = ["bant"] }]'),
+        ["scoring.rules[0].group: unknown group 'nope'", "scoring.rules[1].group: unknown group 'nope2'",
+         "scoring.stages[1].requires[0]: unknown qualification criterion 'bant'"],
+        [],
+        id="all problems are reported at once",
+    ),
+]
 
 
-def test_stage_requires_unknown_criterion() -> None:
-    lines = problems(
-        """
-        [scoring]
-        rules = [{ kind = "fit", label = "x", field = "industry", exists = true, points = 1 }]
-        stages = [{ name = "Cold" }, { name = "MQL", min_score = 50 }, { name = "SQL", min_score = 100, requires = ["budget", "bugdet"] }]
-        [scoring.qualification.budget]
-        field = "budget"
-        exists = true
-        """
-    )
-    assert has_problem(lines, "scoring.stages[2].requires[1]: unknown qualification criterion 'bugdet'")
-    assert not has_problem(lines, "scoring.stages[2].requires[0]")
-
-
-def test_stages_must_ascend() -> None:
-    lines = problems(
-        """
-        [scoring]
-        rules = [{ kind = "fit", label = "x", field = "industry", exists = true, points = 1 }]
-        stages = [{ name = "Cold" }, { name = "MQL", min_score = 50 }, { name = "SQL", min_score = 40 }, { name = "Hot", min_score = 40 }]
-        """
-    )
-    assert has_problem(lines, "scoring.stages[2].min_score: stages must ascend")
-    assert has_problem(lines, "scoring.stages[3].min_score: stages must ascend")
-    assert not has_problem(lines, "scoring.stages[1]")
-
-
-def test_group_mixing_fit_and_engagement() -> None:
-    lines = problems(
-        """
-        [scoring]
-        groups = [{ name = "ok" }, { name = "mixed" }]
-        rules = [
-          { kind = "fit", label = "x", field = "industry", exists = true, points = 1, group = "mixed" },
-          { kind = "engagement", label = "y", activity = "email_open", points = 1, group = "mixed" },
-        ]
-        """
-    )
-    assert has_problem(lines, "scoring.groups[1]: group 'mixed' mixes fit and engagement rules")
-    assert not has_problem(lines, "scoring.groups[0]")
-
-
-def test_fit_group_with_decay() -> None:
-    lines = problems(
-        """
-        [scoring]
-        groups = [{ name = "titles", decay = { kind = "linear", over_days = 30 } }]
-        rules = [{ kind = "fit", label = "x", field = "title", exists = true, points = 1, group = "titles" }]
-        """
-    )
-    assert has_problem(lines, "scoring.groups[0].decay: group 'titles' holds fit rules, and fit never decays")
+@pytest.mark.parametrize(("text", "reported", "spared"), INVALID_MODELS)
+def test_invalid_model_reports_each_problem_at_its_key(text: str, reported: list[str], spared: list[str]) -> None:
+    lines = problems(text)
+    assert [prefix for prefix in reported if not has_problem(lines, prefix)] == [], lines
+    assert [prefix for prefix in spared if has_problem(lines, prefix)] == [], lines
 
 
 def test_fit_group_without_decay_is_fine() -> None:
@@ -1102,60 +1057,6 @@ def test_fit_group_without_decay_is_fine() -> None:
             extra='groups = [{ name = "titles", decay = { kind = "none" }, max_points = 5 }]',
         )
     )
-
-
-def test_unknown_activity_type() -> None:
-    lines = problems(
-        """
-        [scoring]
-        rules = [
-          { kind = "fit", label = "x", field = "industry", exists = true, points = 1 },
-          { kind = "engagement", label = "y", activity = "page_veiw", points = 1 },
-          { kind = "engagement", label = "z", activity = ["email_open", "email_opne"], points = 1 },
-        ]
-        """
-    )
-    assert has_problem(lines, "scoring.rules[1].activity: unknown activity type 'page_veiw'")
-    assert has_problem(lines, "scoring.rules[2].activity: unknown activity type 'email_opne'")
-
-
-def test_engagement_rule_with_both_points_and_tiers() -> None:
-    lines = problems(
-        """
-        [scoring]
-        rules = [
-          { kind = "fit", label = "x", field = "industry", exists = true, points = 1 },
-          { kind = "engagement", label = "y", activity = "email_open", points = 1, tiers = [5, 1] },
-        ]
-        """
-    )
-    assert has_problem(lines, "scoring.rules[1]: give exactly one of 'points' or 'tiers'")
-
-
-def test_engagement_rule_with_neither_points_nor_tiers() -> None:
-    lines = problems(
-        """
-        [scoring]
-        rules = [{ kind = "engagement", label = "y", activity = "email_open" }]
-        """
-    )
-    assert has_problem(lines, "scoring.rules[0]: give exactly one of 'points' or 'tiers'")
-
-
-def test_all_problems_are_reported_at_once() -> None:
-    lines = problems(
-        """
-        [scoring]
-        rules = [
-          { kind = "fit", label = "x", field = "industry", exists = true, points = 1, group = "nope" },
-          { kind = "engagement", label = "y", activity = "email_open", points = 1, group = "nope2" },
-        ]
-        stages = [{ name = "Cold" }, { name = "SQL", min_score = 100, requires = ["bant"] }]
-        """
-    )
-    assert has_problem(lines, "scoring.rules[0].group: unknown group 'nope'")
-    assert has_problem(lines, "scoring.rules[1].group: unknown group 'nope2'")
-    assert has_problem(lines, "scoring.stages[1].requires[0]: unknown qualification criterion 'bant'")
 
 
 def test_activity_type_listed_twice_counts_once() -> None:

@@ -34,12 +34,12 @@ from typing import Iterable, Mapping, Protocol, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from agent.csvfiles import parse_timestamp, safe_cell, unescape_cell
-from agent.errors import ConfigError
-from agent.predictive.dataset import OutcomeLike
-from agent.predictive.evaluation import Evaluation, GainsPoint, cumulative_gains, evaluate
-from agent.predictive.splits import stratified_folds
-from agent.records import Activity, Lead, utc
+from leadscore.agent.csvfiles import parse_timestamp, safe_cell, unescape_cell
+from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.predictive.dataset import OutcomeLike
+from leadscore.agent.predictive.evaluation import Evaluation, GainsPoint, cumulative_gains, evaluate
+from leadscore.agent.predictive.splits import stratified_folds
+from leadscore.agent.core.records import Activity, Lead, utc
 
 CSV_COLUMNS = ("lead_id", "as_of", "champion_score", "champion_version", "challenger_score", "challenger_version")
 

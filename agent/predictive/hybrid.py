@@ -45,13 +45,13 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.predictive.config import HybridSettings
-from agent.predictive.explain import PredictiveScore, percent_scores, round_half_away
-from agent.predictive.features import Snapshot, take_snapshot
-from agent.predictive.predictor import PredictiveModel
-from agent.records import Activity, Lead, ReasonPart, ScoreResult, utc
-from agent.scoring.engine import ScoringEngine, round_points
-from agent.scoring.stages import GradeMatrix, StageDecision, StageLadder
+from leadscore.agent.predictive.config import HybridSettings
+from leadscore.agent.predictive.explain import PredictiveScore, percent_scores, round_half_away
+from leadscore.agent.predictive.features import Snapshot, take_snapshot
+from leadscore.agent.predictive.predictor import PredictiveModel
+from leadscore.agent.core.records import Activity, Lead, ReasonPart, ScoreResult, utc
+from leadscore.agent.scoring.engine import ScoringEngine, round_points
+from leadscore.agent.scoring.stages import GradeMatrix, StageLadder, staged_result
 
 BLEND_RULE = "blend"
 #: The warning (and the prefix the CLI groups warnings by) when a model was wanted but absent.
@@ -206,10 +206,6 @@ class HybridScorer:
 
         driver = {"written": score, "rules": rules.score, "predictive": predictive.score}[settings.stage_from]
         decision = self._ladder.decide(driver, fields if fields is not None else {})
-        gate = _gate_part(decision)
-        if gate is not None:
-            parts.insert(0, gate)
-
         grade: str | None = None
         if self._grades is not None:
             fit_for_grade = rules.fit_score
@@ -217,19 +213,12 @@ class HybridScorer:
                 fit_for_grade = predictive_fit
             grade = self._grades.grade(fit_for_grade, rules.engagement_score)
 
-        assert sum(p.points for p in parts) == score, "hybrid reasons must sum to the written score"
-        return ScoreResult(
-            lead_id=rules.lead_id,
-            score=score,
-            fit_score=fit_score,
-            engagement_score=engagement_score,
-            stage=decision.stage,
-            grade=grade,
-            reasons=tuple(parts),
-            model_version=self.version,
-            as_of=rules.as_of,
-            warnings=rules.warnings,
+        result = staged_result(
+            rules.lead_id, score, fit_score, engagement_score, decision, grade, parts, self.version, rules.as_of,
+            rules.warnings,
         )
+        assert sum(p.points for p in result.reasons) == score, "hybrid reasons must sum to the written score"
+        return result
 
 
 def _blend_parts(
@@ -249,11 +238,3 @@ def _blend_parts(
     if residual:
         out.append(ReasonPart(residual, "Rounding (blend)", "cap", BLEND_RULE, None, "total"))
     return out
-
-
-def _gate_part(decision: StageDecision) -> ReasonPart | None:
-    """The same zero-point note the engine writes when a stage is withheld."""
-    if decision.withheld is None:
-        return None
-    return ReasonPart(0, f"Held at {decision.stage}: {decision.withheld} needs {', '.join(decision.missing)}", "gate")
-

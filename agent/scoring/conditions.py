@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from agent.scoring.model import Condition
+from leadscore.agent.scoring.model import Condition
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -64,30 +64,29 @@ def _many(value: str | list[str]) -> tuple[str, ...]:
 
 
 def _all_of(tests: list[Predicate]) -> Predicate:
-    """Unrolled for the common small cases: a generator inside ``all()`` costs twice as much."""
-    if len(tests) == 1:
-        return tests[0]
-    if len(tests) == 2:
-        a, b = tests
-        return lambda v: a(v) and b(v)
-    if len(tests) == 3:
-        a, b, c = tests
-        return lambda v: a(v) and b(v) and c(v)
-    frozen = tuple(tests)
-    return lambda v: all(t(v) for t in frozen)
+    return _combined(tests, lambda a, b: lambda v: a(v) and b(v), lambda a, b, c: lambda v: a(v) and b(v) and c(v), all)
 
 
 def _any_of(tests: list[Predicate]) -> Predicate:
+    return _combined(tests, lambda a, b: lambda v: a(v) or b(v), lambda a, b, c: lambda v: a(v) or b(v) or c(v), any)
+
+
+def _combined(
+    tests: list[Predicate],
+    two: Callable[[Predicate, Predicate], Predicate],
+    three: Callable[[Predicate, Predicate, Predicate], Predicate],
+    many: Callable[[Iterable[bool]], bool],
+) -> Predicate:
+    """``tests`` joined by ``and`` (``all``) or ``or`` (``any``), unrolled for the common small
+    cases: a generator inside ``all()``/``any()`` costs twice as much."""
     if len(tests) == 1:
         return tests[0]
     if len(tests) == 2:
-        a, b = tests
-        return lambda v: a(v) or b(v)
+        return two(*tests)
     if len(tests) == 3:
-        a, b, c = tests
-        return lambda v: a(v) or b(v) or c(v)
+        return three(*tests)
     frozen = tuple(tests)
-    return lambda v: any(t(v) for t in frozen)
+    return lambda v: many(t(v) for t in frozen)
 
 
 def compile_condition(cond: Condition) -> Predicate:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from agent.scoring.model import (
+from leadscore.agent.scoring.model import (
     Decay,
     DecayStep,
     ExpireDecay,

@@ -16,15 +16,14 @@ import math
 from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from agent.records import NUMERIC_FIELDS, Activity, Lead, ReasonPart, ScoreResult
-from agent.scoring.conditions import Predicate, compile_condition, is_bad_number, text_value
-from agent.scoring.decay import DecayFn, compile_decay
-from agent.scoring.model import Condition, EngagementRule, FitRule, Group, ScoringModel
-from agent.scoring.stages import GradeMatrix, StageLadder
-from agent.scoring.version import model_version
+from leadscore.agent.core.records import NUMERIC_FIELDS, Activity, Lead, ReasonPart, ScoreResult
+from leadscore.agent.scoring.conditions import Predicate, compile_condition, is_bad_number, text_value
+from leadscore.agent.scoring.decay import DecayFn, compile_decay
+from leadscore.agent.scoring.model import Condition, EngagementRule, FitRule, Group, ScoringModel
+from leadscore.agent.scoring.stages import GradeMatrix, StageLadder, staged_result
+from leadscore.agent.scoring.version import model_version
 
 _DAY = 86400.0
 _EPS = 1e-9
@@ -157,12 +156,6 @@ class ScoringEngine:
     def activity_types_used(self) -> frozenset[str]:
         return self._types
 
-    @classmethod
-    def from_config_file(cls, path: str | Path) -> ScoringEngine:
-        from agent.config import load_config
-
-        return cls(load_config(path).scoring)
-
     @staticmethod
     def _compile_engagement(
         rule: EngagementRule, key: str, group: int | None, groups: Sequence[Group]
@@ -262,27 +255,9 @@ class ScoringEngine:
                 score = capped
 
         decision = self._ladder.decide(score, fields)
-        if decision.withheld is not None:
-            parts.insert(
-                0,
-                ReasonPart(
-                    0,
-                    f"Held at {decision.stage}: {decision.withheld} needs {', '.join(decision.missing)}",
-                    "gate",
-                ),
-            )
         grade = self._grades.grade(fit_score, engagement_score) if self._grades is not None else None
-        return ScoreResult(
-            lead_id=lead.id,
-            score=score,
-            fit_score=fit_score,
-            engagement_score=engagement_score,
-            stage=decision.stage,
-            grade=grade,
-            reasons=tuple(parts),
-            model_version=self.version,
-            as_of=as_of,
-            warnings=tuple(warnings),
+        return staged_result(
+            lead.id, score, fit_score, engagement_score, decision, grade, parts, self.version, as_of, warnings
         )
 
     def score_all(

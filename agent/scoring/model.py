@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agent.records import ACTIVITY_TYPES, is_known_activity_type, is_known_field
+from leadscore.agent.core.records import ACTIVITY_TYPES, is_known_activity_type, is_known_field
 
 _STRICT = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from datetime import datetime
+from typing import Any, Mapping, Sequence
 
-from agent.scoring.conditions import Predicate, compile_condition
-from agent.scoring.model import Band, Grades, ScoringModel
+from leadscore.agent.core.records import ReasonPart, ScoreResult
+from leadscore.agent.scoring.conditions import Predicate, compile_condition
+from leadscore.agent.scoring.model import Band, Grades, ScoringModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +18,21 @@ class StageDecision:
     #: The highest stage the score reached but the criteria withheld, and which were missing.
     withheld: str | None = None
     missing: tuple[str, ...] = ()
+
+
+def staged_result(
+    lead_id: str, score: int, fit_score: int, engagement_score: int, decision: StageDecision, grade: str | None,
+    parts: list[ReasonPart], version: str, as_of: datetime, warnings: Sequence[str],
+) -> ScoreResult:
+    """A lead's result at the stage ``decision`` gave it (the arguments in :class:`ScoreResult`'s
+    order). A withheld stage puts a zero-point gate part first in ``parts``, so the reasons say
+    why and still sum to the score."""
+    if decision.withheld is not None:
+        held = f"Held at {decision.stage}: {decision.withheld} needs {', '.join(decision.missing)}"
+        parts.insert(0, ReasonPart(0, held, "gate"))
+    return ScoreResult(
+        lead_id, score, fit_score, engagement_score, decision.stage, grade, tuple(parts), version, as_of, tuple(warnings)
+    )
 
 
 class StageLadder:

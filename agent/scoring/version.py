@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from agent.scoring.model import ScoringModel
+from leadscore.agent.scoring.model import ScoringModel
 
 
 def model_version(model: ScoringModel, length: int = 12) -> str:

@@ -3,7 +3,7 @@
 The real ``hubspot-api-client`` SDK talks to it over real HTTP::
 
     from hubspot import HubSpot
-    from connectors.hubspot.emulator import HubSpotEmulator
+    from leadscore.connectors.hubspot.emulator import HubSpotEmulator
 
     with HubSpotEmulator() as emu:
         emu.seed(100)
@@ -20,9 +20,9 @@ The HTTP transport, request log and fault injection it shares with the other CRM
 are :mod:`connectors.emulation`.
 """
 
-from connectors.hubspot.emulator.cli import serve_forever
-from connectors.hubspot.emulator.core import HubSpotEmulator, LoggedRequest
-from connectors.hubspot.emulator.limits import RateLimits
-from connectors.hubspot.emulator.oauth import OAuthApp
+from leadscore.connectors.hubspot.emulator.cli import serve_forever
+from leadscore.connectors.hubspot.emulator.core import HubSpotEmulator, LoggedRequest
+from leadscore.connectors.hubspot.emulator.limits import RateLimits
+from leadscore.connectors.hubspot.emulator.oauth import OAuthApp
 
 __all__ = ["HubSpotEmulator", "LoggedRequest", "OAuthApp", "RateLimits", "serve_forever"]

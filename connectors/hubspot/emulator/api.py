@@ -26,11 +26,12 @@ import copy
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import unquote
 
-from connectors import emulation
-from connectors.emulation import Answer
-from connectors.hubspot.emulator import values
-from connectors.hubspot.emulator.errors import (
+from leadscore.connectors import emulation
+from leadscore.connectors.emulation import Answer
+from leadscore.connectors.hubspot.emulator import values
+from leadscore.connectors.hubspot.emulator.errors import (
     ApiError,
     batch_error,
     conflict,
@@ -40,9 +41,9 @@ from connectors.hubspot.emulator.errors import (
     property_values_message,
     validation_error,
 )
-from connectors.hubspot.emulator.schema import ASSOCIATION_TYPE_IDS, ObjectType, property_definition, resolve_object_type
-from connectors.hubspot.emulator.search import search
-from connectors.hubspot.emulator.store import Record, Store
+from leadscore.connectors.hubspot.emulator.schema import ASSOCIATION_TYPE_IDS, ObjectType, property_definition, resolve_object_type
+from leadscore.connectors.hubspot.emulator.search import search
+from leadscore.connectors.hubspot.emulator.store import Record, Store
 
 BATCH_LIMIT = 100
 ASSOCIATION_BATCH_LIMIT = 1000
@@ -82,46 +83,35 @@ class Api:
         self.store = store
         self.portal_id = portal_id
         self._base_url = base_url
-        segment = r"(?P<{}>[^/]+)"
-        self._routes: list[tuple[str, re.Pattern[str], Callable[..., Route]]] = [
-            ("POST", _compile(r"/crm/v3/objects/{t}/search", t=segment.format("t")), self._r_search),
-            ("POST", _compile(r"/crm/v3/objects/{t}/batch/{op}", t=segment.format("t"), op=segment.format("op")),
-             self._r_batch),
-            ("GET", _compile(r"/crm/v3/objects/{t}", t=segment.format("t")), self._r_list),
-            ("POST", _compile(r"/crm/v3/objects/{t}", t=segment.format("t")), self._r_create),
-            ("GET", _compile(r"/crm/v3/objects/{t}/{id}", t=segment.format("t"), id=segment.format("id")), self._r_get),
-            ("PATCH", _compile(r"/crm/v3/objects/{t}/{id}", t=segment.format("t"), id=segment.format("id")),
-             self._r_update),
-            ("DELETE", _compile(r"/crm/v3/objects/{t}/{id}", t=segment.format("t"), id=segment.format("id")),
-             self._r_archive),
-            ("GET", _compile(r"/crm/v3/properties/{t}/groups", t=segment.format("t")), self._r_groups),
-            ("POST", _compile(r"/crm/v3/properties/{t}/groups", t=segment.format("t")), self._r_group_create),
-            ("GET", _compile(r"/crm/v3/properties/{t}/groups/{n}", t=segment.format("t"), n=segment.format("n")),
-             self._r_groups),
-            ("GET", _compile(r"/crm/v3/properties/{t}", t=segment.format("t")), self._r_properties),
-            ("POST", _compile(r"/crm/v3/properties/{t}", t=segment.format("t")), self._r_property_create),
-            ("GET", _compile(r"/crm/v3/properties/{t}/{n}", t=segment.format("t"), n=segment.format("n")),
-             self._r_properties),
-            ("PATCH", _compile(r"/crm/v3/properties/{t}/{n}", t=segment.format("t"), n=segment.format("n")),
-             self._r_property_update),
-            ("POST", _compile(r"/crm/v4/associations/{t}/{to}/batch/read", t=segment.format("t"), to=segment.format("to")),
-             self._r_association_batch),
-            ("GET", _compile(r"/crm/v4/objects/{t}/{id}/associations/{to}", t=segment.format("t"),
-                             id=segment.format("id"), to=segment.format("to")), self._r_association_list),
-            ("GET", re.compile(r"^/account-info/(?:v3|\d{4}-\d{2})/details$"), self._r_account_details),
-            ("PUT", _compile(r"/crm/v4/objects/{t}/{id}/associations/default/{to}/{to_id}", t=segment.format("t"),
-                             id=segment.format("id"), to=segment.format("to"), to_id=segment.format("to_id")),
-             self._r_association_default),
-        ]
+        self._router: emulation.Router[Callable[..., Route]] = emulation.Router([
+            ("POST", "/crm/v3/objects/{t}/search", self._r_search),
+            ("POST", "/crm/v3/objects/{t}/batch/{op}", self._r_batch),
+            ("GET", "/crm/v3/objects/{t}", self._r_list),
+            ("POST", "/crm/v3/objects/{t}", self._r_create),
+            ("GET", "/crm/v3/objects/{t}/{id}", self._r_get),
+            ("PATCH", "/crm/v3/objects/{t}/{id}", self._r_update),
+            ("DELETE", "/crm/v3/objects/{t}/{id}", self._r_archive),
+            ("GET", "/crm/v3/properties/{t}/groups", self._r_groups),
+            ("POST", "/crm/v3/properties/{t}/groups", self._r_group_create),
+            ("GET", "/crm/v3/properties/{t}/groups/{n}", self._r_groups),
+            ("GET", "/crm/v3/properties/{t}", self._r_properties),
+            ("POST", "/crm/v3/properties/{t}", self._r_property_create),
+            ("GET", "/crm/v3/properties/{t}/{n}", self._r_properties),
+            ("PATCH", "/crm/v3/properties/{t}/{n}", self._r_property_update),
+            ("POST", "/crm/v4/associations/{t}/{to}/batch/read", self._r_association_batch),
+            ("GET", "/crm/v4/objects/{t}/{id}/associations/{to}", self._r_association_list),
+            # v3 and its dated successors (/account-info/2026-03/details).
+            ("GET", r"/account-info/{version:v3|\d\d\d\d-\d\d}/details", self._r_account_details),
+            ("PUT", "/crm/v4/objects/{t}/{id}/associations/default/{to}/{to_id}", self._r_association_default),
+        ])
 
     # --- routing -----------------------------------------------------------------------------
 
     def route(self, method: str, path: str) -> Route:
-        for verb, pattern, build in self._routes:
-            found = pattern.match(path)
-            if verb == method and found:
-                return build(**found.groupdict())
-        return Route("unknown", lambda call: _unknown_route(call))
+        found = self._router.match(method, path)
+        if found.target is None:
+            return Route("unknown", _unknown_route)
+        return found.target(**found.params)
 
     def _kind(self, segment: str) -> ObjectType:
         kind = resolve_object_type(segment)
@@ -153,25 +143,25 @@ class Api:
         return self._typed(t, "create", self.create_object)
 
     def _r_get(self, t: str, id: str) -> Route:
-        return self._typed(t, "get", lambda kind, call: self.get_object(kind, _unquote(id), call))
+        return self._typed(t, "get", lambda kind, call: self.get_object(kind, unquote(id), call))
 
     def _r_update(self, t: str, id: str) -> Route:
-        return self._typed(t, "update", lambda kind, call: self.update_object(kind, _unquote(id), call))
+        return self._typed(t, "update", lambda kind, call: self.update_object(kind, unquote(id), call))
 
     def _r_archive(self, t: str, id: str) -> Route:
-        return self._typed(t, "archive", lambda kind, call: self.archive_object(kind, _unquote(id)))
+        return self._typed(t, "archive", lambda kind, call: self.archive_object(kind, unquote(id)))
 
     def _r_properties(self, t: str, n: str | None = None) -> Route:
-        return Route("properties.read", lambda call: self.read_properties(self._kind(t), n and _unquote(n), call))
+        return Route("properties.read", lambda call: self.read_properties(self._kind(t), n and unquote(n), call))
 
     def _r_property_create(self, t: str) -> Route:
         return Route("properties.create", lambda call: self.create_property(self._kind(t), call))
 
     def _r_property_update(self, t: str, n: str) -> Route:
-        return Route("properties.update", lambda call: self.update_property(self._kind(t), _unquote(n), call))
+        return Route("properties.update", lambda call: self.update_property(self._kind(t), unquote(n), call))
 
     def _r_groups(self, t: str, n: str | None = None) -> Route:
-        return Route("properties.groups.read", lambda call: self.read_groups(self._kind(t), n and _unquote(n)))
+        return Route("properties.groups.read", lambda call: self.read_groups(self._kind(t), n and unquote(n)))
 
     def _r_group_create(self, t: str) -> Route:
         return Route("properties.groups.create", lambda call: self.create_group(self._kind(t), call))
@@ -180,7 +170,7 @@ class Api:
         return Route("associations.batch.read",
                      lambda call: self.association_batch_read(self._kind(t), self._kind(to), call), burst_exempt=True)
 
-    def _r_account_details(self) -> Route:
+    def _r_account_details(self, version: str) -> Route:
         return Route("account.details", lambda call: self.account_details())
 
     def account_details(self) -> Answer:
@@ -194,11 +184,11 @@ class Api:
 
     def _r_association_default(self, t: str, id: str, to: str, to_id: str) -> Route:
         return Route("associations.create",
-                     lambda call: self.associate_default(self._kind(t), _unquote(id), self._kind(to), _unquote(to_id)))
+                     lambda call: self.associate_default(self._kind(t), unquote(id), self._kind(to), unquote(to_id)))
 
     def _r_association_list(self, t: str, id: str, to: str) -> Route:
         return Route("associations.list",
-                     lambda call: self.association_list(self._kind(t), _unquote(id), self._kind(to), call))
+                     lambda call: self.association_list(self._kind(t), unquote(id), self._kind(to), call))
 
     # --- objects: single -------------------------------------------------------------------------
 
@@ -658,16 +648,6 @@ class Api:
 
 
 # --- request parsing ------------------------------------------------------------------------------
-
-
-def _compile(template: str, **groups: str) -> re.Pattern[str]:
-    return re.compile("^" + template.format(**groups) + "$")
-
-
-def _unquote(segment: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(segment)
 
 
 def _unknown_route(call: Call) -> Answer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from connectors.hubspot.emulator.core import HubSpotEmulator
+from leadscore.connectors.hubspot.emulator.core import HubSpotEmulator
 
 
 def serve_forever(port: int, contacts: int, seed: int) -> None:

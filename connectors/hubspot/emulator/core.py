@@ -26,13 +26,13 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import parse_qs
 
-from connectors.emulation import Emulator, EmulatorHandler, RawRequest
-from connectors.emulation import LoggedRequest as LoggedRequest  # re-exported: part of this package's API
-from connectors.hubspot.emulator import values
-from connectors.hubspot.emulator.api import Answer, Api, Call, Route
-from connectors.hubspot.emulator.errors import ApiError, correlation_id, error_body, invalid_json
-from connectors.hubspot.emulator.oauth import ACCESS_TOKEN_LIFETIME, DEFAULT_SCOPES, OAuthApp, OAuthServer, parse_form
-from connectors.hubspot.emulator.limits import (
+from leadscore.connectors.emulation import Emulator, EmulatorHandler, RawRequest
+from leadscore.connectors.emulation import LoggedRequest as LoggedRequest  # re-exported: part of this package's API
+from leadscore.connectors.hubspot.emulator import values
+from leadscore.connectors.hubspot.emulator.api import Answer, Api, Call, Route
+from leadscore.connectors.hubspot.emulator.errors import ApiError, correlation_id, error_body, invalid_json
+from leadscore.connectors.hubspot.emulator.oauth import ACCESS_TOKEN_LIFETIME, DEFAULT_SCOPES, OAuthApp, OAuthServer, parse_form
+from leadscore.connectors.hubspot.emulator.limits import (
     RATE_LIMIT_MESSAGES,
     Fault,
     FaultInjector,
@@ -41,8 +41,9 @@ from connectors.hubspot.emulator.limits import (
     RateLimits,
     statuses_tuple,
 )
-from connectors.hubspot.emulator.schema import ENGAGEMENT_TYPES, REQUIRED_ON_CREATE, resolve_object_type
-from connectors.hubspot.emulator.store import SOURCE_IMPORT, SOURCE_USER, Store
+from leadscore.connectors.hubspot.emulator.schema import ENGAGEMENT_TYPES, REQUIRED_ON_CREATE, option, property_definition, resolve_object_type
+from leadscore.connectors.hubspot.emulator.seeding import seed_portal
+from leadscore.connectors.hubspot.emulator.store import SOURCE_IMPORT, SOURCE_USER, Store
 
 #: The emulated account's id ("portalId" in error details).
 PORTAL_ID = 21_473_115
@@ -97,8 +98,6 @@ class HubSpotEmulator(Emulator):
     def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
         """Fill the account with ``agent.sample`` leads as contacts with engagements (and, for some
         contacts sales met, deals: won, lost or open); their ids."""
-        from connectors.hubspot.emulator.seeding import seed_portal
-
         return seed_portal(self._store, count, seed=seed, as_of=as_of)
 
     def create_contact(self, properties: Mapping[str, str], *, engagements: Sequence[Mapping[str, Any]] = ()) -> str:
@@ -205,8 +204,6 @@ class HubSpotEmulator(Emulator):
     ) -> None:
         """Define a property as an admin does in HubSpot's settings (a custom property), or, with
         ``hubspot_defined``, as one HubSpot ships (read-only definition). Not an API write."""
-        from connectors.hubspot.emulator.schema import option, property_definition
-
         kind = resolve_object_type(object_type)
         if kind is None:
             raise ValueError(f"unknown object type {object_type!r}")

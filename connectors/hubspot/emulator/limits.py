@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable
 
-from connectors import emulation
-from connectors.emulation import statuses_tuple as statuses_tuple  # re-exported
-from connectors.hubspot.emulator.values import today_utc
+from leadscore.connectors import emulation
+from leadscore.connectors.emulation import statuses_tuple as statuses_tuple  # re-exported
+from leadscore.connectors.hubspot.emulator.values import today_utc
 
 TEN_SECONDS = 10.0
 ONE_SECOND = 1.0

@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 from urllib.parse import parse_qs
 
-from connectors.hubspot.emulator import values
-from connectors.hubspot.emulator.api import Answer, Call, Route
-from connectors.hubspot.emulator.errors import correlation_id, error_body
+from leadscore.connectors.hubspot.emulator import values
+from leadscore.connectors.hubspot.emulator.api import Answer, Call, Route
+from leadscore.connectors.hubspot.emulator.errors import correlation_id, error_body
 
 TOKEN_PATH = "/oauth/v1/token"
 #: Seconds an access token lives: HubSpot's ``expires_in``.

@@ -26,10 +26,10 @@ import json
 import re
 from typing import Any, Callable, Mapping
 
-from connectors.hubspot.emulator import values
-from connectors.hubspot.emulator.errors import validation_error
-from connectors.hubspot.emulator.schema import ObjectType, resolve_object_type
-from connectors.hubspot.emulator.store import Record, Store
+from leadscore.connectors.hubspot.emulator import values
+from leadscore.connectors.hubspot.emulator.errors import validation_error
+from leadscore.connectors.hubspot.emulator.schema import ObjectType, resolve_object_type
+from leadscore.connectors.hubspot.emulator.store import Record, Store
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 10

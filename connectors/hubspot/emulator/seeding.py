@@ -37,11 +37,11 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
-from agent.records import Activity, utc
-from agent.sample import SampleLead, generate_leads
-from connectors.hubspot.emulator import values
-from connectors.hubspot.emulator.schema import property_definition
-from connectors.hubspot.emulator.store import SOURCE_CALCULATED, SOURCE_IMPORT, Store
+from leadscore.agent.core.records import Activity, utc
+from leadscore.connectors.sample import SampleLead, generate_leads
+from leadscore.connectors.hubspot.emulator import values
+from leadscore.connectors.hubspot.emulator.schema import property_definition
+from leadscore.connectors.hubspot.emulator.store import SOURCE_CALCULATED, SOURCE_IMPORT, Store
 
 DEMO_GROUP = "leadscore_demo"
 BANT_PROPERTIES = ("budget", "authority", "need", "timeline")

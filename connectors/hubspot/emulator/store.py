@@ -13,9 +13,9 @@ from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from connectors.hubspot.emulator import schema, values
-from connectors.hubspot.emulator.errors import PropertyProblem
-from connectors.hubspot.emulator.schema import OBJECT_TYPES
+from leadscore.connectors.hubspot.emulator import schema, values
+from leadscore.connectors.hubspot.emulator.errors import PropertyProblem
+from leadscore.connectors.hubspot.emulator.schema import OBJECT_TYPES
 
 #: History ``sourceType`` values, as HubSpot labels where a value came from.
 SOURCE_API = "INTEGRATION"

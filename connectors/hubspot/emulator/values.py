@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from connectors.hubspot.emulator.errors import PropertyProblem
+from leadscore.connectors.hubspot.emulator.errors import PropertyProblem
 
 _EPOCH_MS = re.compile(r"^-?\d{1,15}$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")

@@ -5,7 +5,7 @@ It serves real TLS with a locally generated test CA, so the real ``simple-salesf
 it unchanged::
 
     from simple_salesforce import Salesforce
-    from connectors.salesforce.emulator import SalesforceEmulator, requests_session_trusting
+    from leadscore.connectors.salesforce.emulator import SalesforceEmulator, requests_session_trusting
 
     with SalesforceEmulator() as emu:
         emu.seed(100)
@@ -30,9 +30,9 @@ The HTTP transport, request log and fault injection it shares with the other CRM
 are :mod:`connectors.emulation`.
 """
 
-from connectors.salesforce.emulator.cli import serve_forever
-from connectors.salesforce.emulator.core import LoggedRequest, SalesforceEmulator
-from connectors.salesforce.emulator.oauth import Credentials
-from connectors.salesforce.emulator.tls import requests_session_trusting
+from leadscore.connectors.salesforce.emulator.cli import serve_forever
+from leadscore.connectors.salesforce.emulator.core import LoggedRequest, SalesforceEmulator
+from leadscore.connectors.salesforce.emulator.oauth import Credentials
+from leadscore.connectors.salesforce.emulator.tls import requests_session_trusting
 
 __all__ = ["Credentials", "LoggedRequest", "SalesforceEmulator", "requests_session_trusting", "serve_forever"]

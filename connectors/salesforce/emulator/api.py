@@ -30,16 +30,19 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from urllib.parse import unquote
 
-from connectors import emulation
-from connectors.emulation import Answer
-from connectors.salesforce.emulator import ids, soql, values
-from connectors.salesforce.emulator.errors import ApiError, api_error, bad_request, json_parser_error, not_found
-from connectors.salesforce.emulator.permissions import INSUFFICIENT_ACCESS, PERMISSION_OBJECTS
-from connectors.salesforce.emulator.schema import SObjectDef
-from connectors.salesforce.emulator.store import Record, Store
-from connectors.salesforce.emulator.writes import (
+from leadscore.connectors import emulation
+from leadscore.connectors.emulation import Answer
+from leadscore.connectors.salesforce.emulator import ids, soql, values
+from leadscore.connectors.salesforce.emulator.limits import DAILY_BULK_BATCHES
+from leadscore.connectors.salesforce.emulator.errors import ApiError, api_error, bad_request, json_parser_error, not_found
+from leadscore.connectors.salesforce.emulator.permissions import INSUFFICIENT_ACCESS, PERMISSION_OBJECTS
+from leadscore.connectors.salesforce.emulator.schema import SObjectDef
+from leadscore.connectors.salesforce.emulator.store import Record, Store
+from leadscore.connectors.salesforce.emulator.writes import (
     ROLLED_BACK,
     deserialize,
     prepare_update,
@@ -51,9 +54,9 @@ from connectors.salesforce.emulator.writes import (
 )
 
 if TYPE_CHECKING:
-    from connectors.salesforce.emulator.bulk import BulkIngest
-    from connectors.salesforce.emulator.limits import ApiUsage
-    from connectors.salesforce.emulator.tooling import Tooling
+    from leadscore.connectors.salesforce.emulator.bulk import BulkIngest
+    from leadscore.connectors.salesforce.emulator.limits import ApiUsage
+    from leadscore.connectors.salesforce.emulator.tooling import Tooling
 
 COLLECTION_LIMIT = 200
 DEFAULT_BATCH = 2000
@@ -81,6 +84,11 @@ class Call(emulation.Call):
             return json.loads(self.raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise json_parser_error(f"Unexpected character: {exc}") from None
+
+
+#: One record of an sObject Collections request, planned: its id (when known), its problems, and
+#: what saves it at a stamp (``None`` when nothing can).
+_Planned = tuple[str | None, Sequence[Any], Callable[[int], Record] | None]
 
 
 @dataclass(frozen=True)
@@ -113,44 +121,36 @@ class Api:
         self._clock = clock
         self._cursors: dict[str, Cursor] = {}
         self._cursor_lock = threading.Lock()
-        v = r"/services/data/v(?P<v>\d+\.\d)"
-        seg = r"(?P<{}>[^/]+)"
-        self._routes: list[tuple[str, re.Pattern[str], str, Callable[..., Answer]]] = [
-            ("GET", re.compile(rf"^{v}/limits$"), "limits", self.limits),
-            ("GET", re.compile(rf"^{v}/query$"), "query", lambda c: self.query(c, deleted=False)),
-            ("GET", re.compile(rf"^{v}/queryAll$"), "queryAll", lambda c: self.query(c, deleted=True)),
-            ("GET", re.compile(rf"^{v}/(?P<w>query|queryAll)/{seg.format('loc')}$"), "queryMore", self.query_more),
-            ("GET", re.compile(rf"^{v}/sobjects$"), "describe.global", self.describe_global),
-            ("GET", re.compile(rf"^{v}/sobjects/{seg.format('t')}/describe$"), "describe", self.describe),
-            ("GET", re.compile(rf"^{v}/sobjects/{seg.format('t')}/{seg.format('id')}$"), "sobject.get", self.get),
-            ("PATCH", re.compile(rf"^{v}/sobjects/{seg.format('t')}/{seg.format('id')}$"), "sobject.update",
-             self.update),
-            ("DELETE", re.compile(rf"^{v}/sobjects/{seg.format('t')}/{seg.format('id')}$"), "sobject.delete",
-             self.delete),
-            ("POST", re.compile(rf"^{v}/sobjects/{seg.format('t')}$"), "sobject.create", self.create),
-            ("PATCH", re.compile(rf"^{v}/composite/sobjects$"), "composite.sobjects", self.collection_update),
-            ("POST", re.compile(rf"^{v}/composite/sobjects$"), "composite.sobjects.create", self.collection_create),
-            ("POST", re.compile(rf"^{v}/jobs/ingest$"), "bulk2.create", lambda c: self.bulk.create(c)),
-            ("GET", re.compile(rf"^{v}/jobs/ingest$"), "bulk2.list", lambda c: self.bulk.list_jobs(c)),
-            ("PUT", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}/batches$"), "bulk2.upload",
-             lambda c, job: self.bulk.upload(c, job)),
-            ("PATCH", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}$"), "bulk2.close",
-             lambda c, job: self.bulk.set_state(c, job)),
-            ("GET", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}$"), "bulk2.poll",
-             lambda c, job: self.bulk.info(c, job)),
-            ("DELETE", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}$"), "bulk2.delete",
-             lambda c, job: self.bulk.delete(c, job)),
+        # Every resource sits under /services/data/vNN.N: route() checks the version ({v}) and hands it
+        # to the handler in the Call; {w} only tells queryMore's two spellings apart.
+        self._router: emulation.Router[tuple[str, Callable[..., Answer]]] = emulation.Router([
+            ("GET", "/limits", ("limits", self.limits)),
+            ("GET", "/query", ("query", lambda c: self.query(c, deleted=False))),
+            ("GET", "/queryAll", ("queryAll", lambda c: self.query(c, deleted=True))),
+            ("GET", "/{w:query|queryAll}/{loc}", ("queryMore", self.query_more)),
+            ("GET", "/sobjects", ("describe.global", self.describe_global)),
+            ("GET", "/sobjects/{t}/describe", ("describe", self.describe)),
+            ("GET", "/sobjects/{t}/{id}", ("sobject.get", self.get)),
+            ("PATCH", "/sobjects/{t}/{id}", ("sobject.update", self.update)),
+            ("DELETE", "/sobjects/{t}/{id}", ("sobject.delete", self.delete)),
+            ("POST", "/sobjects/{t}", ("sobject.create", self.create)),
+            ("PATCH", "/composite/sobjects", ("composite.sobjects", self.collection_update)),
+            ("POST", "/composite/sobjects", ("composite.sobjects.create", self.collection_create)),
+            ("POST", "/jobs/ingest", ("bulk2.create", lambda c: self.bulk.create(c))),
+            ("GET", "/jobs/ingest", ("bulk2.list", lambda c: self.bulk.list_jobs(c))),
+            ("PUT", "/jobs/ingest/{job}/batches", ("bulk2.upload", lambda c, job: self.bulk.upload(c, job))),
+            ("PATCH", "/jobs/ingest/{job}", ("bulk2.close", lambda c, job: self.bulk.set_state(c, job))),
+            ("GET", "/jobs/ingest/{job}", ("bulk2.poll", lambda c, job: self.bulk.info(c, job))),
+            ("DELETE", "/jobs/ingest/{job}", ("bulk2.delete", lambda c, job: self.bulk.delete(c, job))),
             # The guide spells it "unprocessedrecords"; clients (simple-salesforce) send
             # "unprocessedRecords", which Salesforce accepts: these names match case-insensitively.
-            ("GET", re.compile(rf"^{v}/jobs/ingest/{seg.format('job')}/(?P<kind>(?i:successfulResults|failedResults|"
-                               rf"unprocessedrecords))$"), "bulk2.results",
-             lambda c, job, kind: self.bulk.results(c, job, kind.lower())),
-            ("GET", re.compile(rf"^{v}/tooling/query$"), "tooling.query", lambda c: self.tooling.query(c)),
-            ("POST", re.compile(rf"^{v}/tooling/sobjects/CustomField$"), "tooling.customfield",
-             lambda c: self.tooling.create_field(c)),
-            ("GET", re.compile(rf"^{v}/tooling/sobjects/CustomField/{seg.format('id')}$"), "tooling.customfield.get",
-             lambda c, id: self.tooling.get_field(c, id)),
-        ]
+            ("GET", "/jobs/ingest/{job}/{kind:(?i:successfulResults|failedResults|unprocessedrecords)}",
+             ("bulk2.results", lambda c, job, kind: self.bulk.results(c, job, kind.lower()))),
+            ("GET", "/tooling/query", ("tooling.query", lambda c: self.tooling.query(c))),
+            ("POST", "/tooling/sobjects/CustomField", ("tooling.customfield", lambda c: self.tooling.create_field(c))),
+            ("GET", "/tooling/sobjects/CustomField/{id}",
+             ("tooling.customfield.get", lambda c, id: self.tooling.get_field(c, id))),
+        ], prefix=r"/services/data/v{v:\d+\.\d}")
 
     # --- routing ----------------------------------------------------------------------------------
 
@@ -158,23 +158,18 @@ class Api:
         if path in ("/services/data", "/services/data/"):
             return Route("versions", self.versions, public=True) if method == "GET" else self._method_not_allowed(
                 method, ["GET"])
-        allowed = []
-        for verb, pattern, endpoint, handler in self._routes:
-            found = pattern.match(path)
-            if not found:
-                continue
-            if verb != method:
-                allowed.append(verb)
-                continue
-            groups = found.groupdict()
-            version = groups.pop("v")
-            groups.pop("w", None)
-            if not self._supported(version):
-                return Route("unknown", lambda call: _raise(not_found()))
-            return Route(endpoint, _bind(handler, version, groups))
-        if allowed:
-            return self._method_not_allowed(method, allowed)
-        return Route("unknown", lambda call: _raise(not_found()))
+        found = self._router.match(method, path)
+        if found.target is None:
+            if found.allowed:
+                return self._method_not_allowed(method, list(found.allowed))
+            return Route("unknown", lambda call: _raise(not_found()))
+        endpoint, handler = found.target
+        groups = dict(found.params)
+        version = groups.pop("v")
+        groups.pop("w", None)
+        if not self._supported(version):
+            return Route("unknown", lambda call: _raise(not_found()))
+        return Route(endpoint, _bind(handler, version, groups))
 
     def _supported(self, version: str) -> bool:
         return OLDEST_VERSION <= float(version) <= float(self.api_version)
@@ -197,8 +192,6 @@ class Api:
     def limits(self, call: Call) -> Answer:
         """The Limits resource. Reading taken: the emulator's numbers are exact at once (the
         documentation allows them to lag real consumption by up to five minutes)."""
-        from connectors.salesforce.emulator.limits import DAILY_BULK_BATCHES
-
         used = self.usage.used()
 
         def pair(maximum: int, remaining: int) -> dict[str, int]:
@@ -305,6 +298,17 @@ class Api:
             raise not_found()
         return sobject
 
+    def _target_or_404(self, sobject: SObjectDef, id: str) -> Record:
+        """The live record a single-record write (``PATCH``/``DELETE``) names: one in the recycle
+        bin answers ``404 ENTITY_IS_DELETED``, any other miss ``404 NOT_FOUND``."""
+        record, problem = target(self.store, sobject, id)
+        if problem is not None:
+            if problem.status_code == "ENTITY_IS_DELETED":
+                raise api_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+            raise not_found()
+        assert record is not None
+        return record
+
     # --- single records ---------------------------------------------------------------------------------
 
     def get(self, call: Call, t: str, id: str) -> Answer:
@@ -332,56 +336,45 @@ class Api:
 
     def update(self, call: Call, t: str, id: str) -> Answer:
         sobject = self._sobject_or_404(t)
-        body = call.json()
-        if not isinstance(body, dict):
-            raise json_parser_error("Cannot deserialize instance of SObject from START_ARRAY value [")
+        body = _sobject_body(call)
         with self.store.lock:
             changes = deserialize(self.store, sobject, body, call.raw)
-            record, problem = target(self.store, sobject, id)
-            if problem is not None:
-                if problem.status_code == "ENTITY_IS_DELETED":
-                    raise api_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-                raise not_found()
-            assert record is not None
+            record = self._target_or_404(sobject, id)
             prepared = prepare_update(self.store, sobject, record, changes)
             if prepared.problems:
                 raise record_error(400, prepared.problems)
-            self.store.apply(record, prepared.changes, by=self.store.integration_user, at_ms=self.store.stamp(),
-                             count_as_api=True)
+            self._apply(record, prepared.changes, self.store.stamp())
         return Answer(204)
 
     def create(self, call: Call, t: str) -> Answer:
         sobject = self._sobject_or_404(t)
-        body = call.json()
-        if not isinstance(body, dict):
-            raise json_parser_error("Cannot deserialize instance of SObject from START_ARRAY value [")
+        body = _sobject_body(call)
         with self.store.lock:
             changes = deserialize(self.store, sobject, body, call.raw, keep_id=True)
             prepared = self.store.prepare(sobject, changes, creating=True)
             if prepared.problems:
                 raise record_error(400, prepared.problems)
-            record = self.store.create(sobject.name, prepared.changes, by=self.store.integration_user,
-                                       at_ms=self.store.stamp())
-            self._count(record, prepared.changes)
+            record = self._create(sobject, prepared.changes, self.store.stamp())
         return Answer(201, {"id": record.id, "success": True, "errors": []})
 
     def delete(self, call: Call, t: str, id: str) -> Answer:
         sobject = self._sobject_or_404(t)
         with self.store.lock:
-            record, problem = target(self.store, sobject, id)
-            if problem is not None:
-                if problem.status_code == "ENTITY_IS_DELETED":
-                    raise api_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-                raise not_found()
-            assert record is not None
+            record = self._target_or_404(sobject, id)
             if sobject.name in PERMISSION_OBJECTS and not self.store.manages_permissions:
                 raise record_error(400, (INSUFFICIENT_ACCESS,))  # see .permissions
             self.store.delete(record, self.store.stamp(), self.store.integration_user)
         return Answer(204)
 
-    def _count(self, record: Record, changes: Mapping[str, Any]) -> None:
+    def _apply(self, record: Record, changes: Mapping[str, Any], stamp: int) -> Record:
+        self.store.apply(record, changes, by=self.store.integration_user, at_ms=stamp, count_as_api=True)
+        return record
+
+    def _create(self, sobject: SObjectDef, changes: Mapping[str, Any], stamp: int) -> Record:
+        record = self.store.create(sobject.name, changes, by=self.store.integration_user, at_ms=stamp)
         for name in changes:
             self.store.writes[f"{record.sobject}.{name}"] += 1
+        return record
 
     # --- sObject Collections ------------------------------------------------------------------------
 
@@ -405,51 +398,43 @@ class Api:
                 sobject = resolve_type(self.store, (item.get("attributes") or {}).get("type"))
                 raw_id = next((v for k, v in item.items() if k.lower() == "id"), None)
                 decoded.append((sobject, raw_id, deserialize(self.store, sobject, item, call.raw)))
-            outcomes = []
+            planned: list[_Planned] = []
             for sobject, raw_id, changes in decoded:
                 record, problem = target(self.store, sobject, raw_id)
                 if problem is not None:
-                    outcomes.append((record, None, (problem,)))
+                    planned.append((record.id if record is not None else None, (problem,), None))
                     continue
                 assert record is not None
                 prepared = prepare_update(self.store, sobject, record, changes)
-                outcomes.append((record, prepared.changes, prepared.problems))
-            failed = any(problems for _, _, problems in outcomes)
-            results = []
-            stamp = self.store.stamp()
-            for record, changes, problems in outcomes:
-                record_id = record.id if record is not None else None
-                if problems:
-                    results.append(save_result(record_id, problems))
-                elif all_or_none and failed:
-                    results.append(save_result(record_id, (ROLLED_BACK,)))
-                else:
-                    assert record is not None and changes is not None
-                    self.store.apply(record, changes, by=self.store.integration_user, at_ms=stamp, count_as_api=True)
-                    results.append(save_result(record.id))
-        return Answer(200, results)
+                planned.append((record.id, prepared.problems, partial(self._apply, record, prepared.changes)))
+            return self._save_collection(all_or_none, planned)
 
     def collection_create(self, call: Call) -> Answer:
         all_or_none, records = self._collection(call)
         with self.store.lock:
-            prepared_all = []
+            planned: list[_Planned] = []
             for item in records:
                 sobject = resolve_type(self.store, (item.get("attributes") or {}).get("type"))
                 changes = deserialize(self.store, sobject, item, call.raw, keep_id=True)
-                prepared_all.append((sobject, self.store.prepare(sobject, changes, creating=True)))
-            failed = any(p.problems for _, p in prepared_all)
-            results = []
-            stamp = self.store.stamp()
-            for sobject, prepared in prepared_all:
-                if prepared.problems:
-                    results.append(save_result(None, prepared.problems))
-                elif all_or_none and failed:
-                    results.append(save_result(None, (ROLLED_BACK,)))
-                else:
-                    record = self.store.create(sobject.name, prepared.changes, by=self.store.integration_user,
-                                               at_ms=stamp)
-                    self._count(record, prepared.changes)
-                    results.append(save_result(record.id))
+                prepared = self.store.prepare(sobject, changes, creating=True)
+                planned.append((None, prepared.problems, partial(self._create, sobject, prepared.changes)))
+            return self._save_collection(all_or_none, planned)
+
+    def _save_collection(self, all_or_none: bool, planned: list[_Planned]) -> Answer:
+        """Save what a collection request planned, in order, at one stamp: ``(id, problems,
+        save)`` per record. A record with problems is not saved; with ``allOrNone`` one failure
+        rolls every other record back (``ALL_OR_NONE_OPERATION_ROLLED_BACK``)."""
+        failed = any(problems for _, problems, _ in planned)
+        results = []
+        stamp = self.store.stamp()
+        for record_id, problems, save in planned:
+            if problems:
+                results.append(save_result(record_id, problems))
+            elif all_or_none and failed:
+                results.append(save_result(record_id, (ROLLED_BACK,)))
+            else:
+                assert save is not None
+                results.append(save_result(save(stamp).id))
         return Answer(200, results)
 
 
@@ -472,14 +457,20 @@ def _batch_size(headers: Mapping[str, str]) -> int:
 
 
 def _bind(handler: Callable[..., Answer], version: str, groups: dict[str, str]) -> Callable[[Call], Answer]:
-    from urllib.parse import unquote
-
     arguments = {k: unquote(v) for k, v in groups.items()}
 
     def bound(call: Call) -> Answer:
         return handler(Call(call.method, call.path, call.query, call.headers, call.raw, version), **arguments)
 
     return bound
+
+
+def _sobject_body(call: Call) -> dict[str, Any]:
+    """A single-record write's JSON body, which must be one object."""
+    body = call.json()
+    if not isinstance(body, dict):
+        raise json_parser_error("Cannot deserialize instance of SObject from START_ARRAY value [")
+    return body
 
 
 def _raise(error: ApiError) -> Answer:

@@ -37,14 +37,14 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from connectors.salesforce.emulator import values
-from connectors.salesforce.emulator.api import Answer, Call
-from connectors.salesforce.emulator.errors import api_error, bad_request, not_found
-from connectors.salesforce.emulator.limits import BULK_BATCH_RECORDS, ApiUsage
-from connectors.salesforce.emulator.schema import FieldDef, SObjectDef
-from connectors.salesforce.emulator.store import Record, Store
-from connectors.salesforce.emulator.values import CellError, FieldProblem
-from connectors.salesforce.emulator.writes import prepare_update, target
+from leadscore.connectors.salesforce.emulator import values
+from leadscore.connectors.salesforce.emulator.api import Answer, Call
+from leadscore.connectors.salesforce.emulator.errors import api_error, bad_request, not_found
+from leadscore.connectors.salesforce.emulator.limits import BULK_BATCH_RECORDS, ApiUsage
+from leadscore.connectors.salesforce.emulator.schema import FieldDef, SObjectDef
+from leadscore.connectors.salesforce.emulator.store import Record, Store
+from leadscore.connectors.salesforce.emulator.values import CellError, FieldProblem
+from leadscore.connectors.salesforce.emulator.writes import prepare_update, target
 
 OPERATIONS = ("insert", "update", "upsert", "delete")
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}

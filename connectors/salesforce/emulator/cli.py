@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from connectors.salesforce.emulator.core import SalesforceEmulator
+from leadscore.connectors.salesforce.emulator.core import SalesforceEmulator
 
 
 def serve_forever(port: int, contacts: int, seed: int) -> None:

@@ -28,16 +28,17 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import parse_qs
 
-from connectors.emulation import Emulator, EmulatorHandler, EmulatorServer, RawRequest
-from connectors.emulation import LoggedRequest as LoggedRequest  # re-exported: part of this package's API
-from connectors.salesforce.emulator import tls, values
-from connectors.salesforce.emulator.api import MAX_URI_BYTES, Answer, Api, Call, Route
-from connectors.salesforce.emulator.bulk import BulkIngest
-from connectors.salesforce.emulator.errors import ApiError, error_list, invalid_session
-from connectors.salesforce.emulator.limits import ApiUsage, Fault, FaultInjector, FaultPlan, statuses_tuple
-from connectors.salesforce.emulator.oauth import Credentials, OAuthServer, Sessions, new_credentials, parse_form
-from connectors.salesforce.emulator.store import FLS_EDIT, FLS_READ, Record, Store
-from connectors.salesforce.emulator.tooling import Tooling
+from leadscore.connectors.emulation import Emulator, EmulatorHandler, EmulatorServer, RawRequest
+from leadscore.connectors.emulation import LoggedRequest as LoggedRequest  # re-exported: part of this package's API
+from leadscore.connectors.salesforce.emulator import tls, values
+from leadscore.connectors.salesforce.emulator.api import MAX_URI_BYTES, Answer, Api, Call, Route
+from leadscore.connectors.salesforce.emulator.bulk import BulkIngest
+from leadscore.connectors.salesforce.emulator.errors import ApiError, error_list, invalid_session
+from leadscore.connectors.salesforce.emulator.limits import ApiUsage, Fault, FaultInjector, FaultPlan, statuses_tuple
+from leadscore.connectors.salesforce.emulator.oauth import Credentials, OAuthServer, Sessions, new_credentials, parse_form
+from leadscore.connectors.salesforce.emulator.seeding import convert, seed_org
+from leadscore.connectors.salesforce.emulator.store import FLS_EDIT, FLS_READ, Record, Store
+from leadscore.connectors.salesforce.emulator.tooling import Tooling
 
 TOKEN_PATH = "/services/oauth2/token"
 _REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -105,8 +106,6 @@ class SalesforceEmulator(Emulator):
 
     def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
         """Fill the org with ``agent.sample`` leads (and their activity); the Lead ids in order."""
-        from connectors.salesforce.emulator.seeding import seed_org
-
         return seed_org(self._store, count, seed=seed, as_of=as_of)
 
     def create_record(self, sobject: str, fields: Mapping[str, Any]) -> str:
@@ -165,8 +164,6 @@ class SalesforceEmulator(Emulator):
 
     def convert_lead(self, lead_id: str) -> str:
         """Convert a Lead as a user would (Account, Contact; no Opportunity); the Contact's id."""
-        from connectors.salesforce.emulator.seeding import convert
-
         with self._store.lock:
             lead = self._record("Lead", lead_id)
             if lead.values.get("IsConverted"):

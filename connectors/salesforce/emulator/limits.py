@@ -26,9 +26,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from connectors import emulation
-from connectors.emulation import Fault as Fault  # re-exported
-from connectors.emulation import statuses_tuple as statuses_tuple  # re-exported
+from leadscore.connectors import emulation
+from leadscore.connectors.emulation import Fault as Fault  # re-exported
+from leadscore.connectors.emulation import statuses_tuple as statuses_tuple  # re-exported
 
 WINDOW_SECONDS = 24 * 3600.0
 BULK_BATCH_RECORDS = 10_000  # Bulk API 2.0 counts one batch per 10,000 records processed

@@ -52,7 +52,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from connectors.salesforce.emulator.errors import ApiError, oauth_error
+from leadscore.connectors.salesforce.emulator.errors import ApiError, oauth_error
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 PRODUCTION_AUDIENCE = "https://login.salesforce.com"

@@ -45,11 +45,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from connectors.salesforce.emulator.values import FieldProblem
+from leadscore.connectors.salesforce.emulator.values import FieldProblem
 
 if TYPE_CHECKING:
-    from connectors.salesforce.emulator.schema import SObjectDef
-    from connectors.salesforce.emulator.store import Record, Store
+    from leadscore.connectors.salesforce.emulator.schema import SObjectDef
+    from leadscore.connectors.salesforce.emulator.store import Record, Store
 
 PERMISSION_OBJECTS = frozenset({"PermissionSet", "FieldPermissions", "PermissionSetAssignment"})
 INSUFFICIENT_ACCESS = FieldProblem("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")

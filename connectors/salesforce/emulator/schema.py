@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-from connectors.salesforce.emulator.ids import KEY_PREFIXES
+from leadscore.connectors.salesforce.emulator.ids import KEY_PREFIXES
 
 #: describe ``soapType`` per field type.
 SOAP_TYPES = {
@@ -237,6 +237,16 @@ def _person(prefix: str = "") -> list[FieldDef]:
     ]
 
 
+def _activity() -> list[FieldDef]:
+    """The fields Task and Event share as Salesforce activities: who (a person) and what (a
+    record) the activity is about, and its subject."""
+    return [
+        ref("WhoId", "Name ID", "Contact", "Lead", relationship="Who"),
+        ref("WhatId", "Related To ID", "Account", "Opportunity", "Campaign", relationship="What"),
+        FieldDef("Subject", "combobox", "Subject", length=255),
+    ]
+
+
 def _bant() -> list[FieldDef]:
     return [text(name, name[:-3], 255, custom=True) for name in BANT_FIELDS]
 
@@ -302,11 +312,8 @@ def standard_objects() -> dict[str, SObjectDef]:
             ],
         )),
         SObjectDef("Task", "Task", "Tasks", _fields(
-            _system_fields(owner=True),
+            _system_fields(owner=True), _activity(),
             [
-                ref("WhoId", "Name ID", "Contact", "Lead", relationship="Who"),
-                ref("WhatId", "Related To ID", "Account", "Opportunity", "Campaign", relationship="What"),
-                FieldDef("Subject", "combobox", "Subject", length=255),
                 FieldDef("ActivityDate", "date", "Due Date Only"),
                 picklist("Status", "Status", ("Not Started", "In Progress", "Completed", "Waiting on someone else",
                                               "Deferred"), default="Not Started", nillable=False,
@@ -325,11 +332,8 @@ def standard_objects() -> dict[str, SObjectDef]:
             ],
         )),
         SObjectDef("Event", "Event", "Events", _fields(
-            _system_fields(owner=True),
+            _system_fields(owner=True), _activity(),
             [
-                ref("WhoId", "Name ID", "Contact", "Lead", relationship="Who"),
-                ref("WhatId", "Related To ID", "Account", "Opportunity", "Campaign", relationship="What"),
-                FieldDef("Subject", "combobox", "Subject", length=255),
                 FieldDef("StartDateTime", "datetime", "Start Date Time"),
                 FieldDef("EndDateTime", "datetime", "End Date Time"),
                 FieldDef("ActivityDateTime", "datetime", "Due Date Time"),

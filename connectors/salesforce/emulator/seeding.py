@@ -40,10 +40,10 @@ import random
 from datetime import datetime, timezone
 from typing import Any
 
-from agent.records import Activity, utc
-from agent.sample import FREE_DOMAINS, SampleLead, generate_leads
-from connectors.salesforce.emulator import values
-from connectors.salesforce.emulator.store import RESPONDED_STATUSES, Record, Store
+from leadscore.agent.core.records import Activity, utc
+from leadscore.connectors.sample import FREE_DOMAINS, SampleLead, generate_leads
+from leadscore.connectors.salesforce.emulator import values
+from leadscore.connectors.salesforce.emulator.store import RESPONDED_STATUSES, Record, Store
 
 DAY_MS = 86_400_000
 STATES = {

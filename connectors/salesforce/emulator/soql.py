@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
-from connectors.salesforce.emulator import ids, values
-from connectors.salesforce.emulator.errors import ApiError, soql_error
-from connectors.salesforce.emulator.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, SObjectDef
+from leadscore.connectors.salesforce.emulator import ids, values
+from leadscore.connectors.salesforce.emulator.errors import ApiError, soql_error
+from leadscore.connectors.salesforce.emulator.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, SObjectDef
 
 MAX_LENGTH = 100_000
 MAX_OFFSET = 2_000

@@ -28,9 +28,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-from connectors.salesforce.emulator import ids, permissions, values
-from connectors.salesforce.emulator.schema import FieldDef, SObjectDef, custom_field_entity, standard_objects
-from connectors.salesforce.emulator.values import FieldProblem
+from leadscore.connectors.salesforce.emulator import ids, permissions, values
+from leadscore.connectors.salesforce.emulator.schema import FieldDef, SObjectDef, custom_field_entity, standard_objects
+from leadscore.connectors.salesforce.emulator.values import FieldProblem
 
 #: CampaignMember statuses that count as a response (the org's member status settings).
 RESPONDED_STATUSES = frozenset({"Responded", "Registered", "Attended"})

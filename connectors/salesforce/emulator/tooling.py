@@ -37,11 +37,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connectors.salesforce.emulator import soql
-from connectors.salesforce.emulator.api import Answer, Call, render_row
-from connectors.salesforce.emulator.errors import ApiError, bad_request, json_parser_error, not_found, soql_error
-from connectors.salesforce.emulator.schema import FieldDef, PicklistValue
-from connectors.salesforce.emulator.store import FLS_EDIT, FLS_NONE, Store
+from leadscore.connectors.salesforce.emulator import soql
+from leadscore.connectors.salesforce.emulator.api import Answer, Call, render_row
+from leadscore.connectors.salesforce.emulator.errors import ApiError, bad_request, json_parser_error, not_found, soql_error
+from leadscore.connectors.salesforce.emulator.schema import FieldDef, PicklistValue
+from leadscore.connectors.salesforce.emulator.store import FLS_EDIT, FLS_NONE, Store
 
 _DEVELOPER_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)$")
 _NAME_RULES = ("The Custom Field Name can only contain underscores and alphanumeric characters. It must be unique, "

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from connectors.salesforce.emulator import ids
-from connectors.salesforce.emulator.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef
+from leadscore.connectors.salesforce.emulator import ids
+from leadscore.connectors.salesforce.emulator.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef
 
 _DATETIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"

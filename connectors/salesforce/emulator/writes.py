@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from connectors.salesforce.emulator import ids, values
-from connectors.salesforce.emulator.errors import ApiError, bad_request, json_parser_error, no_such_column
-from connectors.salesforce.emulator.schema import SObjectDef
-from connectors.salesforce.emulator.store import Prepared, Record, Store
-from connectors.salesforce.emulator.values import FieldProblem, JsonTypeError
+from leadscore.connectors.salesforce.emulator import ids, values
+from leadscore.connectors.salesforce.emulator.errors import ApiError, bad_request, json_parser_error, no_such_column
+from leadscore.connectors.salesforce.emulator.schema import SObjectDef
+from leadscore.connectors.salesforce.emulator.store import Prepared, Record, Store
+from leadscore.connectors.salesforce.emulator.values import FieldProblem, JsonTypeError
 
 SKIPPED_KEYS = frozenset({"attributes"})
 
