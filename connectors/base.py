@@ -3,7 +3,7 @@
 Everything here is defined in :mod:`leadscore.agent.core.contract`, the core the agent and every
 connector depend on, and re-exported so a third-party package needs one import::
 
-    from leadscore.connectors.base import CheckReport, Connector, Cursor, PullBatch, WriteResult
+    from leadscore.connectors.base import CheckReport, Connector, Cursor, OutcomeBatch, PullBatch, WriteResult
 
 Helpers shared by CRM clients (error tables, Retry-After, time formats, paging) are in
 :mod:`leadscore.connectors.kit`; the conformance suite every connector must pass is
@@ -12,11 +12,13 @@ Helpers shared by CRM clients (error tables, Retry-After, time formats, paging) 
 
 from leadscore.agent.core.contract import (
     ENTRY_POINT_GROUP,
+    OUTCOMES,
     WRITABLE_VALUES,
     CheckReport,
     Connector,
     ConnectorFactory,
     Cursor,
+    OutcomeBatch,
     PullBatch,
     PullNeeds,
     ScoreUpdate,
@@ -38,12 +40,13 @@ from leadscore.agent.core.errors import (
     StalledCursorError,
     TransientError,
 )
-from leadscore.agent.core.records import Activity, Lead, ObjectType, Outcome
+from leadscore.agent.core.records import Activity, Lead, ObjectType, Outcome, OutcomeKind
 from leadscore.agent.core.secrets import SecretEnv, SecretFile, SecretsModel, SecretValue
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "WRITABLE_VALUES", "Activity", "AuthError", "CheckReport", "ConfigError", "Connector",
-    "ConnectorFactory", "Cursor", "Lead", "ObjectType", "Outcome", "PullBatch", "PullNeeds", "QuotaExhausted",
+    "ENTRY_POINT_GROUP", "OUTCOMES", "WRITABLE_VALUES", "Activity", "AuthError", "CheckReport", "ConfigError",
+    "Connector", "ConnectorFactory", "Cursor", "Lead", "ObjectType", "Outcome", "OutcomeBatch", "OutcomeKind",
+    "PullBatch", "PullNeeds", "QuotaExhausted",
     "RateLimited", "ScoreUpdate", "SecretEnv", "SecretFile", "SecretValue", "SecretsModel", "SetupReport",
     "StalledCursorError", "SupportsReadBack", "TransientError",
     "WriteFieldMap", "WriteResult", "WriteSpec", "WriteStatus", "available_connectors", "connector_config",

@@ -27,8 +27,9 @@ would, injects faults, and reads back what the CRM holds. The suite then checks 
 connector promises: pull everything, pull incrementally after edits, write and read back,
 per-record partial failures, unchanged values never rewritten (the second sync writes nothing),
 429/5xx storms and dropped connections survived with nothing lost and nothing written outside the
-configured fields, a revoked token reported clearly, and the agent's real pipeline (state store,
-diff, rescore) running on the connector with a quiet rescore making no API call.
+configured fields, a revoked token reported clearly, outcomes pulled incrementally from their own
+cursor, and the agent's real pipeline (state store, diff, rescore) running on the connector with a
+quiet rescore making no API call.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Protocol
 import pytest
 
 from leadscore.agent.core.errors import AuthError
-from leadscore.agent.core.records import Lead, group_by_lead
+from leadscore.agent.core.records import Lead, Outcome, OutcomeKind, group_by_lead
 from leadscore.agent.scoring import ScoringEngine, ScoringModel
-from leadscore.agent.core.contract import Connector, Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from leadscore.agent.core.contract import OUTCOMES, Connector, Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
 from leadscore.agent.state import StateStore
 from leadscore.agent.sync import SyncPipeline
 
@@ -115,6 +116,12 @@ class Harness(Protocol):
         ...
 
     def revoke_token(self) -> None: ...
+
+    def record_outcome(self, record_id: str) -> None:
+        """Make the record won as a sales rep would (a deal or opportunity closed won for it; a
+        Salesforce Lead converted with one), so an outcome of it appears in the next outcome pull.
+        Needed by ``test_outcomes_pull_incrementally``; a CRM without outcomes opts out of it."""
+        ...
 
     def close(self) -> None: ...
 
@@ -363,6 +370,38 @@ class ConformanceSuite:
             quiet = pipeline.rescore(AS_OF)
             assert quiet.changed == 0 and sum(connector.api_calls().values()) == calls, "a quiet rescore called the CRM"
         assert harness.fields_written() <= harness.allowed_fields()
+
+    def test_outcomes_pull_incrementally(self, harness: Harness) -> None:
+        """Outcomes come from a cursor of their own, as records do: a full pull, then a pull from
+        its cursor that brings nothing new (an overlap may bring the same outcomes again), then an
+        outcome recorded in the CRM after it - a record won - in the next pull."""
+        if not callable(getattr(harness, "record_outcome", None)):
+            pytest.fail("the harness has no record_outcome(record_id): add one, or opt out of "
+                        "test_outcomes_pull_incrementally in its skip mapping, saying why (a CRM without outcomes)")
+        ids = harness.seed(30)
+        connector = harness.connector()
+
+        def pull(cursor: Cursor) -> tuple[dict[tuple[str, str, str | None], Outcome], Cursor]:
+            found: dict[tuple[str, str, str | None], Outcome] = {}
+            for batch in connector.pull_outcomes(cursor, until=datetime.now(timezone.utc)):
+                assert batch.cursor.object_type == OUTCOMES, batch.cursor
+                for outcome in batch.outcomes:
+                    assert outcome.object_type in connector.object_types, outcome
+                    assert isinstance(outcome.kind, OutcomeKind) and outcome.converted == outcome.kind.positive, outcome
+                    found[(outcome.object_type, outcome.lead_id, outcome.source_id)] = outcome
+                cursor = batch.cursor
+            return found, cursor
+
+        first, cursor = pull(Cursor(OUTCOMES, None))
+        assert cursor.value, "a full outcome pull left no cursor"
+        again, cursor = pull(cursor)
+        new = {key: o for key, o in again.items() if first.get(key) != o}
+        assert not new, f"a pull from the last cursor brought {len(new)} outcomes the first did not: {list(new.values())[:3]}"
+        won = ids[-1]
+        harness.record_outcome(won)
+        later, _ = pull(cursor)
+        assert any(o.lead_id == won and o.kind.positive for o in later.values()), (
+            f"the outcome recorded for {won} after the last pull is not in the next one: {list(later.values())[:5]}")
 
     def test_revoked_token_is_reported_clearly(self, harness: Harness) -> None:
         harness.seed(3)

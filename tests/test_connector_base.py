@@ -52,7 +52,7 @@ class FakeCrmConnector:
     def identity(self):
         return None
 
-    def pull_outcomes(self, since=None):
+    def pull_outcomes(self, cursor, *, until=None):
         return iter(())
 
     def write(self, updates):

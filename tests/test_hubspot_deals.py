@@ -1,5 +1,5 @@
-"""Deals: the emulator's deal object and the connector's won-deal conversion labels, through the
-real ``hubspot-api-client`` SDK over real HTTP."""
+"""Deals: the emulator's deal object and the connector's deal outcomes (won, lost, open), through
+the real ``hubspot-api-client`` SDK over real HTTP."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pytest
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
+from leadscore.agent.core.contract import OUTCOMES, Cursor, OutcomeKind
 from leadscore.connectors.hubspot import HubSpotConnector
 from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
+from leadscore.connectors.kit.times import parse_hubspot_time
 
 pytestmark = pytest.mark.network
 
@@ -105,50 +107,46 @@ def test_seeded_deals_are_deterministic_and_some_are_won() -> None:
 # --- connector ---------------------------------------------------------------------------------
 
 
-def test_won_deal_converts_a_lead_dated_by_its_close_date(emu: HubSpotEmulator) -> None:
+def test_deals_decide_won_and_lost_outcomes_dated_by_their_close_dates(emu: HubSpotEmulator) -> None:
     won_lead = contact(emu, "won@example.com")
     lost_lead = contact(emu, "lost@example.com")
     plain = contact(emu, "plain@example.com")
     customer = contact(emu, "customer@example.com", stage="customer")
-    emu.create_deal({"dealname": "Lost first", "dealstage": "closedlost", "closedate": "2026-03-01T00:00:00.000Z"},
-                    contacts=[won_lead])
-    emu.create_deal({"dealname": "Won", "dealstage": "closedwon", "closedate": CLOSE}, contacts=[won_lead])
-    emu.create_deal({"dealname": "Won later", "dealstage": "closedwon", "closedate": "2026-09-01T00:00:00.000Z"},
-                    contacts=[won_lead])
-    emu.create_deal({"dealname": "Lost", "dealstage": "closedlost", "closedate": CLOSE}, contacts=[lost_lead])
+    first_loss = emu.create_deal({"dealname": "Lost first", "dealstage": "closedlost",
+                                  "closedate": "2026-03-01T00:00:00.000Z"}, contacts=[won_lead])
+    won = emu.create_deal({"dealname": "Won", "dealstage": "closedwon", "closedate": CLOSE, "amount": "1200"},
+                          contacts=[won_lead])
+    lost = emu.create_deal({"dealname": "Lost", "dealstage": "closedlost", "closedate": CLOSE}, contacts=[lost_lead])
+    open_ = emu.create_deal({"dealname": "Open", "dealstage": "qualifiedtobuy"}, contacts=[plain])
 
     connector = connector_for(emu)
-    outcomes = {o.lead_id: o for o in connector.pull_outcomes()}
-    assert set(outcomes) == {won_lead, lost_lead, plain, customer}
-    won = outcomes[won_lead]
-    assert won.converted and won.detail == "won deal"
-    assert won.occurred_at == datetime(2026, 6, 15, 10, 30, tzinfo=timezone.utc)  # the earliest won deal
-    assert not outcomes[lost_lead].converted and outcomes[lost_lead].occurred_at is None
-    assert not outcomes[plain].converted and outcomes[plain].detail is None
-    assert outcomes[customer].converted and outcomes[customer].detail is None  # lifecycle decided it
-    # `since` drops conversions dated before it, as for lifecycle conversions.
-    later = {o.lead_id for o in connector.pull_outcomes(since=datetime(2026, 7, 1, tzinfo=timezone.utc))}
-    assert won_lead not in later and lost_lead in later
-    calls = connector.api_calls()
-    assert calls["associations.deals"] == 2 and calls["deals.batch.read"] == 2 and calls["contacts.list"] == 2
+    batches = list(connector.pull_outcomes(Cursor(OUTCOMES, None), until=datetime.now(timezone.utc)))
+    found = {(o.lead_id, o.source_id): o for b in batches for o in b.outcomes}
+    assert set(found) == {(won_lead, first_loss), (won_lead, won), (lost_lead, lost), (plain, open_), (customer, None)}
+    assert found[(won_lead, won)].kind is OutcomeKind.WON and found[(won_lead, won)].amount == 1200.0
+    assert found[(won_lead, won)].occurred_at == datetime(2026, 6, 15, 10, 30, tzinfo=timezone.utc)
+    assert found[(won_lead, first_loss)].kind is OutcomeKind.LOST
+    assert found[(lost_lead, lost)].kind is OutcomeKind.LOST and found[(lost_lead, lost)].amount is None
+    assert found[(plain, open_)].kind is OutcomeKind.OPEN and found[(plain, open_)].started_at is not None
+    assert found[(customer, None)].kind is OutcomeKind.CONVERTED  # the lifecycle stage decided it
+    assert found[(customer, None)].occurred_at == parse_hubspot_time(emu.contact(customer)["hs_lifecyclestage_customer_date"])
+    assert dict(connector.api_calls()) == {"contacts.search": 1, "deals.search": 1, "associations.deals.contacts": 1}
+
+    emu.update_deal(open_, {"dealstage": "closedlost", "closedate": "2026-11-02T00:00:00.000Z"})  # lost after all
+    later = [o for b in connector.pull_outcomes(batches[-1].cursor, until=datetime.now(timezone.utc)) for o in b.outcomes]
+    changed = [(o.lead_id, o.source_id, o.kind) for o in later if found.get((o.lead_id, o.source_id)) != o]
+    assert changed == [(plain, open_, OutcomeKind.LOST)]  # the rest is the overlap (60 s) read again
 
 
-def test_outcome_calls_are_bounded_per_page(emu: HubSpotEmulator) -> None:
-    """Per page of 100 contacts: one associations call and ceil(deals / 100) deal batch reads."""
-    ids = emu.seed(230, seed=11, as_of=AS_OF)
-    pages = [sorted(ids, key=int)[start:start + 100] for start in range(0, len(ids), 100)]
-    for contact_id in pages[0]:  # 200+ deals on the first page: three reads
-        for n, stage in enumerate(("closedwon", "closedlost")):
-            emu.create_deal({"dealname": f"extra {n}", "dealstage": stage, "closedate": CLOSE}, contacts=[contact_id])
-    expected_reads = sum(math.ceil(len({d for c in page for d in emu.associations(c, "deals")}) / 100)
-                         for page in pages)
-    assert expected_reads >= 4
-
+def test_outcome_calls_are_one_search_page_per_200_deals_and_one_associations_read_per_1000(emu: HubSpotEmulator) -> None:
+    ids = emu.seed(120, seed=11, as_of=AS_OF)
+    for n in range(1050):  # enough deals for two associations reads
+        emu.create_deal({"dealname": f"extra {n}", "dealstage": ("closedwon", "closedlost", "contractsent")[n % 3],
+                         "closedate": CLOSE}, contacts=[ids[n % len(ids)]])
+    deals = len({d for i in ids for d in emu.associations(i, "deals")})
     connector = connector_for(emu)
-    outcomes = list(connector.pull_outcomes())
-    assert len(outcomes) == 230
-    assert all(o.converted and o.detail == "won deal" for o in outcomes if o.lead_id in set(pages[0]))
-    assert connector.api_calls() == {"contacts.list": len(pages), "associations.deals": len(pages),
-                                     "deals.batch.read": expected_reads}
-    served = Counter(r.endpoint for r in emu.requests())
-    assert served["deals.batch.read"] == expected_reads and served["associations.batch.read"] == len(pages)
+    outcomes = [o for b in connector.pull_outcomes(Cursor(OUTCOMES, None), until=datetime.now(timezone.utc))
+                for o in b.outcomes]
+    assert len({o.source_id for o in outcomes}) == deals
+    assert connector.api_calls() == {"contacts.search": 1, "deals.search": math.ceil(deals / 200),
+                                     "associations.deals.contacts": math.ceil(deals / 1000)}

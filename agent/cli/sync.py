@@ -309,7 +309,7 @@ def _dry_run(config: Path, connector: Sequence[str] | None, since: datetime | No
 
 
 def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
-    """Per connector: last runs, cursors, mirrored records, failures, API calls used today, leases."""
+    """Per connector: last runs, cursors, mirrored records, outcomes, failures, API calls used today, leases."""
     loaded = load_config(config)
     names = connector or list(loaded.connectors)
     store = open_store(loaded)
@@ -337,6 +337,8 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
                 + "; written: " + (", ".join(f"{n} {t}s" for t, n in sorted(st.written.items())) or "nothing"),
                 highlight=False,
             )
+            held = store.outcome_counts(name)
+            out.print("outcomes: " + (", ".join(f"{n} {kind}" for kind, n in sorted(held.items())) or "none yet"), highlight=False)
             scored = store.meta(name, SCORED_VERSION)
             if scored:
                 out.print(f"every mirrored record last scored in full with model version {scored}", highlight=False)

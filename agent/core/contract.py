@@ -31,10 +31,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.core.errors import StalledCursorError as StalledCursorError  # re-exported: part of the connector contract
-from leadscore.agent.core.records import Activity, Lead, ObjectType, Outcome
+from leadscore.agent.core.records import Activity, Lead, ObjectType, Outcome, OutcomeKind as OutcomeKind  # re-exported
 from leadscore.agent.core.validation import format_validation_errors
 
 ENTRY_POINT_GROUP = "leadscore.connectors"
+
+#: The object type of an outcome cursor (:meth:`Connector.pull_outcomes`): one outcome stream per
+#: connector, whatever records its outcomes are about, because one CRM object can decide several
+#: (a Salesforce Opportunity decides its Lead and its Contacts, read once). The agent keeps the
+#: cursor beside the record cursors under this name.
+OUTCOMES: ObjectType = "outcomes"
 
 #: The values a connector may be asked to write, keyed by these canonical names. Which of them
 #: are written, and into which CRM field, is the admin's choice in the connector's config; a
@@ -106,6 +112,15 @@ class PullBatch:
     cursor: Cursor
     #: Ids deleted (or merged away) in the CRM since the previous cursor.
     deleted_ids: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeBatch:
+    """Outcomes the CRM decided (or changed) since the previous cursor, and the cursor after
+    them. The agent records the outcomes and moves the cursor in one transaction."""
+
+    outcomes: Sequence[Outcome]
+    cursor: Cursor
 
 
 # --- what goes out -----------------------------------------------------------------------
@@ -251,8 +266,23 @@ class Connector(Protocol):
         store kept for another one is never trusted; None when the connector cannot tell."""
         ...
 
-    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
-        """Yield conversion outcomes for training, optionally only those after ``since``."""
+    def pull_outcomes(self, cursor: Cursor, *, until: datetime | None = None) -> Iterator[OutcomeBatch]:
+        """Yield the outcomes (:class:`Outcome`: converted, won, lost, disqualified, open) the CRM
+        recorded or changed after ``cursor`` (every outcome it holds when ``cursor.value`` is None;
+        an ISO-8601 instant means "after that instant"), up to ``until`` (the agent passes the
+        moment the sync's records are done), in batches, each with the cursor that resumes after
+        it: ``cursor.object_type`` is
+        :data:`OUTCOMES` and its value is the connector's own, opaque, as for :meth:`pull`.
+
+        Incremental like :meth:`pull`: a pull from the last batch's cursor yields nothing new
+        (it may yield again what changed within an overlap the connector allows for late commits;
+        the agent stores outcomes by their natural key - record, source - so a repeat never
+        duplicates). Each outcome names its record (``lead_id``, ``object_type``: one of
+        :attr:`object_types`) and, for a deal or opportunity, its id (``source_id``), ``amount``
+        and creation (``started_at``); a deal or opportunity that is open (again) is an
+        :attr:`OutcomeKind.OPEN` outcome, which replaces an earlier decision of it. What the CRM's fields mean
+        (which stages convert, which statuses disqualify) is the admin's mapping in the
+        connector's config. A connector whose CRM records no outcomes yields nothing."""
         ...
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:

@@ -289,13 +289,82 @@ class ScoreResult:
         return format_reason(self.reasons, budget)
 
 
+class OutcomeKind(StrEnum):
+    """What a CRM says became of a lead: a small closed set, so every connector reports alike.
+
+    ``converted`` and ``won`` are the positive labels a trainer learns from; ``lost`` and
+    ``disqualified`` the negative ones; ``open`` means nothing is decided (any more)."""
+
+    #: The lead itself converted: a Salesforce Lead converted, a HubSpot contact reached a
+    #: lifecycle stage the admin counts as converted (customer, evangelist).
+    CONVERTED = "converted"
+    #: A deal or opportunity of the record closed won (``Outcome.amount``, ``Outcome.source_id``).
+    WON = "won"
+    #: A deal or opportunity of the record closed lost.
+    LOST = "lost"
+    #: Sales ruled the lead out: a lead status the admin maps to disqualified.
+    DISQUALIFIED = "disqualified"
+    #: Nothing decided (yet, or any more): a deal or opportunity of the record that is open. It
+    #: replaces an earlier outcome of the same record and deal (a won deal reopened).
+    OPEN = "open"
+
+    @property
+    def positive(self) -> bool:
+        """Whether this outcome is a conversion, as a training label."""
+        return self in (OutcomeKind.CONVERTED, OutcomeKind.WON)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A training label: did this lead convert (or win), and when. ``occurred_at`` lets the
-    trainer snapshot features from before the outcome, so the label never leaks into them."""
+    """What became of one CRM record, and when: a training label. ``occurred_at`` lets the
+    trainer snapshot features from before the outcome, so the label never leaks into them.
+
+    ``kind`` says what happened (:class:`OutcomeKind`); ``converted`` is its label (True for
+    converted and won). Built from a label alone (a CSV of ``lead_id,converted``), the kind
+    follows it: converted, else lost when dated, else open. A deal or opportunity is named by
+    ``source_id`` (its CRM id), with its ``amount`` and when it was created (``started_at``: what
+    was known of it before it closed); an outcome of the record itself (a conversion, a lead
+    status) has no ``source_id``. ``estimated``: the CRM keeps no date for it (a lead status), so
+    ``occurred_at`` is the record's modification stamp when the outcome was seen, an upper bound;
+    the state store keeps the earliest one seen.
+    """
 
     lead_id: str
     object_type: ObjectType
     converted: bool
     occurred_at: datetime | None = None
     detail: str | None = None
+    kind: OutcomeKind = None  # type: ignore[assignment]  # set from ``converted`` when not given
+    amount: float | None = None
+    source_id: str | None = None
+    estimated: bool = False
+    started_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            derived = OutcomeKind.CONVERTED if self.converted else OutcomeKind.LOST if self.occurred_at else OutcomeKind.OPEN
+            object.__setattr__(self, "kind", derived)
+            return
+        kind = OutcomeKind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        if kind.positive != bool(self.converted):
+            raise ValueError(f"an outcome of kind {kind.value} has converted={kind.positive}, not {self.converted}")
+
+    @classmethod
+    def of(
+        cls,
+        kind: OutcomeKind | str,
+        lead_id: str,
+        object_type: ObjectType,
+        occurred_at: datetime | None = None,
+        *,
+        amount: float | None = None,
+        source_id: str | None = None,
+        detail: str | None = None,
+        estimated: bool = False,
+        started_at: datetime | None = None,
+    ) -> Outcome:
+        """An outcome of ``kind``, its label taken from the kind (how connectors build them)."""
+        kind = OutcomeKind(kind)
+        return cls(lead_id, object_type, kind.positive, occurred_at, detail, kind, amount, source_id, estimated,
+                   started_at)

@@ -261,6 +261,8 @@ class ConnectorJobs:
                     outcomes.append(outcome)
                     if outcome.status in ("failed", "interrupted"):
                         break
+                if pipeline.quota_stop is not None:  # met by the outcome pull, after the records synced
+                    self._pause(pipeline.quota_stop)
         finally:
             try:
                 self.store.release_lease(self.name, LEASE_JOB, self.owner)
@@ -362,7 +364,6 @@ class ConnectorJobs:
             fields["error"] = outcome.error
         if isinstance(error, QuotaExhausted):
             fields["resume_at"] = error.resume_at.isoformat() if error.resume_at else None
-            self.paused_until = error.resume_at
         level = "error" if outcome.status == "failed" else "warning" if outcome.status != "ok" else "info"
         getattr(log, level)("run.finished", connector=self.name, kind=outcome.kind, **fields)
         if self.metrics is not None:
@@ -371,12 +372,19 @@ class ConnectorJobs:
                 self.metrics.pending_failures(self.name, sum(self.store.failure_counts(self.name).values()))
             except StateError:
                 pass  # the run's own error already says the store is unwell
-            if isinstance(error, QuotaExhausted):
-                self.metrics.quota_paused(self.name, error.resume_at.timestamp() if error.resume_at else None)
         if self.health is not None:
             self.health.job_finished(self.name, outcome.kind, outcome.status, outcome.error, fatal=outcome.fatal)
-            if isinstance(error, QuotaExhausted):  # paused, as it should be: /healthz stays 200
-                self.health.quota_paused(self.name, error.resume_at)
+        if isinstance(error, QuotaExhausted):
+            self._pause(error)
+
+    def _pause(self, error: QuotaExhausted) -> None:
+        """The CRM's API allocation is spent: skip this connector's jobs until it resets, rather
+        than calling again (a pull's, a write's or the outcome pull's spent allocation alike)."""
+        self.paused_until = error.resume_at
+        if self.metrics is not None:
+            self.metrics.quota_paused(self.name, error.resume_at.timestamp() if error.resume_at else None)
+        if self.health is not None:  # paused, as it should be: /healthz stays 200
+            self.health.quota_paused(self.name, error.resume_at)
 
 
 def _is_fatal(exc: BaseException) -> bool:

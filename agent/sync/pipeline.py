@@ -9,7 +9,8 @@ harmless. So a crash re-does at most the batch in flight, and never skips a reco
 The passes share the batch step:
 
 - :meth:`SyncPipeline.sync`: incremental, from the stored cursor of each object type, after first
-  retrying failed writes whose wait is over.
+  retrying failed writes whose wait is over; then the outcomes (:meth:`SyncPipeline.pull_outcomes`:
+  converted, won, lost, disqualified) from their own cursor, into the state store.
 - :meth:`SyncPipeline.backfill`: a full (or ``since``) pull in its own resumable window, never
   moving the live cursor; :meth:`SyncPipeline.plan` is its dry run, yielding the changes it would
   make and touching nothing.
@@ -39,11 +40,11 @@ import structlog
 from leadscore.agent.csvfiles import safe_cell
 from leadscore.agent.core.errors import QuotaExhausted, TransientError
 from leadscore.agent.core.records import Activity, Lead, ScoreResult, group_by_lead
-from leadscore.agent.state import BatchOutcome, Desired, MirroredLead, RecordKey, StateStore
+from leadscore.agent.state import BatchOutcome, Desired, MirroredLead, OutcomeCounts, RecordKey, StateStore
 from leadscore.agent.sync.diff import DiffPolicy, plan_writes
 from leadscore.agent.sync.reconcile import Drift, reconcile as reconcile_pass
 from leadscore.agent.sync.values import Scorer, desired
-from leadscore.agent.core.contract import Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
+from leadscore.agent.core.contract import OUTCOMES, Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
 
 if TYPE_CHECKING:
     from leadscore.agent.metrics import Metrics
@@ -80,6 +81,10 @@ class RunCounts:
     missing: int = 0
     batches: int = 0
     api_calls: int = 0
+    #: sync: outcomes pulled from the CRM that the store did not hold as they are (added or changed).
+    outcomes: int = 0
+    #: sync: 1 when the outcome pull failed (logged; the records stay synced, the next sync retries).
+    outcome_errors: int = 0
     interrupted: bool = False
 
     def absorb(self, outcome: BatchOutcome) -> None:
@@ -185,6 +190,9 @@ class SyncPipeline:
     #: Score as of this instant rather than the run's start (reproducible backfills, tests).
     as_of: datetime | None = None
     _meter: ApiCallMeter = field(init=False, repr=False)
+    #: A spent API allocation met by the outcome pull, which does not fail the sync: the job runner
+    #: pauses the connector on it as on any pull's (see :meth:`pull_outcomes`).
+    quota_stop: QuotaExhausted | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._meter = ApiCallMeter(self.connector)
@@ -411,7 +419,52 @@ class SyncPipeline:
             held_needs = needs if held is False else held
             self._mark_complete(common_needs(held_needs, needs), begun.get("version"))  # type: ignore[arg-type]
             self.store.set_meta(self.name, FIRST_SYNC, None)
+        if not self.should_stop():
+            # Up to now, not the sync's start: the records this sync wrote carry stamps from after
+            # it, and an outcome on one of them (a lead status changed before the sync) is read now
+            # rather than one sync late.
+            self.pull_outcomes(self.now(), counts)
         return counts
+
+    def pull_outcomes(self, until: datetime, counts: RunCounts) -> bool:
+        """Pull what became of CRM records (converted, won, lost, disqualified) since the outcome
+        cursor, up to ``until`` (the sync passes the moment its records are done): each batch is
+        recorded - its outcomes by their natural key, its API calls and the cursor - in one
+        transaction, as a record batch is.
+
+        It never fails the sync: the records are already recorded, and an outcome pull that fails
+        (the CRM down, a mapping the CRM refuses, the store unwritable) is logged
+        (``outcomes.failed``), counted (``outcome_errors``) and tried again by the next sync from the
+        cursor of its last recorded batch. A spent API allocation ends it the same way and is kept
+        in :attr:`quota_stop`, so the job runner pauses the connector as it does for a pull. False
+        when it did not read to the end."""
+        cursor = Cursor(OUTCOMES, self.store.cursor(self.name, OUTCOMES))
+        recorded = OutcomeCounts()
+        try:
+            with closing(iter(self.connector.pull_outcomes(cursor, until=until))) as batches:
+                for batch in batches:
+                    done = self.store.record_outcomes(self.name, batch.outcomes, cursor=batch.cursor,
+                                                      api_calls=self._calls(counts))
+                    counts.outcomes += done.recorded
+                    recorded = recorded.plus(done)
+                    if self.should_stop():
+                        counts.interrupted = True
+                        return False
+            self.record_api_calls(counts)
+        except Exception as exc:  # noqa: BLE001 - the records are synced; outcomes wait for the next sync
+            counts.outcome_errors += 1
+            if isinstance(exc, QuotaExhausted):
+                self.quota_stop = exc
+            self.log.warning("outcomes.failed", error=f"{type(exc).__name__}: {exc}", **recorded.as_counts(),
+                             detail="the records of this sync are recorded; the next sync pulls the outcomes again")
+            try:
+                self.record_api_calls(counts)
+            except Exception:  # noqa: BLE001 - the store itself may be what failed
+                pass
+            return False
+        if recorded.recorded or recorded.withdrawn:
+            self.log.info("outcomes.pulled", **recorded.as_counts())
+        return True
 
     def backfill(self, since: datetime | None = None) -> RunCounts:
         """Pull everything (or what changed since ``since``) and score it, writing what changed.

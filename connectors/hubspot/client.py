@@ -210,6 +210,7 @@ class HubSpotClient:
     def _build_apis(self) -> None:
         crm = self._sdk.crm
         self.contacts_search = crm.contacts.search_api
+        self.deals_search = crm.deals.search_api
         self.contacts_basic = crm.contacts.basic_api
         self.contacts_batch = crm.contacts.batch_api
         self.objects_batch = crm.objects.batch_api
@@ -349,7 +350,7 @@ class HubSpotClient:
         )
 
     def close(self) -> None:
-        for api in (self.contacts_search, self.contacts_basic, self.contacts_batch, self.objects_batch,
+        for api in (self.contacts_search, self.deals_search, self.contacts_basic, self.contacts_batch, self.objects_batch,
                     self.properties, self.property_groups, self.associations):
             client = getattr(api, "api_client", None)
             pool = getattr(getattr(client, "rest_client", None), "pool_manager", None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadscore.agent.core.contract import WriteFieldMap
 from leadscore.agent.core.secrets import SecretEnv, SecretFile, SecretsModel, SecretValue
@@ -107,6 +107,56 @@ class OAuthRefresh(BaseModel):
     refresh_token_env: SecretEnv
 
 
+#: HubSpot's default lifecycle stages (internal values), each with a "Became a ... Date" property
+#: (``hs_lifecyclestage_<stage>_date``) that dates a contact's entry into it.
+LIFECYCLE_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
+                    "evangelist", "other")
+#: Values one search filter's ``IN`` list may hold.
+MAX_IN_VALUES = 100
+
+
+def _stage(value: str) -> str:
+    if value not in LIFECYCLE_STAGES:
+        raise ValueError(f"'{value}' is not one of HubSpot's default lifecycle stages ({', '.join(LIFECYCLE_STAGES)}): "
+                         "only those carry the hs_lifecyclestage_<stage>_date that dates the conversion")
+    return value
+
+
+def _lead_status(value: str) -> str:
+    if not value.strip() or value != value.strip():
+        raise ValueError(f"{value!r} is not a hs_lead_status value (an option's internal value, such as UNQUALIFIED)")
+    return value
+
+
+class HubSpotOutcomes(BaseModel):
+    """``[connectors.hubspot.outcomes]``: what in HubSpot counts as an outcome of a contact.
+
+    - converted: ``lifecyclestage`` is one of ``converted_stages``, dated by HubSpot's own date of
+      entering the earliest of them (``hs_lifecyclestage_customer_date``...);
+    - disqualified: ``hs_lead_status`` is one of ``disqualified_lead_status`` (internal values,
+      case-sensitive as HubSpot's enumeration filters are); HubSpot keeps no date of a status, so
+      it is dated by the contact's ``lastmodifieddate`` when first seen so (an estimate);
+    - won / lost: an associated deal closed won or lost (``hs_is_closed_won``/``hs_is_closed_lost``,
+      which HubSpot calculates for every pipeline), dated by its ``closedate``, with its ``amount``;
+      ``deals = false`` reads no deals.
+    """
+
+    model_config = _STRICT
+    converted_stages: list[Annotated[str, AfterValidator(_stage)]] = Field(default=["customer", "evangelist"],
+                                                                            max_length=len(LIFECYCLE_STAGES))
+    disqualified_lead_status: list[Annotated[str, AfterValidator(_lead_status)]] = Field(default=["UNQUALIFIED"],
+                                                                                        max_length=MAX_IN_VALUES)
+    deals: bool = True
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HubSpotOutcomes:
+        for name in ("converted_stages", "disqualified_lead_status"):
+            values = getattr(self, name)
+            if len(values) != len(set(values)):
+                raise ValueError(f"{name} lists a value twice")
+        return self
+
+
 class HubSpotConfig(SecretsModel):
     model_config = _STRICT
     secrets_section: ClassVar[str] = "connectors.hubspot"
@@ -150,6 +200,8 @@ class HubSpotConfig(SecretsModel):
     overlap_seconds: int = Field(default=60, ge=0)
     #: Engagement objects read for activities (others cost quota and map to nothing).
     engagements: list[EngagementObject] = ["emails", "calls", "meetings"]
+    #: What counts as an outcome (pulled with each sync, for training): see :class:`HubSpotOutcomes`.
+    outcomes: HubSpotOutcomes = HubSpotOutcomes()
 
     @field_validator("host")
     @classmethod

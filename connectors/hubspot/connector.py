@@ -1,7 +1,8 @@
 """The HubSpot connector: contacts in, scores out, through the official SDK.
 
 The pieces live beside it: ``client`` (the SDK behind limits, retries and error mapping),
-``pull`` (search windows, listings, engagement), ``write`` (batch updates), ``setup``
+``pull`` (search windows, listings, engagement), ``outcomes`` (what became of contacts: lifecycle
+stages, lead statuses, deals), ``write`` (batch updates), ``setup``
 (properties), ``config`` (the ``[connectors.hubspot]`` table), ``emulator`` (a local HubSpot).
 """
 
@@ -15,28 +16,16 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 import structlog
 
 from leadscore.agent.core.records import ObjectType
-from leadscore.agent.core.contract import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
+from leadscore.agent.core.contract import CheckReport, Cursor, OutcomeBatch, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
 from leadscore.connectors.hubspot.client import HubSpotClient
 from leadscore.connectors.hubspot.config import HubSpotConfig
+from leadscore.connectors.hubspot.outcomes import OutcomeReader
 from leadscore.connectors.hubspot.pull import ContactReader
 from leadscore.connectors.hubspot.readback import owned_values, portal_id
 from leadscore.connectors.hubspot.setup import PropertySetup
 from leadscore.connectors.hubspot.write import ContactWriter
-from leadscore.connectors.kit.times import parse_hubspot_time as parse_time
 
 log = structlog.get_logger("leadscore.hubspot")
-
-#: lifecyclestage values that mean the contact became a customer.
-CONVERTED_STAGES = frozenset({"customer", "evangelist"})
-
-
-def _is_won(deal: Mapping[str, Any]) -> bool:
-    """HubSpot's calculated ``hs_is_closed_won`` (true for any pipeline's won stage); the default
-    pipeline's ``closedwon`` stage only where that value is missing."""
-    flag = deal.get("hs_is_closed_won")
-    if flag not in (None, ""):
-        return str(flag).lower() == "true"
-    return (deal.get("dealstage") or "") == "closedwon"
 
 
 class HubSpotConnector:
@@ -50,6 +39,7 @@ class HubSpotConnector:
         self.config = config = connector_config("hubspot", HubSpotConfig, config)
         self.client = HubSpotClient(config, sleep=sleep)
         self._reader = ContactReader(self.client, config)
+        self._outcomes = OutcomeReader(self.client, config)
         self._properties = PropertySetup(self.client, config)
         self._writer = ContactWriter(self.client, config, ownership=self._properties)
 
@@ -74,27 +64,11 @@ class HubSpotConnector:
         optional progress-bar method of :mod:`leadscore.agent.core.contract`."""
         return self._reader.count(cursor, until)
 
-    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
-        """Every contact's conversion label: converted when its lifecyclestage is customer (or
-        evangelist) or one of its associated deals is won (``hs_is_closed_won``). Dated by the
-        earliest of ``hs_lifecyclestage_customer_date`` and the won deals' ``closedate``;
-        ``detail`` is ``"won deal"`` when a won deal decided it. Per page of 100 contacts: one
-        associations call, then a deal batch read per 100 associated deals."""
-        for records, _ in self._reader.list_pages(["lifecyclestage", "hs_lifecyclestage_customer_date"]):
-            deals = self._reader.associated_deals([str(r.id) for r in records]) if records else {}
-            for record in records:
-                props = record.properties or {}
-                customer = (props.get("lifecyclestage") or "").lower() in CONVERTED_STAGES
-                customer_at = parse_time(props.get("hs_lifecyclestage_customer_date")) if customer else None
-                won = [d for d in deals.get(str(record.id), ()) if _is_won(d)]
-                won_at = [t for t in (parse_time(d.get("closedate")) for d in won) if t is not None]
-                converted = customer or bool(won)
-                when = min([t for t in (customer_at, *won_at) if t is not None], default=None)
-                by_deal = bool(won) and (not customer or (bool(won_at) and (customer_at is None or min(won_at) < customer_at)))
-                if since is not None and converted and when is not None and when < since:
-                    continue
-                yield Outcome(str(record.id), "contact", converted, when if converted else None,
-                              "won deal" if by_deal else None)
+    def pull_outcomes(self, cursor: Cursor, *, until: datetime | None = None) -> Iterator[OutcomeBatch]:
+        """What became of contacts since ``cursor``, up to ``until``: converted (lifecycle stage),
+        disqualified (lead status), won or lost deals; two search windows and the deals' contacts
+        (see :mod:`leadscore.connectors.hubspot.outcomes`, which also says what it costs)."""
+        return self._outcomes.pull(cursor, until)
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         return self._writer.write(updates)

@@ -85,8 +85,6 @@ ENGAGEMENT_PROPERTIES: dict[str, list[str]] = {
     "calls": ["hs_timestamp", "hs_call_status", "hs_call_direction", "hs_call_duration"],
     "meetings": ["hs_timestamp", "hs_meeting_outcome", "hs_meeting_title"],
 }
-#: Deal properties read for conversion labels.
-DEAL_PROPERTIES: list[str] = ["hs_is_closed_won", "closedate", "dealstage"]
 #: Summary property -> (activity type, property name for the detail, detail source property).
 SUMMARY_ACTIVITIES: dict[str, tuple[str, str | None, str | None]] = {
     "recent_conversion_date": ("form_submit", "form", "recent_conversion_event_name"),
@@ -335,39 +333,9 @@ class ContactReader:
                         activities.append(Activity(contact_id, kind, when, values))
         return activities
 
-    def associated_deals(self, contact_ids: list[str]) -> dict[str, list[Mapping[str, Any]]]:
-        """Contact id -> the properties (``DEAL_PROPERTIES``) of its associated deals: one
-        associations call per 1,000 contacts, then batch reads of 100 deals."""
-        by_deal = self._associated(contact_ids, "deals")
-        deals: dict[str, list[Mapping[str, Any]]] = {}
-        for chunk in chunks(list(by_deal), BATCH_READ):
-            for deal in self._read_objects("deals", list(chunk), DEAL_PROPERTIES):
-                for contact_id in by_deal.get(str(deal.id), ()):
-                    deals.setdefault(contact_id, []).append(deal.properties or {})
-        return deals
-
     def _associated(self, contact_ids: list[str], object_type: str) -> dict[str, list[str]]:
         """Engagement id -> the contacts (of these) it is associated with."""
-        from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
-
-        found: dict[str, list[str]] = {}
-        pending: list[dict[str, Any]] = [{"id": cid} for cid in contact_ids]
-        for chunk in drain(pending, ASSOCIATION_BATCH):  # a contact's next page joins a later call
-            response = self.client.call(
-                f"associations.{object_type}",
-                self.client.associations.get_page,
-                "contacts",
-                object_type,
-                batch_input_public_fetch_associations_batch_request=BatchInputPublicFetchAssociationsBatchRequest(inputs=list(chunk)),
-            )
-            for result in response.results or []:
-                contact_id = str(result._from.id)
-                for target in result.to or []:
-                    found.setdefault(str(target.to_object_id), []).append(contact_id)
-                next_after = getattr(getattr(getattr(result, "paging", None), "next", None), "after", None)
-                if next_after:
-                    pending.append({"id": contact_id, "after": next_after})
-        return found
+        return associated(self.client, "contacts", contact_ids, object_type)
 
     def _read_objects(self, object_type: str, ids: list[str], properties: list[str] | None = None) -> list[Any]:
         from hubspot.crm.objects import BatchReadInputSimplePublicObjectId
@@ -384,6 +352,34 @@ class ContactReader:
         )
         # Archived or missing records come back as errors (207): nothing to score there.
         return list(response.results or [])
+
+
+def associated(client: HubSpotClient, from_type: str, from_ids: list[str], object_type: str) -> dict[str, list[str]]:
+    """Id of each ``object_type`` record associated with any of ``from_ids`` (of ``from_type``) ->
+    those of ``from_ids`` it is associated with: one v4 associations batch read per 1,000 ids
+    (a record's next page of associations joins a later call). Counted as
+    ``associations.<object_type>`` (from contacts) or ``associations.<from_type>.<object_type>``."""
+    from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
+
+    family = f"associations.{object_type}" if from_type == "contacts" else f"associations.{from_type}.{object_type}"
+    found: dict[str, list[str]] = {}
+    pending: list[dict[str, Any]] = [{"id": i} for i in from_ids]
+    for chunk in drain(pending, ASSOCIATION_BATCH):  # a record's next page joins a later call
+        response = client.call(
+            family,
+            client.associations.get_page,
+            from_type,
+            object_type,
+            batch_input_public_fetch_associations_batch_request=BatchInputPublicFetchAssociationsBatchRequest(inputs=list(chunk)),
+        )
+        for result in response.results or []:
+            from_id = str(result._from.id)
+            for target in result.to or []:
+                found.setdefault(str(target.to_object_id), []).append(from_id)
+            next_after = getattr(getattr(getattr(result, "paging", None), "next", None), "after", None)
+            if next_after:
+                pending.append({"id": from_id, "after": next_after})
+    return found
 
 
 def employees_from_bucket(value: Any) -> Any:

@@ -159,3 +159,21 @@ class KeysetPaginator(Generic[R]):
                 return
             yield records, following.encode()
             cursor, then = following, None
+
+
+class HighWaterMark:
+    """The newest modification stamp a pass has read, never past its window's ``until``: what an
+    ordered pull's cursor becomes. Mixed into a pass's own dataclass, which declares ``newest``,
+    ``until`` and ``advancing`` (False while reading records by id, which must not move it)."""
+
+    newest: datetime | None
+    until: datetime | None
+    advancing: bool
+
+    def advance(self, stamp: datetime | None) -> None:
+        if stamp is None or not self.advancing:
+            return
+        if self.until is not None and stamp > self.until:
+            stamp = self.until
+        if self.newest is None or stamp > self.newest:
+            self.newest = stamp

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from leadscore.agent.core.contract import WriteFieldMap
 from leadscore.agent.core.secrets import SecretEnv, SecretFile, SecretsModel, SecretValue
@@ -118,6 +118,39 @@ class WriteFields(WriteFieldMap):
         return None if value is None else check_api_name(value, custom=True)
 
 
+def _lead_status(value: str) -> str:
+    if not value.strip() or len(value) > 255:
+        raise ValueError(f"{value!r} is not a Lead Status value (a picklist value, such as 'Closed - Not Converted')")
+    return value
+
+
+class SalesforceOutcomes(BaseModel):
+    """``[connectors.salesforce.outcomes]``: what in Salesforce counts as an outcome.
+
+    - converted: a Lead's ``IsConverted``, dated by its ``ConvertedDate``;
+    - disqualified: a Lead's ``Status`` in ``disqualified_status`` (picklist values; SOQL compares
+      them ignoring case), dated by the Lead's ``LastModifiedDate`` when first seen so (an estimate:
+      Salesforce keeps no date of a status unless field history tracks it);
+    - won / lost: a closed Opportunity (``IsClosed``, ``IsWon``), dated by its ``CloseDate``, with
+      its ``Amount``, for each Contact in its contact roles - or, where it has none and
+      ``opportunities_by_account`` is on, each Contact of its Account - and for each Lead converted
+      into it (``ConvertedOpportunityId``) or into one of those Contacts; ``opportunities = false``
+      reads none.
+    """
+
+    model_config = _STRICT
+    disqualified_status: list[Annotated[str, AfterValidator(_lead_status)]] = Field(
+        default=["Closed - Not Converted"], max_length=100)
+    opportunities: bool = True
+    opportunities_by_account: bool = True
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SalesforceOutcomes:
+        if len({v.casefold() for v in self.disqualified_status}) != len(self.disqualified_status):
+            raise ValueError("disqualified_status lists a value twice")
+        return self
+
+
 #: The secrets each OAuth flow sends.
 FLOW_SECRETS: dict[str, tuple[str, ...]] = {
     "jwt": ("private_key",),
@@ -167,6 +200,8 @@ class SalesforceConfig(SecretsModel):
     read_timeout: float = Field(default=60.0, gt=0)
     retry_attempts: int = Field(default=6, ge=1, le=20)
     retry_max_wait: float = Field(default=60.0, gt=0)
+    #: What counts as an outcome (pulled with each sync, for training): see :class:`SalesforceOutcomes`.
+    outcomes: SalesforceOutcomes = SalesforceOutcomes()
 
     @field_validator("login_url")
     @classmethod

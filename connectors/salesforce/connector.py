@@ -2,6 +2,7 @@
 
 The pieces live beside it: ``auth`` (the OAuth flows), ``client`` (simple-salesforce behind
 limits, retries, re-authentication and the API budget), ``pull`` (SOQL, activity, conversions),
+``outcomes`` (converted and disqualified Leads, won and lost Opportunities),
 ``write`` (Collections or Bulk 2.0), ``setup`` (Tooling custom fields), ``config``, ``emulator``.
 """
 
@@ -15,12 +16,11 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 import structlog
 
 from leadscore.agent.core.records import ObjectType
-from leadscore.agent.core.contract import CheckReport, Cursor, Outcome, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
+from leadscore.agent.core.contract import CheckReport, Cursor, OutcomeBatch, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
 from leadscore.connectors.salesforce.client import SalesforceClient
 from leadscore.connectors.salesforce.config import SalesforceConfig
-from leadscore.connectors.kit.chunking import chunks
-from leadscore.connectors.kit.times import parse_salesforce_time, soql_date
-from leadscore.connectors.salesforce.pull import IN_CHUNK, ConversionMap, RecordReader, in_list
+from leadscore.connectors.salesforce.outcomes import OutcomeReader
+from leadscore.connectors.salesforce.pull import ConversionMap, RecordReader
 from leadscore.connectors.salesforce.readback import org_id, owned_values
 from leadscore.connectors.salesforce.setup import FieldSetup
 from leadscore.connectors.salesforce.write import RecordWriter
@@ -40,6 +40,7 @@ class SalesforceConnector:
         self.client = SalesforceClient(config, sleep=sleep)
         self.conversions = ConversionMap({})
         self._reader = RecordReader(self.client, config, self.conversions)
+        self._outcomes = OutcomeReader(self.client, config)
         self._writer = RecordWriter(self.client, config, self.conversions, ensure_owned=lambda: self._fields.ensure_owned())
         self._fields = FieldSetup(self.client, config)
 
@@ -67,24 +68,12 @@ class SalesforceConnector:
         ``SELECT COUNT()``: the optional progress-bar method of :mod:`leadscore.agent.core.contract`."""
         return self._reader.count(cursor, until)
 
-    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
-        """Every Lead's label: converted (``IsConverted``, dated ``ConvertedDate``); ``detail`` is
-        ``won`` when the Opportunity it converted into was won."""
-        where = f" WHERE ConvertedDate >= {soql_date(since)}" if since else ""
-        leads = self.client.call(
-            "query", lambda sf: sf.query_all(f"SELECT Id, IsConverted, ConvertedDate, ConvertedOpportunityId FROM Lead{where}")
-        ).get("records", [])
-        opportunities = [r["ConvertedOpportunityId"] for r in leads if r.get("ConvertedOpportunityId")]
-        won: set[str] = set()
-        for part in chunks(opportunities, IN_CHUNK):
-            rows = self.client.call(
-                "query", lambda sf: sf.query_all(f"SELECT Id FROM Opportunity WHERE IsWon = true AND Id IN {in_list(part)}")
-            )
-            won.update(r["Id"] for r in rows.get("records", []))
-        for r in leads:
-            converted = bool(r.get("IsConverted"))
-            detail = "won" if r.get("ConvertedOpportunityId") in won else None
-            yield Outcome(r["Id"], "lead", converted, parse_salesforce_time(r.get("ConvertedDate")) if converted else None, detail)
+    def pull_outcomes(self, cursor: Cursor, *, until: datetime | None = None) -> Iterator[OutcomeBatch]:
+        """What became of Leads and Contacts since ``cursor``, up to ``until``: converted and
+        disqualified Leads, won and lost Opportunities for their contact roles, Accounts and
+        converted Leads; three SOQL windows (see :mod:`leadscore.connectors.salesforce.outcomes`,
+        which also says what it costs)."""
+        return self._outcomes.pull(cursor, until)
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         return self._writer.write(updates)

@@ -47,7 +47,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from leadscore.agent.core.records import Activity, Lead, Unusable, unreadable_lead, usable_fields, usable_value
 from leadscore.agent.core.contract import Cursor, PullBatch, PullNeeds
 from leadscore.connectors.kit.chunking import chunks
-from leadscore.connectors.kit.keyset import Window
+from leadscore.connectors.kit.keyset import HighWaterMark, Window
 from leadscore.connectors.kit.page_tokens import PageTokens
 
 # Salesforce's timestamps (``2026-10-01T12:00:00.000+0000``, dates ``2026-10-01``) are read and
@@ -75,8 +75,20 @@ def in_list(ids: Iterable[str]) -> str:
     return "(" + ", ".join(soql_string(i) for i in ids) + ")"
 
 
+def window_where(window: Window, overlap_seconds: float) -> str:
+    """A pull's window on ``SystemModstamp`` as a SOQL ``WHERE``: after the cursor less the
+    overlap (commits are not strictly ordered by their stamp), up to ``until``."""
+    bounds = []
+    start = window.start(timedelta(seconds=overlap_seconds))
+    if start is not None:
+        bounds.append(f"SystemModstamp > {soql_datetime(start)}")
+    if window.until is not None:
+        bounds.append(f"SystemModstamp <= {soql_datetime(window.until)}")
+    return " WHERE " + " AND ".join(bounds) if bounds else ""
+
+
 @dataclass
-class _PullState:
+class _PullState(HighWaterMark):
     """One pull's progress: what it has read, and the newest SystemModstamp read in the window
     (never past ``until``), which becomes the cursor."""
 
@@ -89,14 +101,6 @@ class _PullState:
     seen: set[str] = field(default_factory=set)
     #: Whether records read now move the cursor (not while reading records by id).
     advancing: bool = True
-
-    def advance(self, stamp: datetime | None) -> None:
-        if stamp is None or not self.advancing:
-            return
-        if self.until is not None and stamp > self.until:
-            stamp = self.until
-        if self.newest is None or stamp > self.newest:
-            self.newest = stamp
 
     def cursor(self) -> Cursor:
         value = iso_z(self.newest) if self.newest else None
@@ -165,15 +169,7 @@ class RecordReader:
         return int(total) if total is not None else None
 
     def _where(self, window: Window) -> str:
-        """The pull's window on ``SystemModstamp``: after the cursor less the overlap (commits
-        are not strictly ordered by their stamp), up to ``until``."""
-        bounds = []
-        start = window.start(timedelta(seconds=self.config.overlap_seconds))
-        if start is not None:
-            bounds.append(f"SystemModstamp > {soql_datetime(start)}")
-        if window.until is not None:
-            bounds.append(f"SystemModstamp <= {soql_datetime(window.until)}")
-        return " WHERE " + " AND ".join(bounds) if bounds else ""
+        return window_where(window, self.config.overlap_seconds)
 
     def _pages(self, state: _PullState, soql: str) -> Iterator[PullBatch]:
         """One batch per result page of ``soql`` (run with ``queryAll``, so deletions show)."""

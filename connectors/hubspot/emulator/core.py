@@ -141,6 +141,25 @@ class HubSpotEmulator(Emulator):
                 self._store.associate("contacts", str(contact_id), "deals", record.id)
             return record.id
 
+    def update_deal(self, deal_id: str, properties: Mapping[str, str]) -> None:
+        """Change a deal as a user in HubSpot would (move its stage, set its close date or
+        amount): stamps ``hs_lastmodifieddate``, recalculates ``hs_is_closed_won`` and its
+        siblings from the stage; not an API write."""
+        with self._store.lock:
+            record = self._store.get("deals", str(deal_id))
+            if record is None:
+                raise KeyError(deal_id)
+            changes = self._checked("deals", properties)
+            self._store.update(record, changes, at_ms=self._store.write_ms(), source=SOURCE_USER)
+
+    def deal(self, deal_id: str) -> dict[str, str | None]:
+        """Every deal property's current raw value (``None`` where unset)."""
+        with self._store.lock:
+            record = self._store.get("deals", str(deal_id))
+            if record is None:
+                raise KeyError(deal_id)
+            return self._store.snapshot(record)
+
     def update_contact(self, contact_id: str, properties: Mapping[str, str]) -> None:
         """Change a contact as a user in HubSpot would: stamps ``lastmodifieddate``; not an API write."""
         with self._store.lock:

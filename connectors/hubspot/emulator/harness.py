@@ -80,5 +80,11 @@ class HubSpotHarness:
     def revoke_token(self) -> None:
         self.emulator.revoke_token()
 
+    def record_outcome(self, record_id: str) -> None:
+        """A deal closed won today for the contact, as a rep records one."""
+        today = datetime.now(timezone.utc).strftime("%Y-%m-%dT00:00:00.000Z")
+        self.emulator.create_deal({"dealname": f"Won {record_id}", "dealstage": "closedwon", "closedate": today,
+                                   "amount": "12000"}, contacts=[record_id])
+
     def close(self) -> None:
         self.emulator.stop()

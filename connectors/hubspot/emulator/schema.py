@@ -11,8 +11,17 @@ handful of objects leadscore reads: contacts, deals and the five engagement obje
 - engagement properties and options: HubSpot's calls/emails/meetings/notes/tasks guides;
 - deal properties: HubSpot's deals guide (``dealname`` and ``dealstage`` are needed to create a
   deal; ``pipeline`` defaults to ``default``) and the default "Sales Pipeline" stages
-  (``appointmentscheduled`` ... ``closedwon``, ``closedlost``); ``hs_is_closed_won`` is a
-  calculated, read-only boolean HubSpot derives from the stage;
+  (``appointmentscheduled`` ... ``closedwon``, ``closedlost``); ``hs_is_closed_won``,
+  ``hs_is_closed_lost`` and ``hs_is_closed`` are calculated, read-only booleans HubSpot derives
+  from the stage's pipeline metadata (HubSpot's own sales-reporting notes for its CLI: "All CRM
+  property values come back as strings ... hs_is_closed_won is returned as "true"/"false""; deal
+  searches filter on ``hs_is_closed``; recorded deal reads carry ``hs_is_closed_lost`` too);
+- lifecycle dates: ``hs_lifecyclestage_<stage>_date`` ("Became a Customer Date"...), one per
+  default stage, read-only, as recorded contact property lists name all eight
+  (``hs_lifecyclestage_customer_date`` ... ``hs_lifecyclestage_other_date``; HubSpot's own
+  documentation found no page of them). Reading taken: HubSpot sets one when the contact enters
+  its stage, which is what reports of "became a customer" rely on (knowledge base, "Use lifecycle
+  stages", lists the stages and that automatic updates only move forward);
 - default returned and searchable properties: the "Search the CRM" guide;
 - association type ids: HubSpot's association type id table (contact to call 193, email 197,
   meeting 199, note 201, task 203; the reverse directions are one higher; contact to deal 4,
@@ -243,6 +252,13 @@ LEAD_STATUSES: tuple[tuple[str, str], ...] = (
 )
 
 
+def lifecycle_date_property(stage: str) -> str:
+    """The contact property HubSpot stamps when a contact enters a default lifecycle stage:
+    ``hs_lifecyclestage_customer_date`` ("Became a Customer Date") and one per stage, as HubSpot's
+    default contact properties list them."""
+    return f"hs_lifecyclestage_{stage}_date"
+
+
 def _contact_properties() -> list[dict[str, Any]]:
     p = property_definition
     info, web, email, conv = "contactinformation", "analyticsinformation", "emailinformation", "conversioninformation"
@@ -265,6 +281,9 @@ def _contact_properties() -> list[dict[str, Any]]:
         p("annualrevenue", "Annual Revenue", "string", "text", info),
         p("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", info, choices=options(LIFECYCLE_STAGES)),
         p("hs_lead_status", "Lead Status", "enumeration", "radio", info, choices=options(LEAD_STATUSES)),
+        # "Became a <stage> Date" per default stage, set by HubSpot when the contact enters it.
+        *(p(lifecycle_date_property(stage), f"Became a {label} Date", "datetime", "date", info, read_only=True,
+            calculated=True) for stage, label in LIFECYCLE_STAGES),
         p("hs_additional_emails", "Additional email addresses", "enumeration", "select", info, read_only=True),
         # "HubSpot Score - This property cannot be updated through the API." (contacts API notes)
         p("hubspotscore", "HubSpot Score", "number", "number", info, read_only=True, calculated=True),
@@ -314,11 +333,20 @@ DEAL_STAGES: tuple[tuple[str, str], ...] = (
     ("closedlost", "Closed Lost"),
 )
 CLOSED_WON_STAGES: frozenset[str] = frozenset({"closedwon"})
+CLOSED_LOST_STAGES: frozenset[str] = frozenset({"closedlost"})
 
 
 def is_closed_won(dealstage: str | None) -> str:
     """``hs_is_closed_won`` as HubSpot calculates it from the deal's stage."""
     return "true" if dealstage in CLOSED_WON_STAGES else "false"
+
+
+def deal_flags(dealstage: str | None) -> dict[str, str]:
+    """The booleans HubSpot calculates from a deal's stage: ``hs_is_closed_won``, ``hs_is_closed_lost``
+    and ``hs_is_closed`` (a stage is closed when it is a won or lost stage of its pipeline)."""
+    won, lost = dealstage in CLOSED_WON_STAGES, dealstage in CLOSED_LOST_STAGES
+    return {"hs_is_closed_won": str(won).lower(), "hs_is_closed_lost": str(lost).lower(),
+            "hs_is_closed": str(won or lost).lower()}
 
 
 def _deal_properties() -> list[dict[str, Any]]:
@@ -331,6 +359,10 @@ def _deal_properties() -> list[dict[str, Any]]:
         p("amount", "Amount", "number", "number", info),
         p("closedate", "Close Date", "datetime", "date", info),
         p("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", info, read_only=True, calculated=True,
+          choices=options((("true", "True"), ("false", "False")))),
+        p("hs_is_closed_lost", "Is closed lost", "bool", "booleancheckbox", info, read_only=True, calculated=True,
+          choices=options((("true", "True"), ("false", "False")))),
+        p("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", info, read_only=True, calculated=True,
           choices=options((("true", "True"), ("false", "False")))),
         p("createdate", "Create Date", "datetime", "date", info),
         p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", info, read_only=True),

@@ -279,7 +279,7 @@ class Store:
                 system["pipeline"] = schema.DEFAULT_PIPELINE[0]
             self._set_all(record, system, at_ms, SOURCE_CALCULATED)
             self._set_all(record, changes, at_ms, source)
-            self._calculate(record, at_ms)
+            self._calculate(record, at_ms, entered_ms=created)
             return record
 
     def update(
@@ -307,13 +307,24 @@ class Store:
             self._calculate(record, at_ms)
             self.touch(record, at_ms)
 
-    def _calculate(self, record: Record, at_ms: int) -> None:
-        """Values HubSpot calculates from others: a deal's ``hs_is_closed_won`` from its stage."""
+    def _calculate(self, record: Record, at_ms: int, *, entered_ms: int | None = None) -> None:
+        """Values HubSpot calculates from others: a deal's ``hs_is_closed_won``, ``hs_is_closed_lost``
+        and ``hs_is_closed`` from its stage; a contact's ``hs_lifecyclestage_<stage>_date`` when it
+        enters a default stage (at ``entered_ms``: a record created in a stage entered it when it
+        was created). Reading taken: HubSpot does not document whether re-entering a stage after
+        moving back rewrites its date; the emulator keeps the first."""
+        if record.object_type == "contacts":
+            stage = record.properties.get("lifecyclestage")
+            name = schema.lifecycle_date_property(stage) if stage else None
+            if name and self.definition("contacts", name) is not None and name not in record.properties:
+                when = at_ms if entered_ms is None else entered_ms
+                self._set(record, name, values.iso_ms(when), at_ms, SOURCE_CALCULATED)
+            return
         if record.object_type != "deals":
             return
-        won = schema.is_closed_won(record.properties.get("dealstage"))
-        if record.properties.get("hs_is_closed_won") != won:
-            self._set(record, "hs_is_closed_won", won, at_ms, SOURCE_CALCULATED)
+        for name, value in schema.deal_flags(record.properties.get("dealstage")).items():
+            if record.properties.get(name) != value:
+                self._set(record, name, value, at_ms, SOURCE_CALCULATED)
 
     def touch(self, record: Record, at_ms: int) -> None:
         """Stamp a write on ``record``: its last-modified properties and ``updatedAt``."""

@@ -162,13 +162,20 @@ class SalesforceEmulator(Emulator):
             record = self._record(self._sobject(sobject).name, record_id)
             self._store.delete(record, self._store.stamp(), self._store.sales_user)
 
-    def convert_lead(self, lead_id: str) -> str:
-        """Convert a Lead as a user would (Account, Contact; no Opportunity); the Contact's id."""
+    def convert_lead(self, lead_id: str, *, opportunity: Mapping[str, Any] | None = None) -> str:
+        """Convert a Lead as a user would (Account, Contact, and an Opportunity when
+        ``opportunity`` gives its fields, e.g. ``{"StageName": "Closed Won", "CloseDate":
+        "2026-11-30", "Amount": 5000}``: LeadConvert's optional opportunity); the Contact's id."""
         with self._store.lock:
             lead = self._record("Lead", lead_id)
             if lead.values.get("IsConverted"):
                 raise ValueError(f"lead {lead_id} is already converted")
-            return convert(self._store, lead, at_ms=self._store.stamp(), by=self._store.sales_user)
+            deal = None
+            if opportunity is not None:
+                definition = self._sobject("Opportunity")
+                deal = self._python_values(definition, {"CloseDate": values.date_of_ms(self._store.now_ms()),
+                                                        "StageName": "Prospecting", **opportunity})
+            return convert(self._store, lead, at_ms=self._store.stamp(), by=self._store.sales_user, opportunity=deal)
 
     def record(self, sobject: str, record_id: str) -> dict[str, Any]:
         """Every field's current value as the API would answer it, deleted records too."""

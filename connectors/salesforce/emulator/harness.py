@@ -89,5 +89,10 @@ class SalesforceHarness:
         self.emulator.expire_sessions()
         self.emulator.revoke_credentials()
 
+    def record_outcome(self, record_id: str) -> None:
+        """The Lead converted with an Opportunity closed won today, as a rep records a win."""
+        today = datetime.now(timezone.utc).date().isoformat()
+        self.emulator.convert_lead(record_id, opportunity={"StageName": "Closed Won", "CloseDate": today, "Amount": 12000})
+
     def close(self) -> None:
         self.emulator.stop()

@@ -311,6 +311,19 @@ def standard_objects() -> dict[str, SObjectDef]:
                 picklist("Type", "Opportunity Type", ("Existing Business", "New Business")),
             ],
         )),
+        # "Represents the role that a Contact plays on an Opportunity" (Object Reference): ContactId
+        # (Create, Filter, Update), OpportunityId ("Required ... it cannot be updated"), IsPrimary
+        # (defaulted false; "Each Opportunity has only one primary contact"), Role (a picklist).
+        SObjectDef("OpportunityContactRole", "Opportunity Contact Role", "Opportunity Contact Roles", _fields(
+            _system_fields(owner=False),
+            [
+                ref("ContactId", "Contact ID", "Contact", nillable=False),
+                replace(ref("OpportunityId", "Opportunity ID", "Opportunity", nillable=False), updateable=False),
+                boolean("IsPrimary", "Primary"),
+                picklist("Role", "Role", ("Business User", "Decision Maker", "Economic Buyer", "Economic Decision Maker",
+                                          "Evaluator", "Executive Sponsor", "Influencer", "Technical Buyer", "Other")),
+            ],
+        )),
         SObjectDef("Task", "Task", "Tasks", _fields(
             _system_fields(owner=True), _activity(),
             [

@@ -255,8 +255,9 @@ def _membership(store: Store, lead: Record, campaign: Record, status: str, at: i
 
 def convert(store: Store, lead: Record, *, at_ms: int, by: str, opportunity: dict[str, Any] | None = None,
             ceiling_ms: int | None = None) -> str:
-    """Lead conversion: an Account and a Contact (and optionally an Opportunity) from the
-    Lead's fields; the Lead marked converted; its activities and memberships moved to the
+    """Lead conversion: an Account and a Contact (and optionally an Opportunity, on which the
+    Contact takes a primary contact role) from the Lead's fields; the Lead marked converted; its
+    activities and memberships moved to the
     Contact, which takes the Lead's ``LastActivityDate``. Returns the Contact's id. Nothing is
     stamped after ``ceiling_ms`` (default: the org's clock)."""
     ceiling_ms = store.now_ms() if ceiling_ms is None else ceiling_ms
@@ -287,6 +288,12 @@ def convert(store: Store, lead: Record, *, at_ms: int, by: str, opportunity: dic
                                             **opportunity}, by=by, at_ms=_seconds(max(at_ms, close_ms)),
                             created_ms=at_ms)
         changes["ConvertedOpportunityId"] = deal.id
+        # The converted Contact takes a primary contact role, blank, on the new Opportunity, as
+        # Salesforce's own conversion gives it (seen beside a second role an app added in
+        # SalesforceFoundation/NPSP#1388: "two Contact Roles ... both primary, one with the
+        # NPSP-defined default role, the other blank").
+        store.create("OpportunityContactRole", {"OpportunityId": deal.id, "ContactId": contact.id, "IsPrimary": True},
+                     by=by, at_ms=at_ms)
     store.apply(lead, changes, by=by, at_ms=at_ms)
     contact.values["LastActivityDate"] = v.get("LastActivityDate")
     for sobject in ("Task", "Event"):

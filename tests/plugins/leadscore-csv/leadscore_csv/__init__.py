@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from leadscore.connectors.base import (Activity, AuthError, CheckReport, ConfigError, Cursor, Lead, Outcome, PullBatch,
+from leadscore.connectors.base import (Activity, AuthError, CheckReport, ConfigError, Cursor, Lead, OutcomeBatch, PullBatch,
                                        PullNeeds, ScoreUpdate, SetupReport, TransientError, WriteFieldMap, WriteResult,
                                        WriteSpec, WriteStatus, connector_config)
 
@@ -117,8 +117,8 @@ class CsvConnector:
     def identity(self) -> str | None:
         return str(self.dir.resolve())
 
-    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
-        return iter(())  # the files carry no conversions
+    def pull_outcomes(self, cursor: Cursor, *, until: datetime | None = None) -> Iterator[OutcomeBatch]:
+        return iter(())  # the files carry no conversions, wins or losses
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         known = {r["id"] for r in self._read("leads.csv", "leads.read")[1]}
