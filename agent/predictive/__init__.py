@@ -4,6 +4,9 @@ The path, module by module:
 
 * :mod:`~leadscore.agent.predictive.dataset`: leads + activities + outcomes (or a labelled CSV through a
   column mapping) -> a :class:`TrainingSet` of snapshots taken before each outcome;
+* :mod:`~leadscore.agent.predictive.pointintime`: leads' histories (field versions, activities) +
+  outcomes -> a :class:`TrainingSet` of leads as they looked when they were scored, labelled by a
+  conversion within a horizon;
 * :mod:`~leadscore.agent.predictive.features`: snapshots -> model columns (a fitted, JSON-able spec);
 * :mod:`~leadscore.agent.predictive.leakage`: inputs that separate the classes almost perfectly are refused;
 * :mod:`~leadscore.agent.predictive.models`: calibrated logistic regression (default) and gradient boosting,
@@ -30,19 +33,23 @@ from typing import Any
 #: Public name -> the submodule defining it. (No submodule shares a name with what it exports:
 #: once imported, a submodule is an attribute of this package and would shadow the name.)
 _EXPORTS: dict[str, str] = {
+    "ActivityRule": "config",
     "ArtifactError": "errors",
     "ChallengerComparison": "challenger",
     "ChallengerRecord": "challenger",
     "ColumnMapping": "dataset",
     "CrossValidation": "training",
+    "DealState": "features",
     "FeatureSpec": "features",
     "HybridScore": "hybrid",
     "HybridScorer": "hybrid",
     "HybridSettings": "config",
     "InsufficientOutcomesError": "errors",
     "LabeledLeads": "dataset",
+    "LeadHistory": "pointintime",
     "LeakageError": "errors",
     "LeakageReport": "leakage",
+    "PointInTimeSettings": "config",
     "PredictiveConfig": "config",
     "PredictiveError": "errors",
     "PredictiveModel": "predictor",
@@ -53,12 +60,14 @@ _EXPORTS: dict[str, str] = {
     "TrainingSet": "dataset",
     "X_EDUCATION_LEAKY_FIELDS": "dataset",
     "X_EDUCATION_MAPPING": "dataset",
+    "build_point_in_time_set": "pointintime",
     "build_training_set": "dataset",
     "check_leakage": "leakage",
     "compare_records": "challenger",
     "compare_scores": "challenger",
     "cross_validate": "training",
     "evaluate": "evaluation",
+    "lead_at": "pointintime",
     "load_csv_dataset": "dataset",
     "load_model": "artifacts",
     "outcomes_from_field": "dataset",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -36,6 +36,43 @@ class LeakageSettings(BaseModel):
     min_level_count: int = Field(default=30, ge=1)
 
 
+class ActivityRule(BaseModel):
+    """A count the admin names, of activities whose property matches
+    (``[[predictive.activity_rules]]``): ``name = "pricing_visits", activity = "page_view",
+    property = "url", contains = "/pricing"`` makes the input ``rule:pricing_visits`` (how many
+    such activities before the snapshot, and within each of ``features.windows_days``).
+
+    Text is compared ignoring case, as the rules engine compares it. With neither ``contains``
+    nor ``equals``, an activity matches when the property is present and not blank.
+    """
+
+    model_config = _STRICT
+    #: The input's name (``rule:<name>``), as reasons show it ("Pricing visits").
+    name: str = Field(pattern=r"^[A-Za-z0-9_]{1,48}$")
+    #: The activity type (``page_view``, ``email_click``, ``custom.<type>``).
+    activity: str = Field(min_length=1, max_length=64)
+    #: The activity property tested (``url``, ``subject``, ``direction``).
+    property: str = Field(min_length=1, max_length=64)
+    contains: Optional[str] = Field(default=None, min_length=1)
+    equals: Optional[str] = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> ActivityRule:
+        if self.contains is not None and self.equals is not None:
+            raise ValueError("give contains or equals, not both")
+        return self
+
+
+FREE_EMAIL_DOMAINS: tuple[str, ...] = (
+    "aol.com", "gmail.com", "googlemail.com", "gmx.com", "gmx.de", "gmx.net", "hotmail.co.uk", "hotmail.com",
+    "hotmail.de", "hotmail.fr", "icloud.com", "live.com", "mac.com", "mail.com", "mail.ru", "me.com", "msn.com",
+    "outlook.com", "proton.me", "protonmail.com", "qq.com", "rediffmail.com", "t-online.de", "web.de",
+    "yahoo.co.in", "yahoo.co.uk", "yahoo.com", "yahoo.de", "yahoo.fr", "yandex.com", "yandex.ru", "zoho.com",
+    "163.com", "126.com",
+)  # fmt: skip
+"""Free mailbox providers: an address there says nothing about a company (``features.free_email_domains`` adds more)."""
+
+
 class FeatureSettings(BaseModel):
     """How lead fields and activities become model inputs (see :mod:`agent.predictive.features`)."""
 
@@ -50,6 +87,78 @@ class FeatureSettings(BaseModel):
     recency_cap_days: float = Field(default=365.0, gt=0)
     #: A text field whose distinct values exceed this share of leads is an identifier: dropped.
     max_distinct_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    #: Per activity type (and activity rule), also the count within each of these many days
+    #: before the snapshot. Empty: counts since the first activity only.
+    windows_days: list[float] = Field(default_factory=lambda: [7.0, 30.0, 90.0], max_length=8)
+    #: The lead's age at the snapshot (days since ``created_at``) as an input.
+    lead_age: bool = True
+    #: Whether the ``email`` field's domain is a free mailbox (gmail.com...) or a company's.
+    email_domain: bool = True
+    #: Domains counted as free mailboxes on top of :data:`FREE_EMAIL_DOMAINS`.
+    free_email_domains: list[str] = []
+    #: Deals/opportunities known at the snapshot (open, won, lost: counts and amounts), when the
+    #: training set carries them.
+    deals: bool = True
+    #: Counts of activities whose property matches; the admin names them in
+    #: ``[[predictive.activity_rules]]`` (copied here, where the feature spec reads them).
+    activity_rules: list[ActivityRule] = []
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows(cls, value: list[float]) -> list[float]:
+        if any(w <= 0 for w in value):
+            raise ValueError("windows must be positive numbers of days")
+        if sorted(set(value)) != value:
+            raise ValueError("windows must ascend, each once (e.g. [7, 30, 90])")
+        return value
+
+    @field_validator("free_email_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        bad = [d for d in value if "@" in d or "." not in d.strip(".") or d != d.strip()]
+        if bad:
+            raise ValueError(f"not a domain (write example.com): {', '.join(repr(d) for d in bad)}")
+        return [d.casefold() for d in value]
+
+    @field_validator("activity_rules")
+    @classmethod
+    def _unique_rules(cls, value: list[ActivityRule]) -> list[ActivityRule]:
+        return _unique_rule_names(value)
+
+
+def _unique_rule_names(rules: list[ActivityRule]) -> list[ActivityRule]:
+    names = [rule.name for rule in rules]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"activity rule name(s) used twice: {', '.join(twice)}")
+    return rules
+
+
+SnapshotStrategy = Literal["fixed_age", "scoring_times"]
+
+
+class PointInTimeSettings(BaseModel):
+    """How training rows are taken from the mirror's history (``[predictive.point_in_time]``;
+    see :mod:`agent.predictive.pointintime`): each row is a lead as it looked at a moment it
+    would have been scored, labelled by whether it converted within ``horizon_days`` after it.
+    """
+
+    model_config = _STRICT
+    #: ``fixed_age``: one row per lead, ``snapshot_age_days`` after it was created (what a model
+    #: scoring new leads sees). ``scoring_times``: rows at moments it was (or would have been)
+    #: scored during its life, ``samples_per_lead`` of them per lead, so each lead weighs alike.
+    strategy: SnapshotStrategy = "fixed_age"
+    snapshot_age_days: float = Field(default=7.0, ge=0, le=3650)
+    #: A row is converted when the lead converted within this many days after the snapshot; a row
+    #: whose horizon has not elapsed by the as-of is no example (censored).
+    horizon_days: float = Field(default=90.0, gt=0, le=3650)
+    samples_per_lead: int = Field(default=1, ge=1, le=100)
+    #: ``scoring_times`` without recorded scoring times: the lead was scored this often (days).
+    scoring_interval_days: float = Field(default=1.0, gt=0, le=365)
+    #: A row taken more than this many days before its lead was first observed (pulled with a
+    #: history) is no example: its fields would be as first seen, not as they were. None: kept
+    #: (every lead of a store started today is first observed now; the rows say how many).
+    max_days_before_first_seen: Optional[float] = Field(default=None, ge=0)
 
 
 class ScorecardSettings(BaseModel):
@@ -123,8 +232,12 @@ class PredictiveConfig(BaseModel):
     #: Only activities at least this long before the outcome count (excludes the converting
     #: activity itself and anything a sales rep logged while closing).
     gap_days: float = Field(default=0.0, ge=0)
-    #: Inverse L2 strengths tried for the logistic model (chosen by inner CV log-loss).
-    logistic_c: list[float] = Field(default_factory=lambda: [0.003, 0.01, 0.03, 0.1, 0.3], min_length=1)
+    #: Inverse L2 strengths tried for the logistic model (chosen by inner CV log-loss). Wide
+    #: enough that the optimum lies inside: a choice at either end is reported in the model's
+    #: training info (``tuning.edge``) and warned about.
+    logistic_c: list[float] = Field(
+        default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], min_length=1
+    )
     #: Gradient-boosting settings tried by the inner CV (chosen by log-loss).
     boosting_grid: list[BoostingCandidate] = Field(
         default_factory=lambda: [
@@ -142,3 +255,31 @@ class PredictiveConfig(BaseModel):
     features: FeatureSettings = FeatureSettings()
     scorecard: ScorecardSettings = ScorecardSettings()
     hybrid: HybridSettings = HybridSettings()
+    #: Counts of activities whose property matches (see :class:`ActivityRule`); the feature spec
+    #: reads them from ``features.activity_rules``, where they are copied.
+    activity_rules: list[ActivityRule] = []
+    point_in_time: PointInTimeSettings = PointInTimeSettings()
+
+    @field_validator("logistic_c")
+    @classmethod
+    def _positive_c(cls, value: list[float]) -> list[float]:
+        if any(not c > 0 for c in value):
+            raise ValueError("every C must be a positive number")
+        return value
+
+    @field_validator("activity_rules")
+    @classmethod
+    def _unique_rules(cls, value: list[ActivityRule]) -> list[ActivityRule]:
+        return _unique_rule_names(value)
+
+    @model_validator(mode="after")
+    def _rules_reach_the_features(self) -> PredictiveConfig:
+        """One list of rules, written where an admin looks (``[[predictive.activity_rules]]``) and
+        read where the feature spec looks (``features.activity_rules``)."""
+        if not self.activity_rules:
+            return self
+        if self.features.activity_rules and self.features.activity_rules != self.activity_rules:
+            raise ValueError("activity rules are given both in predictive.activity_rules and predictive.features.activity_rules: keep one")
+        # Frozen, so set through object: the copy is what every reader of ``features`` sees.
+        object.__setattr__(self, "features", self.features.model_copy(update={"activity_rules": list(self.activity_rules)}))
+        return self

@@ -14,7 +14,14 @@ if they are still open), so activities that happened after the outcome never cou
 Known bias, documented rather than hidden: open leads are snapshotted later than converted ones,
 so they have had longer to gather activities and their newest activity looks older. Recency and
 count features carry some of that; the leakage check flags it when it becomes near-perfect, and
-giving lost leads an ``occurred_at`` (the date they were closed) removes it.
+giving lost leads an ``occurred_at`` (the date they were closed) removes it. The lead's age is
+never an input here: at its outcome, a lead's age is how long its outcome took, part of the label.
+
+That is the CSV import path. A model is used on leads *when they are scored*, not at their
+outcome, and learns best from rows taken then: with the mirror's history, build the training set
+with :func:`~leadscore.agent.predictive.pointintime.build_point_in_time_set` instead (issue 14: on
+a world where conversion follows recent activity, outcome-time rows ranked leads scored at a fixed
+age no better than chance).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from numpy.typing import NDArray
 
 from leadscore.agent.csvfiles import parse_timestamp
 from leadscore.agent.core.errors import ConfigError
-from leadscore.agent.predictive.features import Snapshot, take_snapshot
+from leadscore.agent.predictive.features import LEAD_AGE, Snapshot, take_snapshot
 from leadscore.agent.core.records import CANONICAL_FIELDS, CUSTOM_PREFIX, Activity, Lead, ObjectType, Outcome, group_by_lead, utc
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -110,7 +117,7 @@ def build_training_set(
       earliest conversion), otherwise not converted (at the latest loss).
     * Leads without an outcome are not examples (unlabelled is not "lost").
     * ``label_field`` names a lead field the label came from (see :func:`outcomes_from_field`);
-      it can never be a feature.
+      it can never be a feature; nor can the lead's age (at its outcome: the outcome's timing).
     * Examples are time-ordered by outcome time when every outcome has one, else by lead
       creation time when every lead has one; otherwise validation is stratified.
     """
@@ -168,7 +175,7 @@ def build_training_set(
         snapshots=tuple(snapshots),
         y=np.array(labels, dtype=np.int8),
         order_at=order,
-        always_excluded=frozenset({label_field} if label_field else ()),
+        always_excluded=frozenset({LEAD_AGE} | ({label_field} if label_field else set())),
         notes=tuple(notes),
     )
 

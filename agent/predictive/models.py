@@ -21,7 +21,9 @@ across scikit-learn upgrades (no private estimator state to unpickle).
 Tuning and calibration share one inner cross-validation (:func:`fit_calibrated`): each candidate
 setting is scored by out-of-fold log-loss, the best one's out-of-fold log-odds fit the
 calibrator, and the final model is refitted on all the data (CalibratedClassifierCV's
-``ensemble=False`` scheme).
+``ensemble=False`` scheme). A logistic C chosen at either end of ``logistic_c`` means the
+optimum may lie outside the grid: the tuning info says so (``edge``, ``warning``) and a
+:class:`TuningEdgeWarning` is raised as a warning, so a grid that is too narrow is seen.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ from leadscore.agent.predictive.config import BoostingCandidate, ModelKind, Pred
 from leadscore.agent.predictive.splits import Fold
 
 Arrays = dict[str, NDArray[Any]]
+
+
+class TuningEdgeWarning(UserWarning):
+    """The chosen hyperparameter is the smallest or largest of its grid: widen the grid."""
+
+
 def _sigmoid(z: NDArray[np.float64] | float) -> NDArray[np.float64]:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -500, 500))), dtype=np.float64)
 
@@ -333,6 +341,24 @@ class Calibrator:
 # --- tuning + calibration in one inner CV ------------------------------------------------------
 
 
+def grid_edge(chosen: float, grid: Sequence[float]) -> dict[str, Any]:
+    """``{"edge": "smallest" | "largest", "warning": ...}`` when ``chosen`` is at an end of a grid
+    of several values (the optimum may lie beyond it), else ``{"edge": None}``."""
+    values = sorted(set(grid))
+    if len(values) < 2 or values[0] < chosen < values[-1]:
+        return {"edge": None}
+    edge = "smallest" if chosen == values[0] else "largest"
+    beyond = "smaller" if edge == "smallest" else "larger"
+    strength = "stronger" if edge == "smallest" else "weaker"
+    return {
+        "edge": edge,
+        "warning": (
+            f"logistic C={chosen:g} is the {edge} value of predictive.logistic_c ({', '.join(f'{c:g}' for c in values)}): "
+            f"the best regularisation may be {strength} than the grid allows; add {beyond} values"
+        ),
+    }
+
+
 @dataclass(frozen=True)
 class FitResult:
     scorer: Scorer
@@ -362,7 +388,9 @@ def fit_calibrated(
             if loss < best_loss:
                 best_loss, best_c, best_oof = loss, C, oof
         scorer: Scorer = fit_logistic(X, y, best_c)
-        tuning: dict[str, Any] = {"chosen": {"C": best_c}, "inner_log_loss": losses}
+        tuning: dict[str, Any] = {"chosen": {"C": best_c}, "inner_log_loss": losses, **grid_edge(best_c, config.logistic_c)}
+        if "warning" in tuning:
+            warnings.warn(tuning["warning"], TuningEdgeWarning, stacklevel=2)
     elif kind == "gradient_boosting":
         best = (np.inf, 0, config.boosting_max_iter)
         losses = {}

@@ -24,6 +24,8 @@ and writes that batch again; the diff then finds the same changes, and rewriting
   backfill_id=bf.id)`` per batch, then ``finish_backfill(bf.id)``. The live cursor never moves.
 - **rescore** (decay, a rule change): ``store.mirror_leads(name)`` yields each lead with its
   activities; score, diff, write, ``record_writes`` - no CRM reads.
+- **point-in-time training**: ``store.lead_history(name)`` yields each lead with its field versions
+  and activities (:class:`MirroredHistory`), the lead as it was at any instant.
 - **retry**: ``store.pending_failures(name)`` and each failure's ``.resend``; ``record_writes``.
 """
 
@@ -34,8 +36,10 @@ from leadscore.agent.state.desired import Desired, RecordKey
 from leadscore.agent.state.engine import DEFAULT_PATH
 from leadscore.agent.state.errors import LeaseHeld, StateError
 from leadscore.agent.state.failures import Failure
+from leadscore.agent.state.history import FieldVersion, MirroredHistory
 from leadscore.agent.state.leases import DEFAULT_LEASE, Lease, new_owner_id
 from leadscore.agent.state.mirror import MirroredLead
+from leadscore.agent.state.outcomes import OutcomeCounts, StoredOutcome
 from leadscore.agent.state.runs import Run, RunKind, RunStatus
 from leadscore.agent.state.status import ConnectorStatus
 from leadscore.agent.state.store import StateStore
@@ -52,16 +56,20 @@ __all__ = [
     "CursorState",
     "Desired",
     "Failure",
+    "FieldVersion",
     "HistoryEntry",
     "Lease",
     "LeaseHeld",
+    "MirroredHistory",
     "MirroredLead",
+    "OutcomeCounts",
     "RecordKey",
     "Run",
     "RunKind",
     "RunStatus",
     "StateError",
     "StateStore",
+    "StoredOutcome",
     "Substance",
     "Written",
     "canonical_json",

@@ -1,8 +1,10 @@
 """The mirror: the normalised leads and activities as last pulled, so decay passes, rule changes,
-reconciles and previews rescore without a CRM read.
+reconciles and previews rescore without a CRM read, and each field's changes over time, so a
+model can learn from leads as they looked when they were scored.
 
 A batch writes it (:func:`mirror_batch`, inside the batch's transaction, with the batch's writes
-and cursor); a rescore reads it a page at a time (:meth:`Mirror.mirror_leads`). It never goes
+and cursor); a rescore reads it a page at a time (:meth:`Mirror.mirror_leads`), point-in-time
+training with the field history (:meth:`Mirror.lead_history`, see :mod:`.history`). It never goes
 back: a page holding older data for a lead than the mirror (a backfill behind the live sync)
 leaves that lead alone.
 """
@@ -13,7 +15,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator, Sequence, cast
+from typing import Any, Callable, Iterator, Sequence, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -22,8 +24,11 @@ from leadscore.agent.core.records import Activity, Lead, ObjectType, utc
 from leadscore.agent.state.base import StoreBase
 from leadscore.agent.state.canonical import canonical_json
 from leadscore.agent.state.desired import RecordKey
+from leadscore.agent.state.history import MirroredHistory, changed_fields, delete_versions, read_versions, record_versions
 from leadscore.agent.state.schema import mirror_activities, mirror_leads
-from leadscore.agent.state.sql import chunks, upsert
+from leadscore.agent.state.sql import chunks, rows_of_leads, upsert
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,8 @@ class Mirrored:
     stale: int
     activities: int
     deleted: int
+    #: Field versions written (fields that changed, or were first seen).
+    versions: int = 0
 
 
 class Mirror(StoreBase):
@@ -57,6 +64,20 @@ class Mirror(StoreBase):
         transaction, so a slow consumer holds no transaction open; run it under the connector's
         lease so no sync changes the mirror meanwhile.
         """
+        def load(conn: Connection, rows: list[Any], keys: list[tuple[str, str]]) -> list[MirroredLead]:
+            activities = _activities(conn, connector, keys)
+            return [MirroredLead(_lead(row), tuple(activities.get(key, ()))) for row, key in zip(rows, keys)]
+
+        return self._mirror_pages(connector, object_type, page_size, "read the mirror", load)
+
+    def _mirror_pages(
+        self, connector: str, object_type: ObjectType | None, page_size: int, doing: str,
+        load: Callable[[Connection, list[Any], list[tuple[str, str]]], list[T]],
+    ) -> Iterator[T]:
+        """The mirror's leads a page at a time (keyset paging on the primary key): ``load`` turns
+        a page's rows and keys into results in the page's own short read transaction (reading what
+        goes with them, activities or versions), and they are yielded after it ends, so no slow
+        consumer holds a transaction open."""
         m = mirror_leads
         after: tuple[str, str] | None = None
         while True:
@@ -67,14 +88,14 @@ class Mirror(StoreBase):
                 query = query.where(m.c.object_type == object_type)
             if after is not None:
                 query = query.where(sa.tuple_(m.c.object_type, m.c.lead_id) > sa.tuple_(*after))
-            with self._transaction("read the mirror", read=True) as conn:
+            with self._transaction(doing, read=True) as conn:
                 rows = list(conn.execute(query))
-                activities = _activities(conn, connector, [(row.object_type, row.lead_id) for row in rows])
-            for row in rows:
-                yield MirroredLead(_lead(row), tuple(activities.get((row.object_type, row.lead_id), ())))
+                keys = [(row.object_type, row.lead_id) for row in rows]
+                page = load(conn, rows, keys)
+            yield from page
             if len(rows) < page_size:
                 return
-            after = (rows[-1].object_type, rows[-1].lead_id)
+            after = keys[-1]
 
     def mirror_lead(self, connector: str, key: RecordKey) -> MirroredLead | None:
         """One mirrored lead with its activities (for ``explain``), or None."""
@@ -89,6 +110,23 @@ class Mirror(StoreBase):
                 return None
             activities = _activities(conn, connector, [(key.object_type, key.record_id)])
         return MirroredLead(_lead(row), tuple(activities.get((key.object_type, key.record_id), ())))
+
+    def lead_history(
+        self, connector: str, object_type: ObjectType | None = None, *, page_size: int = 500
+    ) -> Iterator[MirroredHistory]:
+        """Every mirrored lead of ``connector`` (of one object type, or all) over time: the lead
+        as last pulled, its field versions and its activities, each oldest first. What the
+        point-in-time training builder reads to see a lead as it was at any instant.
+
+        Pages like :meth:`mirror_leads` (keyset paging, one short read transaction a page).
+        """
+        def load(conn: Connection, rows: list[Any], keys: list[tuple[str, str]]) -> list[MirroredHistory]:
+            activities = _activities(conn, connector, keys)
+            versions = read_versions(conn, connector, keys)
+            return [MirroredHistory(_lead(row), tuple(versions.get(key, ())), tuple(activities.get(key, ())))
+                    for row, key in zip(rows, keys)]
+
+        return self._mirror_pages(connector, object_type, page_size, "read the field history", load)
 
 
 def activity_key(activity: Activity) -> str:
@@ -111,26 +149,31 @@ def mirror_batch(
     """Upsert ``leads`` with exactly their ``activities`` (a connector reads a pulled lead's
     activities whole), add activities of leads not in the batch, and remove ``deleted_ids`` and
     their activities. A lead the mirror holds newer data for keeps it."""
-    mirrored, stale, fresh_ids, stale_ids = _upsert_leads(conn, now, connector, object_type, leads)
+    mirrored, stale, fresh_ids, stale_ids, versions = _upsert_leads(conn, now, connector, object_type, leads)
     stored = _replace_activities(conn, connector, object_type, activities, fresh_ids, stale_ids)
     deleted = _delete(conn, connector, object_type, list(dict.fromkeys(deleted_ids)))
-    return Mirrored(mirrored=mirrored, stale=stale, activities=stored, deleted=deleted)
+    return Mirrored(mirrored=mirrored, stale=stale, activities=stored, deleted=deleted, versions=versions)
 
 
 def _upsert_leads(
     conn: Connection, now: datetime, connector: str, object_type: str, leads: Sequence[Lead]
-) -> tuple[int, int, list[str], set[str]]:
+) -> tuple[int, int, list[str], set[str], int]:
+    """Upsert the fresh leads and write their changed fields' versions; the counts, the fresh
+    ids, the stale ids and how many versions were written."""
     t = mirror_leads
     latest = {lead.id: lead for lead in leads}  # the last of duplicates wins
     ids = sorted(latest)
     known: dict[str, datetime | None] = {}
+    held_fields: dict[str, dict[str, Any]] = {}
     for part in chunks(ids):
         rows = conn.execute(
-            sa.select(t.c.lead_id, t.c.updated_at).where(
+            sa.select(t.c.lead_id, t.c.updated_at, t.c.fields).where(
                 t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part)
             )
         )
-        known.update((row.lead_id, row.updated_at) for row in rows)
+        for row in rows:
+            known[row.lead_id] = row.updated_at
+            held_fields[row.lead_id] = row.fields or {}
     fresh: list[str] = []
     stale: set[str] = set()
     for lead_id in ids:
@@ -166,7 +209,13 @@ def _upsert_leads(
                 for lead_id in fresh
             ],
         )
-    return len(fresh), len(stale), fresh, stale
+    changes = [
+        (lead_id, utc(latest[lead_id].updated_at) if latest[lead_id].updated_at is not None else now, changed)
+        for lead_id in fresh
+        if (changed := changed_fields(held_fields.get(lead_id), latest[lead_id].fields or {}))
+    ]
+    versions = record_versions(conn, connector, object_type, changes)
+    return len(fresh), len(stale), fresh, stale, versions
 
 
 def _replace_activities(
@@ -206,6 +255,7 @@ def _replace_activities(
 
 def _delete(conn: Connection, connector: str, object_type: str, ids: list[str]) -> int:
     deleted = 0
+    delete_versions(conn, connector, object_type, ids)
     for part in chunks(ids):
         a = mirror_activities
         conn.execute(sa.delete(a).where(a.c.connector == connector, a.c.object_type == object_type, a.c.lead_id.in_(part)))
@@ -219,19 +269,10 @@ def _delete(conn: Connection, connector: str, object_type: str, ids: list[str]) 
 
 def _activities(conn: Connection, connector: str, leads: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Activity]]:
     a = mirror_activities
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for object_type, lead_id in leads:
-        grouped[object_type].append(lead_id)
     found: dict[tuple[str, str], list[Activity]] = defaultdict(list)
-    for object_type, ids in grouped.items():
-        for part in chunks(ids):
-            rows = conn.execute(
-                sa.select(a.c.lead_id, a.c.type, a.c.occurred_at, a.c.properties)
-                .where(a.c.connector == connector, a.c.object_type == object_type, a.c.lead_id.in_(part))
-                .order_by(a.c.lead_id, a.c.occurred_at, a.c.activity_key)
-            )
-            for row in rows:
-                found[(object_type, row.lead_id)].append(Activity(row.lead_id, row.type, row.occurred_at, row.properties))
+    for object_type, row in rows_of_leads(conn, a, connector, leads, (a.c.type, a.c.occurred_at, a.c.properties),
+                                          (a.c.occurred_at, a.c.activity_key)):
+        found[(object_type, row.lead_id)].append(Activity(row.lead_id, row.type, row.occurred_at, row.properties))
     return found
 
 

@@ -112,6 +112,21 @@ mirror_activities = sa.Table(
     sa.Column("properties", json_type(), nullable=False),
 )
 
+#: What each mirrored record looked like over time: one row per field per change (not per pull),
+#: from the moment it was observed - the record's ``updated_at`` in the CRM when known, else when
+#: it was pulled - until the next version of that field. ``value`` is JSON ``null`` when the field
+#: was cleared. Point-in-time training reads it (:mod:`leadscore.agent.state.history`).
+mirror_field_versions = sa.Table(
+    "mirror_field_versions",
+    metadata,
+    sa.Column("connector", sa.String(NAME), primary_key=True),
+    sa.Column("object_type", sa.String(NAME), primary_key=True),
+    sa.Column("lead_id", sa.String(ID), primary_key=True),
+    sa.Column("field", sa.String(ID), primary_key=True),
+    sa.Column("observed_at", UTCDateTime, primary_key=True),
+    sa.Column("value", json_type(), nullable=True),
+)
+
 last_written = sa.Table(
     "last_written",
     metadata,
@@ -204,4 +219,27 @@ connector_meta = sa.Table(
     sa.Column("key", sa.String(NAME), primary_key=True),
     sa.Column("value", json_type(), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: What became of CRM records (:class:`leadscore.agent.core.records.Outcome`), pulled with each
+#: sync: one row per record and source - a deal or opportunity (``source_id``: open, won or lost,
+#: ``started_at`` its creation), or ``""`` for the record's own outcome (a conversion, a lead
+#: status). The natural key makes a re-pull update the row, never add one
+#: (:mod:`leadscore.agent.state.outcomes`). ``observed_at``: when the store first held it.
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("connector", sa.String(NAME), primary_key=True),
+    sa.Column("object_type", sa.String(NAME), primary_key=True),
+    sa.Column("record_id", sa.String(ID), primary_key=True),
+    sa.Column("source_id", sa.String(ID), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=True),
+    sa.Column("amount", sa.Float, nullable=True),
+    sa.Column("estimated", sa.Boolean, nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("observed_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_outcomes_occurred", "connector", "occurred_at"),
 )

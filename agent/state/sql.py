@@ -50,3 +50,25 @@ def count_by(conn: Connection, table: sa.Table, column: sa.Column[Any], where: s
     """``table``'s rows matching ``where``, counted per value of ``column``: one grouped query."""
     rows = conn.execute(sa.select(column, sa.func.count()).select_from(table).where(where).group_by(column))
     return {str(value): int(count) for value, count in rows}
+
+
+def rows_of_leads(
+    conn: Connection, table: sa.Table, connector: str, leads: Sequence[tuple[str, str]],
+    columns: Sequence[sa.Column[Any]], order_by: Sequence[sa.Column[Any]],
+) -> Iterator[tuple[str, Any]]:
+    """``(object type, row)`` of ``table`` for the given (object type, lead id) pairs, an ``IN``
+    list at a time per object type, ordered by lead id then ``order_by``: how the per-lead
+    tables (activities, field versions) are read for a page of mirrored leads."""
+    t = table
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for object_type, lead_id in leads:
+        grouped[object_type].append(lead_id)
+    for object_type, ids in grouped.items():
+        for part in chunks(ids):
+            query = (
+                sa.select(t.c.lead_id, *columns)
+                .where(t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part))
+                .order_by(t.c.lead_id, *order_by)
+            )
+            for row in conn.execute(query):
+                yield object_type, row

@@ -7,7 +7,8 @@ What it keeps, and why - each concern in a module named for it, composed here in
   position: moved only in the transaction that records the batch's writes (:mod:`.batch`), so a
   cursor never passes a record whose score was not durably recorded as written (or failed).
 - a **mirror** (:mod:`.mirror`) of the normalised leads and activities: decay passes, rule
-  changes and reports rescore from it without a CRM read.
+  changes and reports rescore from it without a CRM read; with each field's **history**
+  (:mod:`.history`), what point-in-time training learns from.
 - the **last written values** per record and the **score history** (:mod:`.written`): what the
   diff compares with, so an unchanged score costs no API call, and one entry per change of the
   written values (not per rescore).
@@ -15,6 +16,8 @@ What it keeps, and why - each concern in a module named for it, composed here in
 - the **run log** (:mod:`.runs`), **API usage** per day (:mod:`.usage`), **leases**
   (:mod:`.leases`) that keep two agents off one connector's job, and per-connector **facts**
   (:mod:`.meta`).
+- **outcomes** (:mod:`.outcomes`) from the CRM - converted, won, lost, disqualified - one row per
+  record and deal/opportunity, pulled with each sync from a cursor of their own.
 
 SQLite by default, PostgreSQL by URL; the schema is migrated on open. Every failure of the
 database surfaces as one :class:`~leadscore.agent.state.errors.StateError` line after its
@@ -36,6 +39,7 @@ from leadscore.agent.state.failures import Failures
 from leadscore.agent.state.leases import Leases
 from leadscore.agent.state.meta import Meta
 from leadscore.agent.state.mirror import Mirror
+from leadscore.agent.state.outcomes import Outcomes
 from leadscore.agent.state.runs import RunLog
 from leadscore.agent.state.schema import (
     backfills,
@@ -43,7 +47,9 @@ from leadscore.agent.state.schema import (
     cursors,
     last_written,
     mirror_activities,
+    mirror_field_versions,
     mirror_leads,
+    outcomes,
     write_failures,
 )
 from leadscore.agent.state.status import ConnectorStatus, read_status
@@ -51,7 +57,7 @@ from leadscore.agent.state.usage import ApiUsage
 from leadscore.agent.state.written import WrittenValues
 
 
-class StateStore(Batches, Mirror, WrittenValues, Failures, RunLog, ApiUsage, Leases, Meta):
+class StateStore(Batches, Mirror, WrittenValues, Failures, RunLog, ApiUsage, Leases, Meta, Outcomes):
     """The agent's memory. Open with :meth:`open`; close (or use as a context manager) on exit.
 
     Safe to share between threads (each call takes its own pooled connection). Two processes may
@@ -97,14 +103,15 @@ class StateStore(Batches, Mirror, WrittenValues, Failures, RunLog, ApiUsage, Lea
 
     def forget(self, connector: str, *, keep_meta: Iterable[str] = ()) -> dict[str, int]:
         """Forget what the store holds of ``connector``'s CRM - cursors, backfills, the mirror,
-        the last written values, kept failures and facts (but ``keep_meta``) - as when the store
+        the last written values, kept failures, outcomes and facts (but ``keep_meta``) - as when the store
         turns out to belong to another CRM. The run log, API usage and score history stay: they
         are the record of what was done. The next sync is a first, full one, and writes every
         record, since nothing is known to be written."""
         kept = set(keep_meta)
         forgotten: dict[str, int] = {}
         with self._transaction(f"forget the {connector} CRM") as conn:
-            for table in (cursors, backfills, mirror_activities, mirror_leads, last_written, write_failures):
+            for table in (cursors, backfills, mirror_activities, mirror_field_versions, mirror_leads, last_written, write_failures,
+                          outcomes):
                 forgotten[table.name] = conn.execute(sa.delete(table).where(table.c.connector == connector)).rowcount
             forgotten[connector_meta.name] = conn.execute(
                 sa.delete(connector_meta).where(connector_meta.c.connector == connector, connector_meta.c.key.not_in(kept))
