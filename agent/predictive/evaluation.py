@@ -230,3 +230,190 @@ def evaluate(y: ArrayLike, probabilities: ArrayLike, ranking_scores: ArrayLike |
         ece=expected_calibration_error(y_arr, p_arr),
         log_loss=log_loss(y_arr, p_arr),
     )
+
+
+# --- the training summary: held-out quality a person can read at a glance ----------------------
+
+#: Two-sided 95% normal quantile (the CI of an AUC).
+_Z95 = 1.959963984540054
+
+
+def _auc_components(y_arr: NDArray[np.float64], s_arr: NDArray[np.float64]) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+    """DeLong's structural components (Sun & Xu's rank form): the AUC, then for each converter the
+    share of non-converters it outscores (``v10``) and for each non-converter the share of
+    converters that outscore it (``v01``); ties count one half."""
+    pos, neg = s_arr[y_arr == 1], s_arr[y_arr == 0]
+    m, n = pos.size, neg.size
+    both = _ranks(np.concatenate([pos, neg]))
+    v10 = (both[:m] - _ranks(pos)) / n
+    v01 = 1.0 - (both[m:] - _ranks(neg)) / m
+    return float(v10.mean()), v10, v01
+
+
+def auc_standard_error(y: ArrayLike, scores: ArrayLike) -> float:
+    """DeLong's standard error of the AUC: ``sqrt(var(v10) / m + var(v01) / n)`` over the
+    structural components (sample variances). NaN with fewer than two of either class."""
+    y_arr, s_arr = _arrays(y, scores)
+    m = int(y_arr.sum())
+    n = int(y_arr.size - m)
+    if m < 2 or n < 2:
+        return float("nan")
+    _, v10, v01 = _auc_components(y_arr, s_arr)
+    return float(np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n))
+
+
+def auc_interval(y: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
+    """95% DeLong confidence interval of the AUC, clipped to [0, 1] (NaNs when it has no SE)."""
+    auc, se = roc_auc(y, scores), auc_standard_error(y, scores)
+    if not np.isfinite(se):
+        return float("nan"), float("nan")
+    return max(0.0, auc - _Z95 * se), min(1.0, auc + _Z95 * se)
+
+
+@dataclass(frozen=True, slots=True)
+class AucDifference:
+    """``auc_a - auc_b`` on the same examples, with DeLong's paired standard error (the two
+    scores' components are correlated, so this is much tighter than either AUC's own SE)."""
+
+    auc_a: float
+    auc_b: float
+    difference: float
+    standard_error: float
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return self.difference - _Z95 * self.standard_error, self.difference + _Z95 * self.standard_error
+
+
+def auc_difference(y: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike) -> AucDifference:
+    """Compare two scores of the same examples (DeLong's paired test, without the p-value)."""
+    y_arr, a_arr = _arrays(y, scores_a)
+    _, b_arr = _arrays(y, scores_b)
+    m = int(y_arr.sum())
+    n = int(y_arr.size - m)
+    if m < 1 or n < 1:
+        return AucDifference(float("nan"), float("nan"), float("nan"), float("nan"))
+    auc_a, a10, a01 = _auc_components(y_arr, a_arr)
+    auc_b, b10, b01 = _auc_components(y_arr, b_arr)
+    se = float(np.sqrt((a10 - b10).var(ddof=1) / m + (a01 - b01).var(ddof=1) / n)) if m >= 2 and n >= 2 else float("nan")
+    return AucDifference(auc_a, auc_b, auc_a - auc_b, se)
+
+
+def lift_at(y: ArrayLike, scores: ArrayLike, fraction: float = 0.1) -> float:
+    """Conversion rate among the top ``fraction`` of leads by score over the overall rate (2.0:
+    the top decile converts twice as often as the average lead). The top is
+    ``max(1, round(fraction * n))`` leads; leads tied at the cut count in proportion (each tied
+    lead counts as the tied group's average outcome), so the result never depends on input order.
+    NaN when nothing converted."""
+    y_arr, s_arr = _arrays(y, scores)
+    if not 0 < fraction <= 1:
+        raise ValueError("fraction must be in (0, 1]")
+    n = y_arr.size
+    total = y_arr.sum()
+    if n == 0 or total == 0:
+        return float("nan")
+    k = max(1, int(round(fraction * n)))
+    threshold = np.sort(s_arr)[::-1][k - 1]
+    above = s_arr > threshold
+    tied = s_arr == threshold
+    found = y_arr[above].sum() + (k - above.sum()) * y_arr[tied].mean()
+    return float((found / k) / (total / n))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBand:
+    """One band of leads ranked by score, best first: the ``[top_from, top_to)`` share of the
+    ranking, the lowest and highest probability in it, and what happened to its leads."""
+
+    top_from: float
+    top_to: float
+    low: float
+    high: float
+    count: int
+    conversions: int
+    conversion_rate: float
+    mean_predicted: float
+
+
+def score_bands(y: ArrayLike, probabilities: ArrayLike, bands: int = 10) -> list[ScoreBand]:
+    """Leads ranked by probability (highest first) and cut into ``bands`` equal shares (deciles
+    by default). Leads with equal probabilities stay together in the band where the first of them
+    falls, so a band can be larger than its share and a later one empty (empty bands are left
+    out). ``top_from``/``top_to`` are the shares of leads ranked before the band's first lead and
+    up to its last."""
+    y_arr, p_arr = _arrays(y, probabilities)
+    if bands < 1:
+        raise ValueError("bands must be at least 1")
+    n = y_arr.size
+    if n == 0:
+        return []
+    order = np.argsort(-p_arr, kind="mergesort")
+    p_sorted, y_sorted = p_arr[order], y_arr[order]
+    starts = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, n]))
+    band = np.minimum(run_start * bands // n, bands - 1)
+    out = []
+    for b in range(bands):
+        members = np.flatnonzero(band == b)
+        if not members.size:
+            continue
+        conversions = int(y_sorted[members].sum())
+        out.append(
+            ScoreBand(
+                top_from=float(members[0] / n),
+                top_to=float((members[-1] + 1) / n),
+                low=float(p_sorted[members].min()),
+                high=float(p_sorted[members].max()),
+                count=int(members.size),
+                conversions=conversions,
+                conversion_rate=conversions / members.size,
+                mean_predicted=float(p_sorted[members].mean()),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """What ``leadscore train`` prints for one model on held-out outcomes: ranking (AUC with its
+    95% DeLong interval), calibration (ECE), the top decile's lift and conversion by score band."""
+
+    n: int
+    positives: int
+    auc: float
+    auc_low: float
+    auc_high: float
+    ece: float
+    lift_at_10: float
+    bands: tuple[ScoreBand, ...]
+
+    @property
+    def base_rate(self) -> float:
+        return self.positives / self.n if self.n else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """The headline figures as plain JSON-able numbers (saved in the model's info)."""
+        return {
+            "n": self.n,
+            "positives": self.positives,
+            "auc": self.auc,
+            "auc_95": [self.auc_low, self.auc_high],
+            "ece": self.ece,
+            "lift_at_10": self.lift_at_10,
+        }
+
+
+def quality(y: ArrayLike, probabilities: ArrayLike, bands: int = 10) -> Quality:
+    """The :class:`Quality` of calibrated ``probabilities`` against outcomes ``y``."""
+    y_arr, p_arr = _arrays(y, probabilities)
+    low, high = auc_interval(y_arr, p_arr)
+    return Quality(
+        n=int(y_arr.size),
+        positives=int(y_arr.sum()),
+        auc=roc_auc(y_arr, p_arr),
+        auc_low=low,
+        auc_high=high,
+        ece=expected_calibration_error(y_arr, p_arr),
+        lift_at_10=lift_at(y_arr, p_arr, 0.1),
+        bands=tuple(score_bands(y_arr, p_arr, bands)),
+    )

@@ -9,6 +9,10 @@ never validated, which is the price of honesty.
 
 Without times, folds are stratified (each fold keeps the base rate) and shuffled with a fixed
 seed, so a run is reproducible.
+
+:func:`holdout_split` is the one-cut version ``leadscore train`` measures models on: the latest
+share of the examples is held out and everything before it trains (stratified, and named so, only
+when the examples have no times or the cut leaves one class on a side).
 """
 
 from __future__ import annotations
@@ -77,3 +81,41 @@ def time_ordered_folds(order_at: NDArray[np.float64], k: int) -> list[Fold]:
             cuts.append(cut)
     bounds = cuts + [n]
     return [(np.sort(order[:cut]), np.sort(order[cut:bounds[i + 1]])) for i, cut in enumerate(cuts)]
+
+
+def holdout_split(
+    y: NDArray[np.integer], fraction: float, order_at: NDArray[np.float64] | None = None, seed: int = 0
+) -> tuple[Fold, str]:
+    """(train, held-out) indices and how they were made. With times: the latest ``fraction`` of
+    the examples is held out (the cut moves back to the first of a run of equal times, so no
+    training example is later than a held-out one) - ``"time-ordered"``. Without times, or when
+    the cut leaves a side with one class only: a stratified random ``fraction`` of each class
+    (fixed seed) - ``"stratified"``."""
+    if not 0 < fraction < 1:
+        raise ValueError("fraction must be between 0 and 1")
+    y = np.asarray(y)
+    n = y.size
+
+    def usable(train: NDArray[np.int64], held: NDArray[np.int64]) -> bool:
+        return len(np.unique(y[train])) == 2 and len(np.unique(y[held])) == 2
+
+    if order_at is not None and n:
+        times = np.asarray(order_at, dtype=np.float64)
+        order = np.argsort(times, kind="mergesort")
+        sorted_times = times[order]
+        cut = int(round((1 - fraction) * n))
+        while 0 < cut < n and sorted_times[cut - 1] == sorted_times[cut]:
+            cut -= 1
+        if 0 < cut < n:
+            train, held = np.sort(order[:cut]), np.sort(order[cut:])
+            if usable(train, held):
+                return (train, held), "time-ordered"
+    rng = np.random.default_rng(seed)
+    is_held = np.zeros(n, dtype=bool)
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        rng.shuffle(members)
+        take = min(members.size - 1, max(1, int(round(fraction * members.size))))
+        is_held[members[:take]] = True
+    everything = np.arange(n, dtype=np.int64)
+    return (everything[~is_held], everything[is_held]), "stratified"

@@ -15,12 +15,20 @@ Order of business, for every entry point:
 :func:`cross_validate` runs steps 3 inside each outer fold (the spec, the tuning and the
 calibration never see the fold they are scored on), for every model kind and the learned points
 on the same folds, so their numbers are comparable pair by pair.
+
+:func:`train` with ``holdout`` also measures the model before it is trained on everything: the
+latest share of the outcomes is held out (:func:`~agent.predictive.splits.holdout_split`), each
+candidate kind is tuned and trained on the outcomes before them and scored on them
+(:func:`validate_holdout`, figures from :func:`~agent.predictive.evaluation.quality`), and the
+saved model records those figures and the time of its latest outcome (``trained_through``).
+:func:`compare_with_current` then scores the model in production on the same held-out outcomes,
+so ``leadscore train`` can refuse to replace it with a worse one.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, Literal, Mapping, Sequence, TypeVar
 
@@ -30,16 +38,21 @@ from numpy.typing import NDArray
 from leadscore.agent.predictive.config import ModelKind, PredictiveConfig
 from leadscore.agent.predictive.dataset import TrainingSet
 from leadscore.agent.predictive.errors import InsufficientOutcomesError, LeakageError
-from leadscore.agent.predictive.evaluation import Evaluation, evaluate, roc_auc
+from leadscore.agent.predictive.evaluation import AucDifference, Evaluation, Quality, auc_difference, evaluate, quality, roc_auc
 from leadscore.agent.predictive.features import FeatureSpec
 from leadscore.agent.predictive.leakage import LeakageReport, check_leakage
 from leadscore.agent.predictive.models import fit_calibrated
 from leadscore.agent.predictive.predictor import PredictiveModel
 from leadscore.agent.predictive.scorecard import Scorecard, fit_scorecard
-from leadscore.agent.predictive.splits import Fold, choose_folds, make_folds
+from leadscore.agent.predictive.splits import Fold, choose_folds, holdout_split, make_folds
 
 M = TypeVar("M")
 SCORECARD = "learned_points"
+#: The share of the latest outcomes ``leadscore train`` holds out to measure models on.
+HOLDOUT = 0.2
+#: The held-out outcomes later than the current model's training are a fair basis for comparing
+#: it with a new model when they hold at least this many converted and this many not converted.
+MIN_UNSEEN_PER_CLASS = 10
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,8 @@ class TrainingResult(Generic[M]):
     positives: int
     negatives: int
     leakage: LeakageReport | None = None
+    #: The held-out figures of every candidate (``train(..., holdout=...)``).
+    validation: HoldoutValidation | None = None
 
     @property
     def fallback_to_rules(self) -> bool:
@@ -132,12 +147,21 @@ def _training_info(force: bool, report: LeakageReport | None) -> dict[str, Any]:
 
 
 def train(
-    data: TrainingSet, config: PredictiveConfig | None = None, *, kind: ModelKind | None = None, force: bool = False
+    data: TrainingSet,
+    config: PredictiveConfig | None = None,
+    *,
+    kind: ModelKind | None = None,
+    force: bool = False,
+    holdout: float | None = None,
+    candidates: Sequence[ModelKind] = (),
 ) -> TrainingResult[PredictiveModel]:
     """Train one calibrated model (``config.model`` unless ``kind`` is given).
 
     Returns a ``fallback`` result (no model) when there are too few outcomes; raises
-    :class:`LeakageError` when inputs look leaky and ``force`` is false.
+    :class:`LeakageError` when inputs look leaky and ``force`` is false. With ``holdout`` (a
+    share, e.g. :data:`HOLDOUT`), the chosen kind and each of ``candidates`` are first measured
+    on the latest outcomes (:func:`validate_holdout`); the result carries the figures and the
+    model's info records the chosen kind's.
     """
     config = config or PredictiveConfig()
     kind = kind or config.model
@@ -145,9 +169,25 @@ def train(
     if shortfall:
         return TrainingResult("fallback", shortfall, None, data.positives, data.negatives)
     report = leakage_gate(data, config, force)
-    model = _fit(data, [kind], config, _training_info(force, report))[kind]
+    validation = None
+    if holdout:
+        validation = validate_holdout(data, config, [kind, *(k for k in candidates if k != kind)], holdout)
+    info = {**_training_info(force, report), **_window_info(data, validation)}
+    model = _fit(data, [kind], config, info)[kind]
     message = f"trained {kind} on {len(data)} outcomes ({data.positives} converted); version {model.version}"
-    return TrainingResult("trained", message, model, data.positives, data.negatives, report)
+    return TrainingResult("trained", message, model, data.positives, data.negatives, report, validation)
+
+
+def _window_info(data: TrainingSet, validation: HoldoutValidation | None) -> dict[str, Any]:
+    """What a later run needs to compare fairly: the time of the latest outcome trained on, and
+    the held-out figures of this model's kind."""
+    info: dict[str, Any] = {}
+    if data.order_at is not None and len(data.order_at):
+        info["trained_through"] = datetime.fromtimestamp(float(np.max(data.order_at)), timezone.utc).isoformat()
+    if validation is not None:
+        chosen = validation.candidates[validation.chosen]
+        info["held_out"] = {"strategy": validation.strategy, "setting": dict(chosen.setting), **chosen.quality.summary()}
+    return info
 
 
 def train_scorecard(data: TrainingSet, config: PredictiveConfig | None = None, *, force: bool = False) -> TrainingResult[Scorecard]:
@@ -258,3 +298,172 @@ def cross_validate(
         for name in names
     }
     return CrossValidation(data.y, tuple(folds), validated, strategy == "time-ordered", results, report, data.notes)
+
+
+# --- held-out figures and the comparison with the model in production ---------------------------
+
+
+@dataclass(frozen=True)
+class CandidateQuality:
+    """One model kind, tuned and trained on the outcomes before the held-out ones, scored on them."""
+
+    kind: str
+    quality: Quality
+    #: The setting its inner CV chose (``C``, or the boosting settings).
+    setting: Mapping[str, Any]
+    #: Its calibrated probabilities of the held-out outcomes (aligned with ``held_index``).
+    probabilities: NDArray[np.float64]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class HoldoutValidation:
+    """The held-out split and every candidate's figures on it; ``chosen`` is the kind trained."""
+
+    strategy: str
+    train_index: NDArray[np.int64]
+    held_index: NDArray[np.int64]
+    #: The held-out outcomes (aligned with ``held_index``).
+    y: NDArray[np.int8]
+    candidates: Mapping[str, CandidateQuality]
+    chosen: str
+
+    @property
+    def time_ordered(self) -> bool:
+        return self.strategy == "time-ordered"
+
+    def chosen_quality(self) -> CandidateQuality:
+        return self.candidates[self.chosen]
+
+    def best(self) -> CandidateQuality:
+        """The candidate with the highest held-out AUC (the chosen one on a tie)."""
+        return max(self.candidates.values(), key=lambda c: (c.quality.auc, c.kind == self.chosen))
+
+    def describe(self) -> str:
+        held, before = self.held_index.size, self.train_index.size
+        converted = int(self.y.sum())
+        if self.time_ordered:
+            return (f"held out the latest {held:,} of {held + before:,} outcomes ({converted:,} converted); "
+                    f"each model was tuned and trained on the {before:,} before them")
+        return (f"held out a stratified random {held:,} of {held + before:,} outcomes ({converted:,} converted): the outcomes "
+                "have no usable times, so the split cannot follow time and the figures may flatter the models")
+
+
+def validate_holdout(
+    data: TrainingSet, config: PredictiveConfig, kinds: Sequence[ModelKind], fraction: float = HOLDOUT
+) -> HoldoutValidation:
+    """Hold out the latest ``fraction`` of ``data`` (:func:`holdout_split`), fit each kind on the
+    rest exactly as :func:`train` would (spec, tuning and calibration see no held-out outcome),
+    and measure each on the held-out outcomes. ``kinds[0]`` is the chosen one. No guard rails:
+    call it after :func:`outcome_shortfall` and :func:`leakage_gate` (as :func:`train` does)."""
+    if not kinds:
+        raise ValueError("no model kind to validate")
+    y = data.y.astype(np.int64)
+    (train_idx, held_idx), strategy = holdout_split(y, fraction, data.order_at, config.random_state)
+    part = data.subset(train_idx)
+    held = [data.snapshots[i] for i in held_idx]
+    out: dict[str, CandidateQuality] = {}
+    for kind in kinds:
+        started = time.perf_counter()
+        model = _fit(part, [kind], config, {})[kind]
+        p = model.probabilities(held)
+        setting = model.info.get("tuning", {}).get("chosen", {})
+        out[kind] = CandidateQuality(kind, quality(y[held_idx], p), setting, p, time.perf_counter() - started)
+    return HoldoutValidation(strategy, train_idx, held_idx, data.y[held_idx], out, kinds[0])
+
+
+Basis = Literal["unseen", "seen", "unknown"]
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """The new model against the current one on the same held-out outcomes (AUC ``a`` = new,
+    ``b`` = current). ``basis``: ``"unseen"`` - outcomes later than the current model's training,
+    scored by the new model trained before them (out of sample for both); ``"seen"`` - the current
+    model was trained on (most of) them, so the new model trained on all outcomes is scored too;
+    ``"unknown"`` - the current model does not record its training window, compared as ``"seen"``."""
+
+    current_version: str
+    basis: Basis
+    n: int
+    positives: int
+    comparison: AucDifference
+    tolerance: float
+
+    @property
+    def new_auc(self) -> float:
+        return self.comparison.auc_a
+
+    @property
+    def current_auc(self) -> float:
+        return self.comparison.auc_b
+
+    @property
+    def worse(self) -> bool:
+        """The new model's AUC is lower than the current one's by more than the tolerance."""
+        return bool(self.comparison.difference < -self.tolerance)
+
+    def describe_basis(self) -> str:
+        outcomes = f"{self.n:,} held-out outcomes ({self.positives:,} converted)"
+        if self.basis == "unseen":
+            return f"{outcomes} later than the current model's training, scored by the new model trained before them"
+        if self.basis == "seen":
+            return f"{outcomes} the current model was trained on, so scored by the new model trained on all outcomes too"
+        return (f"{outcomes}, scored by the new model trained on all outcomes: the current model does not record "
+                "what it was trained on and may have seen them")
+
+    def summary(self) -> dict[str, Any]:
+        low, high = self.comparison.interval
+        return {
+            "version": self.current_version,
+            "basis": self.basis,
+            "n": self.n,
+            "auc_new": self.new_auc,
+            "auc_current": self.current_auc,
+            "difference_95": [low, high],
+            "tolerance": self.tolerance,
+        }
+
+
+def _trained_through(info: Mapping[str, Any]) -> float | None:
+    value = info.get("trained_through")
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def compare_with_current(
+    result: TrainingResult[PredictiveModel], data: TrainingSet, current: PredictiveModel, tolerance: float = 0.005
+) -> Replacement:
+    """Score ``current`` and the new model of ``result`` (trained with ``holdout``) on the same
+    held-out outcomes of ``data``; see :class:`Replacement` for which outcomes and predictions."""
+    validation = result.validation
+    new = result.require_model()
+    if validation is None:
+        raise ValueError("compare_with_current needs a result trained with holdout")
+    held = validation.held_index
+    through = _trained_through(current.info)
+    basis: Basis = "unknown"
+    if through is not None and data.order_at is not None:
+        unseen = data.order_at[held] > through + 1e-3
+        y_unseen = validation.y[unseen]
+        if min(int(y_unseen.sum()), int(y_unseen.size - y_unseen.sum())) >= MIN_UNSEEN_PER_CLASS:
+            index = held[unseen]
+            new_p = validation.chosen_quality().probabilities[unseen]
+            current_p = current.probabilities([data.snapshots[i] for i in index])
+            return Replacement(current.version, "unseen", int(index.size), int(y_unseen.sum()),
+                               auc_difference(y_unseen, new_p, current_p), tolerance)
+        basis = "seen"
+    snapshots = [data.snapshots[i] for i in held]
+    comparison = auc_difference(validation.y, new.probabilities(snapshots), current.probabilities(snapshots))
+    return Replacement(current.version, basis, int(held.size), int(validation.y.sum()), comparison, tolerance)
+
+
+def note_replacement(model: PredictiveModel, replacement: Replacement, saved_despite_worse: bool) -> PredictiveModel:
+    """``model`` with the comparison recorded in its info (the version does not change)."""
+    record = {**replacement.summary(), "saved_despite_worse": saved_despite_worse}
+    return replace(model, info={**model.info, "replaced": record})
