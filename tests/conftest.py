@@ -4,11 +4,14 @@ models and configs tests build."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
 
 import pytest
 
@@ -138,3 +141,61 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     plugin = config.pluginmanager.get_plugin("hubspot-contract")
     if plugin is not None:
         plugin.uninstall()
+
+
+class ConnectorDouble:
+    """What the test doubles of a connector share: the Protocol members a double does not
+    exercise (no config model, no count for a progress bar, no CRM identity, nothing to close)."""
+
+    config_model = None
+
+    def count(self, cursor: object, *, until: object = None) -> int | None:
+        return None
+
+    def identity(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Pulled:
+    """Everything one ``pull`` from a cursor yielded, and the cursor it ended at."""
+
+    leads: list[Any]
+    activities: list[Any]
+    deleted: list[str]
+    cursor: Any
+
+
+def pull_all(connector: Any, cursor: Any, needs: Any = None) -> Pulled:
+    out = Pulled([], [], [], cursor)
+    for batch in connector.pull(cursor, needs=needs):
+        out.leads.extend(batch.leads)
+        out.activities.extend(batch.activities)
+        out.deleted.extend(batch.deleted_ids)
+        out.cursor = batch.cursor
+    return out
+
+
+def closing_fixture(factory: Callable[[], Any]) -> Any:
+    """A fixture giving ``factory()`` and closing it after the test (a harness, an emulator)."""
+
+    @pytest.fixture
+    def made() -> Iterator[Any]:
+        with contextlib.closing(factory()) as value:
+            yield value
+
+    return made
+
+
+class CollectingHandler(logging.Handler):
+    """A stdlib logging handler keeping every message: stands in for an application's handlers."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())

@@ -11,30 +11,23 @@ from typing import Any
 import pytest
 
 from leadscore.agent.core.errors import AuthError, ConfigError
-from leadscore.agent.core.contract import Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from leadscore.agent.core.contract import OUTCOMES, Cursor, OutcomeKind, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
 from leadscore.connectors.hubspot import HubSpotConnector
 from leadscore.connectors.hubspot.emulator import RateLimits
 from leadscore.connectors.hubspot.emulator.harness import FAST, WRITE_FIELDS, HubSpotHarness  # noqa: F401 - FAST: other tests import it from here
+from tests.conftest import CollectingHandler, closing_fixture, pull_all
 
 pytestmark = pytest.mark.network
 
 # The suite's checks run for every installed connector in tests/test_conformance.py.
 
 
-@pytest.fixture
-def harness():
-    h = HubSpotHarness()
-    yield h
-    h.close()
+harness = closing_fixture(HubSpotHarness)
 
 
 def _pull_all(connector: HubSpotConnector, cursor: Cursor, needs: PullNeeds | None = None):
-    leads, activities, last = [], [], cursor
-    for batch in connector.pull(cursor, needs=needs):
-        leads.extend(batch.leads)
-        activities.extend(batch.activities)
-        last = batch.cursor
-    return leads, activities, last
+    p = pull_all(connector, cursor, needs)
+    return p.leads, p.activities, p.cursor
 
 
 def test_full_pull_and_write_cost_the_floor_of_calls(harness: HubSpotHarness) -> None:
@@ -233,17 +226,9 @@ def test_sdk_debug_logging_never_carries_contact_data(harness: HubSpotHarness) -
     handler stands in for the application's.)"""
     import logging
 
-    class Collect(logging.Handler):
-        def __init__(self) -> None:
-            super().__init__(logging.DEBUG)
-            self.messages: list[str] = []
-
-        def emit(self, record: logging.LogRecord) -> None:
-            self.messages.append(record.getMessage())
-
     harness.seed(20)
     connector = harness.connector()
-    root, sdk_rest, collect = logging.getLogger(), logging.getLogger("hubspot.crm.contacts.rest"), Collect()
+    root, sdk_rest, collect = logging.getLogger(), logging.getLogger("hubspot.crm.contacts.rest"), CollectingHandler()
     levels = root.level, sdk_rest.level
     root.addHandler(collect)
     root.setLevel(logging.DEBUG)
@@ -277,9 +262,10 @@ def test_writing_to_a_missing_property_fails_clearly_per_record(harness: HubSpot
 def test_outcomes_label_customers_as_converted(harness: HubSpotHarness) -> None:
     ids = harness.seed(30)
     harness.emulator.update_contact(ids[0], {"lifecyclestage": "customer"})
-    outcomes = {o.lead_id: o for o in harness.connector().pull_outcomes()}
-    assert set(outcomes) == set(ids)
-    assert outcomes[ids[0]].converted and not outcomes[ids[1]].converted
+    batches = list(harness.connector().pull_outcomes(Cursor(OUTCOMES, None)))
+    own = {o.lead_id: o for b in batches for o in b.outcomes if o.source_id is None}
+    assert set(own) == {ids[0]}  # only decided contacts: the rest are still leads
+    assert own[ids[0]].kind is OutcomeKind.CONVERTED and own[ids[0]].occurred_at is not None
 
 
 # --- count: the optional progress-bar estimate --------------------------------------------

@@ -30,16 +30,16 @@ from tests.cli_agent import (
     wait_for,
     written_values,
 )
+from tests.conftest import ConnectorDouble
 
 # --- in process: two agents, one store ---------------------------------------------------------
 
 
-class GatedConnector:
+class GatedConnector(ConnectorDouble):
     """A connector whose pull blocks until ``release`` is set, so a test holds a job mid-run."""
 
     name = "fake"
     object_types = ("contact",)
-    config_model = None
 
     def __init__(self, release: threading.Event | None = None) -> None:
         self.release = release
@@ -64,15 +64,6 @@ class GatedConnector:
 
     def api_calls(self) -> dict[str, int]:
         return {}
-
-    def count(self, cursor, *, until=None) -> int | None:
-        return None
-
-    def identity(self) -> str | None:
-        return None
-
-    def close(self) -> None:
-        pass
 
 
 def test_a_job_under_another_agents_lease_is_skipped_without_touching_the_crm(tmp_path: Path) -> None:

@@ -23,20 +23,10 @@ from leadscore.agent.state import StateStore
 from leadscore.agent.sync.jobs import ConnectorJobs
 from leadscore.agent.sync.pipeline import SyncPipeline
 from leadscore.agent.sync.diff import reason_substance
-from leadscore.agent.core.contract import (
-    CheckReport,
-    Cursor,
-    Outcome,
-    PullBatch,
-    PullNeeds,
-    ScoreUpdate,
-    SetupReport,
-    WriteResult,
-    WriteSpec,
-    WriteStatus,
-)
+from leadscore.connectors.base import CheckReport, Cursor, OutcomeBatch, PullBatch, PullNeeds, ScoreUpdate, SetupReport
+from leadscore.connectors.base import WriteResult, WriteSpec, WriteStatus
 from leadscore.connectors.hubspot import HubSpotConnector
-from tests.conftest import EXAMPLE_CONFIG
+from tests.conftest import ConnectorDouble, EXAMPLE_CONFIG
 from tests.cli_agent import start_emulator
 
 #: The nightly rescore's instants: T1 is a day after T0.
@@ -78,13 +68,12 @@ min_score = 50
 """
 
 
-class RecordingConnector:
+class RecordingConnector(ConnectorDouble):
     """A :class:`leadscore.agent.core.contract.Connector` that answers every write OK and counts every call the
     agent makes of it: CRM calls are what the rescore must not spend."""
 
     name = "fake"
     object_types = ("contact",)
-    config_model = None
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
@@ -108,7 +97,7 @@ class RecordingConnector:
         self.calls["pull"] += 1
         return iter(())
 
-    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Outcome]:
+    def pull_outcomes(self, cursor: Cursor, *, until: datetime | None = None) -> Iterator[OutcomeBatch]:
         self.calls["pull_outcomes"] += 1
         return iter(())
 
@@ -119,15 +108,6 @@ class RecordingConnector:
 
     def api_calls(self) -> dict[str, int]:
         return dict(self.calls)
-
-    def count(self, cursor, *, until=None) -> int | None:
-        return None
-
-    def identity(self) -> str | None:
-        return None
-
-    def close(self) -> None:
-        pass
 
     def take(self) -> tuple[Counter[str], list[ScoreUpdate]]:
         """The calls and writes since the last take."""

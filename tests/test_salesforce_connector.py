@@ -9,30 +9,22 @@ from datetime import datetime, timezone
 import pytest
 
 from leadscore.agent.core.errors import AuthError, ConfigError, QuotaExhausted
-from leadscore.agent.core.contract import Cursor, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
+from leadscore.agent.core.contract import OUTCOMES, Cursor, OutcomeKind, PullNeeds, ScoreUpdate, WriteSpec, WriteStatus
 from leadscore.connectors.salesforce import SalesforceConnector
 from leadscore.connectors.salesforce.emulator.harness import STAGES, WRITE_FIELDS, SalesforceHarness
+from tests.conftest import CollectingHandler, closing_fixture, pull_all
 
 pytestmark = pytest.mark.network
 
 # The suite's checks run for every installed connector in tests/test_conformance.py.
 
 
-@pytest.fixture
-def harness():
-    h = SalesforceHarness()
-    yield h
-    h.close()
+harness = closing_fixture(SalesforceHarness)
 
 
 def _pull_all(connector: SalesforceConnector, cursor: Cursor, needs: PullNeeds | None = None):
-    leads, activities, deleted, last = [], [], [], cursor
-    for batch in connector.pull(cursor, needs=needs):
-        leads.extend(batch.leads)
-        activities.extend(batch.activities)
-        deleted.extend(batch.deleted_ids)
-        last = batch.cursor
-    return leads, activities, deleted, last
+    p = pull_all(connector, cursor, needs)
+    return p.leads, p.activities, p.deleted, p.cursor
 
 
 def test_contacts_carry_the_history_of_the_leads_they_were_converted_from(harness: SalesforceHarness) -> None:
@@ -240,16 +232,8 @@ def test_secrets_never_reach_the_logs(harness: SalesforceHarness) -> None:
 
     from structlog.testing import capture_logs
 
-    class Collect(logging.Handler):
-        def __init__(self) -> None:
-            super().__init__(logging.DEBUG)
-            self.messages: list[str] = []
-
-        def emit(self, record: logging.LogRecord) -> None:
-            self.messages.append(record.getMessage())
-
     harness.seed(20)
-    collect, root = Collect(), logging.getLogger()
+    collect, root = CollectingHandler(), logging.getLogger()
     level = root.level
     root.addHandler(collect)
     root.setLevel(logging.DEBUG)
@@ -285,15 +269,17 @@ def test_new_activity_on_an_unchanged_lead_is_pulled(harness: SalesforceHarness)
 
 def test_outcomes_from_conversions_and_won_opportunities(harness: SalesforceHarness) -> None:
     ids = harness.emulator.seed(150, seed=11)
-    outcomes = {o.lead_id: o for o in harness.connector().pull_outcomes()}
-    assert set(outcomes) == set(ids)
+    outcomes = [o for b in harness.connector().pull_outcomes(Cursor(OUTCOMES, None)) for o in b.outcomes]
+    own = {o.lead_id: o for o in outcomes if o.object_type == "lead" and o.source_id is None}
     converted = [i for i in ids if harness.emulator.record("Lead", i).get("IsConverted")]
-    assert converted and all(outcomes[i].converted and outcomes[i].occurred_at for i in converted)
-    assert not any(o.converted for i, o in outcomes.items() if i not in converted)
-    won = [i for i in converted if outcomes[i].detail == "won"]
-    for lead_id in won:
-        opportunity = harness.emulator.record("Lead", lead_id)["ConvertedOpportunityId"]
-        assert harness.emulator.record("Opportunity", opportunity)["IsWon"]
+    assert converted and all(own[i].kind is OutcomeKind.CONVERTED and own[i].occurred_at for i in converted)
+    assert all(o.kind is OutcomeKind.DISQUALIFIED for i, o in own.items() if i not in converted)
+    won = [o for o in outcomes if o.kind is OutcomeKind.WON]
+    assert won and {o.object_type for o in won} == {"lead", "contact"}
+    for outcome in won:
+        assert harness.emulator.record("Opportunity", outcome.source_id)["IsWon"] and outcome.amount
+        if outcome.object_type == "lead":
+            assert harness.emulator.record("Lead", outcome.lead_id)["ConvertedOpportunityId"] == outcome.source_id
 
 
 # --- count: the optional progress-bar estimate --------------------------------------------

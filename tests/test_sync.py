@@ -25,6 +25,7 @@ from leadscore.agent.state import RecordKey, StateStore
 from leadscore.agent.sync import Agent, SyncPipeline
 from leadscore.agent.sync.jobs import ConnectorJobs
 from leadscore.agent.core.contract import Cursor, PullBatch, PullNeeds, ScoreUpdate, WriteResult, WriteSpec, WriteStatus
+from tests.conftest import ConnectorDouble
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -64,14 +65,13 @@ class Record:
     written: dict[str, Any] = field(default_factory=dict)
 
 
-class ScriptedCrm:
+class ScriptedCrm(ConnectorDouble):
     """A connector over an in-memory CRM: cursors are ISO instants of the last modified record,
     batches of ``batch_size``; ``refuse`` ids fail their writes, ``fail_calls`` make whole write
     calls raise, ``crash_after_writes`` raises after that many write calls landed."""
 
     name = "scripted"
     object_types = ("lead",)
-    config_model = None
 
     def __init__(self, count: int = 0, batch_size: int = 10) -> None:
         self.records: dict[str, Record] = {}
@@ -111,7 +111,7 @@ class ScriptedCrm:
             acts = [a for _, r in page for a in r.activities]
             yield PullBatch(leads, acts, Cursor("lead", page[-1][1].modified.isoformat()))
 
-    def pull_outcomes(self, since: datetime | None = None) -> Iterator[Any]:
+    def pull_outcomes(self, cursor: Cursor, *, until: datetime | None = None) -> Iterator[Any]:
         return iter(())
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
@@ -132,15 +132,6 @@ class ScriptedCrm:
 
     def api_calls(self) -> Mapping[str, int]:
         return dict(self.calls)
-
-    def count(self, cursor, *, until=None) -> int | None:
-        return None
-
-    def identity(self) -> str | None:
-        return None
-
-    def close(self) -> None:
-        pass
 
 
 class Crash(Exception):
