@@ -142,7 +142,8 @@ def run_demo(
             second += jobs.run("sync")
         _print_runs(console, second)
         for o in second:
-            console.print(f"  {o.connector}: re-read {o.counts.pulled:,} records with {o.counts.api_calls} calls - "
+            console.print(f"  {o.connector}: re-read {o.counts.pulled:,} records and checked outcomes with "
+                          f"{o.counts.api_calls} calls - "
                           + REREAD_FLOOR.get(o.connector, ""), highlight=False, markup=False)
         rewritten = sum(o.counts.written + o.counts.failed for o in second)
         failed = [o for o in outcomes + second if o.status == "failed"]
