@@ -11,15 +11,13 @@ from typing import Annotated, Mapping, Optional
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from leadscore.agent.config import AgentConfig, load_config
 from leadscore.agent.core import extras
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.core.records import Activity, Lead
 from leadscore.agent.csvfiles import Issues, parse_timestamp, read_activities, read_leads
-from leadscore.agent.logs import configure_logging, register_config_secrets, register_secret
+from leadscore.agent.logs import configure_logging
 
 out = Console()
 err = Console(stderr=True)
@@ -88,11 +86,5 @@ def prepare(path: Path, *, service: bool = False) -> AgentConfig:
     terminal) with its secrets redacted."""
     config = load_config(path)
     level = config.agent.log_level if service else ("warning" if config.agent.log_level == "info" else config.agent.log_level)
-    configure_logging(config.agent.log_format, level)
-    register_config_secrets(config.connectors)
-    if config.agent.state_url:
-        try:
-            register_secret(make_url(config.agent.state_url).password)
-        except ArgumentError:
-            pass  # the store names the bad URL itself when it opens
+    configure_logging(config.agent.log_format, level)  # load_config registered the secrets it resolved
     return config
