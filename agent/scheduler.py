@@ -2,7 +2,8 @@
 
 Per connector: the incremental sync (every ``sync_every``, or on ``sync_cron``), the rescore pass
 (on ``rescore_cron``, nightly by default), drift repair (``reconcile_cron``, weekly by default)
-and, when ``backfill_cron`` is given, a full backfill. All run under the connector's lease, one at
+and, when ``backfill_cron`` is given, a full backfill. With ``[predictive.loop]`` (a champion
+model file named), the feedback loop's retrain (weekly) and check (daily) run beside them. All run under the connector's lease, one at
 a time: a backfill or a reconcile never overlaps the connector's syncs. APScheduler keeps a job from overlapping
 itself (``max_instances=1``), folds ticks missed while it ran into one (``coalesce``) and skips
 a tick later than ``misfire_grace``; the connector's lease in the state store keeps a second agent
@@ -24,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from leadscore.agent.core import extras
 from leadscore.agent.settings import ResolvedSchedule, Schedule
 from leadscore.agent.state import RunKind
 from leadscore.agent.sync.agent import Agent
@@ -69,7 +71,27 @@ def build_scheduler(agent: Agent, schedule: Schedule) -> BackgroundScheduler:
                                   args=[jobs, kind], id=f"{name}:{kind}", name=f"{name} {kind}")
         if agent.health is not None and resolved.sync_every is not None:
             agent.health.expect(name, "sync", 3 * resolved.sync_every)
+    _add_loop_jobs(scheduler, agent, schedule)
     return scheduler
+
+
+def _add_loop_jobs(scheduler: BackgroundScheduler, agent: Agent, schedule: Schedule) -> None:
+    """The feedback loop's retrain and check (:mod:`leadscore.agent.loop.retrain`), when
+    ``[predictive]`` names a champion file and a retrain schedule (see ``[predictive.loop]``)."""
+    predictive = agent.config.predictive
+    if predictive is None or not predictive.loop_enabled:
+        return
+    loop = extras.load("leadscore.agent.loop.retrain", "predictive", "[predictive.loop] (the scheduled retrain)")
+    settings = predictive.loop
+    for job, every, cron, run in (("retrain", settings.retrain_every, settings.retrain_cron, loop.run_retrain),
+                                  ("check", settings.check_every, settings.check_cron, loop.run_check)):
+        if every is not None:
+            trigger: Any = IntervalTrigger(seconds=every.total_seconds(), timezone=schedule.timezone)
+        elif cron:
+            trigger = CronTrigger.from_crontab(cron, timezone=schedule.timezone)
+        else:
+            continue
+        scheduler.add_job(run, trigger, args=[agent.config, agent.store], id=f"loop:{job}", name=f"model {job}")
 
 
 def _sync(jobs: ConnectorJobs) -> None:

@@ -2,7 +2,7 @@
 
 - :mod:`.admin`: ``validate``, ``setup``;
 - :mod:`.scoring`: ``score``, ``explain`` (a CSV export, offline);
-- :mod:`.predictive`: ``train``, ``learn-points``, ``report`` (the ``[predictive]`` extra);
+- :mod:`.predictive`: ``train``, ``learn-points``, ``report``, ``promote`` (the ``[predictive]`` extra);
 - :mod:`.sync`: ``run``, ``sync``, ``backfill``, ``rescore``, ``reconcile``, ``status``, ``preview``;
 - :mod:`.demo`: ``demo``, ``emulator`` (the ``[emulators]`` extra, but ``demo --offline``);
 - :mod:`.options`: what they share (the ``--config`` option, the one instant parser, the consoles).
@@ -35,6 +35,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("train", predictive.train),
     ("learn-points", predictive.learn_points),
     ("report", predictive.report),
+    ("promote", predictive.promote),
     ("run", sync.run),
     ("sync", sync.sync),
     ("backfill", sync.backfill),

@@ -28,6 +28,9 @@ ConnectorOption = Annotated[
     Optional[list[str]], typer.Option("--connector", help="Only this connector (repeatable; default: all configured).")
 ]
 LeadsOption = Annotated[Path, typer.Option("--leads", help="Lead CSV: id plus canonical field columns.")]
+StoreOrLeadsOption = Annotated[Optional[Path], typer.Option(
+    "--leads", help="Lead CSV: id plus canonical field columns (an import path). Default: the config's state store - "
+                    "the mirrored leads as they looked over time and the outcomes the syncs pulled.")]
 ActivitiesOption = Annotated[
     Optional[Path], typer.Option("--activities", help="Activity CSV: lead_id,type,occurred_at plus property columns.")
 ]
@@ -64,6 +67,12 @@ def predictive_modules(needed_for: str, *names: str) -> list[ModuleType]:
     """The ``leadscore.agent.predictive`` submodules a command needs (numpy, scikit-learn...),
     loaded once it runs; a missing ``[predictive]`` extra is one line naming what to install."""
     return [extras.load(f"leadscore.agent.predictive.{name}", "predictive", needed_for) for name in names]
+
+
+def loop_modules(needed_for: str, *names: str) -> list[ModuleType]:
+    """The ``leadscore.agent.loop`` submodules a command needs (training from the state store, the
+    live challenger), loaded like :func:`predictive_modules`."""
+    return [extras.load(f"leadscore.agent.loop.{name}", "predictive", needed_for) for name in names]
 
 
 def read_export(leads: Path, activities: Path | None) -> tuple[Issues, list[Lead], Mapping[str, list[Activity]]]:

@@ -21,22 +21,26 @@ from leadscore.agent.cli.options import (
     ActivitiesOption,
     AsOfOption,
     ConfigOption,
+    ConnectorOption,
     LabelOption,
     LeadsOption,
     OutcomesOption,
     as_of_or_now,
     err,
     out,
+    StoreOrLeadsOption,
+    loop_modules,
     predictive_modules,
     print_issues,
     read_export,
 )
-from leadscore.agent.config import load_config
+from leadscore.agent.config import AgentConfig, load_config
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.core.records import Lead
 from leadscore.agent.predictive.config import PredictiveConfig
 from leadscore.agent.predictive.errors import ArtifactError
 from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.state import StateStore
 
 ForceOption = Annotated[bool, typer.Option("--force", help="Train even on fields the leakage check flags.")]
 MODEL_KINDS = ("logistic", "gradient_boosting")
@@ -61,10 +65,37 @@ def _training_set(dataset: ModuleType, leads: Path, activities: Path | None, out
     return dataset.build_training_set(lead_rows, by_lead, labels, as_of_or_now(as_of), label_field=label_column)
 
 
+def _rows(command: str, dataset: ModuleType, loaded: AgentConfig, settings: PredictiveConfig, leads: Path | None,
+          activities: Path | None, outcomes: Path | None, label_column: str | None, as_of: str | None,
+          connectors: Sequence[str] | None) -> Any:
+    """The training rows: from a CSV export when ``--leads`` is given, else from the state store."""
+    if leads is not None:
+        if connectors:
+            raise ConfigError("--connector: reads the state store; it cannot be combined with --leads")
+        return _training_set(dataset, leads, activities, outcomes, label_column, as_of)
+    given = [name for name, value in (("--activities", activities), ("--outcomes", outcomes), ("--label-column", label_column)) if value]
+    if given:
+        raise ConfigError(f"{given[0]}: reads a CSV export, give --leads too (without --leads, {command} reads the state store)")
+    (store_training,) = loop_modules(command, "training")
+    names = list(connectors or loaded.connectors)
+    unknown = [name for name in names if name not in loaded.connectors]
+    if unknown or not names:
+        raise ConfigError(f"--connector: no [connectors.{unknown[0]}] table" if unknown
+                          else "connectors: no [connectors.NAME] table: the state store holds nothing to train on")
+    with StateStore.open(loaded.agent.state_url) as store:
+        built = store_training.store_training_set(store, names, settings, as_of_or_now(as_of))
+    err.print(built.describe(), highlight=False, markup=False, soft_wrap=True)
+    for note in built.data.notes:
+        err.print(f"  {note}", highlight=False, markup=False, soft_wrap=True)
+    return built.data
+
+
 def train(
-    leads: LeadsOption,
-    out_path: Annotated[Path, typer.Option("--out", help="Where to save the model (JSON, plus .npz when large).")],
+    leads: StoreOrLeadsOption = None,
+    out_path: Annotated[Optional[Path], typer.Option(
+        "--out", help="Where to save the model (JSON, plus .npz when large). Default: the config's predictive.model_file.")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
+    connector: ConnectorOption = None,
     activities: ActivitiesOption = None,
     outcomes: OutcomesOption = None,
     label_column: LabelOption = None,
@@ -87,11 +118,12 @@ def train(
         "--compare/--no-compare", help="Also measure the other model kind on the held-out outcomes.",
     )] = True,
 ) -> None:
-    """Train a calibrated predictive model on outcomes, print its held-out quality and never replace a better one; too few outcomes keeps the rules scoring."""
+    """Train a calibrated predictive model on the state store's history and outcomes (or a CSV export), print its held-out quality and never replace a better one; too few outcomes keeps the rules scoring."""
     dataset, training, artifacts = predictive_modules("leadscore train", "dataset", "training", "artifacts")
     loaded = load_config(config)
     settings = loaded.predictive or PredictiveConfig()
-    data = _training_set(dataset, leads, activities, outcomes, label_column, as_of)
+    out_path = _out_path(out_path, settings)
+    data = _rows("leadscore train", dataset, loaded, settings, leads, activities, outcomes, label_column, as_of, connector)
     if model not in (None, *MODEL_KINDS):
         raise ConfigError(f"--model: expected logistic or gradient_boosting, got {model!r}")
     current_path = _current_model_path(out_path, settings)
@@ -99,7 +131,7 @@ def train(
     candidates = MODEL_KINDS if compare else ()
     result = training.train(data, settings, kind=model, force=force, holdout=holdout, candidates=candidates)
     if result.fallback_to_rules:
-        err.print(f"not trained: {result.message}; the rules model keeps scoring", highlight=False, markup=False)
+        err.print(f"not trained: {result.message}", highlight=False, markup=False)
         return
     trained = result.require_model()
     if result.validation is not None:
@@ -120,6 +152,14 @@ def train(
         trained = training.note_replacement(trained, replacement, replacement.worse)
     artifacts.save_model(trained, out_path)
     out.print(f"{result.message} -> {out_path}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _out_path(given: Path | None, settings: PredictiveConfig) -> Path:
+    if given is not None:
+        return given
+    if settings.model_file:
+        return Path(settings.model_file)
+    raise ConfigError("--out: where to save the model? Give --out, or set [predictive] model_file")
 
 
 def _current_model_path(out_path: Path, settings: PredictiveConfig) -> Path | None:
@@ -200,8 +240,9 @@ def _replacement_line(replacement: Any, current_path: Path) -> str:
 
 
 def learn_points(
-    leads: LeadsOption,
+    leads: StoreOrLeadsOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
+    connector: ConnectorOption = None,
     activities: ActivitiesOption = None,
     outcomes: OutcomesOption = None,
     label_column: LabelOption = None,
@@ -209,11 +250,12 @@ def learn_points(
     force: ForceOption = False,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Write the TOML snippet here (default: stdout).")] = None,
 ) -> None:
-    """Learn points from outcomes and print them as scoring rules (TOML) to review and paste."""
+    """Learn points from outcomes (the state store's, or a CSV export's) and print them as scoring rules (TOML) to review and paste."""
     dataset, training = predictive_modules("leadscore learn-points", "dataset", "training")
     loaded = load_config(config)
-    data = _training_set(dataset, leads, activities, outcomes, label_column, as_of)
-    result = training.train_scorecard(data, loaded.predictive or PredictiveConfig(), force=force)
+    settings = loaded.predictive or PredictiveConfig()
+    data = _rows("leadscore learn-points", dataset, loaded, settings, leads, activities, outcomes, label_column, as_of, connector)
+    result = training.train_scorecard(data, settings, force=force)
     if result.fallback_to_rules:
         err.print(f"no points learned: {result.message}", highlight=False, markup=False)
         return
@@ -226,8 +268,8 @@ def learn_points(
 
 
 def report(
-    leads: LeadsOption,
-    out_path: Annotated[Path, typer.Option("--out", help="Where to write the HTML report.")],
+    leads: StoreOrLeadsOption = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Where to write the HTML report (needed with --leads).")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     activities: ActivitiesOption = None,
     outcomes: OutcomesOption = None,
@@ -237,7 +279,16 @@ def report(
     challenger: Annotated[Optional[Path], typer.Option("--challenger", help="A second saved model to compare, as a shadow challenger.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Evaluate even on fields the leakage check flags.")] = False,
 ) -> None:
-    """Write a self-contained HTML evaluation report: rules, predictive and learned points on outcomes."""
+    """The champion against the live challenger on the state store's outcomes, conversion by band and suggested thresholds (or, with --leads, an HTML evaluation of rules, predictive and learned points on a CSV export)."""
+    if leads is None:
+        given = [name for name, value in (("--activities", activities), ("--outcomes", outcomes), ("--label-column", label_column),
+                                          ("--model", model), ("--challenger", challenger)) if value]
+        if given:
+            raise ConfigError(f"{given[0]}: evaluates a CSV export, give --leads too (without --leads, report reads the state store)")
+        _store_report(config, out_path, as_of)
+        return
+    if out_path is None:
+        raise ConfigError("--out: where to write the HTML report?")
     dataset, artifacts, pages = predictive_modules("leadscore report", "dataset", "artifacts", "report")
     _check_label_source(outcomes, label_column)
     moment = as_of_or_now(as_of)
@@ -271,3 +322,91 @@ def _sources(config: Path, leads: Path, activities: Path | None, outcomes: Path 
     if challenger:
         sources["challenger"] = str(challenger)
     return sources
+
+
+def _store_report(config: Path, out_path: Path | None, as_of: str | None) -> None:
+    (pages,) = loop_modules("leadscore report", "report")
+    loaded = load_config(config)
+    with StateStore.open(loaded.agent.state_url) as store:
+        built = pages.build_store_report(store, loaded, as_of_or_now(as_of))
+    _print_store_report(built)
+    if out_path is not None:
+        pages.write_html(out_path, built)
+        err.print(f"report -> {out_path}", highlight=False, markup=False)
+
+
+def _print_store_report(built: Any) -> None:
+    models = Table(title="Models", title_justify="left", show_edge=False)
+    for name in ("role", "version", "held-out AUC", "ECE", "file"):
+        models.add_column(name, justify="right" if name in ("held-out AUC", "ECE") else "left")
+    for slot in built.slots:
+        held = slot.held_out
+        models.add_row(slot.role, slot.version or "-", _num(held.get("auc", float("nan"))), _num(held.get("ece", float("nan"))),
+                       f"{slot.path}{' (' + slot.note + ')' if slot.note else ''}")
+    out.print(models)
+    live, comparison = built.live, built.comparison
+    if live is not None:
+        started = live.started_at.isoformat() if live.started_at else "not yet shadow-scoring"
+        out.print(f"live since the challenger started ({started}): {live.n} decided outcomes scored by both, "
+                  f"{live.positives} converted" + (f"; left out: {dict(live.skipped)}" if live.skipped else ""),
+                  highlight=False, markup=False, soft_wrap=True)
+    if comparison is not None:
+        summary = live.summary()
+        table = Table(title="Champion and challenger on live outcomes", title_justify="left", show_edge=False)
+        for name in ("model", "version", "AUC (95% CI)", "Brier", "ECE", "lift@10%"):
+            table.add_column(name, justify="left" if name in ("model", "version") else "right")
+        for side, key in ((comparison.champion, "champion_auc_95"), (comparison.challenger, "challenger_auc_95")):
+            low, high = summary[key]
+            table.add_row(side.name, side.version, f"{_num(side.evaluation.auc)} ({_num(low)}-{_num(high)})",
+                          _num(side.evaluation.brier), _num(side.evaluation.ece), f"{_num(side.top_decile_lift, 2)}x")
+        out.print(table)
+        low, high = summary["difference_95"]
+        out.print(f"AUC difference, challenger - champion: {summary['difference']:+.3f} (95% CI {low:+.3f} to {high:+.3f})",
+                  highlight=False, markup=False)
+    out.print(f"verdict ({built.promote_mode}): {'promote' if built.verdict.promote else 'no promotion'}: {built.verdict.reason}",
+              highlight=False, markup=False, soft_wrap=True)
+    thresholds = built.thresholds
+    base = f"{thresholds.base_rate:.1%}" if thresholds.n else "n/a"
+    bands = Table(title=f"Conversion by written score before the outcome ({thresholds.n} outcomes, base rate {base})",
+                  title_justify="left", show_edge=False)
+    for name in ("score", "outcomes", "converted", "rate"):
+        bands.add_column(name, justify="right")
+    for band in thresholds.bands:
+        if band.count:
+            bands.add_row(f"{band.low:g}-{band.high:g}", str(band.count), str(band.conversions), f"{band.conversion_rate:.0%}")
+    out.print(bands)
+    suggestions = Table(title="Suggested stage thresholds (the lowest score whose records at or above convert at the stage's target lift)", title_justify="left", show_edge=False)
+    for name in ("stage", "target lift", "current", "converted at or above", "suggested", "converted at or above "):
+        suggestions.add_column(name, justify="left" if name == "stage" else "right")
+    def share(rate: float, count: int) -> str:
+        return f"{rate:.1%} of {count}" if count else "-"
+
+    for t in thresholds.suggestions:
+        suggestions.add_row(t.stage, f"{_num(t.target_lift, 1)}x", "-" if t.current is None else f"{t.current:g}",
+                            share(t.current_rate, t.current_count),
+                            "none (too few outcomes)" if t.suggested is None else f"{t.suggested:g}",
+                            share(t.suggested_rate, t.suggested_count))
+    out.print(suggestions)
+    out.print("to accept, replace [[scoring.stages]] with:\n" + built.thresholds_toml, highlight=False, markup=False, soft_wrap=True)
+
+
+def promote(
+    config: ConfigOption = DEFAULT_CONFIG,
+    only_if_better: Annotated[bool, typer.Option(
+        "--only-if-better", help="Promote only when the live check says the challenger has earned it (as promote = \"auto\" does).",
+    )] = False,
+) -> None:
+    """Make the live challenger the champion: its file replaces predictive.model_file (the old one is kept as .previous.json), logged in the model history; a running agent picks it up at its next job."""
+    (retrain,) = loop_modules("leadscore promote", "retrain")
+    (registry,) = loop_modules("leadscore promote", "registry")
+    loaded = load_config(config)
+    with StateStore.open(loaded.agent.state_url) as store:
+        checked = retrain.check(store, loaded, allow_auto=False)
+        out.print(f"live check: {checked.verdict.reason}", highlight=False, markup=False, soft_wrap=True)
+        if only_if_better and not checked.verdict.promote:
+            err.print("not promoted (--only-if-better)", highlight=False, markup=False)
+            raise typer.Exit(1)
+        detail = {"verdict": checked.verdict.reason, **(checked.comparison.summary() if checked.comparison else {})}
+        done = registry.promote(store, registry.ModelSlots.of(loaded.predictive), by="manual", detail=detail)
+    previous = f"; the previous champion {done.previous_version} is kept as {done.previous}" if done.previous else ""
+    out.print(f"promoted {done.version} -> {done.champion}{previous}", highlight=False, markup=False, soft_wrap=True)

@@ -21,6 +21,7 @@ the same settings reproduces the version.
 from __future__ import annotations
 
 import json
+import os
 import math
 import zipfile
 from pathlib import Path
@@ -85,7 +86,11 @@ def save_model(model: PredictiveModel, path: str | Path, arrays: str = "auto") -
             }
         }
     document["info"] = _jsonable(model.info)
-    path.write_text(json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    # Written beside and renamed over: a running agent reloading the file (a promotion, a retrain)
+    # reads the old model or the new one, never half of one.
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(partial, path)
     return written
 
 

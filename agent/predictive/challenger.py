@@ -38,6 +38,9 @@ from leadscore.agent.csvfiles import parse_timestamp, safe_cell, unescape_cell
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.predictive.dataset import OutcomeLike
 from leadscore.agent.predictive.evaluation import Evaluation, GainsPoint, cumulative_gains, evaluate
+from leadscore.agent.predictive.explain import percent_scores
+from leadscore.agent.predictive.features import take_snapshot
+from leadscore.agent.predictive.predictor import PredictiveModel
 from leadscore.agent.predictive.splits import stratified_folds
 from leadscore.agent.core.records import Activity, Lead, utc
 
@@ -196,6 +199,29 @@ def calibrate_out_of_fold(scores: ArrayLike, y: ArrayLike, folds: int = 5, seed:
         a, b = _platt(x[train], labels[train])
         out[valid] = 1.0 / (1.0 + np.exp(-np.clip(a * x[valid] + b, -35, 35)))
     return out
+
+
+# --- live shadow scoring ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShadowModel:
+    """A saved model as the sync's live challenger: the 0-100 score it would write for each lead
+    (its calibrated probability, rounded as a written predictive score is), computed in one
+    batch; no reasons, since nothing it says reaches the CRM."""
+
+    model: PredictiveModel
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def scores(self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime) -> list[int]:
+        at = utc(as_of)
+        snapshots = [take_snapshot(lead, activities.get(lead.id, ()), at) for lead in leads]
+        if not snapshots:
+            return []
+        return [int(s) for s in percent_scores(self.model.probabilities(snapshots))]
 
 
 # --- comparing -------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from leadscore.agent.settings import Duration, check_cron
+
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 ModelKind = Literal["logistic", "gradient_boosting"]
@@ -211,6 +213,45 @@ class HybridSettings(BaseModel):
     grade_fit_from: GradeFitSource = "rules"
 
 
+class LoopSettings(BaseModel):
+    """The feedback loop in ``leadscore run`` (``[predictive.loop]``; see
+    :mod:`leadscore.agent.loop`): retrain a challenger on a schedule, shadow-score with it, and
+    promote it by hand (``leadscore promote``) or when it has earned it on live outcomes.
+
+    It runs when ``[predictive] model_file`` names the champion (the model the sync scores
+    with) and ``retrain_cron`` is not empty.
+    """
+
+    model_config = _STRICT
+    #: When to train a challenger from the state store (cron, the schedule's timezone): weekly by
+    #: default, Monday 04:00. Empty: never (``leadscore train --out`` the challenger file by hand).
+    retrain_cron: str = "0 4 * * 1"
+    #: When to compare the champion and the challenger on the outcomes that arrived since the
+    #: challenger started (and, with ``promote = "auto"``, promote it): daily by default.
+    check_cron: str = "30 4 * * *"
+    #: Instead of the crons, every this long (``"10m"``): demos and tests, or a busy funnel.
+    retrain_every: Optional[Duration] = None
+    check_every: Optional[Duration] = None
+    #: Where the challenger is saved. Default: beside the champion, ``<model_file stem>.challenger.json``.
+    challenger_file: Optional[str] = None
+    #: ``manual``: only ``leadscore promote`` promotes; ``auto``: the check promotes a challenger
+    #: whose live AUC beats the champion's by ``promote_margin`` with 95% confidence.
+    promote: Literal["manual", "auto"] = "manual"
+    #: The AUC the challenger must gain: the lower end of the 95% interval of the difference
+    #: (challenger - champion, paired DeLong) must reach it.
+    promote_margin: float = Field(default=0.0, ge=0.0, lt=0.5)
+    #: No verdict before this many converted and this many not-converted live outcomes.
+    min_outcomes: int = Field(default=30, ge=5)
+    #: A challenger is kept this long before a retrain replaces it (retired, unless it won): time
+    #: enough for outcomes to arrive. A retrain with no challenger in place always runs.
+    challenger_days: float = Field(default=28.0, gt=0, le=365)
+
+    @field_validator("retrain_cron", "check_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value) if value.strip() else ""
+
+
 class PredictiveConfig(BaseModel):
     """Settings for training, validating and explaining a predictive model."""
 
@@ -259,6 +300,7 @@ class PredictiveConfig(BaseModel):
     #: reads them from ``features.activity_rules``, where they are copied.
     activity_rules: list[ActivityRule] = []
     point_in_time: PointInTimeSettings = PointInTimeSettings()
+    loop: LoopSettings = LoopSettings()
 
     @field_validator("logistic_c")
     @classmethod
@@ -271,6 +313,21 @@ class PredictiveConfig(BaseModel):
     @classmethod
     def _unique_rules(cls, value: list[ActivityRule]) -> list[ActivityRule]:
         return _unique_rule_names(value)
+
+    def challenger_path(self) -> str | None:
+        """Where the live challenger lives: ``loop.challenger_file``, else beside ``model_file``."""
+        if self.loop.challenger_file:
+            return self.loop.challenger_file
+        if not self.model_file:
+            return None
+        stem = self.model_file[:-5] if self.model_file.endswith(".json") else self.model_file
+        return f"{stem}.challenger.json"
+
+    @property
+    def loop_enabled(self) -> bool:
+        """Whether ``run`` retrains and checks a challenger (a champion file is named and a
+        retrain schedule is set)."""
+        return bool(self.model_file) and (bool(self.loop.retrain_cron.strip()) or self.loop.retrain_every is not None)
 
     @model_validator(mode="after")
     def _rules_reach_the_features(self) -> PredictiveConfig:

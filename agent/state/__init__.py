@@ -39,6 +39,7 @@ from leadscore.agent.state.failures import Failure
 from leadscore.agent.state.history import FieldVersion, MirroredHistory
 from leadscore.agent.state.leases import DEFAULT_LEASE, Lease, new_owner_id
 from leadscore.agent.state.mirror import MirroredLead
+from leadscore.agent.state.models import ModelEvent, ShadowScore, latest_before
 from leadscore.agent.state.outcomes import OutcomeCounts, StoredOutcome
 from leadscore.agent.state.runs import Run, RunKind, RunStatus
 from leadscore.agent.state.status import ConnectorStatus
@@ -62,16 +63,19 @@ __all__ = [
     "LeaseHeld",
     "MirroredHistory",
     "MirroredLead",
+    "ModelEvent",
     "OutcomeCounts",
     "RecordKey",
     "Run",
     "RunKind",
     "RunStatus",
+    "ShadowScore",
     "StateError",
     "StateStore",
     "StoredOutcome",
     "Substance",
     "Written",
     "canonical_json",
+    "latest_before",
     "new_owner_id",
 ]

@@ -243,3 +243,34 @@ outcomes = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_outcomes_occurred", "connector", "occurred_at"),
 )
+
+#: The live challenger's scores (:mod:`leadscore.agent.state.models`): what a model that is not
+#: written to the CRM would have scored each record, one row each time its score changed (as
+#: ``score_history`` keeps the written ones), so the two can be compared on the outcomes that
+#: arrive later. Never read by a write.
+shadow_scores = sa.Table(
+    "shadow_scores",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("connector", sa.String(NAME), nullable=False),
+    sa.Column("object_type", sa.String(NAME), nullable=False),
+    sa.Column("record_id", sa.String(ID), nullable=False),
+    sa.Column("model_version", sa.String(NAME), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Index("ix_shadow_scores_record", "model_version", "connector", "object_type", "record_id", "at"),
+)
+
+#: What happened to models: trained, started challenging, promoted (by hand or automatically),
+#: retired - with the figures that decided it (:mod:`leadscore.agent.state.models`).
+model_history = sa.Table(
+    "model_history",
+    metadata,
+    sa.Column("id", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("model_version", sa.String(NAME), nullable=False),
+    sa.Column("previous_version", sa.String(NAME), nullable=True),
+    sa.Column("detail", json_type(), nullable=True),
+    sa.Index("ix_model_history_version", "model_version", "at"),
+)

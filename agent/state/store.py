@@ -39,6 +39,7 @@ from leadscore.agent.state.failures import Failures
 from leadscore.agent.state.leases import Leases
 from leadscore.agent.state.meta import Meta
 from leadscore.agent.state.mirror import Mirror
+from leadscore.agent.state.models import Models
 from leadscore.agent.state.outcomes import Outcomes
 from leadscore.agent.state.runs import RunLog
 from leadscore.agent.state.schema import (
@@ -57,7 +58,7 @@ from leadscore.agent.state.usage import ApiUsage
 from leadscore.agent.state.written import WrittenValues
 
 
-class StateStore(Batches, Mirror, WrittenValues, Failures, RunLog, ApiUsage, Leases, Meta, Outcomes):
+class StateStore(Batches, Mirror, WrittenValues, Failures, RunLog, ApiUsage, Leases, Meta, Outcomes, Models):
     """The agent's memory. Open with :meth:`open`; close (or use as a context manager) on exit.
 
     Safe to share between threads (each call takes its own pooled connection). Two processes may

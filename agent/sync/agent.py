@@ -1,4 +1,4 @@
-"""An agent process's working parts, built from the config: the state store, the scorer, and one
+"""An agent process's working parts, built from the config: the state store, the models, and one
 :class:`~agent.sync.jobs.ConnectorJobs` per configured connector."""
 
 from __future__ import annotations
@@ -7,34 +7,18 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from leadscore.agent.config import AgentConfig
-from leadscore.agent.core import extras
 from leadscore.agent.core.errors import ConfigError
-from leadscore.agent.scoring import ScoringEngine
 from leadscore.agent.state import StateStore, new_owner_id
 from leadscore.agent.sync.jobs import ConnectorJobs
+from leadscore.agent.sync.models import ModelFiles
 from leadscore.agent.sync.values import Scorer
 
 if TYPE_CHECKING:
     from leadscore.agent.metrics import HealthState, Metrics
-
-
-def build_scorer(config: AgentConfig) -> Scorer:
-    """The rules engine; with ``[predictive] model_file``, the hybrid of rules and that model."""
-    engine = ScoringEngine(config.scoring)
-    predictive = config.predictive
-    if predictive is None or predictive.model_file is None:
-        return engine
-    hybrid = extras.load("leadscore.agent.predictive.hybrid", "predictive", "predictive.model_file")
-    artifacts = extras.load("leadscore.agent.predictive.artifacts", "predictive", "predictive.model_file")
-    path = Path(predictive.model_file)
-    if not path.is_file():
-        raise ConfigError(f"predictive.model_file: no such file {path} (train one with `leadscore train`)")
-    return hybrid.HybridScorer(engine, artifacts.load_model(path), predictive.hybrid)
 
 
 def open_store(config: AgentConfig) -> StateStore:
@@ -47,6 +31,7 @@ class Agent:
     store: StateStore
     scorer: Scorer
     jobs: dict[str, ConnectorJobs]
+    models: ModelFiles | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics | None = None
     health: HealthState | None = None
@@ -73,7 +58,8 @@ class Agent:
                     f"--connector: no [connectors.{unknown[0]}] table (configured: {', '.join(names)})"
                 )
             names = [n for n in names if n in only]
-        scorer = build_scorer(config)
+        models = ModelFiles(config)
+        scorer = models.scorer
         stop = stop or threading.Event()
         store = open_store(config)
         owner = new_owner_id()
@@ -89,10 +75,12 @@ class Agent:
                 health=health,
                 stop=stop,
                 owner=owner,
+                models=models,
+                learns=config.predictive is not None,
             )
             for name in names
         }
-        return cls(config, store, scorer, jobs, stop, metrics, health)
+        return cls(config, store, scorer, jobs, models, stop, metrics, health)
 
     @contextmanager
     def stopped_by_signals(self, notify: Callable[[str], None]) -> Iterator[None]:

@@ -25,6 +25,7 @@ from leadscore.agent.settings import AgentSettings
 from leadscore.agent.state import LeaseHeld, RunKind, StateError, StateStore, new_owner_id
 from leadscore.agent.sync.pipeline import RunCounts, SyncPipeline
 from leadscore.agent.sync.reconcile import Drift
+from leadscore.agent.sync.models import ModelFiles, ShadowScorer
 from leadscore.agent.sync.values import Scorer
 from leadscore.agent.core.contract import Connector, load_connector
 
@@ -111,11 +112,19 @@ class ConnectorJobs:
         stop: threading.Event | None = None,
         owner: str | None = None,
         factory: Callable[[Mapping[str, Any]], Connector] | None = None,
+        models: ModelFiles | None = None,
+        learns: bool = False,
     ) -> None:
         self.name = name
         self.table = table
         self.store = store
         self.scorer = scorer
+        #: The live challenger (shadow scores only), when the config has one.
+        self.shadow: ShadowScorer | None = models.shadow if models is not None else None
+        #: Where the champion and challenger come from; asked again at each job.
+        self.models = models
+        #: Pull every field (the config trains models from the state store).
+        self.learns = learns
         self.settings = settings
         self.reason_budget = reason_budget
         self.metrics = metrics
@@ -157,6 +166,8 @@ class ConnectorJobs:
             connector,
             self.store,
             self.scorer,
+            shadow=self.shadow,
+            learns=self.learns,
             reason_budget=self.reason_budget,
             write_batch=self.settings.rescore_batch,
             retry_after=self.settings.retry_after,
@@ -205,6 +216,8 @@ class ConnectorJobs:
         report: Callable[[Drift], None] | None = None,
     ) -> list[JobOutcome]:
         ttl = self.settings.lease
+        if self.models is not None:  # a promotion or retrain since the last job is picked up here
+            self.scorer, self.shadow = self.models.refresh()
         try:
             acquired = self.store.acquire_lease(self.name, LEASE_JOB, self.owner, ttl)
         except StateError as exc:

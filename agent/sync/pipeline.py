@@ -43,6 +43,7 @@ from leadscore.agent.core.records import Activity, Lead, ScoreResult, group_by_l
 from leadscore.agent.state import BatchOutcome, Desired, MirroredLead, OutcomeCounts, RecordKey, StateStore
 from leadscore.agent.sync.diff import DiffPolicy, plan_writes
 from leadscore.agent.sync.reconcile import Drift, reconcile as reconcile_pass
+from leadscore.agent.sync.models import ShadowScorer
 from leadscore.agent.sync.values import Scorer, desired
 from leadscore.agent.core.contract import OUTCOMES, Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
 
@@ -177,6 +178,12 @@ class SyncPipeline:
     connector: Connector
     store: StateStore
     scorer: Scorer
+    #: The live challenger: scores the same leads at the same instants into the store's shadow
+    #: scores, never into a write.
+    shadow: ShadowScorer | None = None
+    #: The config trains models from the state store (``[predictive]``): every mapped field is
+    #: pulled, whatever the rules read, so the mirror's history holds what a model may learn from.
+    learns: bool = False
     reason_budget: int = 255
     #: Changed records per unit of work in a rescore or retry pass.
     write_batch: int = 1000
@@ -213,9 +220,14 @@ class SyncPipeline:
     def needs(self) -> PullNeeds | None:
         """The scorer's needs, plus whatever the mirror already holds (so an incremental pull
         keeps the mirror as complete as the last full pull left it)."""
-        wanted = scorer_needs(self.scorer)
+        wanted = self.wanted()
         held = needs_from_json(self.store.meta(self.name, MIRROR_NEEDS))
         return wanted if held is False else merge_needs(wanted, held)  # type: ignore[arg-type]
+
+    def wanted(self) -> PullNeeds | None:
+        """What this pipeline's pulls must fetch: everything when it :attr:`learns`, else what
+        the scorer reads."""
+        return None if self.learns else scorer_needs(self.scorer)
 
     def mirror_covers_model(self) -> bool:
         """False when the model reads fields or activities the mirror was not pulled with: a
@@ -223,7 +235,7 @@ class SyncPipeline:
         held = needs_from_json(self.store.meta(self.name, MIRROR_NEEDS))
         if held is False:
             return True  # nothing mirrored by a full pull yet: the first sync pulls everything
-        return covers(held, scorer_needs(self.scorer))  # type: ignore[arg-type]
+        return covers(held, self.wanted())  # type: ignore[arg-type]
 
     def model_changed(self) -> bool:
         """True when the mirror was last scored in full with another model version."""
@@ -247,6 +259,7 @@ class SyncPipeline:
         connector's :attr:`Lead.problems` - is scored with the rest, logged once and counted
         ``warned``."""
         wanted: list[Desired] = []
+        scored: list[Lead] = []
         warned = bad = 0
         for lead in leads:
             if lead.unreadable:
@@ -264,12 +277,55 @@ class SyncPipeline:
                 extra = {"unusable": _shown_problems(lead)} if lead.problems else {}
                 self.log.info("record.bad_values", record_id=lead.id, warnings=list(result.warnings), **extra)
             wanted.append(desired(result, lead.object_type, self.write_names, self.policy))
+            scored.append(lead)
+        self.shadow_score(scored, activities, as_of)
         counts.scored += len(wanted)
         counts.warned += warned
         counts.bad += bad
         if self.metrics is not None and (warned or bad):
             self.metrics.record_problems(self.name, warned=warned, bad=bad)
         return wanted
+
+    def shadow_score(self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime) -> None:
+        """The challenger's scores of ``leads`` into the store (changed ones only). A failure is
+        logged and never fails the pass: the challenger is an experiment, the sync is not."""
+        shadow = self.shadow
+        if shadow is None or not leads:
+            return
+        try:
+            scores = shadow.scores(leads, activities, as_of)
+            self.store.record_shadow_scores(
+                self.name, shadow.version, [(lead.object_type, lead.id, s) for lead, s in zip(leads, scores)], as_of
+            )
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self.log.warning("challenger.failed", version=shadow.version, error=f"{type(exc).__name__}: {exc}")
+
+    def start_shadow(self) -> int:
+        """A challenger new to this connector shadow-scores the whole mirror once, as of now, so
+        every record has its score beside the champion's from the start (later, the syncs score
+        what changes). Returns the records scored; 0 when it already started."""
+        shadow = self.shadow
+        if shadow is None or self.store.shadow_started(self.name, shadow.version) is not None:
+            return 0
+        as_of = self.scoring_time()
+        if not self.store.model_events(shadow.version, event="challenging"):
+            self.store.record_model_event("challenging", shadow.version, detail={"connector": self.name})
+        self.log.info("challenger.started", version=shadow.version, champion=self.scorer.version)
+        done = 0
+        page: list[MirroredLead] = []
+        for mirrored in self.store.mirror_leads(self.name):
+            page.append(mirrored)
+            if len(page) >= self.write_batch:
+                done += self._shadow_page(page, as_of)
+                page = []
+                if self.should_stop():
+                    return done
+        return done + self._shadow_page(page, as_of)
+
+    def _shadow_page(self, page: Sequence[MirroredLead], as_of: datetime) -> int:
+        readable = [m for m in page if not m.lead.unreadable]
+        self.shadow_score([m.lead for m in readable], {m.lead.id: m.activities for m in readable}, as_of)
+        return len(readable)
 
     def diff(self, wanted: Sequence[Desired], *, reread: Collection[RecordKey] = ()) -> list[Desired]:
         """What of ``wanted`` to write: the store's baseline for those records through the diff
@@ -399,6 +455,7 @@ class SyncPipeline:
         until = self.now()
         as_of = self.scoring_time()
         needs = self.needs()
+        self.start_shadow()
         self.retry_failures(counts, as_of)
         cursors = {kind: self.store.cursor(self.name, kind) for kind in self.connector.object_types}
         if all(value is None for value in cursors.values()):
@@ -475,7 +532,7 @@ class SyncPipeline:
         its end position to the live sync, which then starts from there rather than from zero.
         """
         counts = RunCounts()
-        needs = self.needs() if since is not None else scorer_needs(self.scorer)
+        needs = self.needs() if since is not None else self.wanted()
         since = since.astimezone(timezone.utc) if since is not None else None
         until = self.now()
         for object_type in self.connector.object_types:
@@ -506,7 +563,7 @@ class SyncPipeline:
         no mirror, no cursor; the CRM is only read)."""
         counts = RunCounts()
         as_of = self.scoring_time()
-        needs = scorer_needs(self.scorer)
+        needs = self.wanted()
         for object_type in self.connector.object_types:
             cursor = Cursor(object_type, since_cursor(since))
             with closing(iter(self.connector.pull(cursor, until=self.now(), needs=needs))) as batches:
