@@ -9,6 +9,7 @@ import random
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -297,3 +298,26 @@ def test_a_running_agent_reloads_a_promoted_champion_and_keeps_its_model_when_th
     (tmp_path / "champion.challenger.json").unlink()
     assert models.refresh()[1] is None
 
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """The store's own checks on both backends (PostgreSQL: a real server, see tests/postgres.py)."""
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with StateStore.open(url) as opened:
+        yield opened
+
+
+def test_shadow_scores_keep_only_changes_and_model_events_keep_their_figures(any_store: StateStore) -> None:
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    assert any_store.record_shadow_scores("hubspot", "v2", [("lead", "a", 40), ("lead", "b", 10)], t0) == 2
+    assert any_store.record_shadow_scores("hubspot", "v2", [("lead", "a", 40), ("lead", "b", 12)], t0 + timedelta(hours=1)) == 1
+    assert any_store.record_shadow_scores("hubspot", "v3", [("lead", "a", 40)], t0 + timedelta(hours=2)) == 1  # another version
+    assert any_store.shadow_started("hubspot", "v2") == t0 and any_store.shadow_started("salesforce", "v2") is None
+    rows = any_store.shadow_score_rows("hubspot", "v2", ["b"])
+    assert [(r.record_id, r.score, r.at) for r in rows] == [("b", 10, t0), ("b", 12, t0 + timedelta(hours=1))]
+    any_store.record_model_event("trained", "v2", detail={"auc": 0.81, "rows": 900})
+    any_store.record_model_event("promoted", "v2", previous_version="v1", detail={"by": "manual"})
+    events = any_store.model_events("v2")
+    assert [(e.event, e.previous_version) for e in events] == [("trained", None), ("promoted", "v1")]
+    assert events[0].detail == {"auc": 0.81, "rows": 900} and any_store.model_events(event="promoted")[0].detail["by"] == "manual"

@@ -160,6 +160,9 @@ class PointInTimeSettings(BaseModel):
     #: A row taken more than this many days before its lead was first observed (pulled with a
     #: history) is no example: its fields would be as first seen, not as they were. None: kept
     #: (every lead of a store started today is first observed now; the rows say how many).
+    #: Careful on a young store: a lead's first observation is dated by the CRM's modification
+    #: stamp, which a conversion moves, so this drops converted leads' rows more than others' and
+    #: skews the labels (on X Education through HubSpot, 30 days kept 1,267 of 3,559 conversions).
     max_days_before_first_seen: Optional[float] = Field(default=None, ge=0)
 
 
