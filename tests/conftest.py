@@ -131,6 +131,20 @@ class HubSpotContractPlugin:
             terminalreporter.write_line(line)
 
 
+@pytest.fixture(autouse=True)
+def _hubspot_contract_holds(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test whose HubSpot exchanges break the contract fails itself, so the contract holds when
+    the suite runs in several worker processes too (``pytest -n``: each worker checks its own
+    exchanges, and the session summary only sees the controller's)."""
+    plugin = request.config.pluginmanager.get_plugin("hubspot-contract")
+    checker = getattr(plugin, "checker", None)
+    before = set(checker.violations) if checker is not None else set()
+    yield
+    if checker is not None and set(checker.violations) - before:
+        new = [checker.violations[key] for key in checker.violations if key not in before]
+        pytest.fail(f"HubSpot contract: {len(new)} new violation(s), first: {new[0]}", pytrace=False)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     plugin = HubSpotContractPlugin()
     plugin.install()

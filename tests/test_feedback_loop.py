@@ -321,3 +321,14 @@ def test_shadow_scores_keep_only_changes_and_model_events_keep_their_figures(any
     events = any_store.model_events("v2")
     assert [(e.event, e.previous_version) for e in events] == [("trained", None), ("promoted", "v1")]
     assert events[0].detail == {"auc": 0.81, "rows": 900} and any_store.model_events(event="promoted")[0].detail["by"] == "manual"
+
+
+def test_a_held_out_lead_keeps_none_of_its_rows_on_the_training_side() -> None:
+    from leadscore.agent.predictive.splits import holdout_split
+
+    y = np.array([0, 1] * 5)
+    groups = np.array(list("aabbccddea"))  # lead a: rows 0, 1 early and row 9 last
+    (train, held), strategy = holdout_split(y, 0.2, np.arange(10.0), 0, groups)
+    assert strategy == "time-ordered" and held.tolist() == [8, 9] and train.tolist() == [2, 3, 4, 5, 6, 7]
+    (train, _), _ = holdout_split(y, 0.2, np.arange(10.0), 0)
+    assert train.tolist() == list(range(8))  # one row per lead: the plain time cut

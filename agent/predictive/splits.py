@@ -17,6 +17,8 @@ when the examples have no times or the cut leaves one class on a side).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -84,11 +86,14 @@ def time_ordered_folds(order_at: NDArray[np.float64], k: int) -> list[Fold]:
 
 
 def holdout_split(
-    y: NDArray[np.integer], fraction: float, order_at: NDArray[np.float64] | None = None, seed: int = 0
+    y: NDArray[np.integer], fraction: float, order_at: NDArray[np.float64] | None = None, seed: int = 0,
+    groups: NDArray[Any] | None = None,
 ) -> tuple[Fold, str]:
     """(train, held-out) indices and how they were made. With times: the latest ``fraction`` of
     the examples is held out (the cut moves back to the first of a run of equal times, so no
-    training example is later than a held-out one) - ``"time-ordered"``. Without times, or when
+    training example is later than a held-out one) - ``"time-ordered"``; with ``groups`` (a
+    lead's id per row, when a lead has several rows), a held-out lead's earlier rows leave the
+    training side too, since their labels often come from the very conversion held out. Without times, or when
     the cut leaves a side with one class only: a stratified random ``fraction`` of each class
     (fixed seed) - ``"stratified"``."""
     if not 0 < fraction < 1:
@@ -108,6 +113,9 @@ def holdout_split(
             cut -= 1
         if 0 < cut < n:
             train, held = np.sort(order[:cut]), np.sort(order[cut:])
+            if groups is not None:
+                labels = np.asarray(groups)
+                train = train[~np.isin(labels[train], labels[held])]
             if usable(train, held):
                 return (train, held), "time-ordered"
     rng = np.random.default_rng(seed)

@@ -359,7 +359,9 @@ def validate_holdout(
     if not kinds:
         raise ValueError("no model kind to validate")
     y = data.y.astype(np.int64)
-    (train_idx, held_idx), strategy = holdout_split(y, fraction, data.order_at, config.random_state)
+    ids = data.lead_ids
+    groups = np.asarray(ids) if len(set(ids)) < len(ids) else None  # several rows per lead (scoring_times)
+    (train_idx, held_idx), strategy = holdout_split(y, fraction, data.order_at, config.random_state, groups)
     part = data.subset(train_idx)
     held = [data.snapshots[i] for i in held_idx]
     out: dict[str, CandidateQuality] = {}
