@@ -6,23 +6,37 @@ what an admin does on day one: ``setup`` (create the score fields), a ``backfill
 and a second ``sync``, which must write nothing. The summary is read back from the emulated CRMs,
 so what it shows is what landed there.
 
+Then the feedback loop (step 4): the outcomes the second sync pulled, a model trained from the
+mirror (both CRMs pooled) and saved as the champion, a second model saved as the challenger, which
+shadow-scores at the next syncs (never written), simulated sales decisions pulled by one more sync,
+and the store's report of both models on those live outcomes (``report.html``). The config keeps
+``[predictive.hybrid] write = "rules"``, so the CRMs keep showing the rules score throughout.
+
 It imports the emulators (the ``[emulators]`` extra): the ``demo`` command loads this module
-through :func:`leadscore.agent.core.extras.load`, once it runs.
+through :func:`leadscore.agent.core.extras.load`, once it runs. The feedback loop needs the
+``[predictive]`` extra and loads its modules the same way: without it, step 4 says so in one line
+and the demo still succeeds.
 """
 
 from __future__ import annotations
 
+import random
+import time
+import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any, Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
 from leadscore.agent.config import AgentConfig, load_config
+from leadscore.agent.core import extras
 from leadscore.agent.core.contract import WriteSpec
+from leadscore.agent.core.errors import LeadscoreError
 from leadscore.agent.logs import configure_logging
 from leadscore.agent.sync import Agent, JobOutcome
 from leadscore.connectors.hubspot.emulator import HubSpotEmulator
@@ -43,8 +57,9 @@ class Written:
     reason: str
 
 
-def demo_config_text(model: Path, hubspot: Any, salesforce: Any, state: Path) -> str:
-    """The example model with both emulators as connectors: the admin's ``leadscore.toml``."""
+def demo_config_text(model: Path, hubspot: Any, salesforce: Any, state: Path, extra: str = "") -> str:
+    """The example model with both emulators as connectors (and ``extra``, e.g. the feedback
+    loop's ``[predictive]`` table): the admin's ``leadscore.toml``."""
     creds = salesforce.credentials
     text = model.read_text(encoding="utf-8")
     key = creds.private_key_pem.strip()
@@ -74,7 +89,49 @@ private_key = \"\"\"
 {key}
 \"\"\"
 """
+        + extra
     )
+
+
+def predictive_table(model_file: Path | None = None) -> str:
+    """The demo config's ``[predictive]`` table: the feedback loop's settings (step 4), and the
+    champion's file once there is one."""
+    champion = f'model_file = "{model_file.as_posix()}"  # the champion: leadscore promote replaces it\n' if model_file else ""
+    return f"""
+# --- written by `leadscore demo`: the feedback loop (step 4) ------------------------------------
+# With a [predictive] table every sync pulls every mapped field, so the mirror's history holds what
+# a model may learn from. Sized for the demo: a few thousand generated leads train in seconds.
+[predictive]
+{champion}min_positives = 20
+min_negatives = 20
+# Never learned from:
+# - who the lead is (names, email, phone, company, city, state, website): identifiers, not signals;
+# - title: the generator draws job titles from a short list whatever becomes of the lead, so with few
+#   converted rows a title can hold none of them by chance; on the HubSpot emulator alone the leakage
+#   check flags it (tests/test_feedback_loop.py excludes it): an artifact of the data, not a signal;
+# - the firmographics, BANT, lead source and HubSpot's email counts: in the emulated CRMs almost
+#   every converted row is a Salesforce Contact (a Contact exists only once its Lead converted, and a
+#   converted Lead leaves the mirror), and Contacts and the two CRMs fill these fields differently,
+#   so they tell a Contact or a CRM apart rather than a buyer. The leakage check flags every one.
+exclude = ["first_name", "last_name", "email", "phone", "company", "city", "state", "website", "title",
+           "industry", "employees", "annual_revenue", "lead_source", "budget", "authority", "need", "timeline",
+           "email_opens", "email_clicks"]
+
+[predictive.point_in_time]
+strategy = "scoring_times"  # rows at moments each lead would have been scored, not at its outcome
+samples_per_lead = 2
+horizon_days = 60  # converted within 60 days of the row: the label
+
+[predictive.features]
+windows_days = [30.0]
+numeric_bins = 4
+
+[predictive.hybrid]
+write = "rules"  # the CRM keeps the rules score: what reps see does not change while models are tried
+
+[predictive.loop]
+min_outcomes = 20  # a verdict after 20 converted and 20 not (default 30): the demo decides ~120 leads
+"""
 
 
 def run_demo(
@@ -94,23 +151,28 @@ def run_demo(
     # Seeded an hour back: the generated records' modified stamps (made distinct by whole seconds)
     # then all lie before the backfill starts, as in a CRM nobody edits during the demo.
     as_of = datetime.now(timezone.utc) - timedelta(hours=1)
-    for leftover in ("state.db", "state.db-wal", "state.db-shm"):  # each demo starts afresh
+    for leftover in ("state.db", "state.db-wal", "state.db-shm", "report.html"):  # each demo starts afresh
         (out_dir / leftover).unlink(missing_ok=True)
+    for leftover in (out_dir / MODELS).glob("champion*"):  # the models of an earlier demo
+        leftover.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     hubspot = HubSpotEmulator().start()
     salesforce = SalesforceEmulator().start()
-    agent: Agent | None = None
+    session = _Session()
     try:
         console.rule(f"leadscore demo: HubSpot and Salesforce emulators, {leads:,} generated leads each")
         hubspot.seed(leads, seed=seed, as_of=as_of)
         salesforce.seed(leads, seed=seed, as_of=as_of)
         config_path = out_dir / "leadscore.toml"
-        config_path.write_text(demo_config_text(model, hubspot, salesforce, (out_dir / "state.db").resolve()), encoding="utf-8")
+        state = (out_dir / "state.db").resolve()
+        own_predictive = "predictive" in tomllib.loads(model.read_text(encoding="utf-8"))
+        loop_table = "" if own_predictive else predictive_table()
+        config_path.write_text(demo_config_text(model, hubspot, salesforce, state, loop_table), encoding="utf-8")
         config = load_config(config_path)
         console.print(f"HubSpot emulator at {hubspot.base_url}; Salesforce emulator at {salesforce.instance_url}", highlight=False)
         console.print(f"config: {config_path} (model {config.scoring.name!r}); state: {out_dir / 'state.db'}", highlight=False)
 
-        agent = Agent.open(config)
+        agent = session.agent = Agent.open(config)
         console.print("\n[bold]1. setup[/]: create the score fields")
         for name, jobs in agent.jobs.items():
             crm = jobs.connector()
@@ -146,18 +208,310 @@ def run_demo(
                           f"{o.counts.api_calls} calls - "
                           + REREAD_FLOOR.get(o.connector, ""), highlight=False, markup=False)
         rewritten = sum(o.counts.written + o.counts.failed for o in second)
-        failed = [o for o in outcomes + second if o.status == "failed"]
         console.print(
             f"second sync wrote {rewritten} records" + (" - as it should." if rewritten == 0 else " - UNEXPECTED"),
             highlight=False,
         )
-        _next_steps(console, config_path)
+
+        console.print("\n[bold]4. the feedback loop[/]: outcomes arrive, a model is trained from the mirror, a "
+                      "challenger shadow-scores, live outcomes compare them")
+        if own_predictive:
+            console.print(f"  skipped: {model} has its own [predictive] table; the demo's loop writes its own "
+                          "(run it with the shipped example)", highlight=False, markup=False)
+            looped: list[JobOutcome] = []
+            reported = False
+        else:
+            feedback = _FeedbackLoop(console, session, config_path, out_dir, hubspot, salesforce, seed,
+                                     lambda champion: demo_config_text(model, hubspot, salesforce, state, predictive_table(champion)))
+            looped = feedback.run()
+            reported = feedback.reported
+        failed = [o for o in outcomes + second + looped if o.status == "failed"]
+        _next_steps(console, config_path, loop=reported)
         return 1 if failed or rewritten else 0
     finally:
-        if agent is not None:
-            agent.close()
+        if session.agent is not None:
+            session.agent.close()
         hubspot.stop()
         salesforce.stop()
+
+
+#: Where step 4 saves the champion (and, beside it, the challenger), under the demo's out dir.
+MODELS = "models"
+#: How many leads the simulated sales team decides in each emulated CRM (step 4).
+DECIDED_PER_CRM = 60
+#: A decided lead's chance to convert, from its least engaged (fewest activities) to its most.
+CONVERT_LOW, CONVERT_HIGH = 0.15, 0.85
+NEEDED_FOR = "the demo's feedback loop (step 4)"
+
+
+@dataclass
+class _Session:
+    """The demo's agent, which step 4 re-opens on the rewritten config (closed once, at the end)."""
+
+    agent: Agent | None = None
+
+
+class _Skip(Exception):
+    """Step 4 cannot go on (said why already); the demo carries on to its end."""
+
+
+class _FeedbackLoop:
+    """Step 4: outcomes, a champion trained from the mirror, a shadow-scoring challenger, simulated
+    sales decisions and the store's report (see the module docstring)."""
+
+    def __init__(self, console: Console, session: _Session, config_path: Path, out_dir: Path, hubspot: Any,
+                 salesforce: Any, seed: int, config_text: Callable[[Path], str]) -> None:
+        self.console = console
+        self.session = session
+        self.config_path = config_path
+        self.out_dir = out_dir
+        self.hubspot = hubspot
+        self.salesforce = salesforce
+        self.seed = seed
+        self.config_text = config_text
+        self.jobs: list[JobOutcome] = []
+        #: The report was written: the config names a champion and a challenger (``Try next``).
+        self.reported = False
+
+    def say(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    @property
+    def agent(self) -> Agent:
+        assert self.session.agent is not None
+        return self.session.agent
+
+    def run(self) -> list[JobOutcome]:
+        """Every step; the jobs it ran (their failures fail the demo). Missing the ``[predictive]``
+        extra, or too few outcomes to train on, ends the step with one line saying why."""
+        try:
+            loop_training, training, artifacts, report = (
+                extras.load(f"leadscore.agent.{name}", "predictive", NEEDED_FOR)
+                for name in ("loop.training", "predictive.training", "predictive.artifacts", "loop.report"))
+        except extras.MissingExtra as exc:
+            self.say(f"  skipped: {exc}")
+            return []
+        try:
+            self.outcomes()
+            built, champion = self.champion(loop_training, training, artifacts)
+            challenger = self.challenger(built, champion, training, artifacts)
+            self.simulate_sales(challenger, loop_training.DECIDED)
+            self.report(report, challenger, loop_training.DECIDED)
+        except _Skip:
+            pass
+        return self.jobs
+
+    # --- a. outcomes --------------------------------------------------------------------------
+
+    def outcomes(self) -> None:
+        parts = []
+        for name in self.agent.jobs:
+            counts = self.agent.store.outcome_counts(name)
+            parts.append(f"{name} " + (", ".join(f"{kind} {n:,}" for kind, n in sorted(counts.items())) or "none"))
+        self.say("  a. outcomes the second sync pulled into the state store: " + "; ".join(parts))
+
+    # --- b. the champion ------------------------------------------------------------------------
+
+    def champion(self, loop_training: ModuleType, training: ModuleType, artifacts: ModuleType) -> tuple[Any, Any]:
+        config = self.agent.config
+        settings = config.predictive
+        assert settings is not None
+        built = loop_training.store_training_set(self.agent.store, list(self.agent.jobs), settings, datetime.now(timezone.utc))
+        self.say(f"  b. a model trained on the mirror, both CRMs pooled; its rows {built.describe()}")
+        model = self._train(training, built, "logistic", "the champion")
+        path = (self.out_dir / MODELS / "champion.json").resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        artifacts.save_model(model, path)
+        self._record(model, path, built)
+        self.say(f"     saved as the champion: {path}")
+        return built, model
+
+    def _train(self, training: ModuleType, built: Any, kind: str, role: str) -> Any:
+        settings = self.agent.config.predictive
+        try:
+            result = training.train(built.data, settings, kind=kind, holdout=training.HOLDOUT)
+        except LeadscoreError as exc:  # the leakage check refused it
+            self.say(f"     {role} was not trained: {exc}")
+            self.say("     (the rest of step 4 needs a model)")
+            raise _Skip from None
+        if result.fallback_to_rules:
+            self.say(f"     {role} was not trained: {result.message}")
+            self.say("     (the rest of step 4 needs a model: the default --leads 3000 has enough outcomes)")
+            raise _Skip
+        model = result.require_model()
+        validation = result.validation
+        q = validation.chosen_quality().quality
+        self.say(f"     {role}: {kind} {model.version}, trained on {len(built.data):,} rows; {validation.describe()}")
+        self.say(f"     held-out: AUC {q.auc:.3f} (95% CI {q.auc_low:.3f}-{q.auc_high:.3f}), ECE {q.ece:.3f}, "
+                 f"lift@10% {q.lift_at_10:.2f}x")
+        bands = ", ".join(f"{_share(b.top_from, b.top_to)} {b.conversion_rate:.1%}" for b in q.bands)
+        self.say(f"     converted by score band, best first: {bands} (all: {q.base_rate:.1%})")
+        return model
+
+    def _record(self, model: Any, path: Path, built: Any) -> None:
+        """The model history's ``trained`` event (what the report's history lists)."""
+        held = dict(model.info.get("held_out", {}))
+        self.agent.store.record_model_event("trained", model.version, detail={
+            "file": str(path), "by": "leadscore demo", "rows": len(built.data), "converted": built.data.positives, **held})
+
+    # --- c. the challenger ----------------------------------------------------------------------
+
+    def challenger(self, built: Any, champion: Any, training: ModuleType, artifacts: ModuleType) -> Any:
+        champion_path = (self.out_dir / MODELS / "champion.json").resolve()
+        self.config_path.write_text(self.config_text(champion_path), encoding="utf-8")
+        config = load_config(self.config_path)
+        old, self.session.agent = self.session.agent, None
+        if old is not None:
+            old.close()
+        self.session.agent = Agent.open(config)
+        self.say(f"  c. {self.config_path} now names the champion ([predictive] model_file); [predictive.hybrid] "
+                 'write = "rules" keeps the rules score in the CRMs, so what reps see does not change')
+        model = self._train(training, built, "gradient_boosting", "the challenger")
+        if model.version == champion.version:
+            self.say("     the challenger is the champion again: nothing to try")
+            raise _Skip
+        settings = config.predictive
+        assert settings is not None and settings.challenger_path() is not None
+        path = Path(str(settings.challenger_path()))
+        artifacts.save_model(model, path)
+        self._record(model, path, built)
+        self.say(f"     saved as the challenger: {path}; one sync per CRM, which shadow-scores the mirror with it first")
+        runs = self._sync()
+        store = self.agent.store
+        for name in self.agent.jobs:
+            shadow = len(store.shadow_score_rows(name, model.version))
+            carried = sum(1 for r in store.written_score_rows(name) if model.version in r.model_version)
+            written = sum(o.counts.written for o in runs if o.connector == name)
+            self.say(f"     {name}: the challenger shadow-scored {shadow:,} records (kept in the state store, never "
+                     f"written); CRM writes carrying its scores: {carried} (this sync wrote {written})")
+        return model
+
+    def _sync(self) -> list[JobOutcome]:
+        runs: list[JobOutcome] = []
+        for jobs in self.agent.jobs.values():
+            runs += jobs.run("sync")
+        _print_runs(self.console, runs)
+        self.jobs += runs
+        return runs
+
+    # --- d. simulated sales -----------------------------------------------------------------------
+
+    def simulate_sales(self, challenger: Any, decided_kinds: Sequence[Any]) -> None:
+        store = self.agent.store
+        started = store.shadow_started(None, challenger.version)
+        # Every decision must come after the challenger's first score of its CRM, and Salesforce
+        # stamps whole seconds: wait out the second of the last CRM's start.
+        starts = [store.shadow_started(name, challenger.version) for name in self.agent.jobs]
+        latest = max((_utc(s) for s in starts if s is not None), default=None)
+        if latest is not None:
+            wait = (latest + timedelta(seconds=1.05) - datetime.now(timezone.utc)).total_seconds()
+            if wait > 0:
+                time.sleep(wait)
+        self.say(f"  d. SIMULATED sales work: in each CRM, {DECIDED_PER_CRM} undecided leads picked at random are "
+                 f"decided, converting with a chance that rises with the lead's activity in the mirror "
+                 f"({CONVERT_LOW:.0%} for the least engaged to {CONVERT_HIGH:.0%} for the most), never with a score")
+        rng = random.Random(f"leadscore-demo-sales:{self.seed}")
+        for name in self.agent.jobs:
+            converted, disqualified = self._decide(name, rng)
+            self.say(f"     {name}: {converted} {self._how(name, True)}, {disqualified} {self._how(name, False)}")
+        runs = self._sync()
+        for o in runs:
+            pulled = store.outcomes(o.connector, observed_since=started, kinds=decided_kinds) if started else []
+            kinds = Counter(row.kind.value for row in pulled)
+            self.say(f"     {o.connector}: the sync pulled {len(pulled)} decided outcomes ("
+                     + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) + ")")
+
+    def _how(self, name: str, converted: bool) -> str:
+        outcomes = self.agent.jobs[name].connector().config.outcomes  # type: ignore[attr-defined]
+        if name == "hubspot":
+            return (f"made lifecyclestage {outcomes.converted_stages[0]}" if converted
+                    else f"set hs_lead_status {outcomes.disqualified_lead_status[0]}")
+        return "Leads converted" if converted else f"set Status {outcomes.disqualified_status[0]!r}"
+
+    def _decide(self, name: str, rng: random.Random) -> tuple[int, int]:
+        """Decide up to :data:`DECIDED_PER_CRM` undecided leads of ``name`` in its emulator, as a
+        sales team would (simulated); how many converted and how many were disqualified."""
+        store = self.agent.store
+        decided = {o.record_id for o in store.outcomes(name)}
+        object_type = "contact" if name == "hubspot" else "lead"
+        engagement = {m.lead.id: len(m.activities) for m in store.mirror_leads(name, object_type)
+                      if m.lead.id not in decided and not m.lead.unreadable}
+        rank = _percentile_ranks(engagement)
+        outcomes = self.agent.jobs[name].connector().config.outcomes  # type: ignore[attr-defined]
+        converted = disqualified = 0
+        for record_id in rng.sample(sorted(engagement), min(DECIDED_PER_CRM, len(engagement))):
+            converts = rng.random() < CONVERT_LOW + (CONVERT_HIGH - CONVERT_LOW) * rank[record_id]
+            if name == "hubspot":
+                change = ({"lifecyclestage": outcomes.converted_stages[0]} if converts
+                          else {"hs_lead_status": outcomes.disqualified_lead_status[0]})
+                self.hubspot.update_contact(record_id, change)
+            elif converts:
+                self.salesforce.convert_lead(record_id)
+            else:
+                self.salesforce.update_record("Lead", record_id, {"Status": outcomes.disqualified_status[0]})
+            converted += converts
+            disqualified += not converts
+        return converted, disqualified
+
+    # --- e. the report --------------------------------------------------------------------------
+
+    def report(self, report: ModuleType, challenger: Any, decided_kinds: Sequence[Any]) -> None:
+        store, config = self.agent.store, self.agent.config
+        built = report.build_store_report(store, config, datetime.now(timezone.utc))
+        path = self.out_dir / "report.html"
+        report.write_html(path, built)
+        live = built.live
+        started = store.shadow_started(None, challenger.version)
+        if live is None:  # no challenger file: nothing to compare (the report says so)
+            self.say(f"  e. {built.verdict.reason}; the report: open {path}")
+            return
+        self.say(f"  e. live: {live.n} outcomes decided since the challenger started, each with both models' scores "
+                 f"from before it ({live.positives} converted)")
+        early: Counter[str] = Counter()
+        for name in self.agent.jobs:
+            for row in store.outcomes(name, observed_since=started, kinds=decided_kinds) if started else []:
+                if row.occurred_at is not None and _utc(row.occurred_at) < _utc(started):
+                    early[f"{name} {row.kind.value}"] += 1
+        left_out = [f"{n} {why}" for why, n in sorted(live.skipped.items())]
+        left_out += [f"{n} {what} dated before the challenger started" for what, n in sorted(early.items())]
+        if left_out:
+            self.say("     left out: " + "; ".join(left_out) + (
+                " (Salesforce dates a conversion by its day, ConvertedDate: a lead converted today counts from midnight)"
+                if early.get("salesforce converted") else ""))
+        if built.comparison is not None:
+            summary = live.summary()
+            settings = config.predictive
+            written = "champion as written to the CRM" + (
+                ": the rules score" if settings is not None and settings.hybrid.write == "rules" else "")
+            for side, key, label in ((built.comparison.champion, "champion_auc_95", written),
+                                     (built.comparison.challenger, "challenger_auc_95", "challenger, shadow-scored")):
+                low, high = summary[key]
+                self.say(f"     {label} ({side.version}): AUC {side.evaluation.auc:.3f} (95% CI {low:.3f}-{high:.3f})")
+        self.say(f"     verdict ({built.promote_mode}): {'promote' if built.verdict.promote else 'no promotion'} - "
+                 f"{built.verdict.reason}")
+        self.say(f"     the report, with conversion by band, threshold suggestions and the model history: open {path}")
+        self.reported = True
+
+
+def _share(low: float, high: float) -> str:
+    return f"top {high:.0%}" if low == 0 else f"{low * 100:.0f}-{high:.0%}"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _percentile_ranks(values: dict[str, int]) -> dict[str, float]:
+    """Each key's mid-rank of its value among all, from 0 (the least) to 1 (the most)."""
+    if not values:
+        return {}
+    counts = Counter(values.values())
+    rank: dict[int, float] = {}
+    below, n = 0, len(values)
+    for value in sorted(counts):
+        rank[value] = (below + (counts[value] - 1) / 2) / max(n - 1, 1)
+        below += counts[value]
+    return {key: rank[value] for key, value in values.items()}
 
 
 #: How cheap each CRM's re-read of a written record set can be, as the demo states it.
@@ -221,12 +575,17 @@ def _summary(console: Console, config: AgentConfig, written: list[Written]) -> N
     console.print(top)
 
 
-def _next_steps(console: Console, config_path: Path) -> None:
+def _next_steps(console: Console, config_path: Path, *, loop: bool = False) -> None:
     console.print("\n[bold]Try next[/] (activate the environment first: source .venv/bin/activate)")
+    looped = (
+        f"leadscore report --config {config_path}                 # the champion against the challenger on live outcomes",
+        f"leadscore promote --config {config_path}                # the challenger becomes the champion (model_file)",
+    ) if loop else ()
     for line in (
         f"leadscore status --config {config_path}                 # runs, cursors, mirror, API calls used today",
         f"cp {config_path} new.toml   # change a rule's points, then:",
         f"leadscore preview --config new.toml --current {config_path}   # stage shifts and biggest movers, writes nothing",
+        *looped,
         "leadscore emulator hubspot --contacts 500          # a HubSpot emulator to point your own config at",
         "leadscore demo --offline                            # score a generated CSV export without any CRM",
         "cp config.example.toml leadscore.toml   # then add [connectors.hubspot] or [connectors.salesforce] (README)",

@@ -2,34 +2,119 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from leadscore.agent.config import load_config
+from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.state import StateStore
+
 LEADSCORE = Path(sys.executable).parent / "leadscore"
 ROOT = Path(__file__).resolve().parent.parent
+#: Enough generated leads for the feedback loop's training (step 4) to find its 20 converted rows
+#: with a margin (400 find 21), few enough to keep the test quick.
+LEADS = 600
+
+
+def _demo(out_dir: Path, *args: str, python: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", python] if python else [str(LEADSCORE)]
+    return subprocess.run([*command, "demo", *args, "--out-dir", str(out_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.network
-def test_demo_backfills_both_emulated_crms_and_the_second_sync_writes_nothing(tmp_path: Path) -> None:
+def test_demo_backfills_both_emulated_crms_the_second_sync_writes_nothing_and_the_loop_runs(tmp_path: Path) -> None:
     out_dir = tmp_path / "demo"
-    done = subprocess.run(
-        [str(LEADSCORE), "demo", "--leads", "400", "--out-dir", str(out_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
+    done = _demo(out_dir, "--leads", str(LEADS))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = done.stdout
     assert "Traceback" not in text + done.stderr
     for expected in ("1. setup", "2. backfill", "Stage distribution", "Top ten leads", "API calls used", "3. sync", "Try next"):
         assert expected in text, expected
-    assert "hubspot backfill: ok; pulled 400, scored 400, written 400" in text
+    assert f"hubspot backfill: ok; pulled {LEADS}, scored {LEADS}, written {LEADS}" in text
     assert "salesforce backfill: ok;" in text and "written 0" not in text.split("2. backfill")[1].split("Stage")[0]
     assert "second sync wrote 0 records" in text
+
+    # 4. The feedback loop: a champion and a challenger trained from the mirror, the challenger
+    # shadow-scoring, simulated outcomes pulled, the report written.
+    loop = text.split("4. the feedback loop")[1]
+    for expected in ("a. outcomes the second sync pulled", "saved as the champion", "held-out: AUC", "saved as the challenger",
+                     "SIMULATED sales work", "e. live:", "verdict (manual)", "report.html"):
+        assert expected in loop, expected
+    assert "leadscore report --config" in loop and "leadscore promote --config" in loop
+    assert "no score from" not in loop  # every live decision came after both models had scored the lead
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    assert "Live: outcomes decided since the challenger started" in page
+
+    config = load_config(out_dir / "leadscore.toml")
+    settings = config.predictive
+    assert settings is not None and settings.hybrid.write == "rules"  # what reps see stays the rules score
+    champion_file = (out_dir / "models" / "champion.json").resolve()
+    assert settings.model_file == champion_file.as_posix()
+    champion = json.loads(champion_file.read_text(encoding="utf-8"))["version"]
+    challenger = json.loads(Path(str(settings.challenger_path())).read_text(encoding="utf-8"))["version"]
+    assert champion != challenger
+    rules = ScoringEngine(config.scoring).version
+    with StateStore.open(config.agent.state_url) as store:
+        started = store.shadow_started(None, challenger)
+        assert started is not None
+        for name in ("hubspot", "salesforce"):
+            shadow = store.shadow_score_rows(name, challenger)
+            assert len({r.record_id for r in shadow}) >= LEADS, name  # the whole mirror, then what changed
+            written = store.written_score_rows(name)
+            # Every score written to the CRM is the rules' (write = "rules"): never a model's.
+            assert written and {r.model_version for r in written} == {rules}, name
+            latest = {r.record_id: r.score for r in written}
+            assert any(latest.get(r.record_id) != r.score for r in shadow), f"{name}: the models never disagreed"
+            decided = store.outcomes(name, observed_since=started, kinds=["converted", "disqualified"])
+            assert len(decided) == 60, name  # the simulated sales decisions, pulled by the last sync
+        assert [e.event for e in store.model_events(challenger)][:2] == ["trained", "challenging"]
+
     # What it leaves behind works with the other commands (the emulators are gone; the state stays).
     status = subprocess.run(
         [str(LEADSCORE), "status", "--config", str(out_dir / "leadscore.toml")], capture_output=True, text=True, timeout=60
     )
     assert status.returncode == 0, status.stderr
-    assert "mirrored: 400 contacts" in status.stdout
+    assert f"mirrored: {LEADS} contacts" in status.stdout
+    report = subprocess.run(
+        [str(LEADSCORE), "report", "--config", str(out_dir / "leadscore.toml")], capture_output=True, text=True, timeout=120
+    )
+    assert report.returncode == 0, report.stderr
+    assert "Champion and challenger on live outcomes" in report.stdout and challenger in report.stdout
+
+
+@pytest.mark.network
+def test_the_loop_step_says_why_it_stops_with_too_few_outcomes_and_the_demo_still_succeeds(tmp_path: Path) -> None:
+    done = _demo(tmp_path / "demo", "--leads", "100")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    loop = done.stdout.split("4. the feedback loop")[1]
+    assert "the champion was not trained: too few outcomes to learn from" in loop
+    assert "second sync wrote 0 records" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    assert "leadscore report" not in loop  # nothing to report on: not suggested
+    assert not (tmp_path / "demo" / "report.html").exists()
+
+
+#: ``leadscore`` as it runs without the [predictive] extra installed (numpy reported missing).
+WITHOUT_PREDICTIVE = """
+import sys
+from leadscore.agent.core import extras
+installed = extras.missing
+extras.missing = lambda extra: ["numpy"] if extra == "predictive" else installed(extra)
+from leadscore.agent.cli import main
+sys.argv[0] = "leadscore"
+main()
+"""
+
+
+@pytest.mark.network
+def test_without_the_predictive_extra_the_loop_step_is_one_line_and_the_demo_succeeds(tmp_path: Path) -> None:
+    done = _demo(tmp_path / "demo", "--leads", "50", python=WITHOUT_PREDICTIVE)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    loop = done.stdout.split("4. the feedback loop")[1].split("Try next")[0]
+    assert "skipped: the demo's feedback loop (step 4) needs the predictive extra" in loop
+    assert "pip install 'leadscore[predictive]'" in loop
+    assert "second sync wrote 0 records" in done.stdout

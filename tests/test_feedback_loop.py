@@ -332,3 +332,20 @@ def test_a_held_out_lead_keeps_none_of_its_rows_on_the_training_side() -> None:
     assert strategy == "time-ordered" and held.tolist() == [8, 9] and train.tolist() == [2, 3, 4, 5, 6, 7]
     (train, _), _ = holdout_split(y, 0.2, np.arange(10.0), 0)
     assert train.tolist() == list(range(8))  # one row per lead: the plain time cut
+
+
+def test_an_outcome_dated_by_its_day_counts_scores_given_that_day_before_the_store_held_it() -> None:
+    from leadscore.agent.loop.live import cutoff
+    from leadscore.agent.state import StoredOutcome
+
+    day = datetime(2026, 12, 7, tzinfo=timezone.utc)
+
+    def outcome(occurred: datetime, observed: datetime) -> StoredOutcome:
+        return StoredOutcome("salesforce", "lead", "00Q1", None, OutcomeKind.CONVERTED, occurred, None, False, None, None,
+                             observed, observed)
+
+    # Salesforce's ConvertedDate is a day: the conversion happened by the time the sync read it.
+    assert cutoff(outcome(day, day + timedelta(hours=17))) == day + timedelta(hours=17)
+    assert cutoff(outcome(day, day + timedelta(days=3))) == day + timedelta(days=1)  # at most the end of that day
+    timed = day + timedelta(hours=9, minutes=30)
+    assert cutoff(outcome(timed, day + timedelta(days=2))) == timed  # a HubSpot stage date is an instant

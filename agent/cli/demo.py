@@ -43,7 +43,7 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the demo's config, state and CSVs are written.")] = Path("out/demo"),
     offline: Annotated[bool, typer.Option("--offline", help="No emulators: score a generated CSV export only.")] = False,
 ) -> None:
-    """Run the agent on local HubSpot and Salesforce emulators: setup, backfill, a second sync."""
+    """Run the agent on local HubSpot and Salesforce emulators: setup, backfill, a second sync, then the feedback loop (a model trained from the mirror, a shadow-scoring challenger, the report)."""
     config = config or _example_config()
     if not offline:
         runner = extras.load("leadscore.agent.demo", "emulators", "leadscore demo (without --offline)")

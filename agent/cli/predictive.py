@@ -360,6 +360,7 @@ def _print_store_report(built: Any) -> None:
             table.add_row(side.name, side.version, f"{_num(side.evaluation.auc)} ({_num(low)}-{_num(high)})",
                           _num(side.evaluation.brier), _num(side.evaluation.ece), f"{_num(side.top_decile_lift, 2)}x")
         out.print(table)
+        out.print(f"({built.champion_meaning})", highlight=False, markup=False, soft_wrap=True)
         low, high = summary["difference_95"]
         out.print(f"AUC difference, challenger - champion: {summary['difference']:+.3f} (95% CI {low:+.3f} to {high:+.3f})",
                   highlight=False, markup=False)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -44,27 +44,43 @@ from leadscore.agent.state import ShadowScore, StateStore, StoredOutcome, latest
 
 @dataclass(frozen=True)
 class Decided:
-    """A record's first decided outcome."""
+    """A record's first decided outcome; ``cutoff`` is the instant the models' scores must
+    precede (see :func:`cutoff`)."""
 
     connector: str
     object_type: str
     record_id: str
     converted: bool
     occurred_at: datetime
+    cutoff: datetime
+
+
+def cutoff(outcome: StoredOutcome) -> datetime | None:
+    """The instant an outcome was decided by, as far as its date tells: its time, or for a date
+    without a time (Salesforce's ``ConvertedDate`` and ``CloseDate`` are days, read as midnight
+    UTC) the end of that day or the moment the store first held it, whichever is first - a
+    conversion "on the 7th" may have happened at 17:00, after scores given that morning."""
+    if outcome.occurred_at is None:
+        return None
+    at = utc(outcome.occurred_at)
+    if (at.hour, at.minute, at.second, at.microsecond) == (0, 0, 0, 0):
+        return max(at, min(at + timedelta(days=1), utc(outcome.observed_at)))
+    return at
 
 
 def first_decided(outcomes: Iterable[StoredOutcome], since: datetime | None = None) -> list[Decided]:
-    """Each record's earliest dated decided outcome (at or after ``since``)."""
+    """Each record's earliest dated decided outcome (decided after ``since``, by :func:`cutoff`)."""
     earliest: dict[tuple[str, str], Decided] = {}
     for o in outcomes:
-        if o.occurred_at is None or o.kind.value == "open":
+        when = cutoff(o)
+        if when is None or o.occurred_at is None or o.kind.value == "open":
             continue
-        if since is not None and utc(o.occurred_at) < utc(since):
+        if since is not None and when <= utc(since):
             continue
         key = (o.object_type, o.record_id)
         held = earliest.get(key)
         if held is None or utc(o.occurred_at) < utc(held.occurred_at):
-            earliest[key] = Decided(o.connector, o.object_type, o.record_id, o.kind.positive, utc(o.occurred_at))
+            earliest[key] = Decided(o.connector, o.object_type, o.record_id, o.kind.positive, utc(o.occurred_at), when)
     return sorted(earliest.values(), key=lambda d: (d.occurred_at, d.record_id))
 
 
@@ -168,14 +184,18 @@ def live_comparison(
     versions: Counter[str] = Counter()
     if started is not None:
         for connector in connectors:
-            decided = first_decided(store.outcomes(connector, kinds=DECIDED, observed_since=started), started)
+            arrived = store.outcomes(connector, kinds=DECIDED, observed_since=started)
+            decided = first_decided(arrived, started)
+            early = len({(o.object_type, o.record_id) for o in arrived}) - len(decided)
+            if early > 0:
+                skipped["decided before the challenger started (pulled after)"] += early
             ids = [d.record_id for d in decided]
             shadows = _grouped(store.shadow_score_rows(connector, challenger_version, ids))
             written = _grouped(store.written_score_rows(connector, ids))
             for d in decided:
                 key = (d.object_type, d.record_id)
-                champion = latest_before(written.get(key, []), d.occurred_at)
-                challenger = latest_before(shadows.get(key, []), d.occurred_at)
+                champion = latest_before(written.get(key, []), d.cutoff)
+                challenger = latest_before(shadows.get(key, []), d.cutoff)
                 if champion is None or challenger is None:
                     skipped["no score from " + ("either model" if champion is None and challenger is None
                                                 else "the champion" if champion is None else "the challenger")
@@ -233,6 +253,10 @@ class Thresholds:
         return "\n".join(lines)
 
 
+#: Below this target lift a threshold would not tell a stage from the one below it: no suggestion.
+MIN_SUGGESTED_LIFT = 1.2
+
+
 def scores_before_outcomes(store: StateStore, connectors: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Every decided outcome's label and the champion's written score just before it."""
     y: list[int] = []
@@ -241,7 +265,7 @@ def scores_before_outcomes(store: StateStore, connectors: Sequence[str]) -> tupl
         decided = first_decided(store.outcomes(connector, kinds=DECIDED))
         written = _grouped(store.written_score_rows(connector, [d.record_id for d in decided]))
         for d in decided:
-            row = latest_before(written.get((d.object_type, d.record_id), []), d.occurred_at)
+            row = latest_before(written.get((d.object_type, d.record_id), []), d.cutoff)
             if row is not None:
                 y.append(int(d.converted))
                 s.append(row.score)
@@ -273,7 +297,7 @@ def suggest_thresholds(y: np.ndarray, scores: np.ndarray, stages: Sequence[Stage
             continue
         lift = best_lift ** (i / (above_first + 1)) if best_lift == best_lift else float("nan")
         chosen = None
-        for value in candidates:
+        for value in (candidates if lift >= MIN_SUGGESTED_LIFT else ()):  # a score that does not separate suggests nothing
             rate, count = above(value)
             if count < min_count:
                 break

@@ -47,6 +47,8 @@ class StoreReport:
     thresholds: Thresholds
     thresholds_toml: str
     events: tuple[ModelEvent, ...]
+    #: What the live "champion" is: the score the CRM shows, which the hybrid's ``write`` decides.
+    champion_meaning: str = ""
 
 
 def _slot(role: str, path: Path, load: object) -> tuple[ModelSlot, object]:
@@ -75,8 +77,15 @@ def build_store_report(store: StateStore, config: AgentConfig, now: datetime, *,
         verdict = live.verdict(settings.loop)
     y, scores = scores_before_outcomes(store, list(connectors))
     thresholds = suggest_thresholds(y, scores, config.scoring.stages, min_band_count or settings.loop.min_outcomes)
+    write = settings.hybrid.write
+    meaning = {
+        "rules": 'the live champion is the score the CRM shows: with [predictive.hybrid] write = "rules" that is the '
+                 "rules score, not the champion model file (which is loaded but not written)",
+        "predictive": 'the live champion is the score the CRM shows: the champion model\'s (write = "predictive")',
+        "blend": 'the live champion is the score the CRM shows: the blend of the rules and the champion model (write = "blend")',
+    }[write]
     return StoreReport(now, connectors, (champion_slot, challenger_slot), live, comparison, verdict, settings.loop.promote,
-                       thresholds, thresholds.toml(config.scoring.stages), tuple(store.model_events()))
+                       thresholds, thresholds.toml(config.scoring.stages), tuple(store.model_events()), meaning)
 
 
 # --- the page ----------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ from leadscore.agent.csvfiles import parse_timestamp, safe_cell, unescape_cell
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.predictive.dataset import OutcomeLike
 from leadscore.agent.predictive.evaluation import Evaluation, GainsPoint, cumulative_gains, evaluate
-from leadscore.agent.predictive.explain import percent_scores
 from leadscore.agent.predictive.features import take_snapshot
 from leadscore.agent.predictive.predictor import PredictiveModel
 from leadscore.agent.predictive.splits import stratified_folds
@@ -206,9 +205,10 @@ def calibrate_out_of_fold(scores: ArrayLike, y: ArrayLike, folds: int = 5, seed:
 
 @dataclass(frozen=True)
 class ShadowModel:
-    """A saved model as the sync's live challenger: the 0-100 score it would write for each lead
-    (its calibrated probability, rounded as a written predictive score is), computed in one
-    batch; no reasons, since nothing it says reaches the CRM."""
+    """A saved model as the sync's live challenger: its calibrated probability x 100 for each lead,
+    computed in one batch, to three decimals - not rounded to the whole percent a written score
+    is, since at a low base rate most leads would tie at 0 or 1 and the comparison could not see
+    its ranking. No reasons: nothing it says reaches the CRM."""
 
     model: PredictiveModel
 
@@ -216,12 +216,12 @@ class ShadowModel:
     def version(self) -> str:
         return self.model.version
 
-    def scores(self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime) -> list[int]:
+    def scores(self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime) -> list[float]:
         at = utc(as_of)
         snapshots = [take_snapshot(lead, activities.get(lead.id, ()), at) for lead in leads]
         if not snapshots:
             return []
-        return [int(s) for s in percent_scores(self.model.probabilities(snapshots))]
+        return [round(float(p) * 100.0, 3) for p in self.model.probabilities(snapshots)]
 
 
 # --- comparing -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ class ShadowScore(NamedTuple):
     object_type: str
     record_id: str
     at: datetime
-    score: int
+    score: float
     model_version: str
 
 
@@ -49,7 +49,7 @@ class Models(StoreBase):
     """Recording and reading shadow scores and model events."""
 
     def record_shadow_scores(
-        self, connector: str, model_version: str, scores: Iterable[tuple[str, str, int]], at: datetime
+        self, connector: str, model_version: str, scores: Iterable[tuple[str, str, float]], at: datetime
     ) -> int:
         """Record ``(object type, record id, score)`` as ``model_version``'s scores at ``at``,
         keeping only those that differ from the record's latest shadow score of that version;
@@ -60,7 +60,7 @@ class Models(StoreBase):
         t = shadow_scores
         when = utc(at)
         with self._transaction(f"record the {connector} shadow scores") as conn:
-            latest: dict[tuple[str, str], int] = {}
+            latest: dict[tuple[str, str], float] = {}
             by_type: dict[str, list[str]] = {}
             for object_type, record_id, _ in rows:
                 by_type.setdefault(object_type, []).append(record_id)
@@ -71,12 +71,12 @@ class Models(StoreBase):
                                     t.c.object_type == object_type, t.c.record_id.in_(part))
                              .order_by(t.c.record_id, t.c.at, t.c.id))
                     for row in conn.execute(query):
-                        latest[(object_type, row.record_id)] = row.score
+                        latest[(object_type, row.record_id)] = float(row.score)
             new = [
                 {"connector": connector, "object_type": object_type, "record_id": record_id,
-                 "model_version": model_version, "at": when, "score": int(score)}
+                 "model_version": model_version, "at": when, "score": float(score)}
                 for object_type, record_id, score in rows
-                if latest.get((object_type, record_id)) != int(score)
+                if latest.get((object_type, record_id)) != float(score)
             ]
             if new:
                 conn.execute(sa.insert(t), new)
@@ -109,7 +109,7 @@ class Models(StoreBase):
         with self._transaction(action, read=True) as conn:
             for query in queries:
                 for r in conn.execute(query.order_by(t.c.object_type, t.c.record_id, t.c.at, t.c.id)):
-                    out.append(ShadowScore(r.object_type, r.record_id, r.at, int(r.score), r.model_version))
+                    out.append(ShadowScore(r.object_type, r.record_id, r.at, float(r.score), r.model_version))
         return out
 
     def record_model_event(

@@ -257,7 +257,9 @@ shadow_scores = sa.Table(
     sa.Column("record_id", sa.String(ID), nullable=False),
     sa.Column("model_version", sa.String(NAME), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("score", sa.Integer, nullable=False),
+    #: The challenger's probability x 100, unrounded (to 3 decimals): at a low base rate whole
+    #: percents would tie most records and hide the ranking the comparison is about.
+    sa.Column("score", sa.Float, nullable=False),
     sa.Index("ix_shadow_scores_record", "model_version", "connector", "object_type", "record_id", "at"),
 )
 

@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("record_id", sa.String(ID), nullable=False),
         sa.Column("model_version", sa.String(NAME), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("score", sa.Integer, nullable=False),
+        sa.Column("score", sa.Float, nullable=False),
     )
     op.create_index("ix_shadow_scores_record", "shadow_scores",
                     ["model_version", "connector", "object_type", "record_id", "at"])
