@@ -296,7 +296,7 @@ class _FeedbackLoop:
             built, champion = self.champion(loop_training, training, artifacts)
             challenger = self.challenger(built, champion, training, artifacts)
             self.simulate_sales(challenger, loop_training.DECIDED)
-            self.report(report, challenger, loop_training.DECIDED)
+            self.report(report)
         except _Skip:
             pass
         return self.jobs
@@ -455,29 +455,20 @@ class _FeedbackLoop:
 
     # --- e. the report --------------------------------------------------------------------------
 
-    def report(self, report: ModuleType, challenger: Any, decided_kinds: Sequence[Any]) -> None:
+    def report(self, report: ModuleType) -> None:
         store, config = self.agent.store, self.agent.config
         built = report.build_store_report(store, config, datetime.now(timezone.utc))
         path = self.out_dir / "report.html"
         report.write_html(path, built)
         live = built.live
-        started = store.shadow_started(None, challenger.version)
         if live is None:  # no challenger file: nothing to compare (the report says so)
             self.say(f"  e. {built.verdict.reason}; the report: open {path}")
             return
         self.say(f"  e. live: {live.n} outcomes decided since the challenger started, each with both models' scores "
                  f"from before it ({live.positives} converted)")
-        early: Counter[str] = Counter()
-        for name in self.agent.jobs:
-            for row in store.outcomes(name, observed_since=started, kinds=decided_kinds) if started else []:
-                if row.occurred_at is not None and _utc(row.occurred_at) < _utc(started):
-                    early[f"{name} {row.kind.value}"] += 1
         left_out = [f"{n} {why}" for why, n in sorted(live.skipped.items())]
-        left_out += [f"{n} {what} dated before the challenger started" for what, n in sorted(early.items())]
         if left_out:
-            self.say("     left out: " + "; ".join(left_out) + (
-                " (Salesforce dates a conversion by its day, ConvertedDate: a lead converted today counts from midnight)"
-                if early.get("salesforce converted") else ""))
+            self.say("     left out: " + "; ".join(left_out))
         if built.comparison is not None:
             summary = live.summary()
             settings = config.predictive
