@@ -40,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) system-deps lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadfile
 
 test-fast: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow"
