@@ -64,7 +64,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from leadscore.agent.config import load_config
 from leadscore.agent.core.records import group_by_lead
-from leadscore.agent.sync.agent import build_scorer
+from leadscore.agent.sync import build_scorer
 from leadscore.agent.sync.diff import DiffPolicy
 from leadscore.agent.core.contract import Connector, Cursor
 from tests.cli_agent import toml_table, toml_value

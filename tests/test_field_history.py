@@ -124,7 +124,7 @@ def test_an_upgraded_store_starts_its_history_from_the_mirror(url: str, clock: C
         with store.engine.begin() as conn:  # back to the revision before the field history
             config = migrate.alembic_config()
             config.attributes["connection"] = conn
-            command.downgrade(config, "-1")
+            command.downgrade(config, "0003")  # the revision before the field history
         assert "mirror_field_versions" not in sa.inspect(store.engine).get_table_names()
     with StateStore.open(url, clock=clock) as store:  # opening migrates it again, and seeds it
         found = history(store)
