@@ -10,7 +10,7 @@ import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 import pytest
@@ -181,6 +181,7 @@ class Pulled:
     activities: list[Any]
     deleted: list[str]
     cursor: Any
+    retired: list[str] = field(default_factory=list)
 
 
 def pull_all(connector: Any, cursor: Any, needs: Any = None) -> Pulled:
@@ -189,6 +190,7 @@ def pull_all(connector: Any, cursor: Any, needs: Any = None) -> Pulled:
         out.leads.extend(batch.leads)
         out.activities.extend(batch.activities)
         out.deleted.extend(batch.deleted_ids)
+        out.retired.extend(lead.id for lead in batch.retired)
         out.cursor = batch.cursor
     return out
 

@@ -89,7 +89,7 @@ def test_demo_backfills_both_emulated_crms_the_second_sync_writes_nothing_and_th
 
 @pytest.mark.network
 def test_the_loop_step_says_why_it_stops_with_too_few_outcomes_and_the_demo_still_succeeds(tmp_path: Path) -> None:
-    done = _demo(tmp_path / "demo", "--leads", "100")
+    done = _demo(tmp_path / "demo", "--leads", "30")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     loop = done.stdout.split("4. the feedback loop")[1]
     assert "the champion was not trained: too few outcomes to learn from" in loop

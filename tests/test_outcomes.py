@@ -157,6 +157,31 @@ def test_salesforce_sync_records_conversions_opportunities_and_statuses(store: S
         harness.close()
 
 
+def test_a_converted_salesforce_lead_is_retired_with_its_history_and_trains_as_converted(store: StateStore) -> None:
+    """Salesforce makes a converted Lead read-only and merges it into its Contact: the mirror keeps
+    it retired - out of every rescore and write, its history kept - so its conversion is a label
+    of a lead the training set knows."""
+    harness = SalesforceHarness()
+    try:
+        emu = harness.emulator
+        leads = harness.seed(12)
+        pipeline = pipeline_for(harness.connector(), store)
+        pipeline.sync()
+        emu.convert_lead(leads[0])
+        pipeline.sync()
+        live = {m.lead.id for m in store.mirror_leads("salesforce", "lead")}
+        history = {h.lead.id: h for h in store.lead_history("salesforce", "lead")}
+        assert leads[0] not in live and leads[0] in history and set(leads[1:]) <= live
+        assert history[leads[0]].versions  # its fields over time are kept
+        assert store.status("salesforce").mirrored_leads.get("lead") == len(leads) - 1
+        scored_live = sum(1 for _ in store.mirror_leads("salesforce"))  # live leads and Contacts (the new one too)
+        assert pipeline.rescore().scored == scored_live and scored_live == sum(store.status("salesforce").mirrored_leads.values())
+        converted = {o.record_id for o in store.outcomes("salesforce", kinds=["converted"], object_type="lead")}
+        assert leads[0] in converted and converted <= set(history)  # every conversion is of a lead the history holds
+    finally:
+        harness.close()
+
+
 # --- a failing outcome pull ----------------------------------------------------------------------
 
 

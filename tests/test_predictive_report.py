@@ -41,7 +41,7 @@ from leadscore.agent.scoring import ScoringEngine
 from leadscore.agent.core.records import Outcome
 
 from .test_hybrid import RULES
-from .test_predictive import AS_OF, FAST, X_EDUCATION, synthetic
+from .test_predictive import AS_OF, FAST, ROOT, X_EDUCATION, synthetic
 
 FAST_TOML = """
 [predictive]
@@ -389,7 +389,7 @@ def test_x_education_report(tmp_path: Path) -> None:
     if not X_EDUCATION.is_file():
         pytest.skip(f"X Education data not found at {X_EDUCATION}")
     data = load_csv_dataset(X_EDUCATION, X_EDUCATION_MAPPING)
-    rules = ScoringEngine(parse_config(X_EDUCATION_RULES).scoring)
+    rules = ScoringEngine(parse_config((ROOT / "bench" / "x_education_model.toml").read_text(encoding="utf-8")).scoring)
     config = PredictiveConfig(exclude=list(X_EDUCATION_LEAKY_FIELDS), folds=3, inner_folds=2, logistic_c=[0.03, 0.3], scorecard_c=[0.3, 1.0])
     report = build_report(rules, data.leads, data.activities, data.outcomes, datetime(2020, 1, 1, tzinfo=timezone.utc), config=config,
                           sources={"data": "X Education Leads.csv"})
@@ -406,50 +406,3 @@ def test_x_education_report(tmp_path: Path) -> None:
     assert_plots(page, report.plots())
     assert_self_contained(page, dom)
 
-
-X_EDUCATION_RULES = """
-[scoring]
-name = "x-education"
-[scoring.total]
-min_points = 0
-[[scoring.rules]]
-kind = "fit"
-id = "add-form"
-label = "Came through the lead add form"
-field = "custom.lead_origin"
-equals = "Lead Add Form"
-points = 30
-[[scoring.rules]]
-kind = "fit"
-id = "working"
-label = "Occupation: {value}"
-field = "custom.occupation"
-equals = "Working Professional"
-points = 25
-[[scoring.rules]]
-kind = "fit"
-id = "long-visit"
-label = "15+ minutes on the site"
-field = "custom.time_on_site"
-gte = 900
-points = 20
-[[scoring.rules]]
-kind = "fit"
-id = "bounced"
-label = "Last activity: email bounced"
-field = "custom.last_activity"
-equals = "Email Bounced"
-points = -10
-[[scoring.stages]]
-name = "Cold"
-[[scoring.stages]]
-name = "MQL"
-min_score = 25
-[[scoring.stages]]
-name = "SQL"
-min_score = 50
-requires = ["occupation"]
-[scoring.qualification.occupation]
-field = "custom.occupation"
-exists = true
-"""

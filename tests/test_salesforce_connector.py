@@ -32,8 +32,9 @@ def test_contacts_carry_the_history_of_the_leads_they_were_converted_from(harnes
     converted = [i for i in ids if harness.emulator.record("Lead", i).get("IsConverted")]
     assert converted
     connector = harness.connector()
-    leads, _, deleted, _ = _pull_all(connector, Cursor("lead", None))
-    assert set(converted) <= set(deleted) and not set(converted) & {lead.id for lead in leads}
+    pulled = pull_all(connector, Cursor("lead", None))
+    # A converted Lead is read-only and merged into its Contact: retired (kept as history), not deleted.
+    assert set(converted) <= set(pulled.retired) and not set(converted) & ({lead.id for lead in pulled.leads} | set(pulled.deleted))
     contacts, activities, _, _ = _pull_all(connector, Cursor("contact", None))
     contact_of = {i: harness.emulator.record("Lead", i)["ConvertedContactId"] for i in converted}
     assert set(contact_of.values()) <= {c.id for c in contacts}
@@ -291,8 +292,8 @@ def test_count_on_a_fresh_cursor_is_what_a_full_pull_yields(harness: SalesforceH
     needs = PullNeeds(frozenset({"title"}), frozenset())
     for object_type in ("lead", "contact"):
         counted = connector.count(Cursor(object_type, None))  # type: ignore[arg-type]
-        leads, _, deleted, _ = _pull_all(connector, Cursor(object_type, None), needs)  # type: ignore[arg-type]
-        assert counted == len(leads) + len(deleted) and counted > 0, object_type
+        pulled = pull_all(connector, Cursor(object_type, None), needs)  # type: ignore[arg-type]
+        assert counted == len(pulled.leads) + len(pulled.deleted) + len(pulled.retired) and counted > 0, object_type
 
 
 def test_count_after_edits_is_small_and_costs_one_call(harness: SalesforceHarness) -> None:

@@ -110,8 +110,13 @@ class PullBatch:
     leads: Sequence[Lead]
     activities: Sequence[Activity]
     cursor: Cursor
-    #: Ids deleted (or merged away) in the CRM since the previous cursor.
+    #: Ids deleted in the CRM since the previous cursor: the mirror forgets them.
     deleted_ids: Sequence[str] = ()
+    #: Records that left the set the agent scores and writes but whose past is a lead's history (a
+    #: converted Salesforce Lead: read-only, merged into its Contact), as last read. The mirror
+    #: keeps them - adding one it never held, with these fields - out of every rescore and write,
+    #: so their history still makes training rows. Never scored.
+    retired: Sequence[Lead] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,8 @@ class BatchTx:
             raise
 
     def mirror(
-        self, leads: Sequence[Lead], activities: Sequence[Activity] = (), deleted_ids: Sequence[str] = ()
+        self, leads: Sequence[Lead], activities: Sequence[Activity] = (), deleted_ids: Sequence[str] = (),
+        retired: Sequence[Lead] = (),
     ) -> None:
         """Upsert ``leads`` into the mirror and make ``activities`` theirs; remove ``deleted_ids``.
 
@@ -113,14 +114,18 @@ class BatchTx:
         for (``updated_at``) is left alone, so a backfill running behind the live sync never rolls
         the mirror back. Deleted leads lose their mirror rows (a deletion may be an erasure
         request) and their pending failures; their written values and history stay, as a record of
-        what leadscore wrote.
+        what leadscore wrote. Retired leads (:attr:`PullBatch.retired`) keep their mirror rows
+        and history, out of every rescore, and lose their pending failures: nothing is written to
+        them any more.
         """
         wrong = sorted({lead.object_type for lead in leads} - {self.object_type})
         if wrong:
             raise ValueError(f"a {self.object_type} batch holds {', '.join(wrong)} records")
         with self._step(f"mirror the {self.connector} {self.object_type} batch"):
-            done = mirror_batch(self._conn, self._now(), self.connector, self.object_type, leads, activities, deleted_ids)
-            gone = [RecordKey(self.object_type, record_id) for record_id in deleted_ids]  # type: ignore[arg-type]
+            done = mirror_batch(self._conn, self._now(), self.connector, self.object_type, leads, activities, deleted_ids,
+                                retired)
+            ended = [*deleted_ids, *(lead.id for lead in retired)]
+            gone = [RecordKey(self.object_type, record_id) for record_id in ended]  # type: ignore[arg-type]
             delete_failures(self._conn, self.connector, gone)
         self.outcome = self.outcome.plus(
             mirrored=done.mirrored, stale=done.stale, activities=done.activities, deleted=done.deleted
@@ -221,7 +226,7 @@ class Batches(Cursors):
         moves exactly when the writes it covers are durably recorded.
         """
         with self.batch(connector, batch.cursor.object_type, backfill_id=backfill_id) as tx:
-            tx.mirror(batch.leads, batch.activities, batch.deleted_ids)
+            tx.mirror(batch.leads, batch.activities, batch.deleted_ids, batch.retired)
             keys = list(reread)
             if keys:
                 tx.reread(keys)

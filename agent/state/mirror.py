@@ -7,6 +7,11 @@ and cursor); a rescore reads it a page at a time (:meth:`Mirror.mirror_leads`), 
 training with the field history (:meth:`Mirror.lead_history`, see :mod:`.history`). It never goes
 back: a page holding older data for a lead than the mirror (a backfill behind the live sync)
 leaves that lead alone.
+
+A **retired** record (``retired_at``: a converted Salesforce Lead, read-only and merged into its
+Contact) stays with its fields, versions and activities, out of :meth:`Mirror.mirror_leads` (so
+out of every rescore, reconcile and write) and of the status counts, but in
+:meth:`Mirror.lead_history`: its past is what a model learns its conversion from.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class Mirrored:
     deleted: int
     #: Field versions written (fields that changed, or were first seen).
     versions: int = 0
+    #: Records retired (kept as history, out of the scored set).
+    retired: int = 0
 
 
 class Mirror(StoreBase):
@@ -68,11 +75,11 @@ class Mirror(StoreBase):
             activities = _activities(conn, connector, keys)
             return [MirroredLead(_lead(row), tuple(activities.get(key, ()))) for row, key in zip(rows, keys)]
 
-        return self._mirror_pages(connector, object_type, page_size, "read the mirror", load)
+        return self._mirror_pages(connector, object_type, page_size, "read the mirror", load, retired=False)
 
     def _mirror_pages(
         self, connector: str, object_type: ObjectType | None, page_size: int, doing: str,
-        load: Callable[[Connection, list[Any], list[tuple[str, str]]], list[T]],
+        load: Callable[[Connection, list[Any], list[tuple[str, str]]], list[T]], *, retired: bool = True,
     ) -> Iterator[T]:
         """The mirror's leads a page at a time (keyset paging on the primary key): ``load`` turns
         a page's rows and keys into results in the page's own short read transaction (reading what
@@ -86,6 +93,8 @@ class Mirror(StoreBase):
             )
             if object_type is not None:
                 query = query.where(m.c.object_type == object_type)
+            if not retired:
+                query = query.where(m.c.retired_at.is_(None))
             if after is not None:
                 query = query.where(sa.tuple_(m.c.object_type, m.c.lead_id) > sa.tuple_(*after))
             with self._transaction(doing, read=True) as conn:
@@ -116,7 +125,8 @@ class Mirror(StoreBase):
     ) -> Iterator[MirroredHistory]:
         """Every mirrored lead of ``connector`` (of one object type, or all) over time: the lead
         as last pulled, its field versions and its activities, each oldest first. What the
-        point-in-time training builder reads to see a lead as it was at any instant.
+        point-in-time training builder reads to see a lead as it was at any instant. Retired
+        records are included: a converted Lead's past is what a model learns conversion from.
 
         Pages like :meth:`mirror_leads` (keyset paging, one short read transaction a page).
         """
@@ -145,14 +155,47 @@ def mirror_batch(
     leads: Sequence[Lead],
     activities: Sequence[Activity] = (),
     deleted_ids: Sequence[str] = (),
+    retired: Sequence[Lead] = (),
 ) -> Mirrored:
     """Upsert ``leads`` with exactly their ``activities`` (a connector reads a pulled lead's
-    activities whole), add activities of leads not in the batch, and remove ``deleted_ids`` and
-    their activities. A lead the mirror holds newer data for keeps it."""
+    activities whole), add activities of leads not in the batch, remove ``deleted_ids`` and
+    their activities, and mark ``retired`` leads retired: kept with their history (one the
+    mirror never held is added with the fields it was read with; one it holds keeps its fields
+    and activities), out of every rescore. A retired record pulled again as a lead is live
+    again. A lead the mirror holds newer data for keeps it."""
     mirrored, stale, fresh_ids, stale_ids, versions = _upsert_leads(conn, now, connector, object_type, leads)
     stored = _replace_activities(conn, connector, object_type, activities, fresh_ids, stale_ids)
     deleted = _delete(conn, connector, object_type, list(dict.fromkeys(deleted_ids)))
-    return Mirrored(mirrored=mirrored, stale=stale, activities=stored, deleted=deleted, versions=versions)
+    retiring = list({lead.id: lead for lead in retired}.values())
+    unknown = _unknown(conn, connector, object_type, [lead.id for lead in retiring])
+    if unknown:
+        _, _, _, _, added = _upsert_leads(conn, now, connector, object_type, [lead for lead in retiring if lead.id in unknown])
+        versions += added
+    gone = _retire(conn, now, connector, object_type, [lead.id for lead in retiring])
+    return Mirrored(mirrored=mirrored, stale=stale, activities=stored, deleted=deleted, versions=versions, retired=gone)
+
+
+def _unknown(conn: Connection, connector: str, object_type: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the mirror does not hold."""
+    t = mirror_leads
+    held: set[str] = set()
+    for part in chunks(ids):
+        held.update(conn.execute(sa.select(t.c.lead_id).where(
+            t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part))).scalars())
+    return set(ids) - held
+
+
+def _retire(conn: Connection, now: datetime, connector: str, object_type: str, ids: list[str]) -> int:
+    retired = 0
+    t = mirror_leads
+    for part in chunks(ids):
+        result = conn.execute(
+            sa.update(t)
+            .where(t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part), t.c.retired_at.is_(None))
+            .values(retired_at=now)
+        )
+        retired += result.rowcount
+    return retired
 
 
 def _upsert_leads(
@@ -192,6 +235,7 @@ def _upsert_leads(
                 "created_at": sa.func.coalesce(stmt.excluded.created_at, t.c.created_at),
                 "updated_at": stmt.excluded.updated_at,
                 "mirrored_at": stmt.excluded.mirrored_at,
+                "retired_at": None,  # pulled again: live again
             },
         )
         conn.execute(

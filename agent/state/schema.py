@@ -97,6 +97,8 @@ mirror_leads = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=True),
     sa.Column("mirrored_at", UTCDateTime, nullable=False),
+    #: When the record left the scored set but stayed as history (``PullBatch.retired``).
+    sa.Column("retired_at", UTCDateTime, nullable=True),
 )
 
 mirror_activities = sa.Table(

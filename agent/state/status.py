@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from leadscore.agent.state.cursors import Backfill, CursorState, cursor_states, list_backfills
@@ -44,7 +45,7 @@ def read_status(conn: Connection, connector: str, now: datetime) -> ConnectorSta
         backfills=tuple(list_backfills(conn, connector)),
         last_runs=last_runs(conn, connector),
         failures=failure_counts(conn, connector),
-        mirrored_leads=count_by(conn, m, m.c.object_type, m.c.connector == connector),
+        mirrored_leads=count_by(conn, m, m.c.object_type, sa.and_(m.c.connector == connector, m.c.retired_at.is_(None))),
         mirrored_activities=count_by(conn, a, a.c.object_type, a.c.connector == connector),
         written=count_by(conn, w, w.c.object_type, w.c.connector == connector),
         leases=held_leases(conn, connector, now),

@@ -180,18 +180,21 @@ class RecordReader:
             state.seen.update(r["Id"] for r in records)
             leads: list[Lead] = []
             deleted: list[str] = []
+            retired: list[Lead] = []
             for record in records:
                 state.advance(parse_time(record.get("SystemModstamp")))
                 if record.get("IsDeleted"):
                     deleted.append(record["Id"])
                 elif state.sobject == "Lead" and record.get("IsConverted"):
                     self.conversions.note(record["Id"], record.get("ConvertedContactId"))
-                    deleted.append(record["Id"])  # merged away into its Contact
+                    # Merged into its Contact and read-only: never scored again, its past kept as history.
+                    retired.append(self._lead(record, state.object_type, state.wanted))
                 else:
                     leads.append(self._lead(record, state.object_type, state.wanted))
             activities = self._activities(leads, state.sobject, state.types) if leads else []
             if records:
-                yield PullBatch(leads=leads, activities=activities, cursor=state.cursor(), deleted_ids=deleted)
+                yield PullBatch(leads=leads, activities=activities, cursor=state.cursor(), deleted_ids=deleted,
+                                retired=retired)
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
                 return

@@ -24,20 +24,16 @@ depends_on: Union[str, Sequence[str], None] = None
 
 ID = 255
 NAME = 64
-
-
-def _json() -> sa.types.TypeEngine:  # type: ignore[type-arg]
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-def _big_id() -> sa.types.TypeEngine:  # type: ignore[type-arg]
-    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+#: A 64-bit autoincrement id (SQLite autoincrements only ``INTEGER PRIMARY KEY``) and JSON
+#: (``jsonb`` on PostgreSQL), as the schema module types them.
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
     op.create_table(
         "shadow_scores",
-        sa.Column("id", _big_id(), primary_key=True, autoincrement=True),
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         sa.Column("connector", sa.String(NAME), nullable=False),
         sa.Column("object_type", sa.String(NAME), nullable=False),
         sa.Column("record_id", sa.String(ID), nullable=False),
@@ -49,12 +45,12 @@ def upgrade() -> None:
                     ["model_version", "connector", "object_type", "record_id", "at"])
     op.create_table(
         "model_history",
-        sa.Column("id", _big_id(), primary_key=True, autoincrement=True),
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("event", sa.String(32), nullable=False),
         sa.Column("model_version", sa.String(NAME), nullable=False),
         sa.Column("previous_version", sa.String(NAME), nullable=True),
-        sa.Column("detail", _json(), nullable=True),
+        sa.Column("detail", JSON, nullable=True),
     )
     op.create_index("ix_model_history_version", "model_history", ["model_version", "at"])
 
