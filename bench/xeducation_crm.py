@@ -384,72 +384,15 @@ def start_loaded_emulator(csv_path: Path, *, seed: int = DEFAULT_SEED, tier_limi
 # --- the agent's config -----------------------------------------------------------------------
 
 #: A small hand-written rules model: the sync scores with it (the predictive model is trained
-#: from what the sync stores). The same rules the CSV report test uses.
-RULES = """\
-[scoring]
-name = "x-education"
-description = "Hand-written rules for X Education's leads; the model trained from outcomes is measured against them."
-
-[scoring.total]
-min_points = 0
-
-[[scoring.rules]]
-kind = "fit"
-id = "add-form"
-label = "Came through the lead add form"
-field = "custom.lead_origin"
-equals = "Lead Add Form"
-points = 30
-
-[[scoring.rules]]
-kind = "fit"
-id = "working"
-label = "Occupation: {value}"
-field = "custom.occupation"
-equals = "Working Professional"
-points = 25
-
-[[scoring.rules]]
-kind = "fit"
-id = "long-visit"
-label = "15+ minutes on the site"
-field = "custom.time_on_site"
-gte = 900
-points = 20
-
-[[scoring.rules]]
-kind = "fit"
-id = "bounced"
-label = "Last activity: email bounced"
-field = "custom.last_activity"
-equals = "Email Bounced"
-points = -10
-
-[[scoring.stages]]
-name = "Cold"
-
-[[scoring.stages]]
-name = "MQL"
-min_score = 25
-
-[[scoring.stages]]
-name = "SQL"
-min_score = 50
-"""
+#: from what the sync stores). The CSV report test (tests/test_predictive_report.py) uses them too.
+RULES = Path(__file__).resolve().with_name("x_education_model.toml").read_text(encoding="utf-8")
 
 
 def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    """A TOML value: JSON's scalars and arrays are TOML's; a mapping is an inline table."""
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
-    raise TypeError(value)
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
 
 
 def field_map() -> dict[str, str]:
