@@ -1,5 +1,8 @@
 """The live challenger: its shadow scores, and the history of models (trained, challenging,
-promoted, retired).
+promoted, retired). And retired mirror records: a record that left the set the agent scores and
+writes (a converted Salesforce Lead, read-only and merged into its Contact) keeps its mirror row,
+activities and field versions, marked ``retired_at``, so its history still makes training rows
+(before this revision such records were deleted from the mirror).
 
 Written out in full rather than importing :mod:`agent.state.schema`, so this revision builds the
 same tables forever, whatever the schema module later becomes.
@@ -53,8 +56,12 @@ def upgrade() -> None:
         sa.Column("detail", JSON, nullable=True),
     )
     op.create_index("ix_model_history_version", "model_history", ["model_version", "at"])
+    with op.batch_alter_table("mirror_leads") as batch:
+        batch.add_column(sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("mirror_leads") as batch:
+        batch.drop_column("retired_at")
     op.drop_table("model_history")
     op.drop_table("shadow_scores")
