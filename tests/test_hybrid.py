@@ -39,6 +39,7 @@ from leadscore.agent.core.records import Outcome
 
 from .conftest import stage_ladder
 from .test_predictive import AS_OF, FAST, synthetic
+from .test_reasons import points_read
 
 #: A rules model on the synthetic leads' fields, with a gated top stage and a grade matrix, on a
 #: 0-100-ish scale so one ladder can read rules, predictive or blended scores.
@@ -165,6 +166,18 @@ def test_blend_reasons_sum_exactly_to_the_blended_score(engine: ScoringEngine, m
     sample = scorer.score(leads[0], by_lead.get(leads[0].id, ()), AS_OF)
     rules_ids = {p.rule for p in sample.reasons}
     assert "predictive" in rules_ids and rules_ids - {"predictive", "blend", None}
+
+
+@pytest.mark.parametrize("write", ["rules", "predictive", "blend"])
+def test_every_reason_line_a_rep_reads_adds_up_to_the_score_within_the_field(  # type: ignore[no-untyped-def]
+    engine: ScoringEngine, model: PredictiveModel, population, write: str
+) -> None:
+    leads, by_lead, _ = population
+    scorer = hybrid(engine, model, write=write)
+    for i, result in enumerate(scorer.score_all(leads, by_lead, AS_OF)):
+        for budget in (40, 60 + i % 50, 255):  # the Salesforce field, and lines cut harder
+            line = result.reason(budget)
+            assert len(line) <= budget and points_read(line) == result.score, (budget, line, result.score)
 
 
 def test_blend_of_arrays_matches_the_scalar_rounding() -> None:

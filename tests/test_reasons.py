@@ -1,4 +1,5 @@
-"""The reason line: gate notes first, then parts by size, within the budget, cut honestly."""
+"""The reason line: gate notes first, then parts by size, within the budget, cut so it still adds
+up: the parts left out are summed into one closing part."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ parts_strategy = st.lists(
     st.builds(
         ReasonPart,
         points=st.integers(-50, 50),
-        label=st.text(min_size=1, max_size=60),
+        label=st.text(st.characters(categories=("L", "Nd", "Zs")), min_size=1, max_size=60),
         kind=st.sampled_from(["fit", "engagement", "cap"]),
         detail=st.one_of(st.none(), st.text(max_size=20)),
     ),
@@ -33,29 +34,52 @@ def test_parts_in_order_of_size_with_gates_first() -> None:
     assert format_reason(parts) == "Held at MQL: SQL needs budget | -20 Big penalty | +20 Big (2d ago) | +5 Small"
 
 
-def test_cut_line_counts_what_it_left_out() -> None:
+def test_a_cut_line_sums_what_it_left_out_so_it_adds_up_to_the_score() -> None:
     parts = [ReasonPart(10 - i, f"Rule number {i}", "fit") for i in range(10)]
     line = format_reason(parts, budget=60)
-    assert line == "+10 Rule number 0 | +9 Rule number 1 | \u2026+8 more"
+    assert line == "+10 Rule number 0 | +9 Rule number 1 | +36 from 8 more"  # 10 + 9 + 36 = 55, the score
     assert len(line) <= 60
 
 
 def test_a_single_part_longer_than_the_budget_is_clipped() -> None:
     line = format_reason([ReasonPart(1, "x" * 500, "fit")], budget=40)
-    assert len(line) == 40 and line.endswith("\u2026")
+    assert len(line) == 40 and line.endswith("\u2026") and line.startswith("+1 ")
+
+
+def test_a_largest_part_too_long_to_fit_is_clipped_beside_the_rest() -> None:
+    line = format_reason([ReasonPart(30, "y" * 300, "fit"), ReasonPart(-5, "Free email", "fit")], budget=50)
+    assert line.startswith("+30 yyy") and line.endswith("\u2026 | -5 from 1 more") and len(line) == 50
 
 
 @given(parts=parts_strategy, budget=st.integers(40, 300))
-def test_budget_always_holds_and_the_tail_count_is_exact(parts: list[ReasonPart], budget: int) -> None:
+def test_the_line_fits_and_its_points_always_sum_to_the_score(parts: list[ReasonPart], budget: int) -> None:
     line = format_reason(parts, budget)
     assert len(line) <= budget
     shown = ordered_for_display(parts)
+    total = sum(p.points for p in shown)
     full = " | ".join(p.render() for p in shown)
     if len(full) <= budget:
         assert line == full
-    else:
-        match = re.search(r" \| \u2026\+(\d+) more$", line)
-        if match:  # otherwise the first part alone was clipped
-            kept = line[: match.start()]
-            omitted = int(match.group(1))
-            assert kept == " | ".join(p.render() for p in shown[: len(shown) - omitted])
+        return
+    if len(shown) == 1:
+        assert shown[0].render().startswith(line[:-1])
+        return
+    match = re.search(r" \| ([+-]\d+) from (\d+) more$", line)
+    assert match, line
+    hidden, count = int(match.group(1)), int(match.group(2))
+    kept = shown[: len(shown) - count]
+    head = line[: match.start()]
+    rendered = " | ".join(p.render() for p in kept)
+    assert head == rendered or (len(kept) == 1 and head.endswith("\u2026") and rendered.startswith(head[:-1]))
+    assert sum(p.points for p in kept) + hidden == total  # what the rep reads adds up to the score
+
+
+def points_read(line: str) -> int:
+    """What a rep adds up reading a reason line: each part's leading points (a gate note has none),
+    the closing part's sum."""
+    total = 0
+    for segment in line.split(" | "):
+        match = re.match(r"([+-]\d+)( from \d+ (more|parts)$| )", segment)
+        if match:
+            total += int(match.group(1))
+    return total

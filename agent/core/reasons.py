@@ -1,7 +1,9 @@
 """Reason parts, and rendering them into the one line a sales rep reads in the CRM.
 
 The parts always sum to the score (the engine guarantees it); this module only decides what fits
-in the CRM field: gate notes first (why a stage was withheld), then contributions by size.
+in the CRM field: gate notes first (why a stage was withheld), then contributions by size. A line
+cut to fit still adds up: the parts left out are summed into one closing part, ``+25 from 3
+more``, so the points a rep reads always sum to the score they see.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ def ordered_for_display(parts: Iterable[ReasonPart]) -> list[ReasonPart]:
 
 
 def format_reason(parts: Iterable[ReasonPart], budget: int = 255) -> str:
-    """Join the parts within ``budget`` characters; what does not fit is counted in a
-    ``+N more`` tail so a reader knows the line is not the whole story."""
+    """Join the parts within ``budget`` characters. What does not fit is summed into one closing
+    part (``+25 from 3 more``), so the line's points always add up to the score; when not even
+    the largest part fits beside it, that part's label is clipped, and when nothing fits at all
+    the line is the score alone (``+139 from 12 parts``)."""
     if budget < 1:
         raise ValueError("budget must be positive")
     ordered = ordered_for_display(parts)
@@ -62,13 +66,27 @@ def format_reason(parts: Iterable[ReasonPart], budget: int = 255) -> str:
             break
     else:
         return SEPARATOR.join(texts)
+    if len(ordered) == 1:
+        return _clip(texts[0], budget)  # its points lead the text: the line still adds up
     lengths = [len(t) for t in texts]
+    total = sum(p.points for p in ordered)
+    shown_points = [0]  # the points of the first k parts
+    for part in ordered[: len(texts)]:
+        shown_points.append(shown_points[-1] + part.points)
     for keep in range(len(texts) - 1, 0, -1):
-        tail = f"{SEPARATOR}{ELLIPSIS}+{len(ordered) - keep} more"
+        tail = f"{SEPARATOR}{total - shown_points[keep]:+d} from {len(ordered) - keep} more"
         head = sum(lengths[:keep]) + len(SEPARATOR) * (keep - 1)
         if head + len(tail) <= budget:
             return SEPARATOR.join(texts[:keep]) + tail
-    return _clip(texts[0], budget)
+    tail = f"{SEPARATOR}{total - shown_points[1]:+d} from {len(ordered) - 1} more"
+    room = budget - len(tail)
+    if room >= MIN_CLIPPED:  # the largest part, its label clipped: its points still lead
+        return _clip(texts[0], room) + tail
+    return _clip(f"{total:+d} from {len(ordered)} parts", budget)
+
+
+#: The shortest clipped first part worth showing beside the closing part.
+MIN_CLIPPED = 12
 
 
 def _clip(text: str, budget: int) -> str:
