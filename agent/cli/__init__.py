@@ -3,7 +3,7 @@
 - :mod:`.admin`: ``validate``, ``setup``;
 - :mod:`.scoring`: ``score``, ``explain`` (a CSV export, offline);
 - :mod:`.predictive`: ``train``, ``learn-points``, ``report``, ``promote`` (the ``[predictive]`` extra);
-- :mod:`.sync`: ``run``, ``sync``, ``backfill``, ``rescore``, ``reconcile``, ``status``, ``preview``;
+- :mod:`.sync`: ``run``, ``sync``, ``backfill``, ``rescore``, ``reconcile``, ``status``, ``history``, ``preview``;
 - :mod:`.demo`: ``demo``, ``emulator`` (the ``[emulators]`` extra, but ``demo --offline``);
 - :mod:`.options`: what they share (the ``--config`` option, the one instant parser, the consoles).
 
@@ -43,6 +43,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("reconcile", sync.reconcile),
     ("setup", admin.setup),
     ("status", sync.status),
+    ("history", sync.history),
     ("preview", sync.preview),
     ("emulator", demo.emulator),
 )

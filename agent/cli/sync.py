@@ -11,6 +11,7 @@ was skipped because another agent holds its lease (a crashed agent's lease runs 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ from leadscore.agent.cli.options import (
     prepare,
 )
 from leadscore.agent.config import AgentConfig, load_config, require_secrets
+from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.core.contract import Connector, Cursor
 from leadscore.agent.metrics import HealthState, Metrics, serve
 from leadscore.agent.scheduler import serve as serve_jobs
@@ -306,6 +308,80 @@ def _dry_run(config: Path, connector: Sequence[str] | None, since: datetime | No
     finally:
         agent.close()
     out.print(f"dry run: {rows} value changes would be written -> {path} (nothing was written)", highlight=False)
+
+
+def history(
+    record_id: Annotated[str, typer.Argument(help="The CRM record id (a HubSpot contact id, a Salesforce Lead or Contact id).")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    connector: ConnectorOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines: one object per change, oldest first.")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the latest N changes.")] = None,
+) -> None:
+    """A record's score history: each change of its written score, stage or reason, with the model version and what changed."""
+    loaded = load_config(config)
+    store = open_store(loaded)
+    try:
+        found = store.history_keys(record_id, connector or list(loaded.connectors))
+        if not found:
+            raise ConfigError(f"RECORD_ID: no score history for {record_id!r} in the state store "
+                              f"({', '.join(connector or list(loaded.connectors))}); was it ever scored and written?")
+        for name, key in found:
+            read = store.history(name, key, limit=None if limit is None else limit + 1)  # one more: what the first shown changed
+            changes = [history_changes(before, after) for before, after in zip([None, *read], read)]
+            if limit is not None and len(read) > limit:
+                read, changes = read[1:], changes[1:]
+            entries = read
+            if as_json:
+                for entry, changed in zip(entries, changes):
+                    print(json.dumps({"connector": name, "object_type": key.object_type, "record_id": key.record_id,
+                                      "at": entry.at.isoformat(), "score": entry.score, "stage": entry.stage,
+                                      "model_version": entry.model_version, "reason": entry.reason,
+                                      "written_to": entry.written_to, "changed": changed}, ensure_ascii=False))
+                continue
+            table = Table(title=f"{name} {key.object_type} {record_id}: {len(entries)} changes, oldest first",
+                          title_justify="left")
+            for column in ("when (UTC)", "score", "stage", "model", "what changed", "reason"):
+                table.add_column(column, overflow="fold", justify="right" if column == "score" else "left")
+            for entry, changed in zip(entries, changes):
+                table.add_row(entry.at.strftime("%Y-%m-%d %H:%M:%S"), str(entry.score), entry.stage, entry.model_version,
+                              "; ".join(describe_change(k, v) for k, v in changed.items()), entry.reason or "")
+            out.print(table)
+    finally:
+        store.close()
+
+
+def history_changes(before: Any, after: Any) -> dict[str, Any]:
+    """What moved from one history entry to the next: score, stage, model version, and the reason
+    parts that appeared or went (the first entry: everything is new)."""
+    if before is None:
+        return {"first": True}
+    changed: dict[str, Any] = {}
+    if after.score != before.score:
+        changed["score"] = after.score - before.score
+    if after.stage != before.stage:
+        changed["stage"] = [before.stage, after.stage]
+    if after.model_version != before.model_version:
+        changed["model_version"] = [before.model_version, after.model_version]
+    old = (before.reason or "").split(" | ")
+    new = (after.reason or "").split(" | ")
+    added = [part for part in new if part and part not in old]
+    gone = [part for part in old if part and part not in new]
+    if added:
+        changed["reason_added"] = added
+    if gone:
+        changed["reason_gone"] = gone
+    return changed
+
+
+def describe_change(key: str, value: Any) -> str:
+    if key == "first":
+        return "first written"
+    if key == "score":
+        return f"score {value:+d}"
+    if key in ("stage", "model_version"):
+        return f"{'stage' if key == 'stage' else 'model'} {value[0]} -> {value[1]}"
+    sign = "+" if key == "reason_added" else "-"
+    return ", ".join(f"{sign}[{part}]" for part in value)
 
 
 def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:

@@ -88,6 +88,17 @@ class WrittenValues(StoreBase):
             failed = load_failures(conn, connector, wanted)
         return Baseline({key: row.written_values for key, row in written.items()}, failed)
 
+    def history_keys(self, record_id: str, connectors: Sequence[str] | None = None) -> list[tuple[str, RecordKey]]:
+        """Where ``record_id`` has a score history: ``(connector, key)`` pairs (one id can be a
+        Lead in one CRM and a contact in another)."""
+        h = score_history
+        query = sa.select(h.c.connector, h.c.object_type).where(h.c.record_id == record_id).distinct()
+        if connectors is not None:
+            query = query.where(h.c.connector.in_(list(connectors)))
+        with self._transaction("find a record's score history", read=True) as conn:
+            rows = list(conn.execute(query.order_by(h.c.connector, h.c.object_type)))
+        return [(r.connector, RecordKey(r.object_type, record_id)) for r in rows]
+
     def history(self, connector: str, key: RecordKey, *, limit: int | None = None) -> list[HistoryEntry]:
         """The record's written-score changes, oldest first (the latest ``limit`` when given)."""
         h = score_history
