@@ -37,6 +37,7 @@ from leadscore.agent.config import AgentConfig, load_config
 from leadscore.agent.core import extras
 from leadscore.agent.core.contract import WriteSpec
 from leadscore.agent.core.errors import LeadscoreError
+from leadscore.agent.hints import activation_hint, example_config
 from leadscore.agent.logs import configure_logging
 from leadscore.agent.sync import Agent, JobOutcome
 from leadscore.connectors.hubspot.emulator import HubSpotEmulator
@@ -568,7 +569,8 @@ def _summary(console: Console, config: AgentConfig, written: list[Written]) -> N
 
 
 def _next_steps(console: Console, config_path: Path, *, loop: bool = False) -> None:
-    console.print("\n[bold]Try next[/] (activate the environment first: source .venv/bin/activate)")
+    activate = activation_hint()
+    console.print("\n[bold]Try next[/]" + (f" (activate the environment first: {activate})" if activate else ""))
     looped = (
         f"leadscore report --config {config_path}                 # the champion against the challenger on live outcomes",
         f"leadscore promote --config {config_path}                # the challenger becomes the champion (model_file)",
@@ -580,6 +582,6 @@ def _next_steps(console: Console, config_path: Path, *, loop: bool = False) -> N
         *looped,
         "leadscore emulator hubspot --contacts 500          # a HubSpot emulator to point your own config at",
         "leadscore demo --offline                            # score a generated CSV export without any CRM",
-        "cp config.example.toml leadscore.toml   # then add [connectors.hubspot] or [connectors.salesforce] (README)",
+        f"cp {example_config()} leadscore.toml   # then add [connectors.hubspot] or [connectors.salesforce] (README)",
     ):
         console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)

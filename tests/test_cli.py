@@ -98,7 +98,7 @@ def test_explain_prints_the_breakdown(export: tuple[Path, Path]) -> None:
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "fit 45 + engagement 61 = 106" in text
-    assert "Held at MQL: SQL needs budget, authority, need, timeline" in text
+    assert "Held at MQL: missing budget, authority, need, timeline for SQL" in text
     assert "Attended webinar" in text  # zero-point parts are shown in the breakdown
     assert "stage MQL, grade A1" in text
 

@@ -214,7 +214,7 @@ def test_qualification_gates_still_apply_to_a_predictive_driver(engine: ScoringE
     held = scorer.score(Lead("x", fields=strong), acts, AS_OF)
     assert held.score >= 55, "the planted signal should make this lead a near-certain converter"
     assert held.stage == "MQL"
-    assert held.reasons[0].kind == "gate" and held.reasons[0].label == "Held at MQL: SQL needs budget"
+    assert held.reasons[0].kind == "gate" and held.reasons[0].label == "Held at MQL: missing budget for SQL"
     qualified = scorer.score(Lead("x", fields={**strong, "budget": "yes"}), acts, AS_OF)
     assert qualified.stage == "SQL" and not any(p.kind == "gate" for p in qualified.reasons)
     # The rules result's own gate (decided on the rules score) never leaks into another driver's reasons.

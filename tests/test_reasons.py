@@ -29,9 +29,9 @@ def test_parts_in_order_of_size_with_gates_first() -> None:
         ReasonPart(-20, "Big penalty", "fit"),
         ReasonPart(0, "Zero", "engagement"),
         ReasonPart(20, "Big", "engagement", detail="2d ago"),
-        ReasonPart(0, "Held at MQL: SQL needs budget", "gate"),
+        ReasonPart(0, "Held at MQL: missing budget for SQL", "gate"),
     ]
-    assert format_reason(parts) == "Held at MQL: SQL needs budget | -20 Big penalty | +20 Big (2d ago) | +5 Small"
+    assert format_reason(parts) == "Held at MQL: missing budget for SQL | -20 Big penalty | +20 Big (2d ago) | +5 Small"
 
 
 def test_a_cut_line_sums_what_it_left_out_so_it_adds_up_to_the_score() -> None:

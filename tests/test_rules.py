@@ -804,10 +804,10 @@ def test_failed_requirement_withholds_stage_with_a_gate_part(fields: dict[str, A
     assert result.score == 120
     assert result.stage == "MQL"
     gate = result.reasons[0]
-    assert (gate.points, gate.kind, gate.label) == (0, "gate", f"Held at MQL: SQL needs {missing}")
-    assert gate.render() == f"Held at MQL: SQL needs {missing}"
+    assert (gate.points, gate.kind, gate.label) == (0, "gate", f"Held at MQL: missing {missing} for SQL")
+    assert gate.render() == f"Held at MQL: missing {missing} for SQL"
     assert [p.kind for p in result.reasons].count("gate") == 1
-    assert result.reason().startswith("Held at MQL: SQL needs")
+    assert result.reason().startswith("Held at MQL: missing ")
 
 
 def test_requirements_do_not_matter_below_the_threshold() -> None:
@@ -826,13 +826,13 @@ def test_gate_falls_through_several_gated_stages() -> None:
     """ + qualification(budget={"field": "budget", "exists": True}, authority={"field": "authority", "equals": "yes"})
     result = scored_at(150, extra=extra)
     assert result.stage == "Cold"
-    assert result.reasons[0].label == "Held at Cold: SQL needs budget, authority"
+    assert result.reasons[0].label == "Held at Cold: missing budget, authority for SQL"
     result = scored_at(150, extra=extra, budget="yes")
     assert result.stage == "MQL"
-    assert result.reasons[0].label == "Held at MQL: SQL needs authority"
+    assert result.reasons[0].label == "Held at MQL: missing authority for SQL"
     result = scored_at(70, extra=extra)
     assert result.stage == "Cold"
-    assert result.reasons[0].label == "Held at Cold: MQL needs budget"
+    assert result.reasons[0].label == "Held at Cold: missing budget for MQL"
 
 
 # --- grades ----------------------------------------------------------------------------------

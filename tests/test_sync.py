@@ -52,6 +52,7 @@ name = "Cold"
 name = "MQL"
 min_score = 40
 """
+THRESHOLD, LOWER_THRESHOLD = "min_score = 40", "min_score = 30"
 
 
 # --- a scripted CRM ------------------------------------------------------------------------------
@@ -443,6 +444,11 @@ def test_preview_and_status_read_the_state_and_write_nothing(tmp_path: Path) -> 
     assert "30 mirrored records" in shown.output and "10 records change score, 10 change stage" in shown.output
     assert "30 -> 45 (+15)" in shown.output
     assert crm.calls["write"] == writes, "preview wrote something"
+    # Only a threshold moved: stages change, no score does, and preview says so.
+    (tmp_path / "thresholds.toml").write_text(MODEL.replace(THRESHOLD, LOWER_THRESHOLD) + tail)
+    shown = runner.invoke(app, ["preview", "--config", str(tmp_path / "thresholds.toml"), "--current", str(tmp_path / "leadscore.toml")])
+    assert shown.exit_code == 0, shown.output
+    assert "0 records change score, 10 change stage" in shown.output
     status = runner.invoke(app, ["status", "--config", str(tmp_path / "leadscore.toml")])
     assert status.exit_code == 0, status.output
     assert "mirrored: 30 leads" in status.output and "written: 30 leads" in status.output and "failed writes: none" in status.output

@@ -63,8 +63,8 @@ def test_worked_case_without_bant_stays_mql_and_says_why(example_engine: Scoring
     assert result.stage == "MQL"
     gate = [p for p in result.reasons if p.kind == "gate"]
     assert len(gate) == 1 and gate[0].points == 0
-    assert "SQL needs budget, authority, need, timeline" in gate[0].label
-    assert result.reason().startswith("Held at MQL: SQL needs budget")
+    assert "missing budget, authority, need, timeline for SQL" in gate[0].label
+    assert result.reason().startswith("Held at MQL: missing budget")
 
 
 def test_worked_case_with_bant_is_sql(example_engine: ScoringEngine) -> None:
@@ -78,7 +78,7 @@ def test_each_missing_bant_criterion_is_named(example_engine: ScoringEngine, mis
     fields = {k: v for k, v in BANT.items() if k != missing}
     result = example_engine.score(worked_lead(**fields), worked_activities(), AS_OF)
     assert result.stage == "MQL"
-    assert result.reasons[0].label == f"Held at MQL: SQL needs {missing}"
+    assert result.reasons[0].label == f"Held at MQL: missing {missing} for SQL"
 
 
 def test_reason_line_matches_the_documented_shape(example_engine: ScoringEngine) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from importlib import resources
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Optional
@@ -25,15 +24,9 @@ from leadscore.agent.config import load_config
 from leadscore.agent.core import extras
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.csvfiles import write_activities, write_leads, write_scores
+from leadscore.agent.hints import activation_hint, example_config
 from leadscore.agent.scoring import ScoringEngine
 from leadscore.connectors.sample import generate_leads
-
-
-def _example_config() -> Path:
-    local = Path("config.example.toml")
-    if local.is_file():
-        return local
-    return Path(str(resources.files("leadscore.agent") / "example_config.toml"))
 
 
 def demo(
@@ -44,7 +37,7 @@ def demo(
     offline: Annotated[bool, typer.Option("--offline", help="No emulators: score a generated CSV export only.")] = False,
 ) -> None:
     """Run the agent on local HubSpot and Salesforce emulators: setup, backfill, a second sync, then the feedback loop (a model trained from the mirror, a shadow-scoring challenger, the report)."""
-    config = config or _example_config()
+    config = config or example_config()
     if not offline:
         runner = extras.load("leadscore.agent.demo", "emulators", "leadscore demo (without --offline)")
         raise typer.Exit(runner.run_demo(leads=leads, seed=seed, model=config, out_dir=out_dir, console=out,
@@ -99,7 +92,9 @@ def _offline_demo(leads: int, seed: int, config: Path, out_dir: Path) -> None:
         f"edit a copy of {config}, then: leadscore validate --config my.toml",
     ):
         out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-    out.print("(activate the environment first: source .venv/bin/activate)", highlight=False)
+    activate = activation_hint()
+    if activate:
+        out.print(f"(activate the environment first: {activate})", highlight=False)
 
 
 def emulator(

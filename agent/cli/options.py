@@ -4,6 +4,8 @@ command that runs the agent, and loading the ``[predictive]`` extra's modules.""
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -19,8 +21,20 @@ from leadscore.agent.core.records import Activity, Lead
 from leadscore.agent.csvfiles import Issues, parse_timestamp, read_activities, read_leads
 from leadscore.agent.logs import configure_logging
 
-out = Console()
-err = Console(stderr=True)
+def _console(stderr: bool = False) -> Console:
+    """A console that, off a terminal (a log file, a pipe, a CI job), prints tables at their full
+    width rather than squeezed into 80 columns ("conn...", "back..."): ``COLUMNS`` when set, else
+    wide enough for any row leadscore prints."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else OFF_TERMINAL_WIDTH
+    return Console(stderr=stderr, width=width)
+
+
+#: Off a terminal: the width tables and rules get; a longer cell (a reason line) folds within it.
+OFF_TERMINAL_WIDTH = 200
+
+out = _console()
+err = _console(stderr=True)
 
 DEFAULT_CONFIG = Path("leadscore.toml")
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Agent config file (TOML).")]

@@ -53,7 +53,7 @@ def score(
         f"scored {rows} leads as of {moment.isoformat()} with model {scorer.version} in {elapsed:.2f}s -> {out_path}",
         highlight=False,
     )
-    err.print("stages: " + ", ".join(f"{s} {stages.get(s.name, 0)}" for s in engine.model.stages), highlight=False)
+    err.print("stages: " + ", ".join(f"{s.name} {stages.get(s.name, 0)}" for s in engine.model.stages), highlight=False)
     print_issues(issues)
 
 

@@ -494,8 +494,9 @@ def preview(
         dist.add_row(stage, str(before[stage]), str(after[stage]), f"{after[stage] - before[stage]:+d}")
     out.print(dist)
     changed_stage = sum(1 for m in moves if m[3].stage != m[4].stage)
-    out.print(f"{len(moves)} records change score, {changed_stage} change stage; nothing was written", highlight=False)
-    movers = Table(title=f"Biggest movers (top {top})", title_justify="left")
+    changed_score = sum(1 for m in moves if m[0] != 0)
+    out.print(f"{changed_score} records change score, {changed_stage} change stage; nothing was written", highlight=False)
+    movers = Table(title=f"Biggest movers (top {top}: score changes first, then stage changes alone)", title_justify="left")
     for column in ("connector", "record", "score", "stage", "reason (new)"):
         movers.add_column(column, overflow="fold")
     for delta, name, record_id, old, new in sorted(moves, key=lambda m: (-abs(m[0]), m[2]))[:top]:

@@ -28,7 +28,7 @@ def staged_result(
     order). A withheld stage puts a zero-point gate part first in ``parts``, so the reasons say
     why and still sum to the score."""
     if decision.withheld is not None:
-        held = f"Held at {decision.stage}: {decision.withheld} needs {', '.join(decision.missing)}"
+        held = f"Held at {decision.stage}: missing {', '.join(decision.missing)} for {decision.withheld}"
         parts.insert(0, ReasonPart(0, held, "gate"))
     return ScoreResult(
         lead_id, score, fit_score, engagement_score, decision.stage, grade, tuple(parts), version, as_of, tuple(warnings)
