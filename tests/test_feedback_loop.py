@@ -349,3 +349,11 @@ def test_an_outcome_dated_by_its_day_counts_scores_given_that_day_before_the_sto
     assert cutoff(outcome(day, day + timedelta(days=3))) == day + timedelta(days=1)  # at most the end of that day
     timed = day + timedelta(hours=9, minutes=30)
     assert cutoff(outcome(timed, day + timedelta(days=2))) == timed  # a HubSpot stage date is an instant
+
+
+def test_a_score_that_does_not_separate_suggests_no_threshold_and_says_why() -> None:
+    scores = np.repeat(np.arange(0.0, 100.0, 10.0), 50)
+    y = (np.random.default_rng(1).random(scores.size) < 0.3).astype(np.int64)  # conversion ignores the score
+    found = suggest_thresholds(y, scores, [Stage(name="Cold"), Stage(name="MQL", min_score=50)], min_count=30)
+    (mql,) = found.suggestions
+    assert mql.suggested is None and mql.why_none == "the score does not separate converters"

@@ -385,7 +385,7 @@ def _print_store_report(built: Any) -> None:
     for t in thresholds.suggestions:
         suggestions.add_row(t.stage, f"{_num(t.target_lift, 1)}x", "-" if t.current is None else f"{t.current:g}",
                             share(t.current_rate, t.current_count),
-                            "none (too few outcomes)" if t.suggested is None else f"{t.suggested:g}",
+                            f"none ({t.why_none})" if t.suggested is None else f"{t.suggested:g}",
                             share(t.suggested_rate, t.suggested_count))
     out.print(suggestions)
     out.print("to accept, replace [[scoring.stages]] with:\n" + built.thresholds_toml, highlight=False, markup=False, soft_wrap=True)

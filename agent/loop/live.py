@@ -224,6 +224,13 @@ class ThresholdSuggestion:
     suggested_count: int
     target_lift: float
 
+    @property
+    def why_none(self) -> str:
+        """Why no threshold is suggested (when none is)."""
+        if not self.target_lift >= MIN_SUGGESTED_LIFT:
+            return "the score does not separate converters"
+        return "too few outcomes at that lift"
+
 
 @dataclass(frozen=True)
 class Thresholds:
