@@ -357,3 +357,34 @@ def test_a_score_that_does_not_separate_suggests_no_threshold_and_says_why() -> 
     found = suggest_thresholds(y, scores, [Stage(name="Cold"), Stage(name="MQL", min_score=50)], min_count=30)
     (mql,) = found.suggestions
     assert mql.suggested is None and mql.why_none == "the score does not separate converters"
+
+
+class _ConstantShadow:
+    """A challenger that scores every lead 42."""
+
+    version = "shadow-42"
+
+    def scores(self, leads, activities, as_of):  # type: ignore[no-untyped-def]
+        return [42.0] * len(leads)
+
+
+@pytest.mark.network
+def test_a_dry_run_backfill_records_no_shadow_score_and_a_sync_does(tmp_path: Path) -> None:
+    from leadscore.agent.core.contract import WriteSpec
+    from leadscore.agent.scoring import ScoringEngine
+    from leadscore.agent.sync import SyncPipeline
+    from leadscore.connectors.hubspot.emulator.harness import HubSpotHarness
+    from leadscore.connectors.testing import SUITE_MODEL
+
+    harness = HubSpotHarness()
+    try:
+        harness.seed(20)
+        connector = harness.connector()
+        connector.setup(WriteSpec(frozenset(connector.write_values), [s.name for s in SUITE_MODEL.stages]))
+        with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+            pipeline = SyncPipeline(connector.name, connector, store, ScoringEngine(SUITE_MODEL), shadow=_ConstantShadow())
+            assert list(pipeline.plan()) and store.shadow_started(None, "shadow-42") is None  # touches nothing
+            pipeline.sync()
+            assert {r.score for r in store.shadow_score_rows("hubspot", "shadow-42")} == {42.0}
+    finally:
+        harness.close()

@@ -251,13 +251,15 @@ class SyncPipeline:
     # --- the steps of a pass -----------------------------------------------------------------
 
     def score(
-        self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime, counts: RunCounts
+        self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime, counts: RunCounts,
+        *, shadow: bool = True,
     ) -> list[Desired]:
         """Each lead's desired values. A lead the engine cannot score at all, or the connector
         could not read at all (:attr:`Lead.unreadable`), is logged and counted ``bad``, never
         allowed to stop the batch; one with unusable values - the engine's warnings, or the
         connector's :attr:`Lead.problems` - is scored with the rest, logged once and counted
-        ``warned``."""
+        ``warned``. With a challenger, its scores of the same leads go to the store too, unless
+        ``shadow`` is false (a dry run)."""
         wanted: list[Desired] = []
         scored: list[Lead] = []
         warned = bad = 0
@@ -278,7 +280,8 @@ class SyncPipeline:
                 self.log.info("record.bad_values", record_id=lead.id, warnings=list(result.warnings), **extra)
             wanted.append(desired(result, lead.object_type, self.write_names, self.policy))
             scored.append(lead)
-        self.shadow_score(scored, activities, as_of)
+        if shadow:  # a dry run records nothing, the challenger's scores included
+            self.shadow_score(scored, activities, as_of)
         counts.scored += len(wanted)
         counts.warned += warned
         counts.bad += bad
@@ -568,7 +571,7 @@ class SyncPipeline:
             cursor = Cursor(object_type, since_cursor(since))
             with closing(iter(self.connector.pull(cursor, until=self.now(), needs=needs))) as batches:
                 for batch in batches:
-                    wanted = self.score(batch.leads, group_by_lead(batch.activities), as_of, counts)
+                    wanted = self.score(batch.leads, group_by_lead(batch.activities), as_of, counts, shadow=False)
                     yield from self.diff(wanted, reread=[RecordKey(lead.object_type, lead.id) for lead in batch.leads])
                     if self.progress is not None:
                         self.progress(len(batch.leads))
