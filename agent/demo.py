@@ -37,6 +37,7 @@ from leadscore.agent.config import AgentConfig, load_config
 from leadscore.agent.core import extras
 from leadscore.agent.core.contract import WriteSpec
 from leadscore.agent.core.errors import LeadscoreError
+from leadscore.agent.core.records import utc
 from leadscore.agent.hints import activation_hint, example_config
 from leadscore.agent.logs import configure_logging
 from leadscore.agent.sync import Agent, JobOutcome
@@ -404,7 +405,7 @@ class _FeedbackLoop:
         # Every decision must come after the challenger's first score of its CRM, and Salesforce
         # stamps whole seconds: wait out the second of the last CRM's start.
         starts = [store.shadow_started(name, challenger.version) for name in self.agent.jobs]
-        latest = max((_utc(s) for s in starts if s is not None), default=None)
+        latest = max((utc(s) for s in starts if s is not None), default=None)
         if latest is not None:
             wait = (latest + timedelta(seconds=1.05) - datetime.now(timezone.utc)).total_seconds()
             if wait > 0:
@@ -488,10 +489,6 @@ class _FeedbackLoop:
 
 def _share(low: float, high: float) -> str:
     return f"top {high:.0%}" if low == 0 else f"{low * 100:.0f}-{high:.0%}"
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _percentile_ranks(values: dict[str, int]) -> dict[str, float]:

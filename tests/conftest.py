@@ -17,6 +17,7 @@ import pytest
 
 from leadscore.agent.config import load_config
 from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.state import StateStore
 from tests.postgres import postgres_admin, postgres_server, postgres_url  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +156,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     plugin = config.pluginmanager.get_plugin("hubspot-contract")
     if plugin is not None:
         plugin.uninstall()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """The store's own checks run on both backends (PostgreSQL: a real server, see tests/postgres.py)."""
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with StateStore.open(url) as opened:
+        yield opened
 
 
 class ConnectorDouble:

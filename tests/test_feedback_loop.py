@@ -9,7 +9,6 @@ import random
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -298,14 +297,6 @@ def test_a_running_agent_reloads_a_promoted_champion_and_keeps_its_model_when_th
     (tmp_path / "champion.challenger.json").unlink()
     assert models.refresh()[1] is None
 
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    """The store's own checks on both backends (PostgreSQL: a real server, see tests/postgres.py)."""
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    with StateStore.open(url) as opened:
-        yield opened
 
 
 def test_shadow_scores_keep_only_changes_and_model_events_keep_their_figures(any_store: StateStore) -> None:

@@ -39,14 +39,6 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
         yield opened
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    """The store's own checks run on both backends (PostgreSQL: a real server, see tests/postgres.py)."""
-    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    with StateStore.open(url) as opened:
-        yield opened
-
-
 def pipeline_for(connector: Connector, store: StateStore) -> SyncPipeline:
     connector.setup(WriteSpec(frozenset(connector.write_values), [s.name for s in SUITE_MODEL.stages]))
     return SyncPipeline(connector.name, connector, store, ScoringEngine(SUITE_MODEL), as_of=T0)

@@ -23,7 +23,6 @@ from leadscore.agent.cli.options import (
     ConfigOption,
     ConnectorOption,
     LabelOption,
-    LeadsOption,
     OutcomesOption,
     as_of_or_now,
     err,
@@ -398,8 +397,7 @@ def promote(
     )] = False,
 ) -> None:
     """Make the live challenger the champion: its file replaces predictive.model_file (the old one is kept as .previous.json), logged in the model history; a running agent picks it up at its next job."""
-    (retrain,) = loop_modules("leadscore promote", "retrain")
-    (registry,) = loop_modules("leadscore promote", "registry")
+    retrain, registry = loop_modules("leadscore promote", "retrain", "registry")
     loaded = load_config(config)
     with StateStore.open(loaded.agent.state_url) as store:
         checked = retrain.check(store, loaded, allow_auto=False)

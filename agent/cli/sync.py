@@ -35,6 +35,7 @@ from leadscore.agent.cli.options import (
 )
 from leadscore.agent.config import AgentConfig, load_config, require_secrets
 from leadscore.agent.core.errors import ConfigError
+from leadscore.agent.core.reasons import SEPARATOR
 from leadscore.agent.core.contract import Connector, Cursor
 from leadscore.agent.metrics import HealthState, Metrics, serve
 from leadscore.agent.scheduler import serve as serve_jobs
@@ -362,8 +363,8 @@ def history_changes(before: Any, after: Any) -> dict[str, Any]:
         changed["stage"] = [before.stage, after.stage]
     if after.model_version != before.model_version:
         changed["model_version"] = [before.model_version, after.model_version]
-    old = (before.reason or "").split(" | ")
-    new = (after.reason or "").split(" | ")
+    old = (before.reason or "").split(SEPARATOR)
+    new = (after.reason or "").split(SEPARATOR)
     added = [part for part in new if part and part not in old]
     gone = [part for part in old if part and part not in new]
     if added:

@@ -36,7 +36,7 @@ import numpy as np
 from leadscore.agent.core.records import utc
 from leadscore.agent.loop.training import DECIDED
 from leadscore.agent.predictive.challenger import ChallengerComparison, compare_scores
-from leadscore.agent.predictive.config import LoopSettings
+from leadscore.agent.predictive.config import LoopSettings, PredictiveConfig
 from leadscore.agent.predictive.evaluation import AucDifference, BandStat, auc_difference, auc_interval, conversion_by_band
 from leadscore.agent.scoring.model import Stage
 from leadscore.agent.state import ShadowScore, StateStore, StoredOutcome, latest_before
@@ -169,6 +169,12 @@ class LiveComparison:
             "champion_auc_95": [a_low, a_high], "challenger_auc_95": [b_low, b_high],
             "difference": d.difference if d else None, "difference_95": list(d.interval) if d else None,
         }
+
+
+def champion_is_probability(settings: PredictiveConfig | None) -> bool:
+    """Whether the score the CRM shows is the champion model's calibrated probability x 100
+    (``[predictive.hybrid] write = "predictive"``), rather than points (the rules, a blend)."""
+    return bool(settings and settings.model_file and settings.hybrid.write == "predictive")
 
 
 def live_comparison(

@@ -16,7 +16,15 @@ from jinja2 import Environment, FunctionLoader, StrictUndefined
 from markupsafe import Markup
 
 from leadscore.agent.config import AgentConfig
-from leadscore.agent.loop.live import LiveComparison, Thresholds, Verdict, live_comparison, scores_before_outcomes, suggest_thresholds
+from leadscore.agent.loop.live import (
+    LiveComparison,
+    Thresholds,
+    Verdict,
+    champion_is_probability,
+    live_comparison,
+    scores_before_outcomes,
+    suggest_thresholds,
+)
 from leadscore.agent.loop.registry import ModelSlots
 from leadscore.agent.predictive import plots
 from leadscore.agent.predictive.challenger import ChallengerComparison
@@ -72,7 +80,7 @@ def build_store_report(store: StateStore, config: AgentConfig, now: datetime, *,
     verdict = Verdict(False, f"no challenger ({slots.challenger} does not exist)")
     if challenger is not None:
         live = live_comparison(store, list(connectors), challenger.version,  # type: ignore[attr-defined]
-                               champion_is_probability=bool(settings.model_file and settings.hybrid.write == "predictive"))
+                               champion_is_probability=champion_is_probability(settings))
         comparison = live.comparison()
         verdict = live.verdict(settings.loop)
     y, scores = scores_before_outcomes(store, list(connectors))

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import structlog
 
 from leadscore.agent.config import AgentConfig
-from leadscore.agent.loop.live import LiveComparison, Verdict, live_comparison
+from leadscore.agent.loop.live import LiveComparison, Verdict, champion_is_probability, live_comparison
 from leadscore.agent.loop.registry import ModelSlots, Promotion, promote
 from leadscore.agent.loop.training import store_training_set
 from leadscore.agent.predictive import training
@@ -47,11 +47,6 @@ class RetrainOutcome:
     message: str
     version: str | None = None
     figures: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _champion_is_probability(config: AgentConfig) -> bool:
-    predictive = config.predictive
-    return bool(predictive and predictive.model_file and predictive.hybrid.write == "predictive")
 
 
 def _readable(load: Any) -> Any:
@@ -94,7 +89,7 @@ def retrain(store: StateStore, config: AgentConfig, *, now: datetime | None = No
         figures["against_champion"] = replacement.summary()
     if on_trial is not None:
         live = live_comparison(store, list(config.connectors), on_trial.version,
-                               champion_is_probability=_champion_is_probability(config))
+                               champion_is_probability=champion_is_probability(config.predictive))
         store.record_model_event("retired", on_trial.version, detail={"reason": "replaced by a retrain", **live.summary()})
     save_model(model, slots.challenger)
     store.record_model_event("trained", model.version, detail={"challenger_file": str(slots.challenger), **figures})
@@ -117,7 +112,7 @@ def check(store: StateStore, config: AgentConfig, *, allow_auto: bool = True) ->
     if challenger is None:
         return CheckOutcome(None, Verdict(False, f"no challenger ({slots.challenger} does not exist)"))
     live = live_comparison(store, list(config.connectors), challenger.version,
-                           champion_is_probability=_champion_is_probability(config))
+                           champion_is_probability=champion_is_probability(config.predictive))
     verdict = live.verdict(settings.loop)
     promotion = None
     if verdict.promote and allow_auto and settings.loop.promote == "auto":

@@ -13,7 +13,6 @@ error at start, as before.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,8 +112,8 @@ class ModelFiles:
         """The current champion scorer and challenger, reloaded where their files changed."""
         with self._lock:
             path = self.champion_path
-            if path is not None and _signature(path) != self._champion:
-                signature = _signature(path)
+            signature = _signature(path) if path is not None else None
+            if path is not None and signature != self._champion:
                 try:
                     scorer = build_scorer(self.config)
                 except (LeadscoreError, OSError) as exc:
