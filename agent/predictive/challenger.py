@@ -38,7 +38,7 @@ from leadscore.agent.csvfiles import parse_timestamp, safe_cell, unescape_cell
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.predictive.dataset import OutcomeLike
 from leadscore.agent.predictive.evaluation import Evaluation, GainsPoint, cumulative_gains, evaluate
-from leadscore.agent.predictive.features import take_snapshot
+from leadscore.agent.predictive.features import snapshots_at
 from leadscore.agent.predictive.predictor import PredictiveModel
 from leadscore.agent.predictive.splits import stratified_folds
 from leadscore.agent.core.records import Activity, Lead, utc
@@ -217,8 +217,7 @@ class ShadowModel:
         return self.model.version
 
     def scores(self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime) -> list[float]:
-        at = utc(as_of)
-        snapshots = [take_snapshot(lead, activities.get(lead.id, ()), at) for lead in leads]
+        snapshots = snapshots_at(leads, activities, utc(as_of))
         if not snapshots:
             return []
         return [round(float(p) * 100.0, 3) for p in self.model.probabilities(snapshots)]

@@ -197,6 +197,12 @@ def take_snapshot(
     )
 
 
+def snapshots_at(leads: Iterable[Lead], activities: Mapping[str, Sequence[Activity]], at: datetime) -> list[Snapshot]:
+    """Every lead frozen at one instant with its own activities (``activities`` by lead id): what
+    scoring a batch of leads, live or shadow, feeds a model."""
+    return [take_snapshot(lead, activities.get(lead.id, ()), at) for lead in leads]
+
+
 # --- reading values as the engine does -----------------------------------------------------
 
 

@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 from leadscore.agent.predictive.config import HybridSettings
 from leadscore.agent.predictive.explain import PredictiveScore, percent_scores, round_half_away
-from leadscore.agent.predictive.features import Snapshot, take_snapshot
+from leadscore.agent.predictive.features import Snapshot, snapshots_at
 from leadscore.agent.predictive.predictor import PredictiveModel
 from leadscore.agent.core.records import Activity, Lead, ReasonPart, ScoreResult, utc
 from leadscore.agent.scoring.engine import ScoringEngine, round_points
@@ -166,7 +166,7 @@ class HybridScorer:
         if not self._uses_model:
             return [HybridScore(self.combine(r, lead.fields), r, None, None) for r, lead in zip(rules, lead_list)]
         assert self.model is not None
-        snapshots = [take_snapshot(lead, activities.get(lead.id, ()), moment) for lead in lead_list]
+        snapshots = snapshots_at(lead_list, activities, moment)
         predicted = self.model.explain_snapshots(snapshots)
         fits: list[int | None] = [None] * len(lead_list)
         if self._grades is not None and self.settings.grade_fit_from == "predictive":

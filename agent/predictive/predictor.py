@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from leadscore.agent.predictive.explain import PredictiveScore, reason_parts
-from leadscore.agent.predictive.features import FeatureSpec, Snapshot, take_snapshot
+from leadscore.agent.predictive.features import FeatureSpec, Snapshot, snapshots_at, take_snapshot
 from leadscore.agent.predictive.models import Calibrator, Scorer
 from leadscore.agent.core.records import Activity, Lead, utc
 
@@ -92,7 +92,7 @@ class PredictiveModel:
         self, leads: Iterable[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None = None
     ) -> list[PredictiveScore]:
         at = utc(as_of) if as_of is not None else datetime.now(timezone.utc)
-        return self.explain_snapshots([take_snapshot(lead, activities.get(lead.id, ()), at) for lead in leads])
+        return self.explain_snapshots(snapshots_at(leads, activities, at))
 
 
 # --- the version: a hash of everything that can change a score or a reason ------------------------
