@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from jinja2 import Environment, FunctionLoader, StrictUndefined
 from markupsafe import Markup
 
 from leadscore.agent.config import AgentConfig
@@ -29,7 +27,7 @@ from leadscore.agent.loop.registry import ModelSlots
 from leadscore.agent.predictive import plots
 from leadscore.agent.predictive.challenger import ChallengerComparison
 from leadscore.agent.predictive.errors import ArtifactError
-from leadscore.agent.predictive.report.model import num, pct
+from leadscore.agent.predictive.report.html import template_environment
 from leadscore.agent.state import ModelEvent, StateStore
 
 
@@ -99,13 +97,7 @@ def build_store_report(store: StateStore, config: AgentConfig, now: datetime, *,
 # --- the page ----------------------------------------------------------------------------------
 
 
-def _template_source(name: str) -> str:
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-
-
-_ENV = Environment(loader=FunctionLoader(_template_source), autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                   keep_trailing_newline=True, undefined=StrictUndefined)
-_ENV.filters.update(num=num, pct=pct, fmt=format)
+_ENV = template_environment(__package__)
 
 
 def render_html(report: StoreReport) -> str:

@@ -24,19 +24,20 @@ MAX_RULES_PLOTTED = 30
 Bands = list[tuple[str, str, list[BandStat]]]
 
 
-def _template_source(name: str) -> str:
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+def template_environment(package: str) -> Environment:
+    """The Jinja2 environment of a package's page templates: every value autoescaped, an
+    undefined name an error, and the report's number filters (``num``, ``pct``, ``fmt``)."""
+
+    def source(name: str) -> str:
+        return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+
+    env = Environment(loader=FunctionLoader(source), autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True, undefined=StrictUndefined)
+    env.filters.update(num=num, pct=pct, fmt=format)
+    return env
 
 
-_ENV = Environment(
-    loader=FunctionLoader(_template_source),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    undefined=StrictUndefined,
-)
-_ENV.filters.update(num=num, pct=pct, fmt=format)
+_ENV = template_environment(__package__)
 
 
 def render_html(report: Report) -> str:
