@@ -37,12 +37,13 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
-from leadscore.agent.core.contract import connector_config, load_connector
+from leadscore.agent.core.contract import WriteSpec, connector_config, load_connector
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.core.secrets import SecretFileError, missing_secrets, read_secret_file, register_secret
 from leadscore.agent.core.validation import UnionTags, format_validation_errors, key_path, redact_expanded
 from leadscore.agent.predictive.config import PredictiveConfig
-from leadscore.agent.scoring.model import DECAY_KINDS, RULE_KINDS, ScoringModel, check_references
+from leadscore.agent.scoring.model import DECAY_KINDS, RULE_KINDS, NamedModel, ScoringModel, check_references
+from leadscore.agent.scoring.modelset import check_models
 from leadscore.agent.settings import AgentSettings, Schedule
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -60,6 +61,8 @@ class AgentConfig(BaseModel):
 
     model_config = _STRICT
     scoring: ScoringModel
+    #: Further named models, for people or accounts (see :mod:`agent.scoring.modelset`).
+    models: list[NamedModel] = []
     predictive: PredictiveConfig | None = None
     connectors: dict[str, dict[str, Any]] = {}
     agent: AgentSettings = AgentSettings()
@@ -67,6 +70,19 @@ class AgentConfig(BaseModel):
 
     #: The connectors' tables as their config models validated them (secrets resolved), by name.
     _connector_settings: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @property
+    def scores_accounts(self) -> bool:
+        """Whether a model scores accounts (``[[models]]`` with ``applies_to = "accounts"``)."""
+        return any(m.applies_to == "accounts" for m in self.models)
+
+    def write_spec(self, values: frozenset[str]) -> WriteSpec:
+        """What ``setup`` creates for a connector writing ``values``: every stage any model can
+        write (``[scoring]``'s first, each once), a reason field long enough for the longest
+        reason, and the account fields when a model scores accounts."""
+        stages = list(dict.fromkeys(s.name for m in [self.scoring, *self.models] for s in m.stages))
+        longest = max(m.reason_max_length for m in [self.scoring, *self.models])
+        return WriteSpec(values=values, stages=stages, reason_max_length=longest, accounts=self.scores_accounts)
 
     def connector_settings(self, name: str) -> BaseModel | None:
         """The ``[connectors.NAME]`` table validated by its connector's config model, with its
@@ -128,6 +144,11 @@ def validate_config(
     except RecursionError:
         raise ConfigError("config nests conditions too deeply", source=source) from None
     lines = [f"{path}: {message}" for path, message in check_references(config.scoring, prefix="scoring")]
+    for i, model in enumerate(config.models):
+        lines += [f"{path}: {message}" for path, message in check_references(model, prefix=f"models[{i}]")]
+    stages = [s.name for s in config.scoring.stages]
+    lines += [f"{path}: {message}" for path, message in check_models(config.models, config.scoring.name, stages,
+                                                                      config.scoring.rules)]
     settings, problems = _validate_tables(config.connectors, origins)
     lines += problems
     lines += [

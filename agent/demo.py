@@ -35,7 +35,6 @@ from rich.table import Table
 
 from leadscore.agent.config import AgentConfig, load_config
 from leadscore.agent.core import extras
-from leadscore.agent.core.contract import WriteSpec
 from leadscore.agent.core.errors import LeadscoreError
 from leadscore.agent.core.records import utc
 from leadscore.agent.hints import activation_hint, example_config
@@ -180,7 +179,7 @@ def run_demo(
         for name, jobs in agent.jobs.items():
             crm = jobs.connector()
             report = crm.setup(
-                WriteSpec(frozenset(crm.write_values), [s.name for s in config.scoring.stages], config.scoring.reason_max_length)
+                config.write_spec(frozenset(crm.write_values))
             )
             console.print(f"  {name}: created {', '.join(report.created) or 'nothing'}", highlight=False)
 

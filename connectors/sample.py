@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from leadscore.agent.core.records import Activity, Lead
 
@@ -129,3 +129,63 @@ def generate_leads(
             activities.append(Activity(lead_id, kind, occurred.replace(microsecond=0), _properties(rng, kind)))
         activities.sort(key=lambda a: a.occurred_at)
         yield SampleLead(lead, tuple(activities))
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+#: Offices that tell apart the accounts sharing a company name ("Acme Bristol", "Acme Salem").
+OFFICES = CITIES + ("Austin", "Leeds", "Lyon", "Pune", "Osaka", "Recife", "Perth", "Lagos", "Monterrey", "Graz")
+ACCOUNT_TYPES = (("Prospect", 70), ("Customer - Direct", 15), ("Partner", 5), ("Other", 10))
+
+
+@dataclass(frozen=True)
+class SampleAccount:
+    """A generated account (company) and the generated leads working there."""
+
+    account: Lead
+    members: tuple[str, ...]
+
+
+def generate_accounts(samples: Iterable[SampleLead], *, seed: int = 7, people_per_account: float = 4.0) -> list[SampleAccount]:
+    """Accounts for ``samples``: the leads with a company email domain (free-mail addresses name
+    no employer) are spread over accounts of about ``people_per_account`` people, each account
+    with its own firmographics. Deterministic for a seed, and drawn from its own random stream, so
+    adding accounts leaves the leads exactly as :func:`generate_leads` makes them. Account ids are
+    ``A0000001``...; ``Lead.object_type`` is ``"account"`` and ``company`` holds the name."""
+    rng = random.Random(f"accounts:{seed}")
+    samples = list(samples)
+    by_company: dict[str, list[SampleLead]] = {}
+    for sample in samples:
+        email = str(sample.lead.fields.get("email") or "")
+        company = sample.lead.fields.get("company")
+        if not company or email.rsplit("@", 1)[-1] in FREE_DOMAINS:
+            continue
+        by_company.setdefault(str(company), []).append(sample)
+    accounts: list[SampleAccount] = []
+    for company in sorted(by_company):
+        people = by_company[company]
+        offices = max(1, round(len(people) / people_per_account))
+        names = [OFFICES[i % len(OFFICES)] + ("" if i < len(OFFICES) else f" {i // len(OFFICES) + 1}")
+                 for i in range(offices)]
+        members: list[list[str]] = [[] for _ in names]
+        for sample in people:
+            members[rng.randrange(offices)].append(sample.lead.id)
+        for office, ids in zip(names, members):
+            if not ids:
+                continue
+            n = len(accounts) + 1
+            created = min(s.lead.created_at for s in people if s.lead.id in set(ids))
+            slug = company.lower().replace(" ", "")
+            fields: dict[str, object] = {
+                "company": f"{company} {office}",
+                "industry": _pick(rng, INDUSTRIES),
+                "employees": rng.choice((20, 80, 250, 1200, 5000, 20000)),
+                "annual_revenue": rng.choice((2_000_000, 15_000_000, 120_000_000, 900_000_000)),
+                "country": _pick(rng, COUNTRIES),
+                "city": office.split(" ")[0],
+                "website": f"https://{slug}.com",
+                "type": _pick(rng, ACCOUNT_TYPES),
+            }
+            account = Lead(id=f"A{n:07d}", object_type="account", fields=fields, created_at=created, updated_at=created)
+            accounts.append(SampleAccount(account, tuple(ids)))
+    return accounts

@@ -55,8 +55,8 @@ def test_every_problem_is_reported_at_once() -> None:
 @pytest.mark.parametrize(
     ("snippet", "expected"),
     [
-        ('kind = "fitt"\nlabel = "x"\npoints = 1\n', "scoring.rules[0]: unknown kind 'fitt', expected one of 'fit', 'engagement'"),
-        ('label = "x"\npoints = 1\n', "scoring.rules[0]: missing key 'kind' (one of 'fit', 'engagement')"),
+        ('kind = "fitt"\nlabel = "x"\npoints = 1\n', "scoring.rules[0]: unknown kind 'fitt', expected one of 'fit', 'engagement', 'rollup'"),
+        ('label = "x"\npoints = 1\n', "scoring.rules[0]: missing key 'kind' (one of 'fit', 'engagement', 'rollup')"),
         (
             'kind = "engagement"\nlabel = "x"\nactivity = "page_veiw"\npoints = 1\n',
             "scoring.rules[0].activity: unknown activity type 'page_veiw'",

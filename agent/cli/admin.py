@@ -7,8 +7,8 @@ import typer
 from leadscore.agent.cli.options import DEFAULT_CONFIG, ConfigOption, ConnectorOption, err, out
 from leadscore.agent.cli.sync import open_agent
 from leadscore.agent.config import load_config, require_secrets
-from leadscore.agent.core.contract import WriteSpec
 from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.scoring.model import NamedModel
 
 
 def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
@@ -16,13 +16,25 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     key path (exit 2)."""
     loaded = load_config(config)
     require_secrets(loaded)  # an unset *_env variable, an unreadable secret file
-    engine = ScoringEngine(loaded.scoring)
     out.print("OK", highlight=False)
-    err.print(
-        f"model {loaded.scoring.name!r} version {engine.version}: {len(loaded.scoring.rules)} rules, "
-        f"{len(loaded.scoring.stages)} stages",
-        highlight=False,
-    )
+    for model in [loaded.scoring, *loaded.models]:
+        takes = "people no other model takes" if model is loaded.scoring else _takes(model)
+        err.print(
+            f"model {model.name!r} version {ScoringEngine(model).version}: {len(model.rules)} rules, "
+            f"{len(model.stages)} stages; scores {takes}",
+            highlight=False, soft_wrap=True,
+        )
+
+
+def _takes(model: NamedModel) -> str:
+    what = "accounts" if model.applies_to == "accounts" else "people"
+    if model.objects:
+        what += f" ({', '.join(model.objects)})"
+    if model.when is not None:
+        what += " when " + model.when.model_dump_json(by_alias=True, exclude_none=True, exclude_defaults=True)
+    if model.order is not None:
+        what += f", order {model.order}"
+    return what
 
 
 def setup(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = None) -> None:
@@ -32,11 +44,7 @@ def setup(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = No
     try:
         for name, jobs in agent.jobs.items():
             crm = jobs.connector()
-            spec = WriteSpec(
-                values=frozenset(crm.write_values),
-                stages=[s.name for s in loaded.scoring.stages],
-                reason_max_length=loaded.scoring.reason_max_length,
-            )
+            spec = loaded.write_spec(frozenset(crm.write_values))
             report = crm.setup(spec)
             out.print(
                 f"{name}: created {', '.join(report.created) or 'nothing'}; already there: {', '.join(report.existing) or 'nothing'}",

@@ -209,6 +209,9 @@ class WriteSpec:
     values: frozenset[str]
     stages: Sequence[str]
     reason_max_length: int = 255
+    #: Also create the fields on the account object (:class:`SupportsAccounts`): the config scores
+    #: accounts. The same value names, the same field names, on the account record.
+    accounts: bool = False
 
 
 # --- the Protocol ------------------------------------------------------------------------
@@ -311,6 +314,25 @@ class SupportsReadBack(Protocol):
     carrying any of them, at a bulk rate (HubSpot 100 records a call, one SOQL query in Salesforce)."""
 
     def read_back(self, object_type: ObjectType) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
+
+@runtime_checkable
+class SupportsAccounts(Protocol):
+    """A connector that reads and writes accounts (HubSpot companies, Salesforce Accounts) as well
+    as people. The agent uses it only when the config has an account model:
+
+    - ``pull(Cursor(account_type, ...))`` yields the accounts changed after the cursor as
+      :class:`Lead` values of ``object_type == account_type`` on the canonical account fields
+      (:data:`~leadscore.agent.core.records.ACCOUNT_FIELDS`), with no activities (an account's
+      engagement is its people's); ``count`` and ``read_back`` take the account type too;
+    - every person it pulls carries :attr:`Lead.account_id`, whatever the pull's needs;
+    - ``write`` takes :class:`ScoreUpdate` values of ``object_type == account_type``, written to
+      the same configured field names on the account object;
+    - ``setup`` creates those fields on the account object when :attr:`WriteSpec.accounts`.
+    """
+
+    @property
+    def account_type(self) -> ObjectType: ...
 
 
 @runtime_checkable

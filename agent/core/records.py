@@ -58,6 +58,18 @@ NUMERIC_FIELDS: frozenset[str] = frozenset(
 
 CUSTOM_PREFIX = "custom."
 
+#: A person's fit rules read their account's fields under this prefix (``account.industry``): the
+#: agent joins them from the mirrored account (:attr:`Lead.account_id`) when it scores the person,
+#: so an account edited in the CRM rescores its people even where the CRM does not stamp them.
+ACCOUNT_PREFIX = "account."
+
+#: Canonical fields of an account record (a HubSpot company, a Salesforce Account). ``company`` is
+#: the account's name. An account's rules test these; a person's test them as ``account.<name>``.
+ACCOUNT_FIELDS: frozenset[str] = frozenset(
+    {"company", "industry", "employees", "annual_revenue", "country", "state", "city", "website", "phone",
+     "lead_source", "type"}
+)
+
 
 class ActivityType(StrEnum):
     """Canonical activity types. Connectors map CRM engagement onto these."""
@@ -83,7 +95,11 @@ ACTIVITY_TYPES: frozenset[str] = frozenset(t.value for t in ActivityType)
 
 
 def is_known_field(name: str) -> bool:
-    return name in CANONICAL_FIELDS or (name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX))
+    if name.startswith(ACCOUNT_PREFIX):
+        inner = name[len(ACCOUNT_PREFIX):]
+        return inner in ACCOUNT_FIELDS or (inner.startswith(CUSTOM_PREFIX) and len(inner) > len(CUSTOM_PREFIX))
+    return (name in CANONICAL_FIELDS or name in ACCOUNT_FIELDS
+            or (name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX)))
 
 
 def is_known_activity_type(name: str) -> bool:
@@ -233,6 +249,10 @@ class Lead:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     problems: tuple[Unusable, ...] = ()
+    #: The id of the person's account in the same CRM (a Salesforce Contact's ``AccountId``, a
+    #: HubSpot contact's primary company, ``associatedcompanyid``); None for a Salesforce Lead, a
+    #: person with no account, and an account itself.
+    account_id: str | None = None
 
     @property
     def unreadable(self) -> bool:

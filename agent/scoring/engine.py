@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from leadscore.agent.core.records import NUMERIC_FIELDS, Activity, Lead, ReasonPart, ScoreResult
 from leadscore.agent.scoring.conditions import Predicate, compile_condition, is_bad_number, text_value
 from leadscore.agent.scoring.decay import DecayFn, compile_decay
-from leadscore.agent.scoring.model import Condition, EngagementRule, FitRule, Group, ScoringModel
+from leadscore.agent.scoring.model import Condition, EngagementRule, FitRule, Group, RollupRule, ScoringModel
 from leadscore.agent.scoring.stages import GradeMatrix, StageLadder, staged_result
 from leadscore.agent.scoring.version import model_version
 
@@ -85,6 +85,24 @@ class _CompiledEngagement:
 
 
 @dataclass(frozen=True, slots=True)
+class _CompiledRollup:
+    key: str
+    label: str
+    aggregate: str
+    value: str
+    weight: float
+    min_score: float | None
+    stages: frozenset[str] | None
+    group: int | None
+    caps: _Caps | None
+
+    def counted(self, people: Iterable[ScoreResult]) -> list[int]:
+        """The ``value`` of each person who counts."""
+        return [getattr(p, self.value) for p in people
+                if (self.min_score is None or p.score >= self.min_score) and (self.stages is None or p.stage in self.stages)]
+
+
+@dataclass(frozen=True, slots=True)
 class _CompiledGroup:
     name: str
     label: str
@@ -107,6 +125,7 @@ class ScoringEngine:
         group_kind: dict[int, str] = {}
         fit: list[_CompiledFit] = []
         engagement: list[_CompiledEngagement] = []
+        rollups: list[_CompiledRollup] = []
         for i, rule in enumerate(model.rules):
             group = group_index.get(rule.group) if rule.group else None
             key = rule.id or f"rules[{i}]"
@@ -125,11 +144,18 @@ class ScoringEngine:
                         caps=caps,
                     )
                 )
+            elif isinstance(rule, RollupRule):
+                if group is not None:
+                    group_kind[group] = "engagement"
+                rollups.append(_CompiledRollup(
+                    key, rule.label, rule.aggregate, rule.value, rule.weight, rule.min_score,
+                    frozenset(rule.stages) if rule.stages is not None else None, group, caps))
             else:
                 if group is not None:
                     group_kind[group] = "engagement"
                 engagement.append(self._compile_engagement(rule, key, group, model.groups))
         self._fit = tuple(fit)
+        self._rollups = tuple(rollups)
         self._engagement = tuple(engagement)
         self._groups = tuple(
             _CompiledGroup(g.name, g.label or g.name, group_kind.get(i, "engagement"), _Caps.of(g.min_points, g.max_points))
@@ -177,9 +203,17 @@ class ScoringEngine:
 
     # --- scoring ---------------------------------------------------------------------------
 
+    @property
+    def rolls_up(self) -> bool:
+        """Whether the model has roll-up rules: it scores accounts from their people."""
+        return bool(self._rollups)
+
     def score(
-        self, lead: Lead, activities: Iterable[Activity] = (), as_of: datetime | None = None
+        self, lead: Lead, activities: Iterable[Activity] = (), as_of: datetime | None = None,
+        people: Sequence[ScoreResult] = (),
     ) -> ScoreResult:
+        """The lead's score as of ``as_of``. ``people``: for an account, its people's results,
+        which the model's roll-up rules aggregate (an account's activities are its people's)."""
         as_of = _as_utc(as_of) if as_of is not None else datetime.now(timezone.utc)
         fields: Mapping[str, Any] = lead.fields if lead.fields is not None else {}
         warnings: list[str] = []
@@ -224,6 +258,26 @@ class ScoringEngine:
                 if erule.group is not None:
                     group_totals[erule.group] += points
                     group_fired[erule.group] = True
+
+        for rollup in self._rollups:
+            counted = rollup.counted(people)
+            if not counted:
+                continue
+            if rollup.aggregate == "best":
+                best = max(counted)
+                raw, detail = best * rollup.weight, f"best {best}"
+            elif rollup.aggregate == "sum":
+                raw, detail = sum(counted) * rollup.weight, f"{len(counted)} people"
+            else:
+                raw, detail = len(counted) * rollup.weight, f"x{len(counted)}"
+            points = round_points(raw)
+            parts.append(ReasonPart(points, rollup.label, "engagement", rollup.key, detail, "engagement"))
+            if rollup.caps is not None:
+                points = _cap_part(parts, points, rollup.label, "engagement", rollup.key, rollup.caps)
+            engagement_score += points
+            if rollup.group is not None:
+                group_totals[rollup.group] += points
+                group_fired[rollup.group] = True
 
         for i in self._capped_groups:
             if not group_fired[i]:

@@ -283,8 +283,34 @@ class EngagementRule(_RuleBase):
         return (self.activity,) if isinstance(self.activity, str) else tuple(self.activity)
 
 
-Rule = Annotated[Union[FitRule, EngagementRule], Field(discriminator="kind")]
-RULE_KINDS = ("fit", "engagement")
+class RollupRule(_RuleBase):
+    """Points for an account from its people, as the people's own models score them now: an
+    account model's view of who is engaged there. Only account models take them.
+
+    ``aggregate`` is ``best`` (the highest of the people's ``value``), ``sum`` (all of them;
+    bound it with ``max_points``) or ``count`` (how many people qualify); ``weight`` is the points
+    per unit (``best``/``sum``) or per person (``count``). ``min_score`` and ``stages`` pick the
+    people that count ("engaged": MQL or better). ``value`` is the person's ``score``,
+    ``fit_score`` or ``engagement_score``.
+    """
+
+    kind: Literal["rollup"]
+    aggregate: Literal["best", "sum", "count"]
+    value: Literal["score", "fit_score", "engagement_score"] = "score"
+    weight: float = 1.0
+    min_score: float | None = None
+    stages: list[str] | None = None
+
+    @field_validator("stages")
+    @classmethod
+    def _some_stages(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("'stages' needs at least one stage name")
+        return value
+
+
+Rule = Annotated[Union[FitRule, EngagementRule, RollupRule], Field(discriminator="kind")]
+RULE_KINDS = ("fit", "engagement", "rollup")
 
 
 class Group(BaseModel):
@@ -351,6 +377,31 @@ class ScoringModel(BaseModel):
     reason_max_length: int = Field(default=255, ge=40, le=65536)
 
 
+class NamedModel(ScoringModel):
+    """One of several models (``[[models]]``): a scoring model with what it applies to.
+
+    ``applies_to`` is ``people`` (leads and contacts; the default) or ``accounts`` (HubSpot
+    companies, Salesforce Accounts; such a model may hold ``rollup`` rules over the account's
+    people). ``objects`` narrows it to some object types (``["lead"]``); ``when`` to the records
+    whose fields pass a condition (a region, a product line). A person no named model takes is
+    scored by ``[scoring]``; an account no account model takes is not scored. Two models that may
+    take the same record are a config error unless both have an ``order`` (lower first).
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    applies_to: Literal["people", "accounts"] = "people"
+    objects: list[str] | None = None
+    when: Condition | None = None
+    order: int | None = None
+
+    @field_validator("objects")
+    @classmethod
+    def _some_objects(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("'objects' needs at least one object type")
+        return value
+
+
 def check_references(model: ScoringModel, prefix: str = "scoring") -> list[tuple[str, str]]:
     """Problems that span keys: unknown groups, mixed groups, stage order, unknown criteria,
     unknown lead fields. Returned as ``(key path, message)`` pairs, all of them at once."""
@@ -379,14 +430,13 @@ def check_references(model: ScoringModel, prefix: str = "scoring") -> list[tuple
             else:
                 kinds_in_group.setdefault(rule.group, set()).add(rule.kind)
         fields = rule.fields_used() if isinstance(rule, FitRule) else set()
-        if isinstance(rule, EngagementRule) and rule.where is not None:
-            fields = set()  # activity properties are free-form
         for name in sorted(fields):
             if not is_known_field(name):
                 problems.append((f"{path}.field", f"unknown lead field '{name}' (use a canonical field or custom.<name>)"))
 
     for name, kinds in kinds_in_group.items():
         i, g = groups[name]
+        kinds = {"engagement" if k == "rollup" else k for k in kinds}  # both count as engagement
         if len(kinds) > 1:
             problems.append((f"{prefix}.groups[{i}]", f"group '{name}' mixes fit and engagement rules"))
         if "fit" in kinds and g.decay is not None and g.decay.kind != "none":

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 
-from leadscore.agent.scoring.model import ScoringModel
+from leadscore.agent.scoring.model import NamedModel, ScoringModel
 
 
 def model_version(model: ScoringModel, length: int = 12) -> str:
+    """The model's hash; a named model's (``[[models]]``) is prefixed with its name
+    (``emea:3f2a...``), so a CRM value or a history row names the model that wrote it."""
     normalised = model.model_dump(mode="json", by_alias=True)
     blob = json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+    digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+    return f"{model.name}:{digest}" if isinstance(model, NamedModel) else digest

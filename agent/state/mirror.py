@@ -120,6 +120,59 @@ class Mirror(StoreBase):
             activities = _activities(conn, connector, [(key.object_type, key.record_id)])
         return MirroredLead(_lead(row), tuple(activities.get((key.object_type, key.record_id), ())))
 
+    def mirror_records(self, connector: str, keys: Sequence[RecordKey]) -> dict[RecordKey, MirroredLead]:
+        """The live mirrored records of ``keys`` with their activities (missing and retired ones
+        left out): the accounts a page of people joins, the accounts a roll-up scores."""
+        m = mirror_leads
+        found: dict[RecordKey, MirroredLead] = {}
+        grouped: dict[str, list[str]] = defaultdict(list)
+        for key in dict.fromkeys(keys):
+            grouped[key.object_type].append(key.record_id)
+        with self._transaction("read the mirror", read=True) as conn:
+            for object_type, ids in grouped.items():
+                for part in chunks(ids):
+                    rows = list(conn.execute(sa.select(m).where(
+                        m.c.connector == connector, m.c.object_type == object_type, m.c.lead_id.in_(part),
+                        m.c.retired_at.is_(None))))
+                    pairs = [(row.object_type, row.lead_id) for row in rows]
+                    activities = _activities(conn, connector, pairs)
+                    for row, pair in zip(rows, pairs):
+                        found[RecordKey(*pair)] = MirroredLead(_lead(row), tuple(activities.get(pair, ())))
+        return found
+
+    def mirror_members(self, connector: str, account_ids: Sequence[str]) -> dict[str, list[MirroredLead]]:
+        """The live people of each account in ``account_ids`` (by :attr:`Lead.account_id`), with
+        their activities: what an account's roll-up reads."""
+        m = mirror_leads
+        found: dict[str, list[MirroredLead]] = defaultdict(list)
+        with self._transaction("read the mirror", read=True) as conn:
+            for part in chunks(sorted(set(account_ids))):
+                rows = list(conn.execute(
+                    sa.select(m).where(m.c.connector == connector, m.c.account_id.in_(part), m.c.retired_at.is_(None))
+                    .order_by(m.c.object_type, m.c.lead_id)))
+                pairs = [(row.object_type, row.lead_id) for row in rows]
+                activities = _activities(conn, connector, pairs)
+                for row, pair in zip(rows, pairs):
+                    found[row.account_id].append(MirroredLead(_lead(row), tuple(activities.get(pair, ()))))
+        return dict(found)
+
+    def account_ids(self, connector: str, keys: Sequence[RecordKey]) -> dict[RecordKey, str]:
+        """The account each of ``keys`` belongs to in the mirror (those with one): what a person
+        pulled again belonged to before, so the account it left is rolled up again too."""
+        m = mirror_leads
+        found: dict[RecordKey, str] = {}
+        grouped: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            grouped[key.object_type].append(key.record_id)
+        with self._transaction("read the mirror", read=True) as conn:
+            for object_type, ids in grouped.items():
+                for part in chunks(ids):
+                    for row in conn.execute(sa.select(m.c.lead_id, m.c.account_id).where(
+                            m.c.connector == connector, m.c.object_type == object_type, m.c.lead_id.in_(part),
+                            m.c.account_id.is_not(None))):
+                        found[RecordKey(object_type, row.lead_id)] = row.account_id
+        return found
+
     def lead_history(
         self, connector: str, object_type: ObjectType | None = None, *, page_size: int = 500
     ) -> Iterator[MirroredHistory]:
@@ -236,6 +289,7 @@ def _upsert_leads(
                 "updated_at": stmt.excluded.updated_at,
                 "mirrored_at": stmt.excluded.mirrored_at,
                 "retired_at": None,  # pulled again: live again
+                "account_id": stmt.excluded.account_id,
             },
         )
         conn.execute(
@@ -249,6 +303,7 @@ def _upsert_leads(
                     "created_at": latest[lead_id].created_at,
                     "updated_at": latest[lead_id].updated_at,
                     "mirrored_at": now,
+                    "account_id": latest[lead_id].account_id,
                 }
                 for lead_id in fresh
             ],
@@ -327,4 +382,5 @@ def _lead(row: sa.Row[Any]) -> Lead:
         fields=row.fields,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        account_id=row.account_id,
     )

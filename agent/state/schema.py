@@ -99,6 +99,9 @@ mirror_leads = sa.Table(
     sa.Column("mirrored_at", UTCDateTime, nullable=False),
     #: When the record left the scored set but stayed as history (``PullBatch.retired``).
     sa.Column("retired_at", UTCDateTime, nullable=True),
+    #: A person's account (``Lead.account_id``): how an account finds its people to roll up.
+    sa.Column("account_id", sa.String(ID), nullable=True),
+    sa.Index("ix_mirror_leads_account", "connector", "account_id"),
 )
 
 mirror_activities = sa.Table(

@@ -26,6 +26,7 @@ from leadscore.agent.core import extras
 from leadscore.agent.core.errors import ConfigError, LeadscoreError
 from leadscore.agent.core.records import Activity, Lead
 from leadscore.agent.scoring import ScoringEngine
+from leadscore.agent.scoring.modelset import ModelSet
 from leadscore.agent.sync.values import Scorer
 
 log = structlog.get_logger("leadscore.sync.models")
@@ -54,7 +55,13 @@ def _load_model(path: Path, needed_for: str) -> Any:
 
 
 def build_scorer(config: AgentConfig) -> Scorer:
-    """The rules engine; with ``[predictive] model_file``, the hybrid of rules and that model."""
+    """The rules engine; with ``[predictive] model_file``, the hybrid of rules and that model;
+    with ``[[models]]``, the set of models, that one (or the engine) for what none takes."""
+    default = _default_scorer(config)
+    return ModelSet(default, config.models) if config.models else default
+
+
+def _default_scorer(config: AgentConfig) -> Scorer:
     engine = ScoringEngine(config.scoring)
     predictive = config.predictive
     if predictive is None or predictive.model_file is None:

@@ -39,13 +39,15 @@ import structlog
 
 from leadscore.agent.csvfiles import safe_cell
 from leadscore.agent.core.errors import QuotaExhausted, TransientError
-from leadscore.agent.core.records import Activity, Lead, ScoreResult, group_by_lead
+from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreResult, group_by_lead
 from leadscore.agent.state import BatchOutcome, Desired, MirroredLead, OutcomeCounts, RecordKey, StateStore
 from leadscore.agent.sync.diff import DiffPolicy, plan_writes
 from leadscore.agent.sync.reconcile import Drift, reconcile as reconcile_pass
 from leadscore.agent.sync.models import ShadowScorer
 from leadscore.agent.sync.values import Scorer, desired
-from leadscore.agent.core.contract import OUTCOMES, Connector, Cursor, PullBatch, PullNeeds, WriteResult, WriteStatus
+from leadscore.agent.core.contract import (
+    OUTCOMES, Connector, Cursor, PullBatch, PullNeeds, SupportsAccounts, WriteResult, WriteStatus,
+)
 
 if TYPE_CHECKING:
     from leadscore.agent.metrics import Metrics
@@ -123,11 +125,23 @@ class ApiCallMeter:
 
 def scorer_needs(scorer: Scorer) -> PullNeeds | None:
     """What a pull must fetch for ``scorer``: the rules' fields and activity types; everything
-    (None) when a predictive model reads the lead, since its features span every field."""
-    engine = getattr(scorer, "engine", scorer)
+    (None) when a predictive model reads the lead, since its features span every field. An
+    account's fields (``account.*``) are not the person's: they come with the account's pull."""
     if getattr(scorer, "uses_model", False):
         return None
-    return PullNeeds(frozenset(engine.fields_used), frozenset(engine.activity_types_used))
+    fields = scorer_fields(scorer)
+    types = getattr(scorer, "activity_types_used", None)
+    if types is None:
+        types = getattr(scorer, "engine", scorer).activity_types_used
+    return PullNeeds(frozenset(f for f in fields if not f.startswith(ACCOUNT_PREFIX)), frozenset(types))
+
+
+def scorer_fields(scorer: Scorer) -> frozenset[str]:
+    """Every field ``scorer``'s models read (a model set's, or its engine's)."""
+    fields = getattr(scorer, "fields_used", None)
+    if fields is None:
+        fields = getattr(scorer, "engine", scorer).fields_used
+    return frozenset(fields)
 
 
 def needs_to_json(needs: PullNeeds | None) -> dict[str, Any]:
@@ -207,6 +221,34 @@ class SyncPipeline:
         #: What makes a value worth writing again, and the reason budget.
         self.policy = DiffPolicy(reason_budget=self.reason_budget)
         self.log = log.bind(connector=self.name)
+        #: Accounts to roll up, and people to rescore for their account's fields, after a pass's pulls.
+        self._dirty_accounts: set[str] = set()
+        self._dirty_people: set[RecordKey] = set()
+
+    # --- accounts ------------------------------------------------------------------------------
+
+    @property
+    def joins_accounts(self) -> bool:
+        """Whether a person's rules read their account's fields (``account.industry``)."""
+        people = getattr(self.scorer, "people_fields_used", None)
+        fields = people if people is not None else scorer_fields(self.scorer)
+        return any(f.startswith(ACCOUNT_PREFIX) for f in fields)
+
+    @property
+    def account_type(self) -> str | None:
+        """The connector's account object type when this config needs accounts (an account model,
+        or people reading ``account.*``) and the connector reads them; None otherwise."""
+        if not isinstance(self.connector, SupportsAccounts):
+            return None
+        if getattr(self.scorer, "scores_accounts", False) or self.joins_accounts:
+            return str(self.connector.account_type)
+        return None
+
+    def object_types(self) -> tuple[str, ...]:
+        """What a pass pulls, in order: accounts first (so people join fresh account fields),
+        then the connector's people."""
+        account = self.account_type
+        return ((account,) if account else ()) + tuple(self.connector.object_types)
 
     def now(self) -> datetime:
         return (self.clock or self.store.now)().astimezone(timezone.utc)
@@ -263,6 +305,13 @@ class SyncPipeline:
         wanted: list[Desired] = []
         scored: list[Lead] = []
         warned = bad = 0
+        account_type = self.account_type
+        accounts = [lead for lead in leads if account_type is not None and lead.object_type == account_type]
+        if accounts:
+            leads = [lead for lead in leads if lead.object_type != account_type]
+            wanted += self._score_accounts(accounts, as_of, counts)
+        if self.joins_accounts and account_type is not None:
+            leads = self._with_account_fields(leads, account_type)
         for lead in leads:
             if lead.unreadable:
                 bad += 1
@@ -282,12 +331,99 @@ class SyncPipeline:
             scored.append(lead)
         if shadow:  # a dry run records nothing, the challenger's scores included
             self.shadow_score(scored, activities, as_of)
-        counts.scored += len(wanted)
+        counts.scored += len(wanted) - len(accounts)
         counts.warned += warned
         counts.bad += bad
         if self.metrics is not None and (warned or bad):
             self.metrics.record_problems(self.name, warned=warned, bad=bad)
         return wanted
+
+    def _with_account_fields(self, leads: Sequence[Lead], account_type: str,
+                             known: Mapping[str, Lead] | None = None) -> list[Lead]:
+        """``leads`` with their mirrored account's fields as ``account.<name>``: what a person's
+        fit rule on ``account.industry`` reads. Joined here, not in the CRM's query, so an account
+        edited in the CRM reaches its people's scores even though the CRM does not stamp them."""
+        wanted = {lead.account_id for lead in leads if lead.account_id} - set(known or {})
+        found: dict[str, Lead] = dict(known or {})
+        if wanted:
+            keys = [RecordKey(account_type, account_id) for account_id in sorted(wanted)]
+            found.update({key.record_id: m.lead for key, m in self.store.mirror_records(self.name, keys).items()})
+        joined: list[Lead] = []
+        for lead in leads:
+            account = found.get(lead.account_id) if lead.account_id else None
+            if account is None:
+                joined.append(lead)
+                continue
+            extra = {ACCOUNT_PREFIX + k: v for k, v in (account.fields or {}).items()}
+            joined.append(replace(lead, fields={**(lead.fields or {}), **extra}))
+        return joined
+
+    def _score_accounts(self, accounts: Sequence[Lead], as_of: datetime, counts: RunCounts) -> list[Desired]:
+        """Each account's desired values: its account model (None: not scored) over its own
+        fields, its people's activities and its people's results as of ``as_of``, each person
+        scored now by the model that takes it, from the mirror."""
+        score_account = getattr(self.scorer, "score_account", None)
+        if score_account is None:
+            return []
+        members = self.store.mirror_members(self.name, [a.id for a in accounts])
+        wanted: list[Desired] = []
+        for account in accounts:
+            if account.unreadable:
+                counts.bad += 1
+                continue
+            people = members.get(account.id, [])
+            try:
+                joined = self._with_account_fields([m.lead for m in people], account.object_type, {account.id: account})
+                results = [self.scorer.score(lead, m.activities, as_of) for lead, m in zip(joined, people)
+                           if not lead.unreadable]
+                pooled = [a for m in people for a in m.activities]
+                result = score_account(account, pooled, as_of, results)
+            except Exception as exc:  # noqa: BLE001 - one bad account must not stop a sync
+                counts.bad += 1
+                self.log.warning("account.unscorable", record_id=account.id, error=f"{type(exc).__name__}: {exc}")
+                continue
+            if result is None:
+                continue
+            wanted.append(desired(result, account.object_type, self.write_names, self.policy))
+        counts.scored += len(wanted)
+        return wanted
+
+    def _note_pulled(self, batch: PullBatch) -> None:
+        """What a pulled batch makes worth rolling up after the pass's pulls: a pulled account
+        (and, when people read its fields, its people); the accounts of pulled people, now and
+        before (a person who moved leaves an account that must lose them)."""
+        account_type = self.account_type
+        if account_type is None:
+            return
+        if batch.cursor.object_type == account_type:
+            ids = [lead.id for lead in batch.leads if not lead.unreadable]
+            self._dirty_accounts.update(ids)
+            if self.joins_accounts and ids:
+                for people in self.store.mirror_members(self.name, ids).values():
+                    self._dirty_people.update(RecordKey(m.lead.object_type, m.lead.id) for m in people)
+            return
+        keys = [RecordKey(lead.object_type, lead.id) for lead in batch.leads]
+        self._dirty_accounts.update(self.store.account_ids(self.name, keys).values())
+        self._dirty_accounts.update(lead.account_id for lead in batch.leads if lead.account_id)
+        self._dirty_people.difference_update(keys)  # scored with the batch itself
+
+    def roll_up(self, as_of: datetime, counts: RunCounts) -> None:
+        """After a pass's pulls: people whose account's fields changed, then every account whose
+        people (or own fields) changed, scored from the mirror and written where changed."""
+        account_type = self.account_type
+        people, self._dirty_people = sorted(self._dirty_people, key=lambda k: (k.object_type, k.record_id)), set()
+        accounts, self._dirty_accounts = sorted(self._dirty_accounts), set()
+        if account_type is None:
+            return
+        keys = people + [RecordKey(account_type, a) for a in accounts]
+        for start in range(0, len(keys), self.write_batch):
+            if self.should_stop():
+                counts.interrupted = True
+                return
+            mirrored = self.store.mirror_records(self.name, keys[start:start + self.write_batch])
+            leads = [m.lead for m in mirrored.values()]
+            wanted = self.score(leads, {m.lead.id: m.activities for m in mirrored.values()}, as_of, counts)
+            self.write_and_record(self.diff(wanted), counts)
 
     def shadow_score(self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime) -> None:
         """The challenger's scores of ``leads`` into the store (changed ones only). A failure is
@@ -399,7 +535,11 @@ class SyncPipeline:
     def _process(
         self, batch: PullBatch, as_of: datetime, counts: RunCounts, *, backfill_id: str | None = None
     ) -> BaseException | None:
-        wanted = self.score(batch.leads, group_by_lead(batch.activities), as_of, counts)
+        self._note_pulled(batch)
+        if self.account_type is not None and batch.cursor.object_type == self.account_type:
+            wanted: list[Desired] = []  # rolled up after the people: an account's score is theirs too
+        else:
+            wanted = self.score(batch.leads, group_by_lead(batch.activities), as_of, counts)
         # A record the CRM answered with has changed there (or come back from its recycle bin): a
         # write it refused for good before is worth one more try, and its failure is forgotten
         # with the batch.
@@ -460,7 +600,7 @@ class SyncPipeline:
         needs = self.needs()
         self.start_shadow()
         self.retry_failures(counts, as_of)
-        cursors = {kind: self.store.cursor(self.name, kind) for kind in self.connector.object_types}
+        cursors = {kind: self.store.cursor(self.name, kind) for kind in self.object_types()}
         if all(value is None for value in cursors.values()):
             # The first sync pulls everything. Noted first: if it is stopped part-way (SIGTERM, a
             # crash, the CRM down), the sync that finishes it starts from a cursor, yet must still
@@ -471,6 +611,7 @@ class SyncPipeline:
             if self.should_stop() or not self._pull(Cursor(object_type, value), until, needs, counts, as_of):
                 counts.interrupted = True
                 return counts
+        self.roll_up(as_of, counts)
         begun = self.store.meta(self.name, FIRST_SYNC)
         if isinstance(begun, Mapping):
             held = needs_from_json(begun.get("needs"))
@@ -538,7 +679,7 @@ class SyncPipeline:
         needs = self.needs() if since is not None else self.wanted()
         since = since.astimezone(timezone.utc) if since is not None else None
         until = self.now()
-        for object_type in self.connector.object_types:
+        for object_type in self.object_types():
             if self.should_stop():
                 counts.interrupted = True
                 return counts
@@ -556,7 +697,8 @@ class SyncPipeline:
             if since is None and self.store.cursor(self.name, object_type) is None and finished and finished.position:
                 with self.store.batch(self.name, object_type) as tx:
                     tx.advance(finished.position)
-        if since is None:
+        self.roll_up(self.scoring_time(), counts)
+        if since is None and not counts.interrupted:
             self._mark_complete(needs)
         return counts
 
