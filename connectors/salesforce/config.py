@@ -53,6 +53,22 @@ DEFAULT_CONTACT_FIELDS: dict[str, str] = {
     "lead_source": "LeadSource",
     "phone": "Phone",
 }
+#: Canonical account field (:data:`~leadscore.agent.core.records.ACCOUNT_FIELDS`) -> Account field.
+#: ``company`` is the account's name; the address is the billing one; ``lead_source`` is
+#: ``AccountSource`` (the same value set as a Lead's ``LeadSource``).
+DEFAULT_ACCOUNT_FIELDS: dict[str, str] = {
+    "company": "Name",
+    "industry": "Industry",
+    "employees": "NumberOfEmployees",
+    "annual_revenue": "AnnualRevenue",
+    "country": "BillingCountry",
+    "state": "BillingState",
+    "city": "BillingCity",
+    "website": "Website",
+    "phone": "Phone",
+    "type": "Type",
+    "lead_source": "AccountSource",
+}
 
 
 #: An API name: letters, digits and single underscores, starting with a letter and not ending
@@ -106,7 +122,8 @@ def looks_like_sandbox(login_url: str) -> bool:
 
 
 class WriteFields(WriteFieldMap):
-    """Canonical value -> custom field API name, written on Leads and Contacts alike."""
+    """Canonical value -> custom field API name, written on Leads and Contacts alike (and on
+    Accounts, when the agent scores accounts)."""
 
     score: str | None = "Leadscore_Score__c"
     stage: str | None = "Leadscore_Stage__c"
@@ -122,6 +139,16 @@ def _lead_status(value: str) -> str:
     if not value.strip() or len(value) > 255:
         raise ValueError(f"{value!r} is not a Lead Status value (a picklist value, such as 'Closed - Not Converted')")
     return value
+
+
+def _stage_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected a leadscore stage name (such as MQL)")
+    return value
+
+
+StageName = Annotated[str, AfterValidator(_stage_name)]
+LeadStatusValue = Annotated[str, AfterValidator(_lead_status)]
 
 
 class SalesforceOutcomes(BaseModel):
@@ -185,7 +212,19 @@ class SalesforceConfig(SecretsModel):
     objects: list[SObject] = ["Lead", "Contact"]
     lead_fields: dict[str, FieldName] = {}
     contact_fields: dict[str, FieldName] = {}
+    #: Canonical account field -> Account field, over :data:`DEFAULT_ACCOUNT_FIELDS` (read only when
+    #: the agent scores accounts).
+    account_fields: dict[str, FieldName] = {}
     write: WriteFields = WriteFields()
+    #: leadscore stage -> Lead ``Status`` value, e.g. ``{ MQL = "Working - Contacted", SQL =
+    #: "Qualified" }``: when a Lead's stage is written, its Status moves to the mapped value, FORWARD
+    #: ONLY in the order describe lists the Lead Status picklist. A Lead is never moved back, never
+    #: given a converted status (only lead conversion sets one; ``check`` reports a mapped value that
+    #: is converted or not an active Lead Status value), and left alone when its Status is not in the
+    #: picklist (or it was converted since it was pulled). Contacts (no Status) and Accounts never.
+    #: ``Status`` is then a field leadscore writes, named here, like the ``write`` fields; the
+    #: integration user needs Edit on it. Empty (the default): Status is never written.
+    lead_status: dict[StageName, LeadStatusValue] = {}
     #: Existing custom fields (API names) the admin lets leadscore write, one by one: any other
     #: write target must be a field leadscore's own ``setup`` created.
     adopt: list[CustomFieldName] = []
@@ -242,6 +281,8 @@ class SalesforceConfig(SecretsModel):
     def field_map(self, sobject: str) -> dict[str, str]:
         if sobject == "Lead":
             return {**DEFAULT_LEAD_FIELDS, **self.lead_fields}
+        if sobject == "Account":
+            return {**DEFAULT_ACCOUNT_FIELDS, **self.account_fields}
         return {**DEFAULT_CONTACT_FIELDS, **self.contact_fields}
 
     def secrets_needed(self) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""The Salesforce connector: Leads and Contacts in, scores out, through simple-salesforce.
+"""The Salesforce connector: Leads and Contacts (and Accounts) in, scores out, through simple-salesforce.
 
 The pieces live beside it: ``auth`` (the OAuth flows), ``client`` (simple-salesforce behind
 limits, retries, re-authentication and the API budget), ``pull`` (SOQL, activity, conversions),
@@ -29,11 +29,15 @@ log = structlog.get_logger("leadscore.salesforce")
 
 
 class SalesforceConnector:
-    """Implements :class:`leadscore.agent.core.contract.Connector` for Salesforce Leads and Contacts."""
+    """Implements :class:`leadscore.agent.core.contract.Connector` for Salesforce Leads and Contacts,
+    and :class:`~leadscore.agent.core.contract.SupportsAccounts` for Accounts: ``account_type`` is not
+    in ``object_types``, because the agent reads Accounts only when its config scores accounts."""
 
     name: ClassVar[str] = "salesforce"
     object_types: ClassVar[tuple[ObjectType, ...]] = ("lead", "contact")
     config_model: ClassVar[type[SalesforceConfig]] = SalesforceConfig
+    #: Salesforce Accounts (:class:`~leadscore.agent.core.contract.SupportsAccounts`).
+    account_type: ClassVar[ObjectType] = "account"
 
     def __init__(self, config: Mapping[str, Any] | SalesforceConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config = connector_config("salesforce", SalesforceConfig, config)
@@ -41,12 +45,15 @@ class SalesforceConnector:
         self.conversions = ConversionMap({})
         self._reader = RecordReader(self.client, config, self.conversions)
         self._outcomes = OutcomeReader(self.client, config)
-        self._writer = RecordWriter(self.client, config, self.conversions, ensure_owned=lambda: self._fields.ensure_owned())
+        self._writer = RecordWriter(self.client, config, self.conversions,
+                                    ensure_owned=lambda objects: self._fields.ensure_owned(objects))
         self._fields = FieldSetup(self.client, config)
 
     @property
     def write_values(self) -> frozenset[str]:
-        return frozenset(self.config.write.mapping())
+        """The configured ``write`` values, and ``stage`` when ``lead_status`` maps stages to a
+        Lead Status (the stage moves the Status even when no field holds the stage)."""
+        return frozenset(self.config.write.mapping()) | ({"stage"} if self.config.lead_status else frozenset())
 
     def check(self) -> CheckReport:
         report = self._fields.check()
@@ -79,7 +86,9 @@ class SalesforceConnector:
         return self._writer.write(updates)
 
     def read_back(self, object_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every live record's owned fields as the org holds them now (``reconcile``)."""
+        """Every live record's owned fields as the org holds them now (``reconcile``): Leads,
+        Contacts or Accounts. (Lead ``Status``, moved by ``lead_status``, is not read back: it is
+        the sales team's field as much as leadscore's, and only ever moved forward.)"""
         return owned_values(self.client, object_type, self.config.write.mapping())
 
     def identity(self) -> str:

@@ -1,4 +1,4 @@
-"""Reading Leads and Contacts and their activity from Salesforce with SOQL.
+"""Reading Leads, Contacts (and Accounts) and their activity from Salesforce with SOQL.
 
 Incremental pulls ask ``queryAll`` for records whose ``SystemModstamp`` is after the cursor less
 an overlap (commits are not strictly ordered by their stamp), up to the sync's ``until``,
@@ -18,6 +18,14 @@ either kind of change, and an unchanged re-run re-reads only the overlap (one qu
 Salesforce documents no fixed overlap for ``SystemModstamp`` polling; it does say a long-running
 transaction can commit changes stamped before the end of a window already read (``getUpdated``'s
 ``latestDateCovered``), which is what ``overlap_seconds`` (5 minutes) covers.
+
+Accounts (``Cursor("account", ...)``, when the agent scores accounts) are read by the same
+``SystemModstamp`` windows with ``queryAll`` (deletions as ``deleted_ids``), on the canonical
+account fields (``config.field_map("Account")``: ``company`` <- ``Name``, ``industry``, ``employees``
+<- ``NumberOfEmployees``, the billing address, ``type``, ``lead_source`` <- ``AccountSource``...)
+whatever the pull's ``needs`` (a handful of columns; an account model's needs are not a person
+model's), with no activities (an account's engagement is its people's). Every Contact carries its
+``AccountId`` as :attr:`Lead.account_id`, whatever ``needs`` says; a Lead has none.
 
 Converted leads: a converted Lead is reported as gone (``deleted_ids``) and its activity follows
 it to the Contact it became, so the Contact is scored on the whole history and one score lands on
@@ -58,8 +66,8 @@ from leadscore.connectors.salesforce.client import SalesforceClient, SalesforceR
 from leadscore.connectors.salesforce.config import SalesforceConfig
 
 IN_CHUNK = 500  # ids per IN list: 500 x 21 characters stays well inside SOQL's URI limit
-OBJECT_OF = {"lead": "Lead", "contact": "Contact"}
-KEY_PREFIX = {"Lead": "00Q", "Contact": "003"}
+OBJECT_OF = {"lead": "Lead", "contact": "Contact", "account": "Account"}
+KEY_PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001"}
 
 TASK_TYPES = frozenset({"call", "email_reply"})
 EVENT_TYPES = frozenset({"meeting"})
@@ -131,17 +139,21 @@ class RecordReader:
     def pull(self, cursor: Cursor, until: datetime | None, needs: PullNeeds | None) -> Iterator[PullBatch]:
         sobject = OBJECT_OF[cursor.object_type]
         field_map = self.config.field_map(sobject)
-        wanted = field_map if needs is None else {k: v for k, v in field_map.items() if k in needs.fields}
+        # An Account is read whole (module docstring): ``needs`` names a person model's fields.
+        wanted = field_map if needs is None or sobject == "Account" else {
+            k: v for k, v in field_map.items() if k in needs.fields}
         columns = ["Id", "SystemModstamp", "IsDeleted", "CreatedDate", *sorted(set(wanted.values()))]
         if sobject == "Lead":
             columns += ["IsConverted", "ConvertedContactId"]
+        if sobject == "Contact":
+            columns.append("AccountId")  # every person carries its account, whatever the needs
         select = f"SELECT {', '.join(dict.fromkeys(columns))} FROM {sobject}"
         window = Window.from_instant(cursor.value, until, parse_time)
         since = window.since
         where = self._where(window)
         state = _PullState(cursor.object_type, sobject, wanted, None if needs is None else needs.activity_types, since, until)
         activity_newest: datetime | None = None
-        if since is not None:
+        if since is not None and sobject != "Account":
             # Activity on a record does not always touch the record's SystemModstamp: read the
             # records whose activity changed in the window first, holding the cursor (their own
             # stamps lie anywhere), so a pull stopped part-way finds that activity again.
@@ -191,7 +203,7 @@ class RecordReader:
                     retired.append(self._lead(record, state.object_type, state.wanted))
                 else:
                     leads.append(self._lead(record, state.object_type, state.wanted))
-            activities = self._activities(leads, state.sobject, state.types) if leads else []
+            activities = self._activities(leads, state.sobject, state.types) if leads and state.sobject != "Account" else []
             if records:
                 yield PullBatch(leads=leads, activities=activities, cursor=state.cursor(), deleted_ids=deleted,
                                 retired=retired)
@@ -226,13 +238,14 @@ class RecordReader:
 
     @staticmethod
     def _lead(record: Mapping[str, Any], object_type: str, wanted: Mapping[str, str]) -> Lead:
-        """A Lead or Contact as a :class:`Lead`. Values that cannot be used as they are (huge,
+        """A Lead, Contact or Account as a :class:`Lead` (a Contact with its ``AccountId``). Values that cannot be used as they are (huge,
         binary, nested such as a compound Address, not finite, an unreadable date) are cleaned or
         dropped and named in ``problems``; a record that is not a record becomes an unreadable
         stand-in (counted ``bad``). Never raises."""
         try:
             raw = {name: record.get(api) for name, api in wanted.items() if record.get(api) not in (None, "")}
             fields, problems = usable_fields(raw, wanted)
+            account = record.get("AccountId")
             times: dict[str, datetime | None] = {}
             for column in ("CreatedDate", "SystemModstamp"):
                 times[column], reason = read_time(record.get(column))
@@ -245,6 +258,7 @@ class RecordReader:
                 created_at=times["CreatedDate"],
                 updated_at=times["SystemModstamp"],
                 problems=tuple(problems),
+                account_id=str(account) if isinstance(account, str) and account else None,
             )
         except Exception as exc:  # noqa: BLE001 - the last guard: one record, not the batch
             record_id = record.get("Id") if isinstance(record, Mapping) else None

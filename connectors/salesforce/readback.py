@@ -11,7 +11,7 @@ from typing import Any, Iterator, Mapping
 
 from leadscore.connectors.salesforce.client import SalesforceClient
 
-OBJECT_OF = {"lead": "Lead", "contact": "Contact"}
+OBJECT_OF = {"lead": "Lead", "contact": "Contact", "account": "Account"}
 
 
 def owned_values(client: SalesforceClient, object_type: str, mapping: Mapping[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:

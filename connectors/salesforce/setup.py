@@ -1,5 +1,6 @@
-"""Creating leadscore's custom fields on Lead and Contact through the Tooling API, idempotently,
-and granting the integration user access to them the way an admin would through the API.
+"""Creating leadscore's custom fields on Lead and Contact (and Account, when the agent scores
+accounts: ``WriteSpec.accounts``) through the Tooling API, idempotently, and granting the
+integration user access to them the way an admin would through the API.
 
 The Tooling API's ``CustomField`` (REST, JSON) is simpler to run than the SOAP Metadata API and
 does the same job for fields. Each field leadscore creates carries a ``Description`` starting
@@ -8,17 +9,23 @@ does the same job for fields. Each field leadscore creates carries a ``Descripti
 **Owned fields only.** leadscore writes a field only when it created it (that Description) or
 the admin adopted it by name (``connectors.salesforce.adopt``). ``setup`` refuses, before it
 changes anything, when a write target exists and is neither; it never changes the definition of
-an existing field. The connector checks the same once per instance before its first write.
+an existing field. The connector checks the same once per instance before its first write, for
+the objects it writes (an Account field is checked only when Accounts are written).
 
 **Field-level security.** A field created through the Tooling API is visible to no profile.
 ``setup`` grants access as the Object Reference describes ("To grant a user access to a field,
 associate a FieldPermissions record with a PermissionSet that's assigned to a user"): a
 ``PermissionSet`` ``Leadscore_Integration``, one ``FieldPermissions`` (read and edit) per written
-field on Lead and Contact, and a ``PermissionSetAssignment`` to the integration user (its id from
+field on Lead and Contact (and Account), and a ``PermissionSetAssignment`` to the integration user (its id from
 the login's identity URL), each created only when missing. When the user may not
 (``INSUFFICIENT_ACCESS_OR_READONLY``: it lacks "Manage Profiles and Permission Sets" or "Assign
 Permission Sets"), ``setup`` reports the exact steps for an admin instead, and ``check`` keeps
 reporting the fields it cannot write.
+
+**Lead Status.** With ``connectors.salesforce.lead_status``, ``check`` also reports a mapped value
+that is not an active value of the Lead Status picklist (as describe lists it), or that is a
+converted status (``LeadStatus.IsConverted``: only lead conversion sets one), and a ``Status``
+the integration user cannot edit.
 """
 
 from __future__ import annotations
@@ -30,13 +37,23 @@ from leadscore.agent.core.contract import CheckReport, SetupReport, WriteSpec
 from leadscore.connectors.salesforce.client import SalesforceClient, SalesforceRequestError
 from leadscore.connectors.salesforce.config import MANAGED_DESCRIPTION, SalesforceConfig
 
+
+def lead_statuses_converted(client: SalesforceClient) -> frozenset[str]:
+    """The Lead Status values (lower-cased) that represent a converted lead: ``LeadStatus`` rows
+    with ``IsConverted`` (Object Reference, LeadStatus: "Query this object to retrieve the set of
+    values in the lead status picklist"); ``ApiName`` (API 36.0+) is the value a Lead's Status holds."""
+    rows = client.call("query", lambda sf: sf.query_all("SELECT ApiName, MasterLabel FROM LeadStatus WHERE IsConverted = true"))
+    return frozenset(str(r.get("ApiName") or r.get("MasterLabel") or "").lower() for r in rows.get("records", []))
+
 OBJECTS = ("Lead", "Contact")
+#: What setup and the ownership check cover when accounts are scored too.
+WITH_ACCOUNTS = (*OBJECTS, "Account")
 PERMISSION_SET = "Leadscore_Integration"
 PERMISSION_SET_LABEL = "leadscore Integration"
 #: Status codes of a save the user has no permission for.
 _NO_ACCESS = {"INSUFFICIENT_ACCESS_OR_READONLY", "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY", "INSUFFICIENT_ACCESS"}
 _DUPLICATE = {"DUPLICATE_DEVELOPER_NAME", "DUPLICATE_VALUE"}
-PLURAL = {"Lead": "Leads", "Contact": "Contacts"}
+PLURAL = {"Lead": "Leads", "Contact": "Contacts", "Account": "Accounts"}
 
 
 def managed_description(value: str) -> str:
@@ -92,24 +109,53 @@ class FieldSetup:
     def __init__(self, client: SalesforceClient, config: SalesforceConfig) -> None:
         self.client = client
         self.config = config
-        #: Ownership problems of the write targets, once known (checked once per instance).
-        self._ownership: list[str] | None = None
+        #: Custom fields of the write objects as last listed (one Tooling query per instance).
+        self._fields: dict[str, dict[str, Any]] | None = None
+        #: Objects whose write targets were found leadscore's (or adopted): checked once each.
+        self._owned: set[str] = set()
 
     def _describe(self, sobject: str) -> dict[str, dict[str, Any]]:
+        return {f["name"]: f for f in self.describe(sobject).get("fields", [])}
+
+    def describe(self, sobject: str) -> dict[str, Any]:
         # Through restful (not SFType.describe) so the answer's Sforce-Limit-Info reaches api_usage.
-        result = self.client.call("describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
-        return {f["name"]: f for f in result.get("fields", [])}
+        return dict(self.client.call("describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe")) or {})
 
     def check(self) -> CheckReport:
-        problems: list[str] = list(self.ownership())
-        for sobject in OBJECTS:
-            fields = self._describe(sobject)
-            key = "lead_fields" if sobject == "Lead" else "contact_fields"
+        """Credentials, ownership and every write target on Lead and Contact; on Account only
+        when a write target exists there (the config scores accounts: ``check`` is not told)."""
+        described = {sobject: self._describe(sobject) for sobject in WITH_ACCOUNTS}
+        mapping = self.config.write.mapping()
+        objects = [*OBJECTS, *(("Account",) if any(api in described["Account"] for api in mapping.values()) else ())]
+        problems: list[str] = list(self.ownership(objects))
+        for sobject in objects:
+            fields = described[sobject]
+            key = {"Lead": "lead_fields", "Contact": "contact_fields", "Account": "account_fields"}[sobject]
             for canonical, api in sorted(self.config.field_map(sobject).items()):
                 if api not in fields and canonical in getattr(self.config, key):
                     problems.append(f"connectors.salesforce.{key}.{canonical}: {sobject}.{api} does not exist or is not visible")
             problems += self._write_problems(sobject, fields)
+        if self.config.lead_status:
+            problems += self._lead_status_problems(described["Lead"])
         return CheckReport(ok=not problems, problems=problems)
+
+    def _lead_status_problems(self, lead_fields: dict[str, dict[str, Any]]) -> list[str]:
+        """Mapped Status values that are not active picklist values, or are converted ones."""
+        status = lead_fields.get("Status") or {}
+        active = {str(v.get("value")) for v in status.get("picklistValues") or [] if v.get("active")}
+        converted = lead_statuses_converted(self.client)
+        problems = []
+        if not status.get("updateable"):
+            problems.append("connectors.salesforce.lead_status: the integration user cannot edit Lead.Status "
+                            "(grant Edit on the field, or leave lead_status out)")
+        for stage, value in sorted(self.config.lead_status.items()):
+            if value.lower() in converted:
+                problems.append(f"connectors.salesforce.lead_status.{stage}: '{value}' is a converted Lead Status; "
+                                "only lead conversion sets one, so leadscore never writes it")
+            elif value not in active:
+                problems.append(f"connectors.salesforce.lead_status.{stage}: '{value}' is not an active value of the "
+                                f"Lead Status picklist ({', '.join(sorted(active)) or 'none visible'})")
+        return problems
 
     def _write_problems(self, sobject: str, fields: dict[str, dict[str, Any]]) -> list[str]:
         problems = []
@@ -129,14 +175,15 @@ class FieldSetup:
         return problems
 
     def setup(self, spec: WriteSpec) -> SetupReport:
+        objects = WITH_ACCOUNTS if spec.accounts else OBJECTS
         fields = self._custom_fields()
-        refused = self._ownership_problems(fields)
+        refused = self._ownership_problems(fields, objects)
         if refused:  # before anything changes
             raise ConfigError(refused)
-        self._ownership = []
+        self._owned.update(objects)
         created: list[str] = []
         existing: list[str] = []
-        for sobject in OBJECTS:
+        for sobject in objects:
             for value, api in self.config.write.mapping().items():
                 full = f"{sobject}.{api}"
                 if full.lower() in fields:
@@ -153,37 +200,45 @@ class FieldSetup:
                     if exc.code not in _DUPLICATE:
                         raise
                     existing.append(full)
-                    self._ownership = None  # appeared since the listing: whose it is is checked again
-        described = {sobject: self._describe(sobject) for sobject in OBJECTS}
+                    self._owned.discard(sobject)  # appeared since the listing: whose it is is checked again
+        self._fields = None  # listed again when next needed: setup just changed it
+        described = {sobject: self._describe(sobject) for sobject in objects}
         todo: list[str] = []
         if self._inaccessible(described):
-            todo = self._grant_access()
-            described = {sobject: self._describe(sobject) for sobject in OBJECTS}
+            todo = self._grant_access(objects)
+            described = {sobject: self._describe(sobject) for sobject in objects}
         steps_given = bool(todo)  # the admin's steps cover every field it cannot see or edit
-        for sobject in OBJECTS:
+        for sobject in objects:
             problems = [p.split(": ", 1)[1] for p in self._write_problems(sobject, described[sobject])]
             todo += [p for p in problems if not steps_given or ("field-level security" not in p and "cannot see it" not in p)]
         return SetupReport(created=created, existing=existing, todo=todo)
 
     # --- owned fields ----------------------------------------------------------------------------
 
-    def ownership(self) -> list[str]:
-        """Write targets that exist but are neither leadscore's nor adopted, one line each with
-        its key path; listed once per instance (one Tooling query)."""
-        if self._ownership is None:
-            self._ownership = self._ownership_problems(self._custom_fields())
-        return self._ownership
+    def ownership(self, objects: Sequence[str] = OBJECTS) -> list[str]:
+        """Write targets on ``objects`` that exist but are neither leadscore's nor adopted, one
+        line each with its key path; the custom fields are listed once per instance (one Tooling
+        query), and an object found clean is not checked again."""
+        todo = tuple(o for o in objects if o not in self._owned)
+        if not todo:
+            return []
+        if self._fields is None:
+            self._fields = self._custom_fields()
+        problems = self._ownership_problems(self._fields, todo)
+        if not problems:
+            self._owned.update(todo)
+        return problems
 
-    def ensure_owned(self) -> None:
-        """Refuse (:class:`ConfigError`) to write a field leadscore does not own."""
-        problems = self.ownership()
+    def ensure_owned(self, objects: Sequence[str] = OBJECTS) -> None:
+        """Refuse (:class:`ConfigError`) to write a field of ``objects`` leadscore does not own."""
+        problems = self.ownership(objects)
         if problems:
             raise ConfigError(problems)
 
-    def _ownership_problems(self, fields: dict[str, dict[str, Any]]) -> list[str]:
+    def _ownership_problems(self, fields: dict[str, dict[str, Any]], objects: Sequence[str] = OBJECTS) -> list[str]:
         problems = []
         for value, api in self.config.write.mapping().items():
-            for sobject in OBJECTS:
+            for sobject in objects:
                 found = fields.get(f"{sobject}.{api}".lower())
                 if found is None or self.config.adopted(api):
                     continue
@@ -198,10 +253,10 @@ class FieldSetup:
         return problems
 
     def _custom_fields(self) -> dict[str, dict[str, Any]]:
-        """Lead and Contact custom fields by lower-cased ``Object.ApiName__c`` (namespaced ones as
-        ``ns__Name__c``), each with its ``Description``."""
+        """Lead, Contact and Account custom fields by lower-cased ``Object.ApiName__c`` (namespaced
+        ones as ``ns__Name__c``), each with its ``Description``."""
         soql = ("SELECT Id, DeveloperName, NamespacePrefix, TableEnumOrId, Description FROM CustomField "
-                "WHERE TableEnumOrId IN ('Lead', 'Contact')")
+                "WHERE TableEnumOrId IN ('Lead', 'Contact', 'Account')")
         result = self.client.call("tooling.query", lambda sf: sf.toolingexecute("query", params={"q": soql}))
         fields = {}
         for r in (result or {}).get("records", []):
@@ -213,17 +268,17 @@ class FieldSetup:
 
     def _inaccessible(self, described: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         """``Object.Field`` write targets the integration user cannot see or edit."""
-        return [f"{sobject}.{api}" for sobject in OBJECTS for api in self.config.write.mapping().values()
+        return [f"{sobject}.{api}" for sobject in described for api in self.config.write.mapping().values()
                 if not (described[sobject].get(api) or {}).get("updateable")]
 
-    def _grant_access(self) -> list[str]:
+    def _grant_access(self, objects: Sequence[str] = OBJECTS) -> list[str]:
         """Read and edit on every write target through the permission set, assigned to the
         integration user; each piece made only when missing. The admin's steps when refused."""
         try:
             user = self._user_id()
             permission_set = self._permission_set()
             granted = self._field_permissions(permission_set)
-            for sobject in OBJECTS:
+            for sobject in objects:
                 for api in self.config.write.mapping().values():
                     full = f"{sobject}.{api}"
                     row = granted.get(full.lower())
@@ -235,7 +290,7 @@ class FieldSetup:
                             f"sobjects/FieldPermissions/{i}", method="PATCH",
                             json={"PermissionsRead": True, "PermissionsEdit": True}))
             if user is None:
-                return self._admin_steps("the login answered no identity URL naming the integration user",
+                return self._admin_steps("the login answered no identity URL naming the integration user", objects,
                                          assign_only=True)
             assigned = self._query(f"SELECT Id FROM PermissionSetAssignment WHERE AssigneeId = '{user}' "
                                    f"AND PermissionSetId = '{permission_set}'")
@@ -244,9 +299,9 @@ class FieldSetup:
         except SalesforceRequestError as exc:
             if exc.code not in _NO_ACCESS:
                 raise
-            return self._admin_steps(f"{exc.code}: {exc.message}")
+            return self._admin_steps(f"{exc.code}: {exc.message}", objects)
         except AuthError as exc:  # a 403 on a setup object: the same lack of permission
-            return self._admin_steps(str(exc))
+            return self._admin_steps(str(exc), objects)
         return []
 
     def _user_id(self) -> str | None:
@@ -278,7 +333,7 @@ class FieldSetup:
         result = self.client.call("sobject.create", lambda sf: sf.restful(f"sobjects/{sobject}", method="POST", json=body))
         return str((result or {}).get("id") or "")
 
-    def _admin_steps(self, why: str, *, assign_only: bool = False) -> list[str]:
+    def _admin_steps(self, why: str, objects: Sequence[str] = OBJECTS, *, assign_only: bool = False) -> list[str]:
         """What an admin does instead (Setup, as Salesforce Help's "Create Permission Sets" and
         "Manage Permission Set Assignments" walk through it), then ``setup`` again."""
         user = self.config.username or "the integration user (the connected app's run-as user)"
@@ -286,7 +341,7 @@ class FieldSetup:
         if not assign_only:
             steps.append(f"Setup > Permission Sets > New: Label '{PERMISSION_SET_LABEL}', API Name '{PERMISSION_SET}', "
                          "License '--None--'; Save")
-            for sobject in OBJECTS:
+            for sobject in objects:
                 names = ", ".join(self.config.write.mapping().values())
                 steps.append(f"permission set {PERMISSION_SET} > Object Settings > {PLURAL[sobject]} > Edit: under Field "
                              f"Permissions tick Read Access and Edit Access for {names}; Save")

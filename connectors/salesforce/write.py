@@ -1,4 +1,8 @@
-"""Writing score updates to Leads and Contacts: sObject Collections, or Bulk API 2.0 when large.
+"""Writing score updates to Leads, Contacts and Accounts: sObject Collections, or Bulk API 2.0 when large.
+
+Accounts (``ScoreUpdate.object_type == "account"``, when the agent scores accounts) take the same
+configured field names on the Account object, through the same paths; one call may mix types
+(Collections takes mixed types in one request; Bulk runs one job per object).
 
 Below ``bulk_threshold`` changed records, ``PATCH composite/sobjects`` takes 200 records a call
 with ``allOrNone: false`` and answers one SaveResult per record. At or above it, one Bulk 2.0
@@ -21,8 +25,19 @@ Bulk API 2.0 ignores an empty cell ("Empty field values are ignored when you upd
 set a field value to null, use a field value of #N/A.": Bulk API 2.0 Developer Guide, "Valid CSV
 Record Rows"), so ``None`` goes as ``#N/A``.
 
-Every write first checks, once per connector, that each target field is leadscore's own or
-adopted (:meth:`connectors.salesforce.setup.FieldSetup.ensure_owned`).
+Every write first checks, once per connector and object, that each target field is leadscore's
+own or adopted (:meth:`connectors.salesforce.setup.FieldSetup.ensure_owned`).
+
+**Lead Status, forward only** (``connectors.salesforce.lead_status``, as HubSpot's ``lifecycle``):
+an update of a Lead whose ``stage`` maps to a Status value also sets ``Status`` - when, and only
+when, the mapped value comes after the Lead's current Status in the picklist's order as describe
+lists it (Lead Status values are ordered: ``LeadStatus.SortOrder``, "Number used to sort this value
+in the lead status picklist"). Never a converted status (``LeadStatus.IsConverted``: only
+``convertLead()`` sets one, its ``convertedStatus`` "Valid LeadStatus value for a converted lead"),
+never a Lead whose current Status is not in that order, never a converted Lead (its Contact takes
+the score values only), never a Contact or Account. The order and the converted values are read
+once per connector (one describe, one query); the current Statuses once per write (a query per 500
+Leads), so a Lead moved on in Salesforce meanwhile is not moved back.
 """
 
 from __future__ import annotations
@@ -42,8 +57,12 @@ from leadscore.connectors.salesforce.config import SalesforceConfig
 from leadscore.connectors.kit.chunking import chunks
 from leadscore.connectors.kit.times import iso_z
 from leadscore.connectors.salesforce.pull import IN_CHUNK, ConversionMap, in_list
+from leadscore.connectors.salesforce.setup import lead_statuses_converted
 
 COLLECTION_SIZE = 200  # sObject Collections' maximum records per call
+SOBJECT_OF = {"lead": "Lead", "contact": "Contact", "account": "Account"}
+#: The Lead field ``connectors.salesforce.lead_status`` moves.
+STATUS = "Status"
 log = structlog.get_logger("leadscore.salesforce")
 
 #: Per-record error codes worth retrying as they are; everything else needs a person or a change.
@@ -68,29 +87,34 @@ def field_value(name: str, value: Any) -> Any:
 
 class RecordWriter:
     def __init__(self, client: SalesforceClient, config: SalesforceConfig, conversions: ConversionMap,
-                 ensure_owned: Callable[[], None] = lambda: None) -> None:
+                 ensure_owned: Callable[[Sequence[str]], None] = lambda objects: None) -> None:
         self.client = client
         self.config = config
         self.conversions = conversions
         self.ensure_owned = ensure_owned
         self.mapping = config.write.mapping()
         self.failures: Counter[str] = Counter()
+        self.statuses = LeadStatusOrder(client) if config.lead_status else None
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         results: dict[int, WriteResult] = {}
         targets: list[tuple[int, str, str, dict[str, Any]]] = []  # (index, sobject, id, fields)
+        statuses = self._status_moves(updates)
         for i, update in enumerate(updates):
             fields = {self.mapping[k]: field_value(k, v) for k, v in update.values.items() if k in self.mapping}
+            sobject, record_id = SOBJECT_OF.get(update.object_type, "Contact"), update.record_id
+            if sobject == "Lead" and record_id in self.conversions.lead_to_contact:
+                sobject, record_id = "Contact", self.conversions.lead_to_contact[record_id]
+            elif sobject == "Lead" and record_id in statuses:
+                fields[STATUS] = statuses[record_id]
             if not fields:
                 results[i] = WriteResult(update.record_id, WriteStatus.OK)
                 continue
-            sobject, record_id = "Lead" if update.object_type == "lead" else "Contact", update.record_id
-            if sobject == "Lead" and record_id in self.conversions.lead_to_contact:
-                sobject, record_id = "Contact", self.conversions.lead_to_contact[record_id]
             targets.append((i, sobject, record_id, fields))
         try:
             if targets:
-                self.ensure_owned()  # a ConfigError when a target is not leadscore's: nothing is written
+                # A ConfigError when a target is not leadscore's: nothing is written.
+                self.ensure_owned(sorted({sobject for _, sobject, _, _ in targets}))
             if len(targets) >= self.config.bulk_threshold:
                 outcome = self._bulk(targets)
             else:
@@ -145,7 +169,7 @@ class RecordWriter:
 
     def _bulk(self, targets: Sequence[tuple[int, str, str, dict[str, Any]]]) -> dict[int, tuple[str, str, str]]:
         outcome: dict[int, tuple[str, str, str]] = {}
-        for sobject in ("Lead", "Contact"):
+        for sobject in ("Lead", "Contact", "Account"):
             part = [t for t in targets if t[1] == sobject]
             if not part:
                 continue
@@ -199,12 +223,59 @@ class RecordWriter:
         outcome: dict[int, tuple[str, str, str]] = {}
         for i, _, rid, fields in converted:
             contact = self.conversions.lead_to_contact.get(rid)
+            fields.pop(STATUS, None)  # a Contact has no Status, and a converted Lead keeps its own
             if contact is None:
                 outcome[i] = ("PERMANENT", _CONVERTED, "converted lead without a Contact")
-            else:
+            elif fields:
                 retargeted.append((i, "Contact", contact, fields))
+            else:
+                outcome[i] = ("OK", "", "")
         outcome.update(self._collections(retargeted))
         return outcome
+
+
+    # --- Lead Status, forward only -------------------------------------------------------------
+
+    def _status_moves(self, updates: Sequence[ScoreUpdate]) -> dict[str, str]:
+        """Lead id -> the Status to set with its update (module docstring: forward only)."""
+        if self.statuses is None:
+            return {}
+        wanted = {u.record_id: self.config.lead_status[str(u.values["stage"])] for u in updates
+                  if u.object_type == "lead" and "stage" in u.values and str(u.values.get("stage")) in self.config.lead_status
+                  and u.record_id not in self.conversions.lead_to_contact}
+        if not wanted:
+            return {}
+        order, converted = self.statuses.load()
+        wanted = {rid: value for rid, value in wanted.items() if value in order and value.lower() not in converted}
+        moves: dict[str, str] = {}
+        for part in chunks(sorted(wanted), IN_CHUNK):
+            rows = self.client.call("query", lambda sf, p=part: sf.query_all(
+                f"SELECT Id, Status, IsConverted FROM Lead WHERE Id IN {in_list(p)}"))
+            for row in rows.get("records", []):
+                rid, now = str(row["Id"]), row.get("Status")
+                target = wanted.get(rid) or wanted.get(rid[:15])
+                if target is None or row.get("IsConverted") or now not in order:
+                    continue  # converted since pulled, or a Status outside the known order: left alone
+                if order.index(target) > order.index(now):
+                    moves[rid if rid in wanted else rid[:15]] = target
+        return moves
+
+
+class LeadStatusOrder:
+    """The Lead Status picklist's active values in describe's order, and the converted ones
+    (lower-cased), read once per connector."""
+
+    def __init__(self, client: SalesforceClient) -> None:
+        self.client = client
+        self._loaded: tuple[list[str], frozenset[str]] | None = None
+
+    def load(self) -> tuple[list[str], frozenset[str]]:
+        if self._loaded is None:
+            described = self.client.call("describe", lambda sf: sf.restful("sobjects/Lead/describe")) or {}
+            status = next((f for f in described.get("fields", []) if f.get("name") == STATUS), {})
+            order = [str(v["value"]) for v in status.get("picklistValues") or [] if v.get("active")]
+            self._loaded = (order, lead_statuses_converted(self.client))
+        return self._loaded
 
 
 def _save_result(result: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -7,15 +7,17 @@ import threading
 from leadscore.connectors.salesforce.emulator.core import SalesforceEmulator
 
 
-def serve_forever(port: int, contacts: int, seed: int) -> None:
-    """Seed ``contacts`` Leads (the keyword is shared by every emulator's CLI), print how to
-    connect - instance URL, CA bundle, credentials - and serve until Ctrl-C."""
+def serve_forever(port: int, contacts: int, seed: int, accounts: bool = False) -> None:
+    """Seed ``contacts`` Leads (the keyword is shared by every emulator's CLI) - with ``accounts``,
+    people at known companies as Contacts of seeded Accounts instead - print how to connect -
+    instance URL, CA bundle, credentials - and serve until Ctrl-C."""
     emulator = SalesforceEmulator(port=port)
     emulator.start()
     try:
-        ids = emulator.seed(contacts, seed=seed)
+        ids = emulator.seed(contacts, seed=seed, accounts=accounts)
         credentials = emulator.credentials
-        print(f"Salesforce emulator serving {len(ids)} leads (seed {seed})", flush=True)
+        people = f"{len(ids)} people at {len(emulator.records('Account'))} accounts" if accounts else f"{len(ids)} leads"
+        print(f"Salesforce emulator serving {people} (seed {seed})", flush=True)
         print(f"instance URL:  {emulator.instance_url}", flush=True)
         print(f"login URL:     {emulator.login_url}  (like a My Domain: JWTs name https://login.salesforce.com "
               "as their audience)", flush=True)

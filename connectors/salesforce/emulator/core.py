@@ -104,9 +104,11 @@ class SalesforceEmulator(Emulator):
 
     # --- data -------------------------------------------------------------------------------------------
 
-    def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
-        """Fill the org with ``agent.sample`` leads (and their activity); the Lead ids in order."""
-        return seed_org(self._store, count, seed=seed, as_of=as_of)
+    def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None, accounts: bool = False) -> list[str]:
+        """Fill the org with ``agent.sample`` leads (and their activity); the Lead ids in order.
+        With ``accounts``, people at known companies are Contacts of seeded Accounts instead (see
+        :func:`.seeding.seed_org`), and the ids are of Leads and Contacts."""
+        return seed_org(self._store, count, seed=seed, as_of=as_of, accounts=accounts)
 
     def create_record(self, sobject: str, fields: Mapping[str, Any]) -> str:
         """Add a record as an admin or data import would, committed now. ``CreatedDate`` and

@@ -19,6 +19,7 @@ from leadscore.connectors.salesforce.emulator.core import SalesforceEmulator
 
 WRITE_FIELDS = {"score": "Leadscore_Score__c", "stage": "Leadscore_Stage__c", "reason": "Leadscore_Reason__c"}
 STAGES = ["Cold", "Warm", "MQL", "SQL"]
+LEAD_PREFIX = "00Q"
 
 
 def compressed_sleep(seconds: float) -> None:
@@ -33,7 +34,9 @@ class SalesforceHarness:
     #: pytest markers for its checks: they talk HTTPS to a local emulator.
     marks: ClassVar[tuple[str, ...]] = ("network",)
 
-    def __init__(self, **emulator_options: Any) -> None:
+    def __init__(self, *, accounts: bool = False, **emulator_options: Any) -> None:
+        #: Seed a B2B org: people at known companies are Contacts of Accounts (see ``seed_org``).
+        self.accounts = accounts
         self.emulator = SalesforceEmulator(**emulator_options).start()
 
     def config(self, **overrides: Any) -> dict[str, Any]:
@@ -57,9 +60,10 @@ class SalesforceHarness:
         return SalesforceConnector(self.config(**overrides), sleep=compressed_sleep)
 
     def seed(self, count: int) -> list[str]:
-        ids = self.emulator.seed(count, seed=11, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc))
-        # Converted leads are scored on their Contacts; the suite's lead-level checks use the rest.
-        return [i for i in ids if not self.emulator.record("Lead", i).get("IsConverted")]
+        ids = self.emulator.seed(count, seed=11, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc), accounts=self.accounts)
+        # Converted leads are scored on their Contacts; the suite's lead-level checks use the rest
+        # (with accounts, the Leads: the Contacts of Accounts are not the suite's lead type).
+        return [i for i in ids if i.startswith(LEAD_PREFIX) and not self.emulator.record("Lead", i).get("IsConverted")]
 
     def edit(self, record_id: str, field: str, value: str) -> None:
         self.emulator.update_record("Lead", record_id, {DEFAULT_LEAD_FIELDS[field]: value})
@@ -72,9 +76,10 @@ class SalesforceHarness:
         return {name: None if values.get(api) is None else str(values.get(api)) for name, api in WRITE_FIELDS.items()}
 
     def fields_written(self) -> set[str]:
-        """Record fields written on Leads and Contacts (setup's permission-set records are not lead data)."""
+        """Record fields written on Leads, Contacts and Accounts (setup's permission-set records are
+        not CRM data)."""
         return {name.split(".", 1)[1] for name, count in self.emulator.field_writes().items()
-                if count and name.split(".", 1)[0] in ("Lead", "Contact")}
+                if count and name.split(".", 1)[0] in ("Lead", "Contact", "Account")}
 
     def allowed_fields(self) -> set[str]:
         return set(WRITE_FIELDS.values())

@@ -32,6 +32,7 @@ KEY_PREFIXES: dict[str, str] = {
     "PermissionSet": "0PS",
     "PermissionSetAssignment": "0Pa",
     "Lead": "00Q",
+    "LeadStatus": "01J",
     "OpportunityContactRole": "00K",
     "Task": "00T",
     "Event": "00U",

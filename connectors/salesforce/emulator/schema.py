@@ -199,15 +199,28 @@ def _system_fields(owner: bool) -> list[FieldDef]:
     return fields
 
 
+#: The ``Industry`` standard value set, shared by ``Account.Industry`` and ``Lead.Industry`` (Metadata API
+#: Developer Guide, "StandardValueSet Names and Standard Picklist Fields": "Industry | Account.Industry
+#: Lead.Industry"), with the values a new org ships. Standard picklists are unrestricted, so a value
+#: outside it (the demo data's "Software") is stored as it is.
 INDUSTRIES = ("Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction",
               "Consulting", "Education", "Electronics", "Energy", "Engineering", "Entertainment", "Environmental",
               "Finance", "Food & Beverage", "Government", "Healthcare", "Hospitality", "Insurance", "Machinery",
-              "Manufacturing", "Media", "Not For Profit", "Other", "Recreation", "Retail", "Shipping", "Software",
-              "Technology", "Telecommunications", "Transportation", "Utilities")
-#: The org's lead sources: Salesforce's defaults plus the marketing channels the demo data uses.
+              "Manufacturing", "Media", "Not For Profit", "Recreation", "Retail", "Shipping", "Technology",
+              "Telecommunications", "Transportation", "Utilities", "Other")
+#: The org's lead sources: Salesforce's defaults plus the marketing channels the demo data uses. One
+#: value set serves ``Lead.LeadSource`` and ``Account.AccountSource`` ("LeadSource | Account.AccountSource
+#: Lead.LeadSource ...", the same Metadata API table).
 LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other", "Organic Search",
                 "Paid Search", "Referral", "Webinar", "Trade Show", "Content Syndication", "Direct")
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+#: The Lead Status values that "represent a converted lead" (``LeadStatus.IsConverted``: "Multiple lead
+#: status values can represent a converted lead"). Only lead conversion sets one (see :mod:`.writes`).
+CONVERTED_LEAD_STATUSES = frozenset({"Closed - Converted"})
+#: ``Account.Type``'s ``AccountType`` value set as a new org ships it (the description says only "for
+#: example, Customer, Competitor, or Partner"; these are the values an org starts with).
+ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
+                 "Installation Partner", "Technology Partner", "Other")
 STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
           "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost")
 BANT_FIELDS = ("Budget__c", "Authority__c", "Need__c", "Timeline__c")
@@ -283,8 +296,7 @@ def standard_objects() -> dict[str, SObjectDef]:
             _system_fields(owner=True),
             [
                 text("Name", "Account Name", 255, nillable=False, name_field=True),
-                picklist("Type", "Account Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Partner",
-                                                  "Other")),
+                picklist("Type", "Account Type", ACCOUNT_TYPES),
                 picklist("Industry", "Industry", INDUSTRIES),
                 FieldDef("Website", "url", "Website", length=255),
                 FieldDef("Phone", "phone", "Account Phone", length=40),
@@ -293,6 +305,7 @@ def standard_objects() -> dict[str, SObjectDef]:
                 text("BillingCity", "Billing City", 40),
                 text("BillingState", "Billing State/Province", 80),
                 text("BillingCountry", "Billing Country", 80),
+                picklist("AccountSource", "Account Source", LEAD_SOURCES),
                 area("Description", "Account Description"),
             ],
         )),
@@ -401,9 +414,26 @@ def standard_objects() -> dict[str, SObjectDef]:
                 ref("ActivityId", "Activity ID", "Task", relationship="Activity"),
             ],
         )),
+        lead_status_object(),
         *permission_objects(),
     ]
     return {d.name: d for d in defs}
+
+
+def lead_status_object() -> SObjectDef:
+    """``LeadStatus``, one record per Lead Status picklist value (Object Reference: "Represents the
+    status of a Lead record, such as Open, Qualified, or Converted"; supported calls
+    ``describeSObjects(), query(), retrieve()``, so every field is read-only): ``ApiName`` ("Uniquely
+    identifies a picklist value"), ``MasterLabel``, ``IsConverted``, ``IsDefault`` and ``SortOrder``
+    ("not guaranteed to be sequential"). The store creates its records from ``Lead.Status``."""
+    return SObjectDef("LeadStatus", "Lead Status Value", "Lead Status Values", _fields(
+        _system_fields(owner=False),
+        [read_only(text("ApiName", "API Name", 255, id_lookup=True)),
+         read_only(text("MasterLabel", "Master Label", 255)),
+         read_only(boolean("IsConverted", "Is Converted")),
+         read_only(boolean("IsDefault", "Is Default")),
+         read_only(FieldDef("SortOrder", "int", "Sort Order", digits=9))],
+    ))
 
 
 def permission_objects() -> list[SObjectDef]:

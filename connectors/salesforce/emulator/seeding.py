@@ -26,6 +26,15 @@ Each generated lead maps onto what an org would hold for that person:
   Page views, downloads and form fills live in marketing automation, not in these objects, and
   are not represented.
 
+With ``accounts=True`` the org is a B2B one that keeps prospects at known companies as contacts:
+the accounts of :func:`~leadscore.connectors.sample.generate_accounts` become Accounts (``company``
+-> ``Name``, ``industry`` -> ``Industry``, ``employees`` -> ``NumberOfEmployees``, ``annual_revenue``
+-> ``AnnualRevenue``, ``country``/``state``/``city`` -> ``Billing*``, ``website``, ``phone``, ``type``
+-> ``Type``, ``lead_source`` -> ``AccountSource``), and each of their members is seeded as a Contact
+with that ``AccountId`` instead of a Lead, with the same history: Tasks and Events name the Contact
+(``WhoId``), campaign memberships its ``ContactId``. Contacts have no ``Status`` and are never
+converted. An Account is created when its first member was, and stamped then.
+
 ``CreatedDate`` is the lead's ``created_at``; ``LastModifiedDate`` falls after its latest
 activity, spread over the following days; ``SystemModstamp`` equals it or, for about a quarter
 of leads, lies later (system updates such as activity roll-ups bump only ``SystemModstamp``).
@@ -41,7 +50,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from leadscore.agent.core.records import Activity, utc
-from leadscore.connectors.sample import FREE_DOMAINS, SampleLead, generate_leads
+from leadscore.connectors.sample import FREE_DOMAINS, SampleAccount, SampleLead, generate_accounts, generate_leads
 from leadscore.connectors.salesforce.emulator import values
 from leadscore.connectors.salesforce.emulator.store import RESPONDED_STATUSES, Record, Store
 
@@ -65,8 +74,18 @@ STATUS_RANK = {"Sent": 0, "Responded": 1, "Registered": 2, "Attended": 3}
 SALES_TOUCHES = frozenset({"call", "meeting", "email_reply"})
 
 
-def seed_org(store: Store, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
-    """Create ``count`` Leads (with activity) from ``generate_leads``; their ids in order."""
+#: Canonical account field -> Account field, for seeding (the connector's own map is its config's).
+FIELD_TO_ACCOUNT = {"company": "Name", "industry": "Industry", "employees": "NumberOfEmployees",
+                    "annual_revenue": "AnnualRevenue", "country": "BillingCountry", "state": "BillingState",
+                    "city": "BillingCity", "website": "Website", "phone": "Phone", "type": "Type",
+                    "lead_source": "AccountSource"}
+
+
+def seed_org(store: Store, count: int, *, seed: int = 7, as_of: datetime | None = None,
+             accounts: bool = False) -> list[str]:
+    """Create ``count`` Leads (with activity) from ``generate_leads``; their ids in order. With
+    ``accounts``, the people of ``generate_accounts`` become Contacts of their Accounts instead
+    (module docstring), and the ids are of Leads and Contacts alike, in the same order."""
     rng = random.Random(f"salesforce-emulator:{seed}")
     lead_ids: list[str] = []
     with store.lock:
@@ -78,8 +97,11 @@ def seed_org(store: Store, count: int, *, seed: int = 7, as_of: datetime | None 
         used_modstamp: set[int] = set()
         store.rollups = False  # seeding stamps LastActivityDate and the Leads' stamps itself
         try:
-            for sample in generate_leads(count, seed=seed, as_of=as_of):
-                lead_ids.append(_seed_one(store, sample, rng, campaigns, ceiling, used_modified, used_modstamp))
+            samples = list(generate_leads(count, seed=seed, as_of=as_of))
+            account_of = _accounts(store, generate_accounts(samples, seed=seed), ceiling) if accounts else {}
+            for sample in samples:
+                lead_ids.append(_seed_one(store, sample, rng, campaigns, ceiling, used_modified, used_modstamp,
+                                          account_of.get(sample.lead.id)))
         finally:
             store.rollups = True
     return lead_ids
@@ -102,13 +124,36 @@ def _campaigns(store: Store, ceiling: int) -> dict[str, Record]:
     return existing
 
 
+def _accounts(store: Store, accounts: list[SampleAccount], ceiling: int) -> dict[str, Record]:
+    """The Accounts of ``accounts``, created when their first member was (never after
+    ``ceiling``); member lead id -> its Account."""
+    account_of: dict[str, Record] = {}
+    for sample in accounts:
+        fields = sample.account.fields
+        row: dict[str, Any] = {}
+        for name, target in FIELD_TO_ACCOUNT.items():
+            value = fields.get(name)
+            if value in (None, ""):
+                continue
+            row[target] = float(value) if target == "AnnualRevenue" else int(value) if target == "NumberOfEmployees" \
+                else str(value)
+        created = min(ceiling, _seconds(values.to_ms(utc(sample.account.created_at or datetime.now(timezone.utc)))))
+        account = store.create("Account", row, by=store.sales_user, at_ms=created)
+        for member in sample.members:
+            account_of[member] = account
+    return account_of
+
+
 def _seed_one(store: Store, sample: SampleLead, rng: random.Random, campaigns: dict[str, Record], ceiling: int,
-              used_modified: set[int], used_modstamp: set[int]) -> str:
+              used_modified: set[int], used_modstamp: set[int], account: Record | None = None) -> str:
     lead_fields = sample.lead.fields
     created = _seconds(values.to_ms(utc(sample.lead.created_at or datetime.now(timezone.utc))))
     activities = sorted(sample.activities, key=lambda a: a.occurred_at)
     kinds = {a.type for a in activities}
     lead_values = _lead_values(lead_fields, rng)
+    if account is not None:
+        return _seed_contact(store, sample, account, lead_values, activities, rng, campaigns, ceiling, created,
+                             used_modified, used_modstamp)
     converted = rng.random() < 0.10
     if converted:
         lead_values["Status"] = "Closed - Converted"
@@ -150,17 +195,58 @@ def _seed_one(store: Store, sample: SampleLead, rng: random.Random, campaigns: d
         convert(store, lead, at_ms=converted_at, by=store.sales_user, opportunity=opportunity, ceiling_ms=ceiling)
         latest = max(latest, converted_at)
 
-    # Spread over the days after the latest activity, never past as_of (no pile-up at the cap).
+    _stamp_after(store, lead, latest, created, ceiling, rng, used_modified, used_modstamp)
+    lead.values["LastActivityDate"] = last_activity_day
+    return lead.id
+
+
+def _stamp_after(store: Store, record: Record, latest: int, created: int, ceiling: int, rng: random.Random,
+                 used_modified: set[int], used_modstamp: set[int]) -> None:
+    """``LastModifiedDate``/``SystemModstamp`` spread over the days after the latest activity,
+    never past as_of (no pile-up at the cap)."""
     modified = _distinct(_seconds(latest + int(rng.uniform(0, max(0, min(3 * DAY_MS, ceiling - latest))))),
                          used_modified, created)
     modstamp = modified
     if rng.random() < 0.25:
         modstamp = _seconds(modified + int(rng.uniform(0, max(0, min(2 * DAY_MS, ceiling - modified)))))
     modstamp = _distinct(max(modstamp, modified), used_modstamp, modified)
-    lead.values.update({"LastModifiedDate": modified, "SystemModstamp": modstamp, "LastModifiedById": store.sales_user})
-    lead.values["LastActivityDate"] = last_activity_day
+    record.values.update({"LastModifiedDate": modified, "SystemModstamp": modstamp, "LastModifiedById": store.sales_user})
     store.note_stamp(modstamp)
-    return lead.id
+
+
+#: Lead field -> Contact field, for a person seeded as a Contact of an Account (the rest - company,
+#: industry, BANT - is the Account's or has no place on a Contact).
+LEAD_TO_CONTACT = {"FirstName": "FirstName", "LastName": "LastName", "Title": "Title", "Email": "Email",
+                   "Phone": "Phone", "City": "MailingCity", "State": "MailingState", "Country": "MailingCountry",
+                   "LeadSource": "LeadSource", "HasOptedOutOfEmail": "HasOptedOutOfEmail",
+                   "EmailBouncedDate": "EmailBouncedDate", "EmailBouncedReason": "EmailBouncedReason"}
+
+
+def _seed_contact(store: Store, sample: SampleLead, account: Record, lead_values: dict[str, Any],
+                  activities: list[Activity], rng: random.Random, campaigns: dict[str, Record], ceiling: int,
+                  created: int, used_modified: set[int], used_modstamp: set[int]) -> str:
+    """One person at a known account: a Contact of ``account`` with the history a Lead would have."""
+    for activity in activities:
+        if activity.type == "unsubscribe":
+            lead_values["HasOptedOutOfEmail"] = True
+        elif activity.type == "email_bounce":
+            lead_values["EmailBouncedDate"] = _ms(activity)
+            lead_values["EmailBouncedReason"] = "550 5.1.1 The email account that you tried to reach does not exist"
+    row = {target: lead_values[name] for name, target in LEAD_TO_CONTACT.items() if name in lead_values}
+    contact = store.create("Contact", {**row, "AccountId": account.id}, by=store.sales_user, at_ms=created,
+                           created_ms=created)
+    latest = created
+    last_activity_day: str | None = None
+    members: dict[str, Record] = {}
+    for activity in activities:
+        at = _ms(activity)
+        latest = max(latest, at)
+        made = _activity(store, contact, sample.lead.fields, activity, at, rng, campaigns, members)
+        if made in ("Task", "Event"):
+            last_activity_day = max(last_activity_day or "", values.date_of_ms(at))
+    _stamp_after(store, contact, latest, created, ceiling, rng, used_modified, used_modstamp)
+    contact.values["LastActivityDate"] = last_activity_day
+    return contact.id
 
 
 def _lead_values(fields: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -240,7 +326,8 @@ def _membership(store: Store, lead: Record, campaign: Record, status: str, at: i
     name = campaign.values["Name"]
     member = members.get(name)
     if member is None:
-        members[name] = member = store.create("CampaignMember", {"CampaignId": campaign.id, "LeadId": lead.id,
+        who = "ContactId" if lead.sobject == "Contact" else "LeadId"
+        members[name] = member = store.create("CampaignMember", {"CampaignId": campaign.id, who: lead.id,
                                                                  "Status": status}, by=store.sales_user, at_ms=at)
     elif STATUS_RANK[status] > STATUS_RANK[member.values["Status"]]:
         member.values.update({"Status": status, "LastModifiedDate": max(at, member.values["LastModifiedDate"]),

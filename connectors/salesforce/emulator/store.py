@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 from leadscore.connectors.salesforce.emulator import ids, permissions, values
-from leadscore.connectors.salesforce.emulator.schema import FieldDef, SObjectDef, custom_field_entity, standard_objects
+from leadscore.connectors.salesforce.emulator.schema import (
+    CONVERTED_LEAD_STATUSES, FieldDef, SObjectDef, custom_field_entity, standard_objects)
 from leadscore.connectors.salesforce.emulator.values import FieldProblem
 
 #: CampaignMember statuses that count as a response (the org's member status settings).
@@ -40,6 +41,13 @@ STAGE_PROBABILITY = {"Prospecting": 10, "Qualification": 10, "Needs Analysis": 2
                      "Negotiation/Review": 90, "Closed Won": 100, "Closed Lost": 0}
 
 FLS_NONE, FLS_READ, FLS_EDIT = "none", "read", "edit"
+#: A save giving a Lead a converted status. Salesforce sets one only by converting the Lead
+#: (``convertLead()``'s ``convertedStatus``: "Valid LeadStatus value for a converted lead. Required."),
+#: and the UI offers none on edit; the documentation is silent on what a plain update doing it
+#: answers, so the emulator takes the case harder for a client and refuses it with the API's
+#: generic code for a value the record's state does not allow (message the emulator's own).
+CONVERTED_STATUS = FieldProblem("FIELD_INTEGRITY_EXCEPTION", "A converted lead status can be set only by converting "
+                                "the lead", ("Status",))
 #: When the emulated org (and its pre-existing custom fields) came to be: 2024-01-01T00:00:00Z.
 ORG_CREATED_MS = 1_704_067_200_000
 
@@ -82,6 +90,7 @@ class Store:
         self.manages_permissions = True
         self._high_water = 0
         self._register_custom_fields()
+        self._register_lead_statuses()
 
     def _register_custom_fields(self) -> None:
         """The ``CustomField`` (Tooling) records of custom fields the org starts with (the BANT
@@ -94,6 +103,19 @@ class Store:
                         "DeveloperName": definition.name[:-3], "TableEnumOrId": sobject.name, "NamespacePrefix": None,
                         "FullName": f"{sobject.name}.{definition.name}", "Metadata": metadata,
                         "Description": None, "ManageableState": "unmanaged"}, by=self.sales_user, at_ms=ORG_CREATED_MS)
+
+    def _register_lead_statuses(self) -> None:
+        """One ``LeadStatus`` per ``Lead.Status`` value, in the picklist's order (``SortOrder``
+        1, 2, ...), the converted ones flagged (:data:`schema.CONVERTED_LEAD_STATUSES`)."""
+        for order, value in enumerate(self.schema["Lead"].fields["Status"].picklist, start=1):
+            self.create("LeadStatus", {"ApiName": value.value, "MasterLabel": value.label, "SortOrder": order,
+                                       "IsDefault": value.default, "IsConverted": value.value in CONVERTED_LEAD_STATUSES},
+                        by=self.sales_user, at_ms=ORG_CREATED_MS)
+
+    def converted_statuses(self) -> frozenset[str]:
+        """The Lead Status values that represent a converted lead, ignoring case."""
+        return frozenset(str(r.values.get("ApiName")).lower() for r in self.rows("LeadStatus", deleted=False)
+                         if r.values.get("IsConverted"))
 
     # --- schema and field-level security -------------------------------------------------------------
 
@@ -214,6 +236,9 @@ class Store:
         if sobject.name in permissions.PERMISSION_OBJECTS and not problems:
             checked, own = permissions.save_problems(self, sobject, record, checked, creating=creating)
             problems.extend(own)
+        if sobject.name == "Lead" and isinstance(checked.get("Status"), str) \
+                and checked["Status"].lower() in self.converted_statuses():
+            problems.append(CONVERTED_STATUS)
         return Prepared(checked, tuple(problems))
 
     # --- writes ----------------------------------------------------------------------------------------------
