@@ -265,7 +265,7 @@ class ScoringEngine:
                 continue
             if rollup.aggregate == "best":
                 best = max(counted)
-                raw, detail = best * rollup.weight, f"best {best}"
+                raw, detail = best * rollup.weight, f"scored {best}"
             elif rollup.aggregate == "sum":
                 raw, detail = sum(counted) * rollup.weight, f"{len(counted)} people"
             else:
