@@ -213,6 +213,9 @@ class HubSpotClient:
         self.deals_search = crm.deals.search_api
         self.contacts_basic = crm.contacts.basic_api
         self.contacts_batch = crm.contacts.batch_api
+        self.companies_search = crm.companies.search_api
+        self.companies_basic = crm.companies.basic_api
+        self.companies_batch = crm.companies.batch_api
         self.objects_batch = crm.objects.batch_api
         self.properties = crm.properties.core_api
         self.property_groups = crm.properties.groups_api
@@ -350,8 +353,9 @@ class HubSpotClient:
         )
 
     def close(self) -> None:
-        for api in (self.contacts_search, self.deals_search, self.contacts_basic, self.contacts_batch, self.objects_batch,
-                    self.properties, self.property_groups, self.associations):
+        for api in (self.contacts_search, self.deals_search, self.contacts_basic, self.contacts_batch, self.companies_search,
+                    self.companies_basic, self.companies_batch, self.objects_batch, self.properties, self.property_groups,
+                    self.associations):
             client = getattr(api, "api_client", None)
             pool = getattr(getattr(client, "rest_client", None), "pool_manager", None)
             if pool is not None:

@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadscore.agent.core.contract import WriteFieldMap
+from leadscore.agent.core.records import ACCOUNT_FIELDS, CUSTOM_PREFIX
 from leadscore.agent.core.secrets import SecretEnv, SecretFile, SecretsModel, SecretValue
 from leadscore.connectors.hubspot.builtins import is_builtin
 
@@ -53,6 +54,22 @@ DEFAULT_FIELDS: dict[str, str] = {
     "email_opens": "hs_email_open",
     "email_clicks": "hs_email_click",
     "form_submissions": "num_conversion_events",
+}
+
+#: Canonical account field -> HubSpot company property (accounts: :mod:`.companies`). The admin's
+#: ``company_fields`` table adds to and overrides these (e.g. ``lead_source`` ->
+#: ``hs_analytics_source``). A company without a ``website`` reads its ``domain`` as the website.
+DEFAULT_COMPANY_FIELDS: dict[str, str] = {
+    "company": "name",
+    "industry": "industry",
+    "employees": "numberofemployees",
+    "annual_revenue": "annualrevenue",
+    "country": "country",
+    "state": "state",
+    "city": "city",
+    "website": "website",
+    "phone": "phone",
+    "type": "type",
 }
 
 EngagementObject = Literal["emails", "calls", "meetings"]
@@ -182,6 +199,8 @@ class HubSpotConfig(SecretsModel):
     retry_attempts: int = Field(default=6, ge=1, le=20)
     retry_max_wait: float = Field(default=60.0, gt=0)
     fields: dict[str, str] = {}
+    #: Canonical account field -> company property, over :data:`DEFAULT_COMPANY_FIELDS`.
+    company_fields: dict[str, str] = {}
     write: WriteFields = WriteFields()
     property_group: str = "leadscore"
     property_group_label: str = "leadscore"
@@ -210,6 +229,15 @@ class HubSpotConfig(SecretsModel):
             raise ValueError(f"expected an http(s) URL, got {value!r}")
         return value.rstrip("/")
 
+    @field_validator("company_fields")
+    @classmethod
+    def _account_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(k for k in value if k not in ACCOUNT_FIELDS and not (k.startswith(CUSTOM_PREFIX) and len(k) > len(CUSTOM_PREFIX)))
+        if unknown:
+            raise ValueError(f"not account fields: {', '.join(unknown)} (use one of {', '.join(sorted(ACCOUNT_FIELDS))}, "
+                             "or custom.<name>)")
+        return value
+
     @property
     def limits(self) -> tuple[int, int]:
         burst, daily = TIER_LIMITS[self.tier]
@@ -217,6 +245,9 @@ class HubSpotConfig(SecretsModel):
 
     def field_map(self) -> dict[str, str]:
         return {**DEFAULT_FIELDS, **self.fields}
+
+    def company_field_map(self) -> dict[str, str]:
+        return {**DEFAULT_COMPANY_FIELDS, **self.company_fields}
 
     def secrets_needed(self) -> list[str]:
         """The private app's token, unless the OAuth app is configured instead (an inline or file

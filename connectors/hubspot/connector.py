@@ -1,9 +1,15 @@
-"""The HubSpot connector: contacts in, scores out, through the official SDK.
+"""The HubSpot connector: contacts (and companies, as accounts) in, scores out, through the official SDK.
 
 The pieces live beside it: ``client`` (the SDK behind limits, retries and error mapping),
-``pull`` (search windows, listings, engagement), ``outcomes`` (what became of contacts: lifecycle
-stages, lead statuses, deals), ``write`` (batch updates), ``setup``
-(properties), ``config`` (the ``[connectors.hubspot]`` table), ``emulator`` (a local HubSpot).
+``pull`` (search windows, listings, engagement), ``companies`` (companies as accounts),
+``outcomes`` (what became of contacts: lifecycle stages, lead statuses, deals), ``write`` (batch
+updates), ``setup`` (properties), ``config`` (the ``[connectors.hubspot]`` table), ``emulator``
+(a local HubSpot).
+
+Accounts (:class:`~leadscore.agent.core.contract.SupportsAccounts`): ``account_type`` is
+``"company"``, which is not among ``object_types``: the agent adds it when its config scores
+accounts. A cursor, a count, an update or a read-back of type ``"company"`` goes to companies;
+every other type is a contact's.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import structlog
 from leadscore.agent.core.records import ObjectType
 from leadscore.agent.core.contract import CheckReport, Cursor, OutcomeBatch, PullBatch, PullNeeds, ScoreUpdate, SetupReport, WriteResult, WriteSpec, connector_config
 from leadscore.connectors.hubspot.client import HubSpotClient
+from leadscore.connectors.hubspot.companies import COMPANY, CompanyReader
 from leadscore.connectors.hubspot.config import HubSpotConfig
 from leadscore.connectors.hubspot.outcomes import OutcomeReader
-from leadscore.connectors.hubspot.pull import ContactReader
+from leadscore.connectors.hubspot.pull import ContactReader, RecordReader
 from leadscore.connectors.hubspot.readback import owned_values, portal_id
 from leadscore.connectors.hubspot.setup import PropertySetup
 from leadscore.connectors.hubspot.write import ContactWriter
@@ -29,16 +36,20 @@ log = structlog.get_logger("leadscore.hubspot")
 
 
 class HubSpotConnector:
-    """Implements :class:`leadscore.agent.core.contract.Connector` for HubSpot contacts."""
+    """Implements :class:`leadscore.agent.core.contract.Connector` for HubSpot contacts, and
+    :class:`~leadscore.agent.core.contract.SupportsAccounts` with companies."""
 
     name: ClassVar[str] = "hubspot"
     object_types: ClassVar[tuple[ObjectType, ...]] = ("contact",)
+    #: Companies are the accounts; not in ``object_types`` (see the module docstring).
+    account_type: ClassVar[ObjectType] = COMPANY
     config_model: ClassVar[type[HubSpotConfig]] = HubSpotConfig
 
     def __init__(self, config: Mapping[str, Any] | HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config = connector_config("hubspot", HubSpotConfig, config)
         self.client = HubSpotClient(config, sleep=sleep)
         self._reader = ContactReader(self.client, config)
+        self._companies = CompanyReader(self.client, config)
         self._outcomes = OutcomeReader(self.client, config)
         self._properties = PropertySetup(self.client, config)
         self._writer = ContactWriter(self.client, config, ownership=self._properties)
@@ -57,12 +68,15 @@ class HubSpotConnector:
         return self._properties.setup(spec)
 
     def pull(self, cursor: Cursor, *, until: datetime | None = None, needs: PullNeeds | None = None) -> Iterator[PullBatch]:
-        return self._reader.pull(cursor, until, needs)
+        return self._reader_of(cursor.object_type).pull(cursor, until, needs)
 
     def count(self, cursor: Cursor, *, until: datetime | None = None) -> int | None:
-        """How many contacts ``pull(cursor, until=until)`` would yield, on one search call: the
-        optional progress-bar method of :mod:`leadscore.agent.core.contract`."""
-        return self._reader.count(cursor, until)
+        """How many contacts (or companies) ``pull(cursor, until=until)`` would yield, on one
+        search call: the optional progress-bar method of :mod:`leadscore.agent.core.contract`."""
+        return self._reader_of(cursor.object_type).count(cursor, until)
+
+    def _reader_of(self, object_type: ObjectType) -> RecordReader:
+        return self._companies if object_type == COMPANY else self._reader
 
     def pull_outcomes(self, cursor: Cursor, *, until: datetime | None = None) -> Iterator[OutcomeBatch]:
         """What became of contacts since ``cursor``, up to ``until``: converted (lifecycle stage),
@@ -74,8 +88,8 @@ class HubSpotConnector:
         return self._writer.write(updates)
 
     def read_back(self, object_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every live contact's owned properties as HubSpot holds them now (``reconcile``)."""
-        return owned_values(self._reader, self.config.write.mapping())
+        """Every live contact's (or company's) owned properties as HubSpot holds them now (``reconcile``)."""
+        return owned_values(self._reader_of(object_type), self.config.write.mapping())
 
     def identity(self) -> str:
         """Which portal this is (``hubspot:<portalId>``): a state store kept for another is not trusted."""

@@ -44,6 +44,14 @@ No value stops a pull: a date that cannot be read (``"99999999999999999"``, past
 leaves its activity out, odd values are cleaned or dropped (:func:`leadscore.agent.core.records.usable_fields`),
 and each is named on the contact's ``Lead.problems``, which the pipeline counts as ``warned``.
 
+Every contact carries :attr:`Lead.account_id`, its primary company's id (``associatedcompanyid``,
+"Primary Associated Company ID", which HubSpot keeps in step with the primary association), read
+on every pull whatever the needs: the agent joins the account's fields to its people with it.
+
+The paging is :class:`RecordReader`'s, shared with companies (:mod:`.companies`): an object type
+names its search and listing APIs and its modification stamp (contacts ``lastmodifieddate``,
+companies ``hs_lastmodifieddate``); everything above is the same for both.
+
 Deleted contacts are not reported as ``deleted_ids``: search never returns archived records and
 listing the archive on every sync would cost a page per 100 deletions ever made. A write to a
 deleted contact answers ``OBJECT_NOT_FOUND`` and fails permanently for that record alone.
@@ -55,9 +63,10 @@ import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from importlib import import_module
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence
 
-from leadscore.agent.core.records import Activity, Lead, Unusable, unreadable_lead, usable_fields, usable_value
+from leadscore.agent.core.records import Activity, Lead, ObjectType, Unusable, unreadable_lead, usable_fields, usable_value
 from leadscore.agent.core.contract import Cursor, PullBatch, PullNeeds, StalledCursorError
 from leadscore.connectors.hubspot.client import HubSpotClient
 from leadscore.connectors.hubspot.config import HubSpotConfig
@@ -92,7 +101,8 @@ SUMMARY_ACTIVITIES: dict[str, tuple[str, str | None, str | None]] = {
     "hs_email_last_click_date": ("email_click", None, None),
     "hs_analytics_last_visit_timestamp": ("page_view", None, None),
 }
-ALWAYS = ("hs_object_id", "createdate", "lastmodifieddate")
+#: Read on every contact pull: ``associatedcompanyid`` is the contact's account (primary company).
+ALWAYS = ("hs_object_id", "createdate", "lastmodifieddate", "associatedcompanyid")
 
 
 @dataclass(frozen=True)
@@ -124,18 +134,39 @@ class PullPlan:
         return cls(sorted(properties), engagements, summaries)
 
 
-class ContactReader:
-    """Pages of contacts, each with its activities, as :class:`PullBatch` values."""
+class Plan(Protocol):
+    """What one pull requests: at least the properties of the records it pages."""
+
+    @property
+    def properties(self) -> list[str]: ...
+
+
+class RecordReader:
+    """Pages of one object type's records as :class:`PullBatch` values: full listings and keyset
+    search windows (see the module docstring). A subclass names the object type and says what a
+    pull requests (:meth:`plan`) and what a page of records becomes (:meth:`_batch`)."""
+
+    #: The connector's name for the object type (``Cursor.object_type``, ``Lead.object_type``).
+    object_type: ClassVar[ObjectType] = "contact"
+    #: The v3 objects API's name for it: ``contacts`` (the client's ``contacts_search``...).
+    plural: ClassVar[str] = "contacts"
+    #: The property HubSpot stamps on every change of a record of this type.
+    modified: ClassVar[str] = "lastmodifieddate"
 
     def __init__(self, client: HubSpotClient, config: HubSpotConfig) -> None:
         self.client = client
         self.config = config
-        self._fields = config.field_map()
+
+    def plan(self, needs: PullNeeds | None) -> Plan:
+        raise NotImplementedError
+
+    def _batch(self, records: Sequence[Any], plan: Any, cursor: Cursor) -> PullBatch:
+        raise NotImplementedError
 
     # --- paging ----------------------------------------------------------------------------
 
     def pull(self, cursor: Cursor, until: datetime | None, needs: PullNeeds | None) -> Iterator[PullBatch]:
-        plan = PullPlan.build(self.config, needs)
+        plan = self.plan(needs)
         state = _ListState.decode(cursor.value)
         if cursor.value is None or state is not None:
             pages = self._list_all(plan, state or _ListState(after=None, started=iso_ms_z(datetime.now(timezone.utc))))
@@ -144,22 +175,28 @@ class ContactReader:
         yield from self._grouped(pages, plan)
 
     def count(self, cursor: Cursor, until: datetime | None) -> int | None:
-        """How many contacts :meth:`pull` would yield, for a progress bar: one search call with
+        """How many records :meth:`pull` would yield, for a progress bar: one search call with
         the pull's own window and ``limit=1``, whose ``total`` counts every match. A full pull
-        lists every contact whatever ``until`` says, so its count is every contact; a resumed
+        lists every record whatever ``until`` says, so its count is every record; a resumed
         listing counts them all too (an upper bound)."""
-        from hubspot.crm.contacts import PublicObjectSearchRequest
-
         listing = cursor.value is None or _ListState.decode(cursor.value) is not None
-        filters = [] if listing else _filters(resume(cursor.value, until, parse_time)[0], self._overlap)
-        request = PublicObjectSearchRequest(
+        filters = [] if listing else _filters(resume(cursor.value, until, parse_time)[0], self._overlap, self.modified)
+        request = self._search_request(
             filter_groups=[{"filters": filters}] if filters else [], properties=["hs_object_id"], limit=1
         )
         response = self.client.call(
-            "contacts.search", self.client.contacts_search.do_search, public_object_search_request=request, search=True
+            f"{self.plural}.search", self._search_api.do_search, public_object_search_request=request, search=True
         )
         total = getattr(response, "total", None)
         return int(total) if total is not None else None
+
+    @property
+    def _search_api(self) -> Any:
+        return getattr(self.client, f"{self.plural}_search")
+
+    def _search_request(self, **fields: Any) -> Any:
+        """The SDK's ``PublicObjectSearchRequest`` of this object type's package."""
+        return import_module(f"hubspot.crm.{self.plural}").PublicObjectSearchRequest(**fields)
 
     def _grouped(self, pages: Iterator[tuple[list[Any], str]], plan: PullPlan) -> Iterator[PullBatch]:
         """Pages joined into batches of ``pull_batch_size`` contacts: engagement is then read
@@ -171,58 +208,57 @@ class ContactReader:
             records.extend(page)
             last = cursor_value
             if len(records) >= self.config.pull_batch_size:
-                yield self._batch(records, plan, Cursor("contact", last))
+                yield self._batch(records, plan, Cursor(self.object_type, last))
                 records = []
         if records or last:
-            yield self._batch(records, plan, Cursor("contact", last))
+            yield self._batch(records, plan, Cursor(self.object_type, last))
 
     @property
     def _overlap(self) -> timedelta:
         return timedelta(seconds=self.config.overlap_seconds)
 
-    def _search_changed(self, plan: PullPlan, window: KeysetCursor, then: datetime | None) -> Iterator[tuple[list[Any], str]]:
-        """Pages of the contacts modified in ``window``, by ascending id (see the module docstring),
+    def _search_changed(self, plan: Plan, window: KeysetCursor, then: datetime | None) -> Iterator[tuple[list[Any], str]]:
+        """Pages of the records modified in ``window``, by ascending id (see the module docstring),
         through the kit's :class:`~leadscore.connectors.kit.keyset.KeysetPaginator`.
 
         A window left part-read by an interrupted pull is finished first; the window from its
         end up to this pull's ``until`` (``then``) follows. Each page's cursor value resumes after
         it; the last one is the finished window's ``until``.
         """
-        from hubspot.crm.contacts import PublicObjectSearchRequest
-
         def fetch(cursor: KeysetCursor) -> KeysetPage[Any]:
-            filters = _filters(cursor, self._overlap)
-            request = PublicObjectSearchRequest(
+            filters = _filters(cursor, self._overlap, self.modified)
+            request = self._search_request(
                 filter_groups=[{"filters": filters}] if filters else [],
                 sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                 properties=plan.properties,
                 limit=SEARCH_PAGE,
             )
             response = self.client.call(
-                "contacts.search", self.client.contacts_search.do_search, public_object_search_request=request, search=True
+                f"{self.plural}.search", self._search_api.do_search, public_object_search_request=request, search=True
             )
             more = bool(getattr(getattr(getattr(response, "paging", None), "next", None), "after", None))
             return KeysetPage(list(response.results or []), more)
 
         paginator: KeysetPaginator[Any] = KeysetPaginator(
-            fetch, key=_object_id, stamp=_modified,
-            stalled="HubSpot search answered contacts at or before id {after} to a query for later ids: the pull would never end",
+            fetch, key=_object_id, stamp=lambda record: _modified(record, self.modified),
+            stalled=f"HubSpot search answered {self.plural} at or before id {{after}} to a query for later ids: "
+                    "the pull would never end",
         )
         yield from paginator.pages(window, then)
 
-    def _list_all(self, plan: PullPlan, state: _ListState) -> Iterator[tuple[list[Any], str]]:
-        """Every contact through the objects API; the cursor resumes mid-listing, and after the
+    def _list_all(self, plan: Plan, state: _ListState) -> Iterator[tuple[list[Any], str]]:
+        """Every record through the objects API; the cursor resumes mid-listing, and after the
         last page it becomes the listing's start time, for the incremental pulls that follow."""
         for records, after in self.list_pages(plan.properties, state.after):
             yield records, (_ListState(after, state.started).encode() if after else state.started)
 
     def list_pages(self, properties: list[str], after: str | None = None) -> Iterator[tuple[list[Any], str | None]]:
-        """Pages of 100 contacts with ``properties``, and the ``after`` token of the next page."""
+        """Pages of 100 records with ``properties``, and the ``after`` token of the next page."""
         tokens = PageTokens("HubSpot answered the paging token {token!r} twice: the listing would never end")
         while True:
             response = self.client.call(
-                "contacts.list",
-                self.client.contacts_basic.get_page,
+                f"{self.plural}.list",
+                getattr(self.client, f"{self.plural}_basic").get_page,
                 limit=LIST_PAGE,
                 after=after,
                 properties=properties,
@@ -234,6 +270,18 @@ class ContactReader:
             yield list(response.results or []), after
             if not after:
                 return
+
+
+
+class ContactReader(RecordReader):
+    """Pages of contacts, each with its activities, as :class:`PullBatch` values."""
+
+    def __init__(self, client: HubSpotClient, config: HubSpotConfig) -> None:
+        super().__init__(client, config)
+        self._fields = config.field_map()
+
+    def plan(self, needs: PullNeeds | None) -> PullPlan:
+        return PullPlan.build(self.config, needs)
 
     # --- records and activities ------------------------------------------------------------
 
@@ -279,6 +327,9 @@ class ContactReader:
         created, reason = read_time(props.get("createdate"))
         if reason is not None:
             problems.append(Unusable("createdate", reason))
+        account_id, reason = record_id(props.get("associatedcompanyid"))
+        if reason is not None:
+            problems.append(Unusable("associatedcompanyid", reason))
         return Lead(
             id=str(record.id),
             object_type="contact",
@@ -286,6 +337,7 @@ class ContactReader:
             created_at=created or parse_time(getattr(record, "created_at", None)),
             updated_at=_modified(record),
             problems=tuple(problems),
+            account_id=account_id,
         )
 
     @staticmethod
@@ -382,6 +434,25 @@ def associated(client: HubSpotClient, from_type: str, from_ids: list[str], objec
     return found
 
 
+def record_id(value: Any) -> tuple[str | None, str | None]:
+    """A HubSpot record id read from a property (``associatedcompanyid``: a number property, so
+    ``"20000000001"``, or a JSON number), and why it was not usable. None when empty."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, bool):
+        return None, "not a record id (dropped)"
+    if isinstance(value, int):
+        return (str(value), None) if value > 0 else (None, "not a record id (dropped)")
+    if isinstance(value, float) and value.is_integer() and value > 0:
+        return str(int(value)), None
+    if isinstance(value, str) and _RECORD_ID.fullmatch(value.strip()):
+        return value.strip(), None
+    return None, "not a record id (dropped)"
+
+
+_RECORD_ID = re.compile(r"[1-9]\d{0,19}", re.ASCII)
+
+
 def employees_from_bucket(value: Any) -> Any:
     """HubSpot's ``numemployees`` is an enumeration of buckets (``"100-500"``, ``"1000+"``);
     a bucket reads as its lower bound, so a size rule never overstates a company. Anything
@@ -454,23 +525,24 @@ def _object_id(record: Any) -> int:
     try:
         return int(str(record.id))
     except (TypeError, ValueError):
-        raise StalledCursorError(f"HubSpot answered a contact whose id {record.id!r} is not a number") from None
+        raise StalledCursorError(f"HubSpot answered a record whose id {record.id!r} is not a number") from None
 
 
-def _modified(record: Any) -> datetime | None:
-    return parse_time(_properties(record)[0].get("lastmodifieddate")) or parse_time(getattr(record, "updated_at", None))
+def _modified(record: Any, stamp: str = "lastmodifieddate") -> datetime | None:
+    return parse_time(_properties(record)[0].get(stamp)) or parse_time(getattr(record, "updated_at", None))
 
 
-def _filters(window: KeysetCursor, overlap: timedelta) -> list[dict[str, str]]:
-    """The search filters of a keyset window: ``lastmodifieddate`` within it (from ``overlap``
-    before its start) and ``hs_object_id`` after the last id read. A finished window's cursor is
-    the plain instant its next one starts from (see :mod:`leadscore.connectors.kit.keyset`)."""
+def _filters(window: KeysetCursor, overlap: timedelta, stamp: str = "lastmodifieddate") -> list[dict[str, str]]:
+    """The search filters of a keyset window: ``stamp`` (the type's last-modified property)
+    within it (from ``overlap`` before its start) and ``hs_object_id`` after the last id read. A
+    finished window's cursor is the plain instant its next one starts from (see
+    :mod:`leadscore.connectors.kit.keyset`)."""
     filters = []
     start = window.start(overlap)
     if start is not None:
-        filters.append({"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(epoch_ms(start))})
+        filters.append({"propertyName": stamp, "operator": "GTE", "value": str(epoch_ms(start))})
     if window.until is not None:
-        filters.append({"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(epoch_ms(window.until))})
+        filters.append({"propertyName": stamp, "operator": "LTE", "value": str(epoch_ms(window.until))})
     if window.after:
         filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(window.after)})
     return filters

@@ -3,7 +3,7 @@
 
 The agent's diff compares with what it last wrote; a user, a workflow, an import or a restore can
 change the CRM behind its back. Reconcile reads the owned properties back with the objects API, 100
-contacts a call asking for those properties only: ceil(N/100) calls.
+contacts (or companies, for accounts) a call asking for those properties only: ceil(N/100) calls.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping
 
 from leadscore.connectors.hubspot.client import HubSpotClient
-from leadscore.connectors.hubspot.pull import ContactReader
+from leadscore.connectors.hubspot.pull import RecordReader
 
 #: "Retrieve account details such as the account type, time zone, currencies, and data hosting
 #: location" - HubSpot's account information API; ``portalId`` names the account.
 ACCOUNT_DETAILS = "/account-info/v3/details"
 
 
-def owned_values(reader: ContactReader, mapping: Mapping[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(contact id, {value name: what the property holds})`` for every live contact."""
+def owned_values(reader: RecordReader, mapping: Mapping[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(record id, {value name: what the property holds})`` for every live record of the
+    reader's type (contacts, companies)."""
     for records, _ in reader.list_pages(sorted(set(mapping.values()))):
         for record in records:
             properties = record.properties or {}

@@ -1,4 +1,4 @@
-"""Creating leadscore's contact properties in HubSpot, idempotently, and checking them.
+"""Creating leadscore's contact (and company) properties in HubSpot, idempotently, and checking them.
 
 One properties listing answers both "what exists" and "what type is it", so ``check`` and
 ``setup`` each start from a single call; only missing pieces cost more.
@@ -12,6 +12,12 @@ not adopted is refused with a :class:`ConfigError` naming its ``write`` key, by 
 changes anything and by the connector's first write (:meth:`PropertySetup.verify_owned`, once
 per instance, free when setup already ran in it). Setup changes the definition (stage options)
 only of properties it created; an adopted property missing options is reported, not edited.
+
+Accounts: with :attr:`WriteSpec.accounts` setup does the same on companies - the same property
+names, the same group (created on companies too: HubSpot's property groups are per object type),
+the same mark, the same stage options - and reports what it did there as ``company <name>``. A
+company write target is checked for ownership like a contact one, before the first company write.
+``check`` looks at contacts only: company properties exist only once setup ran with accounts.
 """
 
 from __future__ import annotations
@@ -52,33 +58,40 @@ SHAPES: dict[str, PropertyShape] = {
 _UNMARKED = frozenset(shape.description for shape in SHAPES.values())
 
 
+#: The objects API's name of each object type setup writes properties on, and how messages call it.
+SINGULAR = {"contacts": "contact", "companies": "company"}
+
+
 class PropertySetup:
     def __init__(self, client: HubSpotClient, config: HubSpotConfig) -> None:
         self.client = client
         self.config = config
-        #: Set once every existing write target is known to be leadscore's or adopted.
-        self._verified = False
+        #: The object types (``contacts``, ``companies``) whose existing write targets are known
+        #: to be leadscore's or adopted.
+        self._verified: set[str] = set()
 
-    def verify_owned(self) -> None:
-        """Raise :class:`ConfigError` (one line per ``write`` key) unless every write target that
-        exists may be written; one properties listing, once per instance (none after setup)."""
-        if not self._verified:
-            self._refuse_foreign(self._existing())
+    def verify_owned(self, object_type: str = "contacts") -> None:
+        """Raise :class:`ConfigError` (one line per ``write`` key) unless every write target of
+        ``object_type`` that exists may be written; one properties listing, once per instance
+        and type (none after setup)."""
+        if object_type not in self._verified:
+            self._refuse_foreign(self._existing(object_type), object_type)
 
-    def _refuse_foreign(self, existing: dict[str, Any]) -> None:
+    def _refuse_foreign(self, existing: dict[str, Any], object_type: str = "contacts") -> None:
         problems = [
             problem
             for value, prop in self.config.write.mapping().items()
-            if prop in existing and (problem := ownership_problem(value, prop, existing[prop], self.config))
+            if prop in existing
+            and (problem := ownership_problem(value, prop, existing[prop], self.config, SINGULAR[object_type]))
         ]
         if problems:
             raise ConfigError(problems)
-        self._verified = True
+        self._verified.add(object_type)
 
-    def _existing(self) -> dict[str, Any]:
+    def _existing(self, object_type: str = "contacts") -> dict[str, Any]:
         # ``archived`` left out: it defaults to false, and the SDK would send Python's "False"
         # where the properties API documents a boolean (true/false).
-        response = self.client.call("properties.list", self.client.properties.get_all, "contacts")
+        response = self.client.call("properties.list", self.client.properties.get_all, object_type)
         return {p.name: p for p in response.results or []}
 
     def check(self) -> CheckReport:
@@ -100,30 +113,44 @@ class PropertySetup:
         return CheckReport(ok=not problems, problems=problems, details={"properties": len(existing)})
 
     def setup(self, spec: WriteSpec) -> SetupReport:
+        """The write properties on contacts, and with ``spec.accounts`` on companies too; every
+        ownership problem of both is raised before anything is created or changed."""
+        types = ["contacts", "companies"] if spec.accounts else ["contacts"]
+        existing = {object_type: self._existing(object_type) for object_type in types}
+        for object_type in types:
+            self._refuse_foreign(existing[object_type], object_type)
+        reports = [self._setup(spec, object_type, existing[object_type]) for object_type in types]
+        return SetupReport(created=[name for r in reports for name in r.created],
+                           existing=[name for r in reports for name in r.existing],
+                           todo=[line for r in reports for line in r.todo])
+
+    def _setup(self, spec: WriteSpec, object_type: str, existing: dict[str, Any]) -> SetupReport:
+        """The group and the write properties of one object type; names in the report carry
+        ``company `` before them on companies."""
         from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate, PropertyUpdate
 
         created: list[str] = []
         existing_names: list[str] = []
         todo: list[str] = []
         group = self.config.property_group
-        existing = self._existing()
-        self._refuse_foreign(existing)  # before anything is created or changed
-        groups = self.client.call("properties.groups.list", self.client.property_groups.get_all, "contacts")
+        label = SINGULAR[object_type]
+        named = (lambda name: name) if object_type == "contacts" else (lambda name: f"company {name}")
+        groups = self.client.call("properties.groups.list", self.client.property_groups.get_all, object_type)
         if group in {g.name for g in groups.results or []}:
-            existing_names.append(f"group {group}")
+            existing_names.append(named(f"group {group}"))
         else:
             try:
                 self.client.call(
                     "properties.groups.create",
                     self.client.property_groups.create,
-                    "contacts",
+                    object_type,
                     PropertyGroupCreate(name=group, label=self.config.property_group_label, display_order=-1),
                 )
-                created.append(f"group {group}")
+                created.append(named(f"group {group}"))
             except HubSpotRequestError as exc:
                 if exc.error.status != 409:  # 409: created meanwhile, which is what we wanted
                     raise
-                existing_names.append(f"group {group}")
+                existing_names.append(named(f"group {group}"))
 
         for value, prop in self.config.write.mapping().items():
             shape = SHAPES[value]
@@ -134,7 +161,7 @@ class PropertySetup:
                     self.client.call(
                         "properties.create",
                         self.client.properties.create,
-                        "contacts",
+                        object_type,
                         PropertyCreate(
                             name=prop,
                             label=shape.label,
@@ -145,17 +172,17 @@ class PropertySetup:
                             options=[OptionInput(**o) for o in options] if options else None,
                         ),
                     )
-                    created.append(prop)
+                    created.append(named(prop))
                 except HubSpotRequestError as exc:
                     if exc.error.status != 409:
                         raise
                     # Created meanwhile, by someone: leadscore's only if it says so.
-                    self._verified = False
-                    latest = self.client.call("properties.read", self.client.properties.get_by_name, "contacts", prop)
-                    self._refuse_foreign({prop: latest})
-                    existing_names.append(prop)
+                    self._verified.discard(object_type)
+                    latest = self.client.call("properties.read", self.client.properties.get_by_name, object_type, prop)
+                    self._refuse_foreign({prop: latest}, object_type)
+                    existing_names.append(named(prop))
                 continue
-            problems = _shape_problems(value, prop, found)
+            problems = _shape_problems(value, prop, found, label)
             if problems:
                 todo.extend(problems)
                 continue
@@ -165,7 +192,7 @@ class PropertySetup:
                 if missing and not is_owned(found, self.config):
                     # Adopted: its definition is the admin's, so the missing stages are theirs to add.
                     todo.append(
-                        f"connectors.hubspot.write.{value}: adopted property '{prop}' has no option for "
+                        f"connectors.hubspot.write.{value}: adopted {named('property')} '{prop}' has no option for "
                         f"{', '.join(o['value'] for o in missing)}: add them in HubSpot (leadscore changes only "
                         "the properties it created)"
                     )
@@ -178,13 +205,13 @@ class PropertySetup:
                     self.client.call(
                         "properties.update",
                         self.client.properties.update,
-                        "contacts",
+                        object_type,
                         prop,
                         PropertyUpdate(options=[OptionInput(**o) for o in keep + missing]),
                     )
-                    created.append(f"{prop} options: {', '.join(o['value'] for o in missing)}")
+                    created.append(named(f"{prop} options: {', '.join(o['value'] for o in missing)}"))
                     continue
-            existing_names.append(prop)
+            existing_names.append(named(prop))
         return SetupReport(created=created, existing=existing_names, todo=todo)
 
 
@@ -201,15 +228,15 @@ def is_owned(found: Any, config: HubSpotConfig) -> bool:
     return getattr(found, "group_name", None) == config.property_group and description in _UNMARKED
 
 
-def ownership_problem(value: str, prop: str, found: Any, config: HubSpotConfig) -> str | None:
-    """Why leadscore may not write the existing property ``prop`` (the ``write.<value>`` target),
-    or None when it may: setup created it, or the admin adopted it."""
+def ownership_problem(value: str, prop: str, found: Any, config: HubSpotConfig, label: str = "contact") -> str | None:
+    """Why leadscore may not write the existing property ``prop`` (the ``write.<value>`` target)
+    of a ``label`` (contact, company), or None when it may: setup created it, or the admin adopted it."""
     if getattr(found, "hubspot_defined", None):
-        return (f"connectors.hubspot.write.{value}: '{prop}' is a HubSpot built-in contact property, which leadscore "
+        return (f"connectors.hubspot.write.{value}: '{prop}' is a HubSpot built-in {label} property, which leadscore "
                 "never writes: map it to a new property (setup creates it)")
     if prop in config.adopt or is_owned(found, config):
         return None
-    return (f"connectors.hubspot.write.{value}: contact property '{prop}' exists and leadscore did not create it: "
+    return (f"connectors.hubspot.write.{value}: {label} property '{prop}' exists and leadscore did not create it: "
             f"add it to connectors.hubspot.adopt to let leadscore write it, or map {value} to a new property")
 
 
@@ -217,14 +244,14 @@ def _stage_options(stages: Sequence[str]) -> list[dict[str, Any]]:
     return [{"label": s, "value": s, "display_order": i, "hidden": False} for i, s in enumerate(stages)]
 
 
-def _shape_problems(value: str, prop: str, found: Any) -> list[str]:
+def _shape_problems(value: str, prop: str, found: Any, label: str = "contact") -> list[str]:
     shape = SHAPES[value]
     problems = []
     if found.type != shape.type:
         problems.append(
-            f"connectors.hubspot.write.{value}: contact property '{prop}' is of type {found.type}, expected {shape.type}"
+            f"connectors.hubspot.write.{value}: {label} property '{prop}' is of type {found.type}, expected {shape.type}"
         )
     metadata = getattr(found, "modification_metadata", None)
     if metadata is not None and getattr(metadata, "read_only_value", False):
-        problems.append(f"connectors.hubspot.write.{value}: contact property '{prop}' is read-only")
+        problems.append(f"connectors.hubspot.write.{value}: {label} property '{prop}' is read-only")
     return problems

@@ -1,6 +1,8 @@
-"""Writing score updates to HubSpot contacts through the batch update API.
+"""Writing score updates to HubSpot contacts and companies through the batch update API.
 
-Batches are HubSpot's maximum (100). Per-record results come from three places:
+Updates are split by object type (``"company"`` updates go to companies, every other one to
+contacts, as before accounts existed), each type in batches of HubSpot's maximum (100), and the
+results come back one per update in the caller's order. Per-record results come from three places:
 
 - a 207 multi-status (the SDK returns a ``...WithErrors`` model, it does not raise): the errors'
   ``context.ids`` name the records that failed; the rest succeeded;
@@ -10,16 +12,19 @@ Batches are HubSpot's maximum (100). Per-record results come from three places:
 - a failure of the call itself after retries: every record of the batch is retryable, and a
   spent quota makes this and every later batch retryable without another call.
 
-Only the properties the config names are ever written (``WriteFields``), plus
-``lifecyclestage`` when the admin maps stages onto it, and then only forward. Before the first
-write of a connector instance, every target that exists must be leadscore's or adopted
-(:meth:`connectors.hubspot.setup.PropertySetup.verify_owned`), else nothing is written.
+Only the properties the config names are ever written (``WriteFields``: the same names on
+companies as on contacts), plus a contact's ``lifecyclestage`` when the admin maps stages onto it,
+and then only forward (companies never: the lifecycle mapping is the contacts'). Before the first
+write of a connector instance to an object type, every target of that type that exists must be
+leadscore's or adopted (:meth:`connectors.hubspot.setup.PropertySetup.verify_owned`), else nothing
+is written.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from importlib import import_module
 from typing import Any, Mapping, Protocol, Sequence
 
 import structlog
@@ -56,8 +61,17 @@ def property_value(name: str, value: Any) -> str:
     return str(value)
 
 
+#: The ``ScoreUpdate.object_type`` of a company (an account); every other type is a contact.
+COMPANY = "company"
+
+
+def plural_of(update: ScoreUpdate) -> str:
+    """The objects API's name of the update's record type: ``companies`` or ``contacts``."""
+    return "companies" if update.object_type == COMPANY else "contacts"
+
+
 class Ownership(Protocol):
-    def verify_owned(self) -> None: ...
+    def verify_owned(self, object_type: str = "contacts") -> None: ...
 
 
 class ContactWriter:
@@ -72,25 +86,27 @@ class ContactWriter:
         self.failures: Counter[str] = Counter()
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
-        if updates and self.ownership is not None:
-            self.ownership.verify_owned()
+        if self.ownership is not None:
+            for plural in sorted({plural_of(u) for u in updates}, reverse=True):  # contacts first
+                self.ownership.verify_owned(plural)
         prepared = [(u, self._properties(u)) for u in updates]
         if self.config.lifecycle:
-            self._add_lifecycle(prepared)
+            self._add_lifecycle([(u, props) for u, props in prepared if plural_of(u) == "contacts"])
         results: dict[int, WriteResult] = {}
         empty = [i for i, (_, props) in enumerate(prepared) if not props]
         for i in empty:  # nothing configured to write for this update: nothing to send
             results[i] = WriteResult(prepared[i][0].record_id, WriteStatus.OK)
         todo = [i for i in range(len(prepared)) if i not in results]
+        by_type = {plural: [i for i in todo if plural_of(prepared[i][0]) == plural] for plural in ("contacts", "companies")}
         quota_error: QuotaExhausted | None = None
-        for part in chunks(todo, BATCH_UPDATE):
+        for plural, part in ((plural, part) for plural, indices in by_type.items() for part in chunks(indices, BATCH_UPDATE)):
             chunk = list(part)
             if quota_error is not None:
                 for i in chunk:
                     results[i] = _retryable(prepared[i][0], "QUOTA_EXHAUSTED", str(quota_error))
                 continue
             try:
-                results.update(self._write_chunk(prepared, chunk))
+                results.update(self._write_chunk(prepared, chunk, plural))
             except QuotaExhausted as exc:
                 quota_error = exc
                 for i in chunk:
@@ -115,16 +131,16 @@ class ContactWriter:
             if name in self.mapping
         }
 
-    def _write_chunk(self, prepared: Sequence[tuple[ScoreUpdate, dict[str, str]]], chunk: list[int]) -> dict[int, WriteResult]:
-        from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput
-
-        body = BatchInputSimplePublicObjectBatchInput(
+    def _write_chunk(self, prepared: Sequence[tuple[ScoreUpdate, dict[str, str]]], chunk: list[int],
+                     plural: str = "contacts") -> dict[int, WriteResult]:
+        """One batch update of ``plural`` (``contacts``, ``companies``) records."""
+        body = import_module(f"hubspot.crm.{plural}").BatchInputSimplePublicObjectBatchInput(
             inputs=[{"id": prepared[i][0].record_id, "properties": prepared[i][1]} for i in chunk]
         )
         try:
             response = self.client.call(
-                "contacts.batch.update",
-                self.client.contacts_batch.update,
+                f"{plural}.batch.update",
+                getattr(self.client, f"{plural}_batch").update,
                 batch_input_simple_public_object_batch_input=body,
             )
         except HubSpotRequestError as exc:
@@ -138,13 +154,13 @@ class ContactWriter:
                 rest = [i for i in chunk if i not in hit]
                 out = {i: WriteResult(prepared[i][0].record_id, WriteStatus.PERMANENT, code, error.message) for i in hit}
                 if rest and hit:
-                    out.update(self._write_chunk(prepared, rest))
+                    out.update(self._write_chunk(prepared, rest, plural))
                 if hit:
                     return out
             if len(chunk) > 1:
                 # A bad value fails HubSpot's whole batch: halve until the bad records stand alone.
                 half = len(chunk) // 2
-                return {**self._write_chunk(prepared, chunk[:half]), **self._write_chunk(prepared, chunk[half:])}
+                return {**self._write_chunk(prepared, chunk[:half], plural), **self._write_chunk(prepared, chunk[half:], plural)}
             update = prepared[chunk[0]][0]
             return {chunk[0]: WriteResult(update.record_id, WriteStatus.PERMANENT, code, error.message)}
         except TransientError as exc:

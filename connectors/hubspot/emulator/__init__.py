@@ -13,7 +13,7 @@ Modules: ``core`` (the emulator, its request pipeline and HubSpot's wire details
 ``X-HubSpot-Correlation-Id``, fault answers), ``api`` (endpoints),
 ``search`` (CRM search semantics), ``store`` (records and data rules), ``values`` (property value
 formats), ``schema`` (object types and default properties), ``limits`` (rate limits and faults),
-``seeding`` (sample leads as contacts), ``oauth`` (OAuth apps, the token endpoint, access-token
+``seeding`` (sample leads as contacts, and their accounts as companies), ``oauth`` (OAuth apps, the token endpoint, access-token
 expiry) and ``cli`` (``serve_forever``).
 
 The HTTP transport, request log and fault injection it shares with the other CRM emulators

@@ -17,7 +17,11 @@ portal as it was. Behaviours and the sources they follow:
 - a new contact whose email exists answers ``409 CONFLICT`` "Contact already exists. Existing
   ID: ..."; an update that would copy another record's unique value answers ``400``;
 - properties and property groups answer ``409`` on a duplicate name; a property's definition
-  can be updated (``PATCH``) unless it is read-only (HubSpot's own).
+  can be updated (``PATCH``) unless it is read-only (HubSpot's own);
+- contact-company associations carry the primary type beside the unlabeled one (1 and 279 from
+  the contact, 2 and 280 from the company); a primary set on create (``associations`` with type
+  1 or 2) or with ``PUT /crm/v4/objects/{t}/{id}/associations/{to}/{toId}`` ("Set association
+  labels between two records") moves ``associatedcompanyid`` (see ``Store.set_primary_company``).
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ from leadscore.connectors.hubspot.emulator.errors import (
     property_values_message,
     validation_error,
 )
-from leadscore.connectors.hubspot.emulator.schema import ASSOCIATION_TYPE_IDS, ObjectType, property_definition, resolve_object_type
+from leadscore.connectors.hubspot.emulator.schema import (
+    ASSOCIATION_TYPE_IDS,
+    PRIMARY_ASSOCIATION_TYPE_IDS,
+    PRIMARY_LABEL,
+    ObjectType,
+    property_definition,
+    resolve_object_type,
+)
 from leadscore.connectors.hubspot.emulator.search import search
 from leadscore.connectors.hubspot.emulator.store import Record, Store
 
@@ -103,6 +114,7 @@ class Api:
             # v3 and its dated successors (/account-info/2026-03/details).
             ("GET", r"/account-info/{version:v3|\d\d\d\d-\d\d}/details", self._r_account_details),
             ("PUT", "/crm/v4/objects/{t}/{id}/associations/default/{to}/{to_id}", self._r_association_default),
+            ("PUT", "/crm/v4/objects/{t}/{id}/associations/{to}/{to_id}", self._r_association_labelled),
         ])
 
     # --- routing -----------------------------------------------------------------------------
@@ -186,6 +198,10 @@ class Api:
         return Route("associations.create",
                      lambda call: self.associate_default(self._kind(t), unquote(id), self._kind(to), unquote(to_id)))
 
+    def _r_association_labelled(self, t: str, id: str, to: str, to_id: str) -> Route:
+        return Route("associations.create",
+                     lambda call: self.associate_labelled(self._kind(t), unquote(id), self._kind(to), unquote(to_id), call))
+
     def _r_association_list(self, t: str, id: str, to: str) -> Route:
         return Route("associations.list",
                      lambda call: self.association_list(self._kind(t), unquote(id), self._kind(to), call))
@@ -238,8 +254,7 @@ class Api:
             self._refuse_existing(kind, validated.changes)
             at_ms = self.store.write_ms()
             record = self.store.create(kind.name, validated.changes, at_ms=at_ms)
-            for to_type, to_id in targets:
-                self.store.associate(kind.name, record.id, to_type, to_id, at_ms=at_ms)
+            self._associate_all(kind, record.id, targets, at_ms)
             self.store.count_writes(properties)
             return Answer(201, self.store.present(record, list(properties) or None))
 
@@ -357,8 +372,7 @@ class Api:
             results = []
             for properties, changes, targets, trace in planned:
                 record = self.store.create(kind.name, changes, at_ms=at_ms)
-                for to_type, to_id in targets:
-                    self.store.associate(kind.name, record.id, to_type, to_id, at_ms=at_ms)
+                self._associate_all(kind, record.id, targets, at_ms)
                 self.store.count_writes(properties)
                 presented = self.store.present(record, list(properties) or None)
                 if trace:
@@ -532,7 +546,7 @@ class Api:
                     ))
                     continue
                 results.append({"from": {"id": from_id},
-                                "to": [self._association_target(from_kind, to_kind, i) for i in to_ids]})
+                                "to": [self._association_target(from_kind, from_id, to_kind, i) for i in to_ids]})
         return self._batch_answer(results, errors, started, ok_status=200)
 
     def associate_default(self, from_kind: ObjectType, from_id: str, to_kind: ObjectType, to_id: str) -> Answer:
@@ -560,17 +574,67 @@ class Api:
         with self.store.lock:
             to_ids = self.store.associated(from_kind.name, from_id, to_kind.name)
         page = to_ids[offset:offset + limit]
-        body: dict[str, Any] = {"results": [self._association_target(from_kind, to_kind, i) for i in page]}
+        body: dict[str, Any] = {"results": [self._association_target(from_kind, from_id, to_kind, i) for i in page]}
         if offset + limit < len(to_ids):
             body["paging"] = {"next": {"after": str(offset + limit)}}
         return Answer(200, body)
 
-    def _association_target(self, from_kind: ObjectType, to_kind: ObjectType, to_id: str) -> dict[str, Any]:
+    def _association_target(self, from_kind: ObjectType, from_id: str, to_kind: ObjectType, to_id: str) -> dict[str, Any]:
         # v4 answers toObjectId as a number and label null for unlabelled (HUBSPOT_DEFINED)
-        # associations, as the associations guide's examples show.
+        # associations, as the associations guide's examples show; a primary one is listed first,
+        # beside the unlabeled type.
         type_id = ASSOCIATION_TYPE_IDS.get((from_kind.name, to_kind.name), 0)
-        return {"toObjectId": int(to_id),
-                "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]}
+        types = [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]
+        if self._is_primary(from_kind, from_id, to_kind, to_id):
+            primary = PRIMARY_ASSOCIATION_TYPE_IDS[(from_kind.name, to_kind.name)]
+            types.insert(0, {"category": "HUBSPOT_DEFINED", "typeId": primary, "label": PRIMARY_LABEL})
+        return {"toObjectId": int(to_id), "associationTypes": types}
+
+    def _is_primary(self, from_kind: ObjectType, from_id: str, to_kind: ObjectType, to_id: str) -> bool:
+        if (from_kind.name, to_kind.name) == ("contacts", "companies"):
+            return self.store.primary_company(from_id) == to_id
+        if (from_kind.name, to_kind.name) == ("companies", "contacts"):
+            return self.store.primary_company(to_id) == from_id
+        return False
+
+    def associate_labelled(self, from_kind: ObjectType, from_id: str, to_kind: ObjectType, to_id: str,
+                           call: Call) -> Answer:
+        """``PUT /crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}``
+        ("Set association labels between two records"), body a list of ``AssociationSpec``;
+        answers ``201`` with ``LabelsBetweenObjectPair``. The HUBSPOT_DEFINED types of the pair are
+        accepted: the unlabeled one associates, the primary one (contact-company) also makes the
+        company the contact's primary. Reading taken: an unknown type id is refused with ``400``
+        before anything changes (HubSpot documents no text for it)."""
+        specs = call.body
+        if not isinstance(specs, list) or not specs or not all(isinstance(x, dict) for x in specs):
+            raise validation_error("the body must be a non-empty list of association specs")
+        unlabeled = ASSOCIATION_TYPE_IDS.get((from_kind.name, to_kind.name))
+        primary = PRIMARY_ASSOCIATION_TYPE_IDS.get((from_kind.name, to_kind.name))
+        wanted = {x.get("associationTypeId") for x in specs}
+        if unlabeled is None or not wanted <= {unlabeled, primary} - {None}:
+            raise validation_error(f"Invalid association types {sorted(map(str, wanted))} from "
+                                   f"{from_kind.singular} to {to_kind.singular}")
+        with self.store.lock:
+            if self.store.get(from_kind.name, from_id) is None or self.store.get(to_kind.name, to_id) is None:
+                raise not_found()
+            at_ms = self.store.write_ms()
+            self._associate_all(from_kind, from_id, [(to_kind.name, to_id, primary in wanted)], at_ms)
+            labels = [PRIMARY_LABEL] if self._is_primary(from_kind, from_id, to_kind, to_id) else []
+        body = {"fromObjectTypeId": from_kind.type_id, "fromObjectId": from_id, "toObjectTypeId": to_kind.type_id,
+                "toObjectId": to_id, "labels": labels}
+        return Answer(201, body)
+
+    def _associate_all(self, kind: ObjectType, record_id: str, targets: Sequence[tuple[str, str, bool]],
+                       at_ms: int) -> None:
+        """Associate ``record_id`` with each target; a primary one (contact-company) becomes the
+        contact's primary company."""
+        for to_type, to_id, primary in targets:
+            if primary and kind.name == "contacts":
+                self.store.set_primary_company(record_id, to_id, at_ms=at_ms)
+            elif primary:
+                self.store.set_primary_company(to_id, record_id, at_ms=at_ms)
+            else:
+                self.store.associate(kind.name, record_id, to_type, to_id, at_ms=at_ms)
 
     def _with_associations(self, kind: ObjectType, record: Record, body: dict[str, Any],
                            wanted: Sequence[str]) -> dict[str, Any]:
@@ -587,19 +651,21 @@ class Api:
             body["associations"] = found
         return body
 
-    def _association_targets(self, kind: ObjectType, associations: Any) -> list[tuple[str, str]]:
-        """``associations`` on create: [{to: {id}, types: [{associationCategory, associationTypeId}]}]."""
+    def _association_targets(self, kind: ObjectType, associations: Any) -> list[tuple[str, str, bool]]:
+        """``associations`` on create: [{to: {id}, types: [{associationCategory, associationTypeId}]}];
+        each target as (type, id, whether the primary type was among its types)."""
         if not isinstance(associations, list):
             raise validation_error("associations must be a list")
         targets = []
         for item in associations:
             to_id = str(((item or {}).get("to") or {}).get("id", ""))
             type_ids = {t.get("associationTypeId") for t in (item.get("types") or []) if isinstance(t, dict)}
-            to_type = next((to for (frm, to), tid in ASSOCIATION_TYPE_IDS.items()
+            to_type = next((to for (frm, to), tid in [*ASSOCIATION_TYPE_IDS.items(), *PRIMARY_ASSOCIATION_TYPE_IDS.items()]
                             if frm == kind.name and tid in type_ids), None)
             if to_type is None or self.store.get(to_type, to_id) is None:
                 raise validation_error(f"Invalid association to {to_id} with types {sorted(map(str, type_ids))}")
-            targets.append((to_type, to_id))
+            primary = PRIMARY_ASSOCIATION_TYPE_IDS.get((kind.name, to_type)) in type_ids
+            targets.append((to_type, to_id, primary))
         return targets
 
     # --- helpers ---------------------------------------------------------------------------------

@@ -95,10 +95,11 @@ class HubSpotEmulator(Emulator):
 
     # --- data -----------------------------------------------------------------------------------
 
-    def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
+    def seed(self, count: int, *, seed: int = 7, as_of: datetime | None = None, accounts: bool = False) -> list[str]:
         """Fill the account with ``agent.sample`` leads as contacts with engagements (and, for some
-        contacts sales met, deals: won, lost or open); their ids."""
-        return seed_portal(self._store, count, seed=seed, as_of=as_of)
+        contacts sales met, deals: won, lost or open); their ids. With ``accounts``, their
+        accounts too, as companies each member's primary company is (see :mod:`.seeding`)."""
+        return seed_portal(self._store, count, seed=seed, as_of=as_of, accounts=accounts)
 
     def create_contact(self, properties: Mapping[str, str], *, engagements: Sequence[Mapping[str, Any]] = ()) -> str:
         """Add a contact as an import would (read-only values such as analytics may be set).
@@ -194,6 +195,48 @@ class HubSpotEmulator(Emulator):
         """All live (unarchived) contacts by id."""
         with self._store.lock:
             return {r.id: self._store.snapshot(r) for r in self._store.records("contacts")}
+
+    # --- companies --------------------------------------------------------------------------------
+
+    def create_company(self, properties: Mapping[str, str]) -> str:
+        """Add a company as an import would; its id."""
+        with self._store.lock:
+            changes = self._checked("companies", properties)
+            return self._store.create("companies", changes, at_ms=self._store.write_ms(), source=SOURCE_IMPORT).id
+
+    def update_company(self, company_id: str, properties: Mapping[str, str]) -> None:
+        """Change a company as a user in HubSpot would: stamps ``hs_lastmodifieddate``; not an API write."""
+        with self._store.lock:
+            record = self._company_record(company_id)
+            self._store.update(record, self._checked("companies", properties), at_ms=self._store.write_ms(),
+                               source=SOURCE_USER)
+
+    def set_primary_company(self, contact_id: str, company_id: str) -> None:
+        """Make a company the contact's primary one, as a user does on the contact record
+        (associating them first if need be): ``associatedcompanyid`` follows, and the contact's
+        last-modified dates move (see ``Store.set_primary_company``). Not an API write."""
+        with self._store.lock:
+            self._contact_record(contact_id)
+            self._company_record(company_id)
+            self._store.set_primary_company(str(contact_id), str(company_id), at_ms=self._store.write_ms())
+
+    def delete_company(self, company_id: str) -> None:
+        """Archive a company (HubSpot's delete moves records to the recycling bin). Reading taken:
+        HubSpot does not document what a deleted company's contacts keep in
+        ``associatedcompanyid``; the emulator leaves it as it was (the harder case for a client: an
+        account id whose account is gone), while v4 reads no longer list the company."""
+        with self._store.lock:
+            self._store.archive(self._company_record(company_id), self._store.write_ms())
+
+    def company(self, company_id: str) -> dict[str, str | None]:
+        """Every company property's current raw value (``None`` where unset)."""
+        with self._store.lock:
+            return self._store.snapshot(self._company_record(company_id))
+
+    def companies(self) -> dict[str, dict[str, str | None]]:
+        """All live (unarchived) companies by id."""
+        with self._store.lock:
+            return {r.id: self._store.snapshot(r) for r in self._store.records("companies")}
 
     def associations(self, contact_id: str, to_object_type: str) -> list[str]:
         """Ids of the ``to_object_type`` records (e.g. ``"emails"``) associated with a contact."""
@@ -366,6 +409,12 @@ class HubSpotEmulator(Emulator):
         record = self._store.get("contacts", str(contact_id))
         if record is None:
             raise KeyError(contact_id)
+        return record
+
+    def _company_record(self, company_id: str):  # noqa: ANN202 - a store Record
+        record = self._store.get("companies", str(company_id))
+        if record is None:
+            raise KeyError(company_id)
         return record
 
     def _checked(self, object_type: str, properties: Mapping[str, Any]) -> dict[str, str | None]:

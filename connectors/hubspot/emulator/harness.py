@@ -52,8 +52,9 @@ class HubSpotHarness:
         }
         return HubSpotConnector(config, sleep=compressed_sleep)
 
-    def seed(self, count: int) -> list[str]:
-        return self.emulator.seed(count, seed=11, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    def seed(self, count: int, *, accounts: bool = False) -> list[str]:
+        """``count`` contacts (and with ``accounts`` their companies), as of 1 November 2026."""
+        return self.emulator.seed(count, seed=11, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc), accounts=accounts)
 
     def edit(self, record_id: str, field: str, value: str) -> None:
         self.emulator.update_contact(record_id, {DEFAULT_FIELDS[field]: value})

@@ -1,7 +1,8 @@
 """HubSpot's object types, default property definitions and association types, as data.
 
 Everything here mirrors what a fresh HubSpot portal reports through the properties API, for the
-handful of objects leadscore reads: contacts, deals and the five engagement objects. Sources:
+handful of objects leadscore reads: contacts, companies, deals and the five engagement objects.
+Sources:
 
 - property names, types, field types, groups and read-only flags: HubSpot's "default contact
   properties" list and recorded ``GET /properties`` responses (``numemployees`` is an
@@ -25,7 +26,23 @@ handful of objects leadscore reads: contacts, deals and the five engagement obje
 - default returned and searchable properties: the "Search the CRM" guide;
 - association type ids: HubSpot's association type id table (contact to call 193, email 197,
   meeting 199, note 201, task 203; the reverse directions are one higher; contact to deal 4,
-  deal to contact 3).
+  deal to contact 3; contact to company 279 unlabeled and 1 primary, company to contact 280
+  unlabeled and 2 primary, as HubSpot's table lists them and its SDKs' enumerations copy it);
+- companies (type ``0-2``): HubSpot's companies guide ("When creating a new company, you should
+  include at least one of the following properties in your request: name or domain": a
+  recommendation, as the contacts guide's for email/firstname/lastname, so nothing is required);
+  the "Search the CRM" guide for the default returned properties (``name``, ``domain``,
+  ``createdate``, ``hs_lastmodifieddate``, ``hs_object_id``: companies keep
+  ``hs_lastmodifieddate``, not ``lastmodifieddate``) and the searchable ones (``website``,
+  ``phone``, ``name``, ``domain``); the default company properties list (KB "HubSpot's default
+  company properties") for the rest. ``numberofemployees`` and ``annualrevenue`` are numbers on
+  companies; ``industry`` and ``type`` are enumerations whose internal values are upper-case
+  (``COMPUTER_SOFTWARE``, ``PROSPECT``) and whose labels are what users see ("Computer
+  Software"); ``num_associated_contacts`` ("Number of associated contacts": developer changelog,
+  "Associations API property labels update") is calculated from the company's associations;
+- the contact's ``associatedcompanyid`` ("Primary Associated Company ID"), read-only since April
+  2019 (developer changelog, "The associatedcompanyid contact property will become read-only":
+  associations are made through the associations API, and the property follows the primary one).
 """
 
 from __future__ import annotations
@@ -81,6 +98,18 @@ def _engagement(name: str, singular: str, type_id: str, searchable: tuple[str, .
     )
 
 
+COMPANIES = ObjectType(
+    name="companies",
+    singular="company",
+    type_id="0-2",
+    error_label="COMPANY",
+    createdate="createdate",
+    lastmodified=("hs_lastmodifieddate",),
+    default_properties=("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+    searchable=("website", "phone", "name", "domain"),
+    id_base=20_000_000_001,
+)
+
 DEALS = ObjectType(
     name="deals",
     singular="deal",
@@ -104,6 +133,7 @@ TASKS = _engagement("tasks", "task", "0-27", ("hs_task_body", "hs_task_subject")
 #: "Required properties to create records" (objects API guide); contacts need none.
 REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
     "contacts": (),
+    "companies": (),
     "deals": ("dealname", "dealstage"),
     "emails": ("hs_timestamp", "hs_email_direction"),
     "calls": ("hs_timestamp",),
@@ -112,7 +142,7 @@ REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
     "tasks": ("hs_timestamp",),
 }
 
-OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (CONTACTS, DEALS, EMAILS, CALLS, MEETINGS, NOTES, TASKS)}
+OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (CONTACTS, COMPANIES, DEALS, EMAILS, CALLS, MEETINGS, NOTES, TASKS)}
 ENGAGEMENT_TYPES: tuple[str, ...] = ("emails", "calls", "meetings", "notes", "tasks")
 
 
@@ -141,7 +171,21 @@ ASSOCIATION_TYPE_IDS: dict[tuple[str, str], int] = {
     ("tasks", "contacts"): 204,
     ("contacts", "deals"): 4,
     ("deals", "contacts"): 3,
+    ("contacts", "companies"): 279,
+    ("companies", "contacts"): 280,
 }
+
+#: The HUBSPOT_DEFINED "Primary" association type ids, by (from, to): a contact's primary company
+#: (1) and, seen from the company, the contacts whose primary company it is (2). A primary
+#: association is listed alongside the unlabeled one, never instead of it (associations v4
+#: guide: "When a record has a primary association or a custom association label, those types
+#: will be listed alongside the unlabeled association type").
+PRIMARY_ASSOCIATION_TYPE_IDS: dict[tuple[str, str], int] = {
+    ("contacts", "companies"): 1,
+    ("companies", "contacts"): 2,
+}
+#: The label v4 answers for a primary association (unlabeled ones answer ``null``).
+PRIMARY_LABEL = "Primary"
 
 
 # --- property definitions ------------------------------------------------------------------
@@ -291,6 +335,8 @@ def _contact_properties() -> list[dict[str, Any]]:
         p("lastmodifieddate", "Last Modified Date", "datetime", "date", info, read_only=True),
         p("hs_lastmodifieddate", "Object last modified date/time", "datetime", "date", info, read_only=True, hidden=True),
         p("hs_object_id", "Record ID", "number", "number", info, read_only=True, unique=True),
+        # Follows the contact's primary company association; read-only since April 2019.
+        p("associatedcompanyid", "Primary Associated Company ID", "number", "number", info, read_only=True),
         p("hs_analytics_source", "Original Traffic Source", "enumeration", "select", web, choices=options(ANALYTICS_SOURCES)),
         p("hs_analytics_source_data_1", "Original Traffic Source Drill-Down 1", "string", "text", web),
         p("hs_analytics_num_page_views", "Number of Pageviews", "number", "number", web, read_only=True, calculated=True),
@@ -318,6 +364,58 @@ def _contact_properties() -> list[dict[str, Any]]:
           calculated=True),
         p("hs_sales_email_last_replied", "Recent Sales Email Replied Date", "datetime", "date", sales,
           read_only=True, calculated=True),
+    ]
+
+
+#: Some of the company ``industry`` options (HubSpot ships about 150, LinkedIn's industry list):
+#: internal value -> label. The emulator defines these; the seeding maps generated industries
+#: onto them (see :mod:`.seeding`).
+COMPANY_INDUSTRIES: tuple[tuple[str, str], ...] = (
+    ("ACCOUNTING", "Accounting"),
+    ("BANKING", "Banking"),
+    ("COMPUTER_SOFTWARE", "Computer Software"),
+    ("EDUCATION_MANAGEMENT", "Education Management"),
+    ("FINANCIAL_SERVICES", "Financial Services"),
+    ("GOVERNMENT_ADMINISTRATION", "Government Administration"),
+    ("HIGHER_EDUCATION", "Higher Education"),
+    ("HOSPITAL_HEALTH_CARE", "Hospital & Health Care"),
+    ("INFORMATION_TECHNOLOGY_AND_SERVICES", "Information Technology and Services"),
+    ("INTERNET", "Internet"),
+    ("MACHINERY", "Machinery"),
+    ("MARKETING_AND_ADVERTISING", "Marketing and Advertising"),
+    ("RETAIL", "Retail"),
+)
+
+#: The company ``type`` options ("Type": the relationship the company has with the business).
+COMPANY_TYPES: tuple[tuple[str, str], ...] = (
+    ("PROSPECT", "Prospect"),
+    ("PARTNER", "Partner"),
+    ("RESELLER", "Reseller"),
+    ("VENDOR", "Vendor"),
+    ("OTHER", "Other"),
+)
+
+
+def _company_properties() -> list[dict[str, Any]]:
+    p = property_definition
+    info = "companyinformation"
+    return [
+        p("name", "Company name", "string", "text", info),
+        p("domain", "Company Domain Name", "string", "text", info),
+        p("website", "Website URL", "string", "text", info),
+        p("industry", "Industry", "enumeration", "select", info, choices=options(COMPANY_INDUSTRIES)),
+        p("type", "Type", "enumeration", "select", info, choices=options(COMPANY_TYPES)),
+        p("numberofemployees", "Number of Employees", "number", "number", info),
+        p("annualrevenue", "Annual Revenue", "number", "number", info),
+        p("country", "Country/Region", "string", "text", info),
+        p("state", "State/Region", "string", "text", info),
+        p("city", "City", "string", "text", info),
+        p("phone", "Phone Number", "string", "text", info),
+        p("num_associated_contacts", "Number of associated contacts", "number", "number", info, read_only=True,
+          calculated=True),
+        p("createdate", "Create Date", "datetime", "date", info, read_only=True),
+        p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", info, read_only=True),
+        p("hs_object_id", "Record ID", "number", "number", info, read_only=True, unique=True),
     ]
 
 
@@ -439,6 +537,8 @@ def default_properties(object_type: str) -> list[dict[str, Any]]:
     """A fresh portal's property definitions for ``object_type``."""
     if object_type == "contacts":
         return _contact_properties()
+    if object_type == "companies":
+        return _company_properties()
     if object_type == "deals":
         return _deal_properties()
     return _engagement_properties(object_type)

@@ -24,6 +24,16 @@ the first meeting: won (``closedwon``), lost (``closedlost``) or still open. Clo
 Deals draw from their own random stream, so the contacts and engagements are the same as
 without them.
 
+With ``accounts``, the accounts :func:`connectors.sample.generate_accounts` makes of the same leads
+become companies (drawn from their own random stream: the contacts are as without them). A
+company is created at its account's ``created_at`` (its earliest member's); each member contact is
+associated with it when the contact was created, with it as the primary company
+(``associatedcompanyid``). Each association recounts the company's ``num_associated_contacts``,
+so a company was last modified when its latest member joined, at or before ``as_of``; the
+contacts' own last-modified dates are later than that and stay as they are. Generated industries
+and types map onto HubSpot's enumeration options (:data:`INDUSTRY_TO_OPTION`,
+:data:`TYPE_TO_OPTION`); the domain is the website's host.
+
 ``createdate`` is the lead's ``created_at``; ``lastmodifieddate`` falls after the latest
 activity and the latest engagement logged (logging one recalculates the contact's activity
 roll-ups, which bumps it), spread over the following days and distinct per contact. Every stamp
@@ -38,7 +48,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from leadscore.agent.core.records import Activity, utc
-from leadscore.connectors.sample import SampleLead, generate_leads
+from leadscore.connectors.sample import SampleAccount, SampleLead, generate_accounts, generate_leads
 from leadscore.connectors.hubspot.emulator import values
 from leadscore.connectors.hubspot.emulator.schema import property_definition
 from leadscore.connectors.hubspot.emulator.store import SOURCE_CALCULATED, SOURCE_IMPORT, Store
@@ -74,6 +84,32 @@ SOURCE_TO_ANALYTICS = {
 
 CONVERSIONS = ("form_submit", "content_download", "demo_request", "trial_signup")
 
+#: Generated industries onto HubSpot's company ``industry`` options (internal values).
+INDUSTRY_TO_OPTION = {
+    "Technology": "INFORMATION_TECHNOLOGY_AND_SERVICES",
+    "Software": "COMPUTER_SOFTWARE",
+    "Healthcare": "HOSPITAL_HEALTH_CARE",
+    "Education": "EDUCATION_MANAGEMENT",
+    "Finance": "FINANCIAL_SERVICES",
+    "Retail": "RETAIL",
+    "Manufacturing": "MACHINERY",
+    "Government": "GOVERNMENT_ADMINISTRATION",
+}
+#: Generated account types onto HubSpot's company ``type`` options. HubSpot's defaults have no
+#: customer type (a customer is a company's lifecycle stage), so "Customer - Direct" is OTHER.
+TYPE_TO_OPTION = {"Prospect": "PROSPECT", "Partner": "PARTNER", "Reseller": "RESELLER", "Vendor": "VENDOR"}
+#: Canonical account fields onto company properties, where the value is kept as it is.
+ACCOUNT_TO_PROPERTY = {
+    "company": "name",
+    "employees": "numberofemployees",
+    "annual_revenue": "annualrevenue",
+    "country": "country",
+    "state": "state",
+    "city": "city",
+    "phone": "phone",
+    "website": "website",
+}
+
 
 def employee_bucket(raw: Any) -> str | None:
     """The ``numemployees`` option for a head count; ``None`` when it is not a number."""
@@ -102,12 +138,15 @@ def ensure_demo_properties(store: Store) -> None:
                 ))
 
 
-def seed_portal(store: Store, count: int, *, seed: int = 7, as_of: datetime | None = None) -> list[str]:
-    """Create ``count`` contacts (with engagements) from ``generate_leads``; their ids in order."""
+def seed_portal(store: Store, count: int, *, seed: int = 7, as_of: datetime | None = None,
+                accounts: bool = False) -> list[str]:
+    """Create ``count`` contacts (with engagements) from ``generate_leads``, and with ``accounts``
+    their companies; the contacts' ids in order."""
     ensure_demo_properties(store)
     rng = random.Random(f"hubspot-emulator:{seed}")
     deal_rng = random.Random(f"hubspot-emulator-deals:{seed}")
     ids: list[str] = []
+    samples: list[SampleLead] = []
     with store.lock:
         # History lies in the portal's past: as of now unless told otherwise, never ahead of it.
         ceiling = store.history_ceiling(values.to_ms(utc(as_of)) if as_of is not None else None)
@@ -116,7 +155,39 @@ def seed_portal(store: Store, count: int, *, seed: int = 7, as_of: datetime | No
         for sample in generate_leads(count, seed=seed, as_of=as_of):
             ids.append(_seed_one(store, sample, rng, used_stamps, as_of))
             _seed_deal(store, ids[-1], sample, deal_rng, as_of)
+            samples.append(sample)
+        if accounts:
+            contact_of = {sample.lead.id: contact_id for sample, contact_id in zip(samples, ids)}
+            for account in generate_accounts(samples, seed=seed):
+                _seed_company(store, account, contact_of)
     return ids
+
+
+def company_properties(account: SampleAccount) -> dict[str, str]:
+    """A generated account's company properties (see :data:`ACCOUNT_TO_PROPERTY`)."""
+    fields = account.account.fields
+    properties = {prop: str(fields[name]) for name, prop in ACCOUNT_TO_PROPERTY.items()
+                  if fields.get(name) not in (None, "")}
+    if fields.get("industry") in INDUSTRY_TO_OPTION:
+        properties["industry"] = INDUSTRY_TO_OPTION[str(fields["industry"])]
+    if fields.get("type"):
+        properties["type"] = TYPE_TO_OPTION.get(str(fields["type"]), "OTHER")
+    website = properties.get("website")
+    if website:
+        properties["domain"] = website.split("://", 1)[-1].split("/", 1)[0]
+    return properties
+
+
+def _seed_company(store: Store, account: SampleAccount, contact_of: Mapping[str, str]) -> str:
+    """The account as a company, created when its account was, and the primary company of each
+    member, associated when the member was created (see the module docstring)."""
+    created_ms = values.to_ms(utc(account.account.created_at or datetime.now(timezone.utc)))
+    record = store.create("companies", _checked(store, "companies", company_properties(account)), at_ms=created_ms,
+                          created_ms=created_ms, source=SOURCE_IMPORT)
+    members = [store.get("contacts", contact_of[lead_id]) for lead_id in account.members]
+    for contact in sorted((c for c in members if c is not None), key=lambda c: (c.created_ms, int(c.id))):
+        store.set_primary_company(contact.id, record.id, at_ms=max(contact.created_ms, created_ms))
+    return record.id
 
 
 #: Deal outcomes for a contact sales met: (stage, weight); one met contact in two gets a deal.

@@ -420,6 +420,76 @@ class Store:
                 self._roll_up(from_id, at_ms)
             elif to_type == "contacts" and from_type in ACTIVITY_ROLLUP_TYPES:
                 self._roll_up(to_id, at_ms)
+            elif {from_type, to_type} == {"contacts", "companies"}:
+                contact_id, company_id = (from_id, to_id) if from_type == "contacts" else (to_id, from_id)
+                self._company_joined(contact_id, company_id, at_ms)
+
+    # --- companies: the primary company and the contact count ---------------------------------
+
+    def _company_joined(self, contact_id: str, company_id: str, at_ms: int | None) -> None:
+        """A contact newly associated with a company. The company's ``num_associated_contacts``
+        is recounted (a calculated property: its change stamps the company, as any property
+        update does). A contact without a primary company gets this one as its primary.
+
+        Reading taken for the primary: HubSpot documents the unlabeled type (279) as "an
+        association type added when any contact ... is associated" and the primary (1) as "the
+        main company that the other record is associated with"; it does not say what a first
+        unlabeled association makes of a contact with no company. Its SDK's issue tracker reports
+        the association always becoming the primary (HubSpot/hubspot-api-nodejs#176, v3's
+        ``contact_to_company``); the emulator makes the first company primary, which also moves
+        ``associatedcompanyid`` and so the contact's last-modified dates: the harder case for a
+        client, which must then see the contact change."""
+        at_ms = at_ms if at_ms is not None else self.write_ms()
+        self._count_contacts(company_id, at_ms)
+        contact = self.get("contacts", contact_id)
+        if contact is not None and self.primary_company(contact_id) is None:
+            self._set_primary(contact, company_id, at_ms)
+
+    def primary_company(self, contact_id: str) -> str | None:
+        """The id of the contact's primary company, while that company exists."""
+        contact = self.get("contacts", contact_id)
+        company_id = contact.properties.get("associatedcompanyid") if contact is not None else None
+        return company_id if company_id and self.get("companies", company_id) is not None else None
+
+    def set_primary_company(self, contact_id: str, company_id: str, *, at_ms: int | None = None) -> None:
+        """Make ``company_id`` the contact's primary company (associating them first if need be).
+
+        The former primary stays associated, unlabeled ("For records with multiple associated
+        companies, this API supports changing which company is considered the primary": the v4
+        associations guide). ``associatedcompanyid``, "Primary Associated Company ID", follows the
+        primary association (read-only since 2019: "all associations ... managed through a single
+        system: the CRM Associations API", developer changelog); a change of it is a property
+        update, and ``lastmodifieddate`` is the "Most recent timestamp of any property update for
+        this contact. This includes HubSpot internal properties", so the contact's last-modified
+        dates move to ``at_ms``. Setting the primary it already has changes nothing."""
+        with self.lock:
+            at_ms = at_ms if at_ms is not None else self.write_ms()
+            contact = self.get("contacts", contact_id)
+            if contact is None or self.get("companies", company_id) is None:
+                raise KeyError(contact_id if contact is None else company_id)
+            # Mark the primary first, so the association below does not pick a primary of its own.
+            self._set_primary(contact, company_id, at_ms)
+            self.associate("contacts", contact_id, "companies", company_id, at_ms=at_ms)
+
+    def _set_primary(self, contact: Record, company_id: str, at_ms: int) -> None:
+        if contact.properties.get("associatedcompanyid") == company_id:
+            return
+        self._set(contact, "associatedcompanyid", company_id, at_ms, SOURCE_CALCULATED)
+        if at_ms >= contact.updated_ms:
+            self.touch(contact, at_ms)
+
+    def _count_contacts(self, company_id: str, at_ms: int) -> None:
+        """``num_associated_contacts`` of a company, recounted; a change stamps the company."""
+        company = self.get("companies", company_id)
+        if company is None:
+            return
+        count = len(self.associated("companies", company_id, "contacts"))
+        value = str(count) if count else None
+        if company.properties.get("num_associated_contacts") == value:
+            return
+        self._set(company, "num_associated_contacts", value, at_ms, SOURCE_CALCULATED)
+        if at_ms >= company.updated_ms:
+            self.touch(company, at_ms)
 
     def _roll_up(self, contact_id: str, at_ms: int | None) -> None:
         contact = self.get("contacts", contact_id)
