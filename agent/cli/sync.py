@@ -16,7 +16,7 @@ from collections import Counter
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Mapping, Optional, Sequence
+from typing import Annotated, Any, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 import typer
 from apscheduler.triggers.cron import CronTrigger
@@ -36,14 +36,17 @@ from leadscore.agent.cli.options import (
 from leadscore.agent.config import AgentConfig, load_config, require_secrets
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.core.reasons import SEPARATOR
-from leadscore.agent.core.contract import Connector, Cursor
+from leadscore.agent.core.contract import Connector, Cursor, load_connector
 from leadscore.agent.metrics import HealthState, Metrics, serve
 from leadscore.agent.scheduler import serve as serve_jobs
 from leadscore.agent.state import RunKind
 from leadscore.agent.sync import Agent, JobOutcome, build_scorer, write_plan_csv
+from leadscore.agent.sync.accounts import AccountScoring, account_type_for, model_name
 from leadscore.agent.sync.agent import open_store
 from leadscore.agent.sync.pipeline import SCORED_VERSION, since_cursor
 from leadscore.agent.sync.reconcile import Drift
+
+T = TypeVar("T")
 
 #: A one-shot command found the connector's jobs running in another agent (or paused for quota):
 #: nothing was done; run it again later. Distinct from 0 so a script does not take it for done.
@@ -454,6 +457,27 @@ def _scheduled(config: AgentConfig, name: str, last_runs: Mapping[str, Any]) -> 
     return lines
 
 
+def _account_type_of(name: str) -> str | None:
+    """The account object type of connector ``name``'s class (None: it reads no accounts)."""
+    try:
+        factory = load_connector(name)
+    except ConfigError:
+        return None
+    found = getattr(factory, "account_type", None)
+    return found if isinstance(found, str) else None
+
+
+def _pages(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    page: list[T] = []
+    for item in items:
+        page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def preview(
     config: Annotated[Path, typer.Option("--config", "-c", help="The changed config whose model to try.")],
     current: Annotated[Path, typer.Option("--current", help="The config in use now (its model is the 'before').")] = DEFAULT_CONFIG,
@@ -469,16 +493,27 @@ def preview(
     after: Counter[str] = Counter()
     moves: list[tuple[int, str, str, Any, Any]] = []
     total = 0
+    per_model: Counter[str] = Counter()
+    moved_model: Counter[str] = Counter()
     try:
         for name in connector or list(old_config.connectors):
-            for mirrored in store.mirror_leads(name):
-                old = old_scorer.score(mirrored.lead, mirrored.activities, as_of)
-                new = new_scorer.score(mirrored.lead, mirrored.activities, as_of)
-                before[old.stage] += 1
-                after[new.stage] += 1
-                total += 1
-                if new.score != old.score or new.stage != old.stage:
-                    moves.append((new.score - old.score, name, mirrored.lead.id, old, new))
+            held = _account_type_of(name)
+            old_scoring = AccountScoring(store, name, old_scorer, account_type_for(old_scorer, held))
+            new_scoring = AccountScoring(store, name, new_scorer, account_type_for(new_scorer, held))
+            for page in _pages(store.mirror_leads(name), 500):
+                olds, news = old_scoring.score_mirrored(page, as_of), new_scoring.score_mirrored(page, as_of)
+                for key, new in news.items():
+                    old = olds.get(key)
+                    if old is None:
+                        continue
+                    before[old.stage] += 1
+                    after[new.stage] += 1
+                    total += 1
+                    model = model_name(new.model_version) or new_config.scoring.name
+                    per_model[model] += 1
+                    if new.score != old.score or new.stage != old.stage:
+                        moves.append((new.score - old.score, name, key.record_id, old, new))
+                        moved_model[model] += new.score != old.score
     finally:
         store.close()
     if not total:
@@ -489,7 +524,8 @@ def preview(
     dist = Table(title="Stage distribution", title_justify="left")
     for column in ("stage", "before", "after", "change"):
         dist.add_column(column, justify="left" if column == "stage" else "right")
-    names = [s.name for s in reversed(engine.model.stages)]
+    names = [s.name for m in reversed([new_config.scoring, *new_config.models]) for s in reversed(m.stages)]
+    names = list(dict.fromkeys(names))
     names += [s for s in sorted(set(before) | set(after)) if s not in names]
     for stage in names:
         dist.add_row(stage, str(before[stage]), str(after[stage]), f"{after[stage] - before[stage]:+d}")
@@ -497,6 +533,9 @@ def preview(
     changed_stage = sum(1 for m in moves if m[3].stage != m[4].stage)
     changed_score = sum(1 for m in moves if m[0] != 0)
     out.print(f"{changed_score} records change score, {changed_stage} change stage; nothing was written", highlight=False)
+    if len(per_model) > 1:
+        for model, count in sorted(per_model.items()):
+            out.print(f"  model {model}: {count} records, {moved_model[model]} change score", highlight=False)
     movers = Table(title=f"Biggest movers (top {top}: score changes first, then stage changes alone)", title_justify="left")
     for column in ("connector", "record", "score", "stage", "reason (new)"):
         movers.add_column(column, overflow="fold")

@@ -41,6 +41,7 @@ from leadscore.agent.csvfiles import safe_cell
 from leadscore.agent.core.errors import QuotaExhausted, TransientError
 from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreResult, group_by_lead
 from leadscore.agent.state import BatchOutcome, Desired, MirroredLead, OutcomeCounts, RecordKey, StateStore
+from leadscore.agent.sync.accounts import AccountScoring, account_type_for, scorer_fields
 from leadscore.agent.sync.diff import DiffPolicy, plan_writes
 from leadscore.agent.sync.reconcile import Drift, reconcile as reconcile_pass
 from leadscore.agent.sync.models import ShadowScorer
@@ -136,14 +137,6 @@ def scorer_needs(scorer: Scorer) -> PullNeeds | None:
     return PullNeeds(frozenset(f for f in fields if not f.startswith(ACCOUNT_PREFIX)), frozenset(types))
 
 
-def scorer_fields(scorer: Scorer) -> frozenset[str]:
-    """Every field ``scorer``'s models read (a model set's, or its engine's)."""
-    fields = getattr(scorer, "fields_used", None)
-    if fields is None:
-        fields = getattr(scorer, "engine", scorer).fields_used
-    return frozenset(fields)
-
-
 def needs_to_json(needs: PullNeeds | None) -> dict[str, Any]:
     if needs is None:
         return {"all": True}
@@ -228,21 +221,15 @@ class SyncPipeline:
     # --- accounts ------------------------------------------------------------------------------
 
     @property
-    def joins_accounts(self) -> bool:
-        """Whether a person's rules read their account's fields (``account.industry``)."""
-        people = getattr(self.scorer, "people_fields_used", None)
-        fields = people if people is not None else scorer_fields(self.scorer)
-        return any(f.startswith(ACCOUNT_PREFIX) for f in fields)
-
-    @property
     def account_type(self) -> str | None:
         """The connector's account object type when this config needs accounts (an account model,
         or people reading ``account.*``) and the connector reads them; None otherwise."""
-        if not isinstance(self.connector, SupportsAccounts):
-            return None
-        if getattr(self.scorer, "scores_accounts", False) or self.joins_accounts:
-            return str(self.connector.account_type)
-        return None
+        held = str(self.connector.account_type) if isinstance(self.connector, SupportsAccounts) else None
+        return account_type_for(self.scorer, held)
+
+    @property
+    def accounts(self) -> AccountScoring:
+        return AccountScoring(self.store, self.name, self.scorer, self.account_type)
 
     def object_types(self) -> tuple[str, ...]:
         """What a pass pulls, in order: accounts first (so people join fresh account fields),
@@ -305,13 +292,12 @@ class SyncPipeline:
         wanted: list[Desired] = []
         scored: list[Lead] = []
         warned = bad = 0
-        account_type = self.account_type
-        accounts = [lead for lead in leads if account_type is not None and lead.object_type == account_type]
+        scoring = self.accounts
+        accounts = [lead for lead in leads if scoring.is_account(lead)]
         if accounts:
-            leads = [lead for lead in leads if lead.object_type != account_type]
+            leads = [lead for lead in leads if not scoring.is_account(lead)]
             wanted += self._score_accounts(accounts, as_of, counts)
-        if self.joins_accounts and account_type is not None:
-            leads = self._with_account_fields(leads, account_type)
+        leads = scoring.with_account_fields(leads)
         for lead in leads:
             if lead.unreadable:
                 bad += 1
@@ -338,53 +324,17 @@ class SyncPipeline:
             self.metrics.record_problems(self.name, warned=warned, bad=bad)
         return wanted
 
-    def _with_account_fields(self, leads: Sequence[Lead], account_type: str,
-                             known: Mapping[str, Lead] | None = None) -> list[Lead]:
-        """``leads`` with their mirrored account's fields as ``account.<name>``: what a person's
-        fit rule on ``account.industry`` reads. Joined here, not in the CRM's query, so an account
-        edited in the CRM reaches its people's scores even though the CRM does not stamp them."""
-        wanted = {lead.account_id for lead in leads if lead.account_id} - set(known or {})
-        found: dict[str, Lead] = dict(known or {})
-        if wanted:
-            keys = [RecordKey(account_type, account_id) for account_id in sorted(wanted)]
-            found.update({key.record_id: m.lead for key, m in self.store.mirror_records(self.name, keys).items()})
-        joined: list[Lead] = []
-        for lead in leads:
-            account = found.get(lead.account_id) if lead.account_id else None
-            if account is None:
-                joined.append(lead)
-                continue
-            extra = {ACCOUNT_PREFIX + k: v for k, v in (account.fields or {}).items()}
-            joined.append(replace(lead, fields={**(lead.fields or {}), **extra}))
-        return joined
-
     def _score_accounts(self, accounts: Sequence[Lead], as_of: datetime, counts: RunCounts) -> list[Desired]:
-        """Each account's desired values: its account model (None: not scored) over its own
-        fields, its people's activities and its people's results as of ``as_of``, each person
-        scored now by the model that takes it, from the mirror."""
-        score_account = getattr(self.scorer, "score_account", None)
-        if score_account is None:
-            return []
-        members = self.store.mirror_members(self.name, [a.id for a in accounts])
+        """Each account's desired values (see :meth:`AccountScoring.score_accounts`); an
+        account no model takes is not scored, one that cannot be scored is logged and counted."""
         wanted: list[Desired] = []
-        for account in accounts:
-            if account.unreadable:
+        for account, result in self.accounts.score_accounts([a for a in accounts if not a.unreadable], as_of):
+            if isinstance(result, BaseException):
                 counts.bad += 1
-                continue
-            people = members.get(account.id, [])
-            try:
-                joined = self._with_account_fields([m.lead for m in people], account.object_type, {account.id: account})
-                results = [self.scorer.score(lead, m.activities, as_of) for lead, m in zip(joined, people)
-                           if not lead.unreadable]
-                pooled = [a for m in people for a in m.activities]
-                result = score_account(account, pooled, as_of, results)
-            except Exception as exc:  # noqa: BLE001 - one bad account must not stop a sync
-                counts.bad += 1
-                self.log.warning("account.unscorable", record_id=account.id, error=f"{type(exc).__name__}: {exc}")
-                continue
-            if result is None:
-                continue
-            wanted.append(desired(result, account.object_type, self.write_names, self.policy))
+                self.log.warning("account.unscorable", record_id=account.id, error=f"{type(result).__name__}: {result}")
+            elif result is not None:
+                wanted.append(desired(result, account.object_type, self.write_names, self.policy))
+        counts.bad += sum(1 for a in accounts if a.unreadable)
         counts.scored += len(wanted)
         return wanted
 
@@ -398,7 +348,7 @@ class SyncPipeline:
         if batch.cursor.object_type == account_type:
             ids = [lead.id for lead in batch.leads if not lead.unreadable]
             self._dirty_accounts.update(ids)
-            if self.joins_accounts and ids:
+            if self.accounts.joins and ids:
                 for people in self.store.mirror_members(self.name, ids).values():
                     self._dirty_people.update(RecordKey(m.lead.object_type, m.lead.id) for m in people)
             return
