@@ -102,10 +102,12 @@ def emulator(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
     records: Annotated[int, typer.Option("--contacts", "--leads", min=0, help="How many generated records to seed.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the generated records.")] = 7,
+    accounts: Annotated[bool, typer.Option("--accounts", help="Also seed accounts (companies), their people at known companies.")] = False,
 ) -> None:
     """Serve a local emulator of a CRM's API (no account needed) until Ctrl-C."""
     extras.require("emulators", "leadscore emulator")
     found = {ep.name: ep for ep in entry_points(group="leadscore.emulators")}
     if name not in found:
         raise ConfigError(f"emulator: no emulator named {name!r} (installed: {', '.join(sorted(found)) or 'none'})")
-    found[name].load()(port=port, contacts=records, seed=seed)
+    options = {"accounts": True} if accounts else {}  # a third-party emulator need not take it
+    found[name].load()(port=port, contacts=records, seed=seed, **options)

@@ -296,7 +296,8 @@ class SyncPipeline:
         accounts = [lead for lead in leads if scoring.is_account(lead)]
         if accounts:
             leads = [lead for lead in leads if not scoring.is_account(lead)]
-            wanted += self._score_accounts(accounts, as_of, counts)
+            wanted += self._score_accounts(accounts, as_of, counts)  # counted there
+        rolled_up = len(wanted)
         leads = scoring.with_account_fields(leads)
         for lead in leads:
             if lead.unreadable:
@@ -317,7 +318,7 @@ class SyncPipeline:
             scored.append(lead)
         if shadow:  # a dry run records nothing, the challenger's scores included
             self.shadow_score(scored, activities, as_of)
-        counts.scored += len(wanted) - len(accounts)
+        counts.scored += len(wanted) - rolled_up
         counts.warned += warned
         counts.bad += bad
         if self.metrics is not None and (warned or bad):
@@ -345,17 +346,20 @@ class SyncPipeline:
         account_type = self.account_type
         if account_type is None:
             return
+        scores_accounts = bool(getattr(self.scorer, "scores_accounts", False))
         if batch.cursor.object_type == account_type:
             ids = [lead.id for lead in batch.leads if not lead.unreadable]
-            self._dirty_accounts.update(ids)
+            if scores_accounts:
+                self._dirty_accounts.update(ids)
             if self.accounts.joins and ids:
                 for people in self.store.mirror_members(self.name, ids).values():
                     self._dirty_people.update(RecordKey(m.lead.object_type, m.lead.id) for m in people)
             return
         keys = [RecordKey(lead.object_type, lead.id) for lead in batch.leads]
-        self._dirty_accounts.update(self.store.account_ids(self.name, keys).values())
-        self._dirty_accounts.update(lead.account_id for lead in batch.leads if lead.account_id)
         self._dirty_people.difference_update(keys)  # scored with the batch itself
+        if scores_accounts:
+            self._dirty_accounts.update(self.store.account_ids(self.name, keys).values())
+            self._dirty_accounts.update(lead.account_id for lead in batch.leads if lead.account_id)
 
     def roll_up(self, as_of: datetime, counts: RunCounts) -> None:
         """After a pass's pulls: people whose account's fields changed, then every account whose

@@ -291,6 +291,7 @@ def standard_objects() -> dict[str, SObjectDef]:
             _system_fields(owner=True),
             _person("Mailing"),
             [ref("AccountId", "Account ID", "Account"), text("Department", "Department", 80)],
+            _bant(),  # the demo org qualifies its Contacts at known accounts as it does its Leads
         )),
         SObjectDef("Account", "Account", "Accounts", _fields(
             _system_fields(owner=True),

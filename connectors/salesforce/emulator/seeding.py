@@ -52,6 +52,7 @@ from typing import Any
 from leadscore.agent.core.records import Activity, utc
 from leadscore.connectors.sample import FREE_DOMAINS, SampleAccount, SampleLead, generate_accounts, generate_leads
 from leadscore.connectors.salesforce.emulator import values
+from leadscore.connectors.salesforce.emulator.schema import BANT_FIELDS
 from leadscore.connectors.salesforce.emulator.store import RESPONDED_STATUSES, Record, Store
 
 DAY_MS = 86_400_000
@@ -215,11 +216,13 @@ def _stamp_after(store: Store, record: Record, latest: int, created: int, ceilin
 
 
 #: Lead field -> Contact field, for a person seeded as a Contact of an Account (the rest - company,
-#: industry, BANT - is the Account's or has no place on a Contact).
+#: industry, size - is the Account's). The BANT answers are the demo org's own custom fields, on
+#: Contact as on Lead.
 LEAD_TO_CONTACT = {"FirstName": "FirstName", "LastName": "LastName", "Title": "Title", "Email": "Email",
                    "Phone": "Phone", "City": "MailingCity", "State": "MailingState", "Country": "MailingCountry",
                    "LeadSource": "LeadSource", "HasOptedOutOfEmail": "HasOptedOutOfEmail",
-                   "EmailBouncedDate": "EmailBouncedDate", "EmailBouncedReason": "EmailBouncedReason"}
+                   "EmailBouncedDate": "EmailBouncedDate", "EmailBouncedReason": "EmailBouncedReason",
+                   **{name: name for name in BANT_FIELDS}}
 
 
 def _seed_contact(store: Store, sample: SampleLead, account: Record, lead_values: dict[str, Any],
