@@ -36,6 +36,7 @@ from rich.table import Table
 from leadscore.agent.config import AgentConfig, load_config
 from leadscore.agent.core import extras
 from leadscore.agent.core.errors import LeadscoreError
+from leadscore.agent.core.reasons import points_read
 from leadscore.agent.core.records import utc
 from leadscore.agent.hints import activation_hint, example_config
 from leadscore.agent.logs import configure_logging
@@ -56,6 +57,12 @@ class Written:
     score: int
     stage: str
     reason: str
+    account: bool = False
+
+    @property
+    def held(self) -> bool:
+        """Held below a stage by a qualification gate (its reason opens ``Held at MQL: ...``)."""
+        return self.reason.startswith("Held at ")
 
 
 def demo_config_text(model: Path, hubspot: Any, salesforce: Any, state: Path, extra: str = "") -> str:
@@ -85,6 +92,7 @@ login_url = "{salesforce.login_url}"
 client_id = "{creds.client_id}"
 username = "{creds.username}"
 lead_fields = {{ budget = "Budget__c", authority = "Authority__c", need = "Need__c", timeline = "Timeline__c" }}
+contact_fields = {{ budget = "Budget__c", authority = "Authority__c", need = "Need__c", timeline = "Timeline__c" }}
 ca_bundle = "{Path(salesforce.ca_bundle).as_posix()}"
 private_key = \"\"\"
 {key}
@@ -163,8 +171,10 @@ def run_demo(
     session = _Session()
     try:
         console.rule(f"leadscore demo: HubSpot and Salesforce emulators, {leads:,} generated leads each")
-        hubspot.seed(leads, seed=seed, as_of=as_of)
-        salesforce.seed(leads, seed=seed, as_of=as_of)
+        # B2B CRMs: people at known companies belong to accounts (HubSpot companies; Salesforce
+        # Accounts, whose people are Contacts), which the example's account model scores.
+        hubspot.seed(leads, seed=seed, as_of=as_of, accounts=True)
+        salesforce.seed(leads, seed=seed, as_of=as_of, accounts=True)
         config_path = out_dir / "leadscore.toml"
         state = (out_dir / "state.db").resolve()
         own_predictive = "predictive" in tomllib.loads(model.read_text(encoding="utf-8"))
@@ -521,47 +531,75 @@ def _print_runs(console: Console, outcomes: list[JobOutcome]) -> None:
 
 
 def _read_back(hubspot: Any, salesforce: Any, agent: Agent, config: AgentConfig) -> list[Written]:
-    """Every scored record as the emulated CRM shows it now."""
+    """Every scored record - people and accounts - as the emulated CRM shows it now."""
     rows: list[Written] = []
     hs = agent.jobs["hubspot"].connector().config.write  # type: ignore[attr-defined]
     for mirrored in agent.store.mirror_leads("hubspot"):
-        props = hubspot.contact(mirrored.lead.id)
+        company = mirrored.lead.object_type == "company"
+        props = hubspot.company(mirrored.lead.id) if company else hubspot.contact(mirrored.lead.id)
         if props.get(hs.score) in (None, ""):
             continue
-        name = f"{props.get('firstname') or ''} {props.get('lastname') or ''}".strip()
-        rows.append(Written("hubspot", mirrored.lead.id, name, int(float(props[hs.score])), props.get(hs.stage) or "", props.get(hs.reason) or ""))
+        name = props.get("name") or "" if company else f"{props.get('firstname') or ''} {props.get('lastname') or ''}".strip()
+        rows.append(Written("hubspot", mirrored.lead.id, name, int(float(props[hs.score])), props.get(hs.stage) or "",
+                            props.get(hs.reason) or "", company))
     sf = agent.jobs["salesforce"].connector().config.write  # type: ignore[attr-defined]
     for mirrored in agent.store.mirror_leads("salesforce"):
-        sobject = "Lead" if mirrored.lead.object_type == "lead" else "Contact"
+        sobject = {"lead": "Lead", "contact": "Contact", "account": "Account"}[mirrored.lead.object_type]
         values = salesforce.record(sobject, mirrored.lead.id)
         if values.get(sf.score) is None:
             continue
-        name = f"{values.get('FirstName') or ''} {values.get('LastName') or ''}".strip()
-        rows.append(Written("salesforce", mirrored.lead.id, name, int(float(values[sf.score])), values.get(sf.stage) or "", values.get(sf.reason) or ""))
+        name = values.get("Name") or "" if sobject == "Account" else f"{values.get('FirstName') or ''} {values.get('LastName') or ''}".strip()
+        rows.append(Written("salesforce", mirrored.lead.id, name, int(float(values[sf.score])), values.get(sf.stage) or "",
+                            values.get(sf.reason) or "", sobject == "Account"))
     return rows
 
 
 def _summary(console: Console, config: AgentConfig, written: list[Written]) -> None:
-    stages = [s.name for s in reversed(config.scoring.stages)]
+    people = [w for w in written if not w.account]
+    accounts = [w for w in written if w.account]
+    _distribution(console, "People by stage, read back from the CRMs", config.scoring.stages, people)
+    held = {name: sum(w.held for w in people if w.connector == name) for name in ("hubspot", "salesforce")}
+    console.print("held at MQL by BANT (the SQL score, a criterion missing; the reason says which): "
+                  + ", ".join(f"{name} {n:,}" for name, n in held.items()), highlight=False, soft_wrap=True)
+    top = Table(title="Top leads and two held at MQL, with the reason a rep sees", title_justify="left")
+    for column in ("CRM", "record", "name", "score", "stage", "reason"):
+        top.add_column(column, overflow="fold")
+    shown = sorted(people, key=lambda w: (-w.score, w.connector, w.record_id))[:8]
+    shown += [w for w in sorted(people, key=lambda w: (-w.score, w.connector, w.record_id)) if w.held and w not in shown][:2]
+    for w in shown:
+        top.add_row(w.connector, w.record_id, w.name, str(w.score), w.stage, w.reason)
+    console.print(top)
+    if accounts:
+        models = [m for m in config.models if m.applies_to == "accounts"]
+        _distribution(console, "Accounts by stage (companies, Accounts)",
+                      [s for m in models for s in m.stages], accounts)
+        best = Table(title="Top accounts: their own fit and what their people do", title_justify="left")
+        for column in ("CRM", "account", "name", "score", "stage", "reason"):
+            best.add_column(column, overflow="fold")
+        for name in ("hubspot", "salesforce"):
+            for w in sorted((w for w in accounts if w.connector == name), key=lambda w: (-w.score, w.record_id))[:3]:
+                best.add_row(w.connector, w.record_id, w.name, str(w.score), w.stage, w.reason)
+        console.print(best)
+    adding = sum(points_read(w.reason) == w.score for w in written)
+    console.print(f"reasons whose points add up to the score written beside them: {adding:,} of {len(written):,}",
+                  highlight=False, soft_wrap=True)
+
+
+def _distribution(console: Console, title: str, stages: Sequence[Any], written: list[Written]) -> None:
+    names = list(dict.fromkeys(s.name for s in reversed(list(stages))))
     by = {name: Counter(w.stage for w in written if w.connector == name) for name in ("hubspot", "salesforce")}
-    dist = Table(title="Stage distribution, read back from the CRMs", title_justify="left")
+    dist = Table(title=title, title_justify="left")
     dist.add_column("stage")
-    for name, counts in by.items():
+    for name in by:
         dist.add_column(name, justify="right")
         dist.add_column("share", justify="right")
-    for stage in stages:
+    for stage in names:
         row = [stage]
         for counts in by.values():
             total = sum(counts.values()) or 1
             row += [f"{counts[stage]:,}", f"{counts[stage] / total:.1%}"]
         dist.add_row(*row)
     console.print(dist)
-    top = Table(title="Top ten leads, with the reason a rep sees", title_justify="left")
-    for column in ("CRM", "record", "name", "score", "stage", "reason"):
-        top.add_column(column, overflow="fold")
-    for w in sorted(written, key=lambda w: (-w.score, w.connector, w.record_id))[:10]:
-        top.add_row(w.connector, w.record_id, w.name, str(w.score), w.stage, w.reason)
-    console.print(top)
 
 
 def _next_steps(console: Console, config_path: Path, *, loop: bool = False) -> None:

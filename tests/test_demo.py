@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +17,26 @@ from leadscore.agent.state import StateStore
 LEADSCORE = Path(sys.executable).parent / "leadscore"
 ROOT = Path(__file__).resolve().parent.parent
 #: Enough generated leads for the feedback loop's training (step 4) to find its 20 converted rows
-#: with a margin (400 find 21), few enough to keep the test quick.
-LEADS = 600
+#: with a margin (1,200 find 37; with accounts, most people at known companies are Salesforce
+#: Contacts, so fewer Leads convert), few enough to keep the test quick.
+LEADS = 1200
 
 
 def _demo(out_dir: Path, *args: str, python: str | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-c", python] if python else [str(LEADSCORE)]
     return subprocess.run([*command, "demo", *args, "--out-dir", str(out_dir)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def _table(text: str, title: str) -> dict[str, tuple[int, int]]:
+    """A demo stage table's rows: stage -> (hubspot count, salesforce count)."""
+    rows: dict[str, tuple[int, int]] = {}
+    for line in text.split(title, 1)[1].split("\n")[4:]:
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) != 5:
+            break
+        rows[cells[0]] = (int(cells[1].replace(",", "")), int(cells[3].replace(",", "")))
+    return rows
 
 
 @pytest.mark.network
@@ -33,11 +46,28 @@ def test_demo_backfills_both_emulated_crms_the_second_sync_writes_nothing_and_th
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = done.stdout
     assert "Traceback" not in text + done.stderr
-    for expected in ("1. setup", "2. backfill", "Stage distribution", "Top ten leads", "API calls used", "3. sync", "Try next"):
+    for expected in ("1. setup", "2. backfill", "People by stage", "Top leads", "Accounts by stage", "API calls used",
+                     "3. sync", "Try next"):
         assert expected in text, expected
-    assert f"hubspot backfill: ok; pulled {LEADS}, scored {LEADS}, written {LEADS}" in text
-    assert "salesforce backfill: ok;" in text and "written 0" not in text.split("2. backfill")[1].split("Stage")[0]
+    backfills = re.findall(r"(hubspot|salesforce) backfill: ok; pulled ([\d,]+), scored ([\d,]+), written ([\d,]+), failed 0", text)
+    assert {name for name, *_ in backfills} == {"hubspot", "salesforce"}
+    for name, pulled, scored, written in backfills:  # people and their accounts, every one scored and written
+        assert int(pulled.replace(",", "")) > LEADS and pulled == scored == written, name
     assert "second sync wrote 0 records" in text
+
+    # What a rep would recognise, in both CRMs: a long cold tail, a few MQL, a handful SQL, some held
+    # at MQL by BANT, and accounts with roll-up scores; every reason adds up to its score.
+    people = _table(text, "People by stage")
+    assert people["Cold"][0] > 0.6 * LEADS and people["Cold"][1] > 0.6 * LEADS
+    for column in (0, 1):
+        assert 0 < people["SQL"][column] <= 0.02 * LEADS and 0 < people["MQL"][column] <= 0.08 * LEADS
+    held = re.search(r"held at MQL by BANT .*: hubspot (\d+), salesforce (\d+)", text)
+    assert held and int(held.group(1)) > 0 and int(held.group(2)) > 0
+    assert "Held at MQL" in text
+    accounts = _table(text, "Accounts by stage")
+    assert all(accounts["Target"]) and all(sum(row[c] for row in accounts.values()) > 50 for c in (0, 1))
+    adding = re.search(r"reasons whose points add up to the score written beside them: ([\d,]+) of ([\d,]+)", text)
+    assert adding and adding.group(1) == adding.group(2)
 
     # 4. The feedback loop: a champion and a challenger trained from the mirror, the challenger
     # shadow-scoring, simulated outcomes pulled, the report written.
@@ -65,8 +95,11 @@ def test_demo_backfills_both_emulated_crms_the_second_sync_writes_nothing_and_th
         for name in ("hubspot", "salesforce"):
             shadow = store.shadow_score_rows(name, challenger)
             assert len({r.record_id for r in shadow}) >= LEADS, name  # the whole mirror, then what changed
-            written = store.written_score_rows(name)
-            # Every score written to the CRM is the rules' (write = "rules"): never a model's.
+            rows = store.written_score_rows(name)
+            accounts_written = [r for r in rows if r.object_type in ("company", "account")]
+            assert accounts_written and {r.model_version.split(":")[0] for r in accounts_written} == {"accounts"}, name
+            written = [r for r in rows if r.object_type not in ("company", "account")]
+            # Every score written to a person is the rules' (write = "rules"): never a model's.
             assert written and {r.model_version for r in written} == {rules}, name
             latest = {r.record_id: r.score for r in written}
             assert any(latest.get(r.record_id) != r.score for r in shadow), f"{name}: the models never disagreed"
@@ -79,7 +112,7 @@ def test_demo_backfills_both_emulated_crms_the_second_sync_writes_nothing_and_th
         [str(LEADSCORE), "status", "--config", str(out_dir / "leadscore.toml")], capture_output=True, text=True, timeout=60
     )
     assert status.returncode == 0, status.stderr
-    assert f"mirrored: {LEADS} contacts" in status.stdout
+    assert re.search(r"mirrored: \d+ companies, \d+ contacts", status.stdout), status.stdout
     report = subprocess.run(
         [str(LEADSCORE), "report", "--config", str(out_dir / "leadscore.toml")], capture_output=True, text=True, timeout=120
     )

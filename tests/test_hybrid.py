@@ -39,7 +39,7 @@ from leadscore.agent.core.records import Outcome
 
 from .conftest import stage_ladder
 from .test_predictive import AS_OF, FAST, synthetic
-from .test_reasons import points_read
+from leadscore.agent.core.reasons import points_read
 
 #: A rules model on the synthetic leads' fields, with a gated top stage and a grade matrix, on a
 #: 0-100-ish scale so one ladder can read rules, predictive or blended scores.

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadscore.agent.core.records import ReasonPart
-from leadscore.agent.core.reasons import format_reason, ordered_for_display
+from leadscore.agent.core.reasons import points_read, format_reason, ordered_for_display
 
 parts_strategy = st.lists(
     st.builds(
@@ -74,12 +74,3 @@ def test_the_line_fits_and_its_points_always_sum_to_the_score(parts: list[Reason
     assert sum(p.points for p in kept) + hidden == total  # what the rep reads adds up to the score
 
 
-def points_read(line: str) -> int:
-    """What a rep adds up reading a reason line: each part's leading points (a gate note has none),
-    the closing part's sum."""
-    total = 0
-    for segment in line.split(" | "):
-        match = re.match(r"([+-]\d+)( from \d+ (more|parts)$| )", segment)
-        if match:
-            total += int(match.group(1))
-    return total

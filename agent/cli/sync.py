@@ -412,9 +412,9 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
             for object_type, cursor in sorted(st.cursors.items()):
                 out.print(f"cursor {object_type}: {cursor.value} (moved {cursor.updated_at:%Y-%m-%d %H:%M:%S} UTC)", highlight=False)
             out.print(
-                "mirrored: " + (", ".join(f"{n} {t}s" for t, n in sorted(st.mirrored_leads.items())) or "nothing")
+                "mirrored: " + (", ".join(f"{n} {_plural(t)}" for t, n in sorted(st.mirrored_leads.items())) or "nothing")
                 + f"; activities: {sum(st.mirrored_activities.values())}"
-                + "; written: " + (", ".join(f"{n} {t}s" for t, n in sorted(st.written.items())) or "nothing"),
+                + "; written: " + (", ".join(f"{n} {_plural(t)}" for t, n in sorted(st.written.items())) or "nothing"),
                 highlight=False,
             )
             held = store.outcome_counts(name)
@@ -428,7 +428,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
             detail = ", ".join(f"{f} {n}" for f, n in sorted(st.api_calls_today.items()))
             out.print(f"API calls today: {calls}" + (f" ({detail})" if detail else ""), highlight=False)
             for b in st.backfills:
-                out.print(f"unfinished backfill {b.id} of {b.object_type}s since {b.since or 'the beginning'}: at {b.position}", highlight=False)
+                out.print(f"unfinished backfill {b.id} of {_plural(b.object_type)} since {b.since or 'the beginning'}: at {b.position}", highlight=False)
             for kind, line in _scheduled(loaded, name, st.last_runs).items():
                 out.print(f"{kind}: {line}", highlight=False)
             for lease in st.leases:
@@ -455,6 +455,11 @@ def _scheduled(config: AgentConfig, name: str, last_runs: Mapping[str, Any]) -> 
         upcoming = following.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if following else "never"
         lines[f"scheduled {kind}"] = f"'{cron}' ({resolved.timezone}): next {upcoming}; {shown}"
     return lines
+
+
+def _plural(object_type: str) -> str:
+    """``contacts``, ``companies``: an object type's name as a count reads it."""
+    return object_type[:-1] + "ies" if object_type.endswith("y") and object_type[-2:-1] not in "aeiou" else object_type + "s"
 
 
 def _account_type_of(name: str) -> str | None:

@@ -8,6 +8,8 @@ more``, so the points a rep reads always sum to the score they see.
 
 from __future__ import annotations
 
+import re
+
 from typing import Iterable, Literal, NamedTuple
 
 
@@ -84,6 +86,19 @@ def format_reason(parts: Iterable[ReasonPart], budget: int = 255) -> str:
         return _clip(texts[0], room) + tail
     return _clip(f"{total:+d} from {len(ordered)} parts", budget)
 
+
+def points_read(line: str) -> int:
+    """What a rep adds up reading a reason line: each part's leading points (a gate note has
+    none), the closing part's sum. Equal to the score for every line :func:`format_reason` makes."""
+    total = 0
+    for segment in line.split(SEPARATOR):
+        match = _LEADING_POINTS.match(segment)
+        if match:
+            total += int(match.group(1))
+    return total
+
+
+_LEADING_POINTS = re.compile(r"([+-]\d+)( from \d+ (more|parts)$| )")
 
 #: The shortest clipped first part worth showing beside the closing part.
 MIN_CLIPPED = 12
