@@ -37,7 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
-from leadscore.agent.core.contract import WriteSpec, connector_config, load_connector
+from leadscore.agent.core.contract import WriteFieldMap, WriteSpec, connector_config, load_connector
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.core.secrets import SecretFileError, missing_secrets, read_secret_file, register_secret
 from leadscore.agent.core.validation import UnionTags, format_validation_errors, key_path, redact_expanded
@@ -76,13 +76,15 @@ class AgentConfig(BaseModel):
         """Whether a model scores accounts (``[[models]]`` with ``applies_to = "accounts"``)."""
         return any(m.applies_to == "accounts" for m in self.models)
 
-    def write_spec(self, values: frozenset[str]) -> WriteSpec:
-        """What ``setup`` creates for a connector writing ``values``: every stage any model can
+    def write_spec(self, values: frozenset[str], connector: str | None = None) -> WriteSpec:
+        """What ``setup`` creates for ``connector``, writing ``values``: every stage any model can
         write (``[scoring]``'s first, each once), a reason field long enough for the longest
-        reason, and the account fields when a model scores accounts."""
+        reason, the account fields when a model scores accounts, and the models' own fields on it."""
         stages = list(dict.fromkeys(s.name for m in [self.scoring, *self.models] for s in m.stages))
         longest = max(m.reason_max_length for m in [self.scoring, *self.models])
-        return WriteSpec(values=values, stages=stages, reason_max_length=longest, accounts=self.scores_accounts)
+        own = [dict(m.write[connector]) for m in self.models if connector is not None and m.write.get(connector)]
+        return WriteSpec(values=values, stages=stages, reason_max_length=longest, accounts=self.scores_accounts,
+                         field_sets=own)
 
     def connector_settings(self, name: str) -> BaseModel | None:
         """The ``[connectors.NAME]`` table validated by its connector's config model, with its
@@ -151,6 +153,7 @@ def validate_config(
                                                                       config.scoring.rules)]
     settings, problems = _validate_tables(config.connectors, origins)
     lines += problems
+    lines += _model_write_problems(config, settings)
     lines += [
         f"schedule.connectors.{name}: no [connectors.{name}] table to schedule"
         for name in config.schedule.connectors
@@ -161,6 +164,30 @@ def validate_config(
     config._connector_settings.update(settings)
     _register_url_password(config.agent.state_url)
     return config
+
+
+def _model_write_problems(config: AgentConfig, settings: Mapping[str, BaseModel]) -> list[str]:
+    """Problems with the models' own fields (``[models.write.NAME]``): a connector the config does
+    not have, or field names its ``write`` map would refuse (checked by that map's own model, so a
+    HubSpot built-in or a Salesforce standard field is refused here as there)."""
+    lines: list[str] = []
+    for i, model in enumerate(config.models):
+        for name, mapping in model.write.items():
+            path = f"models[{i}].write.{name}"
+            if name not in config.connectors:
+                lines.append(f"{path}: no [connectors.{name}] table to write to")
+                continue
+            held = settings.get(name)
+            shape = type(held).model_fields.get("write") if held is not None else None
+            write_type = shape.annotation if shape is not None and isinstance(shape.annotation, type) else WriteFieldMap
+            if not mapping:
+                lines.append(f"{path}: names no value to write (score, stage, reason...)")
+                continue
+            try:
+                write_type.model_validate(mapping)
+            except ValidationError as exc:
+                lines += [f"{path}.{line}" for line in format_validation_errors(exc.errors())]
+    return lines
 
 
 def _validate_tables(

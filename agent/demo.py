@@ -189,7 +189,7 @@ def run_demo(
         for name, jobs in agent.jobs.items():
             crm = jobs.connector()
             report = crm.setup(
-                config.write_spec(frozenset(crm.write_values))
+                config.write_spec(frozenset(crm.write_values), name)
             )
             console.print(f"  {name}: created {', '.join(report.created) or 'nothing'}", highlight=False)
 

@@ -74,22 +74,11 @@ LEADSCORE = Path(sys.executable).with_name("leadscore")
 LEASE_JOB = "pipeline"  # agent.sync.jobs.LEASE_JOB: the lease every job of a connector runs under
 LEASE_SECONDS = 3
 
-#: The shipped example model (fit rules, email engagement with a 30-day step decay, a webinar's
-#: 90-day decay, reasons with activity ages, a BANT gate on SQL) plus rules for the activities the
-#: world logs, each with a decay of its own, so calls, meetings and replies move scores and time
-#: moves them back.
-ACTIVITY_RULES = "\n# --- added by the convergence test: the activities its world logs\n" + "".join(
-    "\n[[scoring.rules]]\n" + "".join(f"{key} = {toml_value(value)}\n" for key, value in rule.items())
-    for rule in (
-        {"kind": "engagement", "id": "meeting", "label": "Meeting", "activity": "meeting", "tiers": [15, 5],
-         "max_occurrences": 3, "decay": {"kind": "exponential", "half_life_days": 21}},
-        {"kind": "engagement", "id": "call", "label": "Call", "activity": "call", "points": 4, "max_occurrences": 3,
-         "lookback_days": 60, "decay": {"kind": "linear", "over_days": 45}},
-        {"kind": "engagement", "id": "email-reply", "label": "Replied to an email", "group": "email",
-         "activity": "email_reply", "points": 8, "max_occurrences": 2},
-    )
-)
-MODEL = (ROOT / "config.example.toml").read_text(encoding="utf-8") + ACTIVITY_RULES
+#: The shipped example model: fit rules, email engagement with a 30-day step decay, a webinar's
+#: 90-day decay, rules for the activities the world logs (calls, meetings and replies, each with a
+#: decay of its own, so they move scores and time moves them back), reasons with activity ages, a
+#: BANT gate on SQL, and an account model rolling up the people.
+MODEL = (ROOT / "config.example.toml").read_text(encoding="utf-8")
 
 # Values a user types into the fields the model reads: some score, some do not, some clear it.
 TITLES = ("CEO", "CTO", "VP Sales", "Head of Marketing", "Founder", "Marketing Manager", "Director of IT",
@@ -316,8 +305,11 @@ class HubSpotCrm(_Faults):
 
     def held(self) -> dict[str, Held]:
         w = self.WRITE
-        return {cid: Held("contact", Values.held(p.get(w["score"]), p.get(w["stage"]), p.get(w["reason"])))
+        held = {cid: Held("contact", Values.held(p.get(w["score"]), p.get(w["stage"]), p.get(w["reason"])))
                 for cid, p in self.emulator.contacts().items()}
+        held.update({cid: Held("company", Values.held(p.get(w["score"]), p.get(w["stage"]), p.get(w["reason"])))
+                     for cid, p in self.emulator.companies().items()})
+        return held
 
     def live_count(self) -> int:
         return len(self.live)
@@ -448,7 +440,7 @@ class SalesforceCrm(_Faults):
     def held(self) -> dict[str, Held]:
         w = self.WRITE
         out: dict[str, Held] = {}
-        for sobject, object_type in (("Lead", "lead"), ("Contact", "contact")):
+        for sobject, object_type in (("Lead", "lead"), ("Contact", "contact"), ("Account", "account")):
             for record_id, v in self.emulator.records(sobject).items():
                 if v.get("IsConverted"):
                     continue  # merged into its Contact: read-only, no longer scored
@@ -1044,12 +1036,20 @@ class World:
 
     def _expected(self, as_of: datetime) -> tuple[dict[str, Values], str]:
         """The oracle: a fresh connector's full pull of every record (every field and activity
-        type), scored as of ``as_of`` by the engine built from the agent's config."""
+        type, and the accounts), scored as of ``as_of`` by the models built from the agent's config:
+        each person with its account's fields as the CRM holds them now (``account.*``), each
+        account from its fields, its people's activities and its people's results. Independent of
+        the agent's mirror, where the agent joins them."""
         connector = self.crm.connector()
         leads: dict[str, Any] = {}
+        accounts: dict[str, Any] = {}
         activities: list[Any] = []
         duplicates = 0
+        account_type = getattr(connector, "account_type", None)
         try:
+            if account_type is not None:
+                for batch in connector.pull(Cursor(account_type, None), until=None, needs=None):
+                    accounts.update({a.id: a for a in batch.leads})
             for object_type in connector.object_types:
                 for batch in connector.pull(Cursor(object_type, None), until=None, needs=None):
                     for lead in batch.leads:
@@ -1060,9 +1060,22 @@ class World:
             connector.close()
         by_lead = group_by_lead(activities)
         expected: dict[str, Values] = {}
+        people: dict[str, list[tuple[Any, Any]]] = {}
         for lead in leads.values():
+            account = accounts.get(lead.account_id) if lead.account_id else None
+            if account is not None:
+                lead = replace(lead, fields={**lead.fields, **{f"account.{k}": v for k, v in account.fields.items()}})
             result = self.scorer.score(lead, by_lead.get(lead.id, ()), as_of)
             expected[lead.id] = Values(result.score, result.stage, result.reason(self.reason_budget))
+            if lead.account_id:
+                people.setdefault(lead.account_id, []).append((lead, result))
+        score_account = getattr(self.scorer, "score_account", None)
+        for account in accounts.values() if score_account is not None else ():
+            members = people.get(account.id, [])
+            pooled = [a for lead, _ in members for a in by_lead.get(lead.id, ())]
+            result = score_account(account, pooled, as_of, [r for _, r in members])
+            if result is not None:
+                expected[account.id] = Values(result.score, result.stage, result.reason(self.reason_budget))
         note = f"a full pull returned {duplicates} records twice" if duplicates else ""
         return expected, note
 

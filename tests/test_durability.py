@@ -133,7 +133,10 @@ def assert_backfill_durable(tmp_path: Path, *, total: int, kills: int, batch: in
         # each kill marked interrupted by the restart after it; nothing failed or left over.
         with killed.store() as store:
             windows = store.backfills("hubspot", active_only=False)
-            assert [(w.object_type, w.finished_at is not None) for w in windows] == [("contact", True)]
+            # The contacts' window resumed by every restart; the example model's account model also
+            # pulls companies (none here), a short window each run finishes before the next kill.
+            assert [(w.object_type, w.finished_at is not None) for w in windows if w.object_type == "contact"] == [("contact", True)]
+            assert all(w.finished_at is not None for w in windows)
             runs = store.runs("hubspot", kind="backfill", limit=100)
             assert [r.status for r in reversed(runs)] == ["interrupted"] * kills + ["ok"]
             assert 0 < runs[0].counts["pulled"] < total  # the last run resumed; it did not start over

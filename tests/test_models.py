@@ -264,3 +264,52 @@ def test_people_rules_read_their_accounts_fields() -> None:
     assert "account.industry" in engine.fields_used
     needs = scorer_needs(engine)
     assert needs is not None and "account.industry" not in needs.fields  # comes with the account's pull
+
+
+# --- a model's own fields -------------------------------------------------------------------------
+
+OWN = REGIONS.replace('in = ["Germany", "France"] }\n', 'in = ["Germany", "France"] }\n[models.write.hubspot]\nscore = "emea_score"\nstage = "emea_stage"\n', 1) + """
+[connectors.hubspot]
+access_token = "x"
+"""
+
+
+def test_a_models_own_fields_name_where_its_results_go() -> None:
+    config = parse_config(OWN)
+    scorer = ModelSet(ScoringEngine(config.scoring), config.models)
+    emea = scorer.score(lead("L1", country="Germany"), (), NOW)
+    other = scorer.score(lead("L2", country="Japan"), (), NOW)
+    assert scorer.fields_for(emea.model_version, "hubspot") == {"score": "emea_score", "stage": "emea_stage"}
+    assert scorer.fields_for(emea.model_version, "salesforce") is None  # not named there: the shared set
+    assert scorer.fields_for(other.model_version, "hubspot") is None
+    spec = config.write_spec(frozenset({"score", "stage", "reason"}), "hubspot")
+    assert list(spec.field_sets) == [{"score": "emea_score", "stage": "emea_stage"}]
+    assert not config.write_spec(frozenset({"score"}), "salesforce").field_sets
+
+
+def test_own_fields_are_checked_like_the_connectors_write_map() -> None:
+    bad = OWN.replace('stage = "emea_stage"', 'stage = "jobtitle"\nsocre = "x"').replace(
+        "[models.write.hubspot]", "[models.write.pipedrive]\nscore = \"s\"\n[models.write.hubspot]")
+    found = problems(bad)
+    assert "models[0].write.pipedrive: no [connectors.pipedrive] table to write to" in found
+    assert any(p.startswith("models[0].write.hubspot.socre") for p in found), found
+    assert any(p.startswith("models[0].write.hubspot") and "jobtitle" in p for p in found), found
+
+
+def test_a_record_moving_to_a_model_with_its_own_fields_is_written_whole_there() -> None:
+    from leadscore.agent.state import Baseline, Desired, RecordKey
+    from leadscore.agent.sync.diff import DiffPolicy, plan_writes
+
+    policy = DiffPolicy()
+    shared = Desired("contact", "C1", {"score": 30, "stage": "MQL"}, 30, "MQL", "v1")
+    own = Desired("contact", "C1", {"score": 30, "stage": "MQL"}, 30, "MQL", "emea:v2",
+                  fields={"score": "emea_score", "stage": "emea_stage"})
+    key = RecordKey("contact", "C1")
+    # Last written to the shared fields: the same values are new to the model's own fields.
+    [write] = plan_writes([own], Baseline({key: shared.stored()}, {}), policy)
+    assert write.send == {"score": 30, "stage": "MQL"} and write.update.fields == {"score": "emea_score", "stage": "emea_stage"}
+    # Last written to these own fields: nothing to do.
+    assert plan_writes([own], Baseline({key: own.stored()}, {}), policy) == []
+    # Back to the shared set: written whole again.
+    [back] = plan_writes([shared], Baseline({key: own.stored()}, {}), policy)
+    assert back.send == {"score": 30, "stage": "MQL"} and back.update.fields is None

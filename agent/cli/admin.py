@@ -44,7 +44,7 @@ def setup(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = No
     try:
         for name, jobs in agent.jobs.items():
             crm = jobs.connector()
-            spec = loaded.write_spec(frozenset(crm.write_values))
+            spec = loaded.write_spec(frozenset(crm.write_values), name)
             report = crm.setup(spec)
             out.print(
                 f"{name}: created {', '.join(report.created) or 'nothing'}; already there: {', '.join(report.existing) or 'nothing'}",

@@ -365,9 +365,15 @@ def _print_store_report(built: Any) -> None:
                   highlight=False, markup=False)
     out.print(f"verdict ({built.promote_mode}): {'promote' if built.verdict.promote else 'no promotion'}: {built.verdict.reason}",
               highlight=False, markup=False, soft_wrap=True)
-    thresholds = built.thresholds
+    _print_thresholds(built.thresholds, built.thresholds_toml, "[scoring]", "[[scoring.stages]]")
+    for name, found, toml in built.per_model:
+        _print_thresholds(found, toml, f"model {name}", f"model {name}'s [[models.stages]]")
+
+
+def _print_thresholds(thresholds: Any, toml: str, whose: str, table: str) -> None:
+    """One model's conversion by band of its written scores before outcomes, and its thresholds."""
     base = f"{thresholds.base_rate:.1%}" if thresholds.n else "n/a"
-    bands = Table(title=f"Conversion by written score before the outcome ({thresholds.n} outcomes, base rate {base})",
+    bands = Table(title=f"{whose}: conversion by written score before the outcome ({thresholds.n} outcomes, base rate {base})",
                   title_justify="left", show_edge=False)
     for name in ("score", "outcomes", "converted", "rate"):
         bands.add_column(name, justify="right")
@@ -375,7 +381,7 @@ def _print_store_report(built: Any) -> None:
         if band.count:
             bands.add_row(f"{band.low:g}-{band.high:g}", str(band.count), str(band.conversions), f"{band.conversion_rate:.0%}")
     out.print(bands)
-    suggestions = Table(title="Suggested stage thresholds (the lowest score whose records at or above convert at the stage's target lift)", title_justify="left", show_edge=False)
+    suggestions = Table(title=f"{whose}: suggested stage thresholds (the lowest score whose records at or above convert at the stage's target lift)", title_justify="left", show_edge=False)
     for name in ("stage", "target lift", "current", "converted at or above", "suggested", "converted at or above "):
         suggestions.add_column(name, justify="left" if name == "stage" else "right")
     def share(rate: float, count: int) -> str:
@@ -387,7 +393,7 @@ def _print_store_report(built: Any) -> None:
                             f"none ({t.why_none})" if t.suggested is None else f"{t.suggested:g}",
                             share(t.suggested_rate, t.suggested_count))
     out.print(suggestions)
-    out.print("to accept, replace [[scoring.stages]] with:\n" + built.thresholds_toml, highlight=False, markup=False, soft_wrap=True)
+    out.print(f"to accept, replace {table} with:\n" + toml, highlight=False, markup=False, soft_wrap=True)
 
 
 def promote(

@@ -142,11 +142,18 @@ class ScoreUpdate:
     record_id: str
     object_type: ObjectType
     values: Mapping[str, Any]
+    #: The CRM field of each value, when the record's model has its own fields (``[models.write.NAME]``
+    #: in the agent config) rather than the connector's ``write`` map; None: the ``write`` map.
+    #: Covers every value sent. Only fields the config names, which ``setup`` created
+    #: (:attr:`WriteSpec.field_sets`) and the connector checks it owns as it does its ``write`` fields.
+    fields: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.values) - WRITABLE_VALUES
         if unknown:
             raise ValueError(f"not writable values: {', '.join(sorted(unknown))}")
+        if self.fields is not None and set(self.values) - set(self.fields):
+            raise ValueError(f"no field for: {', '.join(sorted(set(self.values) - set(self.fields)))}")
 
 
 class WriteStatus(StrEnum):
@@ -212,6 +219,10 @@ class WriteSpec:
     #: Also create the fields on the account object (:class:`SupportsAccounts`): the config scores
     #: accounts. The same value names, the same field names, on the account record.
     accounts: bool = False
+    #: Further fields to create, beside the ``write`` map's: the own fields of models that have them
+    #: (value name -> CRM field), each set made as the ``write`` fields are (same types, same owner
+    #: mark, same objects: people, and accounts when ``accounts``).
+    field_sets: Sequence[Mapping[str, str]] = ()
 
 
 # --- the Protocol ------------------------------------------------------------------------

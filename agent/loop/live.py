@@ -39,6 +39,7 @@ from leadscore.agent.predictive.challenger import ChallengerComparison, compare_
 from leadscore.agent.predictive.config import LoopSettings, PredictiveConfig
 from leadscore.agent.predictive.evaluation import AucDifference, BandStat, auc_difference, auc_interval, conversion_by_band
 from leadscore.agent.scoring.model import Stage
+from leadscore.agent.scoring.modelset import model_name
 from leadscore.agent.state import ShadowScore, StateStore, StoredOutcome, latest_before
 
 
@@ -249,12 +250,13 @@ class Thresholds:
     def base_rate(self) -> float:
         return self.positives / self.n if self.n else float("nan")
 
-    def toml(self, stages: Sequence[Stage]) -> str:
-        """The ``[[scoring.stages]]`` tables with the suggested thresholds, to review and paste."""
+    def toml(self, stages: Sequence[Stage], table: str = "scoring.stages") -> str:
+        """The ``[[scoring.stages]]`` (or a named model's ``[[models.stages]]``) tables with the
+        suggested thresholds, to review and paste."""
         by_name = {s.stage: s for s in self.suggestions}
         lines: list[str] = []
         for stage in stages:
-            lines.append("[[scoring.stages]]")
+            lines.append(f"[[{table}]]")
             lines.append(f'name = "{stage.name}"')
             suggestion = by_name.get(stage.name)
             value = suggestion.suggested if suggestion and suggestion.suggested is not None else stage.min_score
@@ -270,8 +272,12 @@ class Thresholds:
 MIN_SUGGESTED_LIFT = 1.2
 
 
-def scores_before_outcomes(store: StateStore, connectors: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Every decided outcome's label and the champion's written score just before it."""
+def scores_before_outcomes(
+    store: StateStore, connectors: Sequence[str], model: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every decided outcome's label and the champion's written score just before it, when
+    ``model`` wrote that score (a named model of ``[[models]]``; None: ``[scoring]``): scores of
+    different models are on different scales, so each model's bands and thresholds are its own."""
     y: list[int] = []
     s: list[float] = []
     for connector in connectors:
@@ -279,7 +285,7 @@ def scores_before_outcomes(store: StateStore, connectors: Sequence[str]) -> tupl
         written = _grouped(store.written_score_rows(connector, [d.record_id for d in decided]))
         for d in decided:
             row = latest_before(written.get((d.object_type, d.record_id), []), d.cutoff)
-            if row is not None:
+            if row is not None and model_name(row.model_version) == model:
                 y.append(int(d.converted))
                 s.append(row.score)
     return np.array(y, dtype=np.int64), np.array(s, dtype=np.float64)

@@ -55,6 +55,9 @@ class StoreReport:
     events: tuple[ModelEvent, ...]
     #: What the live "champion" is: the score the CRM shows, which the hybrid's ``write`` decides.
     champion_meaning: str = ""
+    #: The named people models' (``[[models]]``) own bands and thresholds, each on the outcomes
+    #: of the records it scored: ``(name, thresholds, [[models.stages]] to paste)``.
+    per_model: tuple[tuple[str, Thresholds, str], ...] = ()
 
 
 def _slot(role: str, path: Path, load: object) -> tuple[ModelSlot, object]:
@@ -81,8 +84,14 @@ def build_store_report(store: StateStore, config: AgentConfig, now: datetime, *,
                                champion_is_probability=champion_is_probability(settings))
         comparison = live.comparison()
         verdict = live.verdict(settings.loop)
+    least = min_band_count or settings.loop.min_outcomes
     y, scores = scores_before_outcomes(store, list(connectors))
-    thresholds = suggest_thresholds(y, scores, config.scoring.stages, min_band_count or settings.loop.min_outcomes)
+    thresholds = suggest_thresholds(y, scores, config.scoring.stages, least)
+    per_model = []
+    for named in (m for m in config.models if m.applies_to == "people"):
+        my, ms = scores_before_outcomes(store, list(connectors), named.name)
+        found = suggest_thresholds(my, ms, named.stages, least)
+        per_model.append((named.name, found, found.toml(named.stages, "models.stages")))
     write = settings.hybrid.write
     meaning = {
         "rules": 'the live champion is the score the CRM shows: with [predictive.hybrid] write = "rules" that is the '
@@ -91,7 +100,8 @@ def build_store_report(store: StateStore, config: AgentConfig, now: datetime, *,
         "blend": 'the live champion is the score the CRM shows: the blend of the rules and the champion model (write = "blend")',
     }[write]
     return StoreReport(now, connectors, (champion_slot, challenger_slot), live, comparison, verdict, settings.loop.promote,
-                       thresholds, thresholds.toml(config.scoring.stages), tuple(store.model_events()), meaning)
+                       thresholds, thresholds.toml(config.scoring.stages), tuple(store.model_events()), meaning,
+                       tuple(per_model))
 
 
 # --- the page ----------------------------------------------------------------------------------

@@ -393,6 +393,10 @@ class NamedModel(ScoringModel):
     objects: list[str] | None = None
     when: Condition | None = None
     order: int | None = None
+    #: Its own fields, per connector (``[models.write.hubspot] score = "emea_score"``): the values
+    #: it writes there and into which fields, instead of the connector's shared ``write`` map.
+    #: A connector not named here gets the shared set. ``setup`` creates them.
+    write: dict[str, dict[str, str]] = {}
 
     @field_validator("objects")
     @classmethod

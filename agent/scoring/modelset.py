@@ -56,6 +56,7 @@ class ModelSet:
             for i, m in enumerate(models)
         ]
         ranked = sorted(entries, key=lambda e: (e.model.order is None, e.model.order or 0, e.index))
+        self._by_name = {e.model.name: e for e in entries}
         self.people = tuple(e for e in ranked if e.model.applies_to == "people")
         self.accounts = tuple(e for e in ranked if e.model.applies_to == "accounts")
         default_engine = getattr(default, "engine", default)
@@ -98,6 +99,14 @@ class ModelSet:
     def scores_accounts(self) -> bool:
         return bool(self.accounts)
 
+    def fields_for(self, version: str, connector: str) -> dict[str, str] | None:
+        """The own fields on ``connector`` of the model whose result carries ``version``
+        (``[models.write.<connector>]``); None: the connector's shared ``write`` map."""
+        name = model_name(version)
+        entry = self._by_name.get(name) if name is not None else None
+        fields = entry.model.write.get(connector) if entry is not None else None
+        return dict(fields) if fields else None
+
     def versions(self) -> dict[str, str]:
         """Each model's name and version, ``[scoring]`` first."""
         out = {getattr(self.engine.model, "name", "scoring"): self.default.version}
@@ -134,6 +143,12 @@ class ModelSet:
         if entry is None:
             return None
         return entry.engine.score(account, activities, as_of, people=people)
+
+
+def model_name(version: str) -> str | None:
+    """The named model (``[[models]]``) a result's version names (``emea:3f2a...``); None for
+    ``[scoring]``, whose versions carry no name."""
+    return version.split(":", 1)[0] if ":" in version else None
 
 
 def _when_fields(when: Condition | None) -> set[str]:

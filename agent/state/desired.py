@@ -26,6 +26,18 @@ class RecordKey:
     record_id: str
 
 
+#: Where stored values (last written, kept failures) keep the own fields of the model that wrote
+#: them (``Desired.fields``): a value is the same write only to the same field.
+FIELDS_KEY = "@fields"
+
+
+def split_fields(stored: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """Stored values as the values and the own fields they went to (None: the ``write`` map)."""
+    values = dict(stored)
+    fields = values.pop(FIELDS_KEY, None)
+    return values, (dict(fields) if isinstance(fields, Mapping) else None)
+
+
 @dataclass(frozen=True, slots=True)
 class Desired:
     """What one record should carry now: every value the connector is configured to write, and
@@ -45,6 +57,9 @@ class Desired:
     #: What the record carried before, as last written by leadscore (or as read back from the
     #: CRM by a reconcile); None: not known, never written.
     previous: Mapping[str, Any] | None = None
+    #: The CRM field of each value when the record's model has its own fields; None: the
+    #: connector's ``write`` map.
+    fields: Mapping[str, str] | None = None
 
     @property
     def key(self) -> RecordKey:
@@ -58,7 +73,12 @@ class Desired:
     @property
     def update(self) -> ScoreUpdate:
         """The write, as the connector contract takes it."""
-        return ScoreUpdate(self.record_id, self.object_type, self.outgoing)
+        return ScoreUpdate(self.record_id, self.object_type, self.outgoing, self.fields)
+
+    def stored(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``values`` (default: all of them) as the store keeps them: with the own fields they go to."""
+        kept = dict(self.values if values is None else values)
+        return kept | {FIELDS_KEY: dict(self.fields)} if self.fields else kept
 
     def planned(self) -> Iterator[tuple[str, Any, Any]]:
         """Each value a write would change: name, value before (None: not known) and after."""
@@ -68,7 +88,8 @@ class Desired:
 
     @classmethod
     def from_result(
-        cls, result: ScoreResult, object_type: ObjectType, values: Mapping[str, Any], reason: str | None = None
+        cls, result: ScoreResult, object_type: ObjectType, values: Mapping[str, Any], reason: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> Desired:
         """The desired state of ``result``'s record; ``values`` are the configured write values
         (the pipeline maps the result onto the connector's write map)."""
@@ -80,4 +101,5 @@ class Desired:
             stage=result.stage,
             model_version=result.model_version,
             reason=reason if reason is not None else result.reason(),
+            fields=dict(fields) if fields else None,
         )

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from leadscore.agent.core.contract import WriteStatus
 from leadscore.agent.core.records import ObjectType, utc
 from leadscore.agent.state.base import StoreBase
-from leadscore.agent.state.desired import Desired, RecordKey
+from leadscore.agent.state.desired import Desired, RecordKey, split_fields
 from leadscore.agent.state.schema import write_failures
 from leadscore.agent.state.sql import by_object_type, chunks, count_by, sort_key, upsert
 
@@ -145,7 +145,7 @@ def failure_row(
         "object_type": desired.object_type,
         "record_id": desired.record_id,
         "sent_values": dict(desired.outgoing),
-        "desired_values": dict(desired.values),
+        "desired_values": desired.stored(),
         "score": desired.score,
         "stage": desired.stage,
         "model_version": desired.model_version,
@@ -188,10 +188,12 @@ def keep_failures(conn: Connection, rows: Mapping[RecordKey, dict[str, Any]]) ->
 
 
 def _failure(row: sa.Row[Any]) -> Failure:
+    values, fields = split_fields(row.desired_values)
     desired = Desired(
         object_type=cast(ObjectType, row.object_type),
         record_id=row.record_id,
-        values=row.desired_values,
+        values=values,
+        fields=fields,
         score=row.score,
         stage=row.stage,
         model_version=row.model_version,

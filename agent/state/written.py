@@ -167,7 +167,7 @@ def record_writes(
         base = {"connector": connector, "object_type": key.object_type, "record_id": key.record_id}
         if result.status is WriteStatus.OK:
             counts["written"] += 1
-            stable = substance(desired.values)
+            stable = substance(desired.stored())
             if current.get(key) == stable:
                 counts["unchanged"] += 1
             else:
@@ -185,7 +185,7 @@ def record_writes(
                 )
             current[key] = stable
             written[key] = base | {
-                "written_values": dict(desired.values),
+                "written_values": desired.stored(),
                 "model_version": desired.model_version,
                 "written_at": now,
                 "written_to": result.written_to,
@@ -198,7 +198,7 @@ def record_writes(
                 redirected[target] = written[key] | {
                     "object_type": target.object_type,
                     "record_id": target.record_id,
-                    "written_values": dict(desired.outgoing),
+                    "written_values": desired.stored(desired.outgoing),
                     "written_to": None,
                 }
             failed.pop(key, None)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Iterator, Mapping, Sequence
 
 from leadscore.agent.core.records import ACCOUNT_PREFIX, Lead, ScoreResult
+from leadscore.agent.scoring.modelset import model_name as model_name  # re-exported: preview names models
 from leadscore.agent.state import MirroredLead, RecordKey, StateStore
 
 
@@ -122,7 +123,3 @@ class AccountScoring:
                 out[RecordKey(account.object_type, account.id)] = result
         return out
 
-
-def model_name(version: str) -> str | None:
-    """The named model (``[[models]]``) a result's version names, None for ``[scoring]``."""
-    return version.split(":", 1)[0] if ":" in version else None

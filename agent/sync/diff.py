@@ -18,6 +18,7 @@ from typing import Any, Callable, Collection, Iterable, Mapping
 
 from leadscore.agent.core.contract import WriteStatus
 from leadscore.agent.state import Baseline, Desired, RecordKey, canonical_json
+from leadscore.agent.state.desired import split_fields
 
 _AGE = re.compile(r"(?:today|\d+d ago)\)")
 
@@ -97,13 +98,13 @@ def plan_writes(
     for key, want in wanted_by_key.items():
         if not want.values:
             continue
-        previous = baseline.written.get(key)
+        previous = _same_fields(baseline.written.get(key), want)
         failure = baseline.failed.get(key)
         if failure is not None and failure[0] is WriteStatus.PERMANENT and key in again:
             failure = None
         if failure is not None:
             status, tried = failure
-            if status is WriteStatus.PERMANENT and policy.substance(tried) == policy.substance(want.values):
+            if status is WriteStatus.PERMANENT and policy.substance(tried) == policy.substance(want.stored()):
                 continue
             send = dict(want.values)
         elif previous is None:
@@ -121,6 +122,16 @@ def plan_writes(
             }
         writes.append(replace(want, send=send, previous=previous))
     return writes
+
+
+def _same_fields(stored: Mapping[str, Any] | None, want: Desired) -> Mapping[str, Any] | None:
+    """The last written values of ``want``'s record, when they went to the fields ``want`` goes to
+    (a record whose model changed to one with its own fields, or back, has never had these fields
+    written: None, so the write sends every value)."""
+    if stored is None:
+        return None
+    values, fields = split_fields(stored)
+    return values if fields == (dict(want.fields) if want.fields else None) else None
 
 
 def drifted(desired: Desired, held: Mapping[str, Any], policy: DiffPolicy) -> list[str]:

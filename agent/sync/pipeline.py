@@ -314,7 +314,7 @@ class SyncPipeline:
                 warned += 1
                 extra = {"unusable": _shown_problems(lead)} if lead.problems else {}
                 self.log.info("record.bad_values", record_id=lead.id, warnings=list(result.warnings), **extra)
-            wanted.append(desired(result, lead.object_type, self.write_names, self.policy))
+            wanted.append(desired(result, lead.object_type, self.write_names, self.policy, self._own_fields(result)))
             scored.append(lead)
         if shadow:  # a dry run records nothing, the challenger's scores included
             self.shadow_score(scored, activities, as_of)
@@ -325,6 +325,12 @@ class SyncPipeline:
             self.metrics.record_problems(self.name, warned=warned, bad=bad)
         return wanted
 
+    def _own_fields(self, result: ScoreResult) -> Mapping[str, str] | None:
+        """The own fields (``[models.write.NAME]``) of the model that made ``result``, on this
+        connector; None: the connector's ``write`` map."""
+        fields_for = getattr(self.scorer, "fields_for", None)
+        return fields_for(result.model_version, self.name) if fields_for is not None else None
+
     def _score_accounts(self, accounts: Sequence[Lead], as_of: datetime, counts: RunCounts) -> list[Desired]:
         """Each account's desired values (see :meth:`AccountScoring.score_accounts`); an
         account no model takes is not scored, one that cannot be scored is logged and counted."""
@@ -334,7 +340,7 @@ class SyncPipeline:
                 counts.bad += 1
                 self.log.warning("account.unscorable", record_id=account.id, error=f"{type(result).__name__}: {result}")
             elif result is not None:
-                wanted.append(desired(result, account.object_type, self.write_names, self.policy))
+                wanted.append(desired(result, account.object_type, self.write_names, self.policy, self._own_fields(result)))
         counts.bad += sum(1 for a in accounts if a.unreadable)
         counts.scored += len(wanted)
         return wanted

@@ -3,7 +3,7 @@ value (``score``, ``stage``, ``reason``...) is made of."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from leadscore.agent.core.contract import WRITABLE_VALUES
 from leadscore.agent.core.records import ObjectType, ScoreResult
@@ -37,8 +37,15 @@ def write_values(result: ScoreResult, names: Iterable[str], reason_budget: int) 
     return {name: _VALUE_OF[name](result, reason_budget) for name in sorted(names)}
 
 
-def desired(result: ScoreResult, object_type: ObjectType, names: Iterable[str], policy: DiffPolicy) -> Desired:
+def desired(
+    result: ScoreResult, object_type: ObjectType, names: Iterable[str], policy: DiffPolicy,
+    fields: Mapping[str, str] | None = None,
+) -> Desired:
     """What the record should carry now, for the diff against what it last carried; the reason
-    is cut to the policy's budget."""
+    is cut to the policy's budget. ``fields``: the own fields of the result's model (its values
+    are then those it names), None for the connector's ``write`` map (``names``)."""
     budget = policy.reason_budget
-    return Desired.from_result(result, object_type, write_values(result, names, budget), reason=result.reason(budget))
+    if fields:
+        names = fields.keys()
+    return Desired.from_result(result, object_type, write_values(result, names, budget), reason=result.reason(budget),
+                               fields=fields)

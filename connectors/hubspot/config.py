@@ -90,13 +90,20 @@ class WriteFields(WriteFieldMap):
     @field_validator("*")
     @classmethod
     def _not_builtin(cls, value: str | None) -> str | None:
-        if value is not None and is_builtin(value):
-            hint = " (to move lifecycle stages forward, use connectors.hubspot.lifecycle)" if value.strip().lower() == "lifecyclestage" else ""
-            raise ValueError(
-                f"'{value}' is a HubSpot built-in contact property, which leadscore never writes: name a new property "
-                f"(setup creates it) or a custom one adopted in connectors.hubspot.adopt{hint}"
-            )
-        return value
+        return None if value is None else refuse_builtin(value)
+
+
+def refuse_builtin(value: str) -> str:
+    """``value`` unless it names a HubSpot built-in property (:func:`is_builtin`), which leadscore
+    never writes: the check of every write target, the ``write`` map's (:class:`WriteFields`) and a
+    model's own fields (``ScoreUpdate.fields``, ``WriteSpec.field_sets``) alike. Raises ValueError."""
+    if is_builtin(value):
+        hint = " (to move lifecycle stages forward, use connectors.hubspot.lifecycle)" if value.strip().lower() == "lifecyclestage" else ""
+        raise ValueError(
+            f"'{value}' is a HubSpot built-in contact property, which leadscore never writes: name a new property "
+            f"(setup creates it) or a custom one adopted in connectors.hubspot.adopt{hint}"
+        )
+    return value
 
 
 def _adoptable(name: str) -> str:

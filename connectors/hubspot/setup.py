@@ -18,17 +18,27 @@ names, the same group (created on companies too: HubSpot's property groups are p
 the same mark, the same stage options - and reports what it did there as ``company <name>``. A
 company write target is checked for ownership like a contact one, before the first company write.
 ``check`` looks at contacts only: company properties exist only once setup ran with accounts.
+
+Models' own fields: a model may write its values to properties of its own rather than the
+``write`` map's (:attr:`ScoreUpdate.fields`). Setup creates them from :attr:`WriteSpec.field_sets`
+exactly as the ``write`` map's (same shapes, group, mark, objects), and they obey the same rules:
+a built-in is refused offline (:func:`connectors.hubspot.config.refuse_builtin`, the ``write``
+map's own validator) and online (``hubspotDefined``), an existing property must be leadscore's or
+adopted, and each is verified once per connector instance before its first write
+(:meth:`PropertySetup.verify_owned`), raising :class:`ConfigError` like a ``write`` target. Their
+messages name them ``model write field <value>`` (the connector does not know the model's name).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from leadscore.agent.core.errors import ConfigError
 from leadscore.agent.core.contract import CheckReport, SetupReport, WriteSpec
 from leadscore.connectors.hubspot.client import HubSpotClient, HubSpotRequestError
-from leadscore.connectors.hubspot.config import HubSpotConfig
+from leadscore.connectors.hubspot.config import HubSpotConfig, refuse_builtin
 
 #: In the description of every property setup creates: what marks it leadscore's, in HubSpot.
 OWNED_MARK = "Managed by leadscore."
@@ -61,32 +71,85 @@ _UNMARKED = frozenset(shape.description for shape in SHAPES.values())
 #: The objects API's name of each object type setup writes properties on, and how messages call it.
 SINGULAR = {"contacts": "contact", "companies": "company"}
 
+#: How messages name a model's own write field (``model write field score``): the connector
+#: sees the field, not the model it belongs to.
+MODEL_FIELD = "model write field"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One write target: the value written (a name in ``SHAPES``), the property it goes to, and
+    how messages name it (``connectors.hubspot.write.score``, ``model write field score``)."""
+
+    value: str
+    prop: str
+    key: str
+
+
+def write_map_targets(config: HubSpotConfig) -> list[Target]:
+    """The ``write`` map's targets."""
+    return [Target(value, prop, f"connectors.hubspot.write.{value}") for value, prop in config.write.mapping().items()]
+
+
+def model_targets(fields: Mapping[str, str]) -> list[Target]:
+    """A model's own fields (value name -> property) as targets."""
+    return [Target(value, prop, f"{MODEL_FIELD} {value}") for value, prop in fields.items()]
+
+
+def builtin_problems(targets: Iterable[Target]) -> list[str]:
+    """One line per target naming a HubSpot built-in by name (offline, no call), by the very
+    validator the ``write`` map's config uses."""
+    problems = []
+    for target in targets:
+        try:
+            refuse_builtin(target.prop)
+        except ValueError as exc:
+            problems.append(f"{target.key}: {exc}")
+    return problems
+
 
 class PropertySetup:
     def __init__(self, client: HubSpotClient, config: HubSpotConfig) -> None:
         self.client = client
         self.config = config
-        #: The object types (``contacts``, ``companies``) whose existing write targets are known
-        #: to be leadscore's or adopted.
+        #: The object types (``contacts``, ``companies``) whose existing ``write`` map targets are
+        #: known to be leadscore's or adopted.
         self._verified: set[str] = set()
+        #: Per object type, the properties known to be writable (verified, or created by setup):
+        #: the ``write`` map's once verified, and models' own fields one by one.
+        self._owned: defaultdict[str, set[str]] = defaultdict(set)
 
-    def verify_owned(self, object_type: str = "contacts") -> None:
-        """Raise :class:`ConfigError` (one line per ``write`` key) unless every write target of
-        ``object_type`` that exists may be written; one properties listing, once per instance
-        and type (none after setup)."""
+    def verify_owned(self, object_type: str = "contacts", fields: Iterable[Target] = ()) -> None:
+        """Raise :class:`ConfigError` (one line per offending key) unless every ``write`` target
+        of ``object_type``, and every one of ``fields`` (models' own fields), that exists may be
+        written: built-ins of ``fields`` refused by name first, then one properties listing for
+        whatever of both is not verified yet. Each is verified once per instance and type (none
+        after setup)."""
+        pending = list({t.prop: t for t in fields if t.prop not in self._owned[object_type]}.values())
+        problems = builtin_problems(pending)
+        if problems:
+            raise ConfigError(problems)
+        if object_type in self._verified and not pending:
+            return
+        existing = self._existing(object_type)
         if object_type not in self._verified:
-            self._refuse_foreign(self._existing(object_type), object_type)
+            self._refuse_foreign(existing, object_type, write_map_targets(self.config))
+            self._verified.add(object_type)
+        self._refuse_foreign(existing, object_type, pending)
 
-    def _refuse_foreign(self, existing: dict[str, Any], object_type: str = "contacts") -> None:
+    def _refuse_foreign(self, existing: dict[str, Any], object_type: str, targets: Sequence[Target]) -> None:
+        """Raise :class:`ConfigError` unless every target that exists in ``existing`` may be
+        written; then the targets are known writable."""
         problems = [
             problem
-            for value, prop in self.config.write.mapping().items()
-            if prop in existing
-            and (problem := ownership_problem(value, prop, existing[prop], self.config, SINGULAR[object_type]))
+            for target in targets
+            if target.prop in existing
+            and (problem := ownership_problem(target.value, target.prop, existing[target.prop], self.config,
+                                              SINGULAR[object_type], target.key))
         ]
         if problems:
             raise ConfigError(problems)
-        self._verified.add(object_type)
+        self._owned[object_type].update(t.prop for t in targets)
 
     def _existing(self, object_type: str = "contacts") -> dict[str, Any]:
         # ``archived`` left out: it defaults to false, and the SDK would send Python's "False"
@@ -113,20 +176,23 @@ class PropertySetup:
         return CheckReport(ok=not problems, problems=problems, details={"properties": len(existing)})
 
     def setup(self, spec: WriteSpec) -> SetupReport:
-        """The write properties on contacts, and with ``spec.accounts`` on companies too; every
-        ownership problem of both is raised before anything is created or changed."""
+        """The write properties (the ``write`` map's and ``spec.field_sets``') on contacts, and
+        with ``spec.accounts`` on companies too; every ownership problem of both is raised before
+        anything is created or changed."""
         types = ["contacts", "companies"] if spec.accounts else ["contacts"]
+        targets = setup_targets(self.config, spec)
         existing = {object_type: self._existing(object_type) for object_type in types}
         for object_type in types:
-            self._refuse_foreign(existing[object_type], object_type)
-        reports = [self._setup(spec, object_type, existing[object_type]) for object_type in types]
+            self._refuse_foreign(existing[object_type], object_type, targets)
+            self._verified.add(object_type)
+        reports = [self._setup(spec, object_type, existing[object_type], targets) for object_type in types]
         return SetupReport(created=[name for r in reports for name in r.created],
                            existing=[name for r in reports for name in r.existing],
                            todo=[line for r in reports for line in r.todo])
 
-    def _setup(self, spec: WriteSpec, object_type: str, existing: dict[str, Any]) -> SetupReport:
-        """The group and the write properties of one object type; names in the report carry
-        ``company `` before them on companies."""
+    def _setup(self, spec: WriteSpec, object_type: str, existing: dict[str, Any], targets: Sequence[Target]) -> SetupReport:
+        """The group and the write properties (``targets``) of one object type; names in the
+        report carry ``company `` before them on companies."""
         from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate, PropertyUpdate
 
         created: list[str] = []
@@ -152,7 +218,8 @@ class PropertySetup:
                     raise
                 existing_names.append(named(f"group {group}"))
 
-        for value, prop in self.config.write.mapping().items():
+        for target in targets:
+            value, prop, key = target.value, target.prop, target.key
             shape = SHAPES[value]
             options = _stage_options(spec.stages) if value == "stage" else None
             found = existing.get(prop)
@@ -177,12 +244,16 @@ class PropertySetup:
                     if exc.error.status != 409:
                         raise
                     # Created meanwhile, by someone: leadscore's only if it says so.
+                    was_verified = object_type in self._verified
                     self._verified.discard(object_type)
+                    self._owned[object_type].discard(prop)
                     latest = self.client.call("properties.read", self.client.properties.get_by_name, object_type, prop)
-                    self._refuse_foreign({prop: latest}, object_type)
+                    self._refuse_foreign({prop: latest}, object_type, [target])
+                    if was_verified:
+                        self._verified.add(object_type)
                     existing_names.append(named(prop))
                 continue
-            problems = _shape_problems(value, prop, found, label)
+            problems = _shape_problems(value, prop, found, label, key)
             if problems:
                 todo.extend(problems)
                 continue
@@ -192,7 +263,7 @@ class PropertySetup:
                 if missing and not is_owned(found, self.config):
                     # Adopted: its definition is the admin's, so the missing stages are theirs to add.
                     todo.append(
-                        f"connectors.hubspot.write.{value}: adopted {named('property')} '{prop}' has no option for "
+                        f"{key}: adopted {named('property')} '{prop}' has no option for "
                         f"{', '.join(o['value'] for o in missing)}: add them in HubSpot (leadscore changes only "
                         "the properties it created)"
                     )
@@ -228,30 +299,57 @@ def is_owned(found: Any, config: HubSpotConfig) -> bool:
     return getattr(found, "group_name", None) == config.property_group and description in _UNMARKED
 
 
-def ownership_problem(value: str, prop: str, found: Any, config: HubSpotConfig, label: str = "contact") -> str | None:
-    """Why leadscore may not write the existing property ``prop`` (the ``write.<value>`` target)
-    of a ``label`` (contact, company), or None when it may: setup created it, or the admin adopted it."""
+def ownership_problem(value: str, prop: str, found: Any, config: HubSpotConfig, label: str = "contact",
+                      key: str | None = None) -> str | None:
+    """Why leadscore may not write the existing property ``prop`` (the ``write.<value>`` target,
+    or the one ``key`` names) of a ``label`` (contact, company), or None when it may: setup
+    created it, or the admin adopted it."""
+    key = key or f"connectors.hubspot.write.{value}"
     if getattr(found, "hubspot_defined", None):
-        return (f"connectors.hubspot.write.{value}: '{prop}' is a HubSpot built-in {label} property, which leadscore "
+        return (f"{key}: '{prop}' is a HubSpot built-in {label} property, which leadscore "
                 "never writes: map it to a new property (setup creates it)")
     if prop in config.adopt or is_owned(found, config):
         return None
-    return (f"connectors.hubspot.write.{value}: {label} property '{prop}' exists and leadscore did not create it: "
+    return (f"{key}: {label} property '{prop}' exists and leadscore did not create it: "
             f"add it to connectors.hubspot.adopt to let leadscore write it, or map {value} to a new property")
+
+
+def setup_targets(config: HubSpotConfig, spec: WriteSpec) -> list[Target]:
+    """The ``write`` map's targets, then those of ``spec.field_sets`` not among them. Raises
+    :class:`ConfigError` for a field set's unknown value, built-in property, or property another
+    value already goes to (one property has one shape)."""
+    targets = write_map_targets(config)
+    by_prop = {t.prop: t for t in targets}
+    problems: list[str] = []
+    for fields in spec.field_sets:
+        for target in model_targets(fields):
+            if target.value not in SHAPES:
+                problems.append(f"{target.key}: not a writable value (one of {', '.join(sorted(SHAPES))})")
+                continue
+            problems.extend(builtin_problems([target]))
+            other = by_prop.get(target.prop)
+            if other is None:
+                by_prop[target.prop] = target
+                targets.append(target)
+            elif other.value != target.value:
+                problems.append(f"{target.key}: property '{target.prop}' is also where {other.key} is written: "
+                                "one property holds one value, name another")
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    return targets
 
 
 def _stage_options(stages: Sequence[str]) -> list[dict[str, Any]]:
     return [{"label": s, "value": s, "display_order": i, "hidden": False} for i, s in enumerate(stages)]
 
 
-def _shape_problems(value: str, prop: str, found: Any, label: str = "contact") -> list[str]:
+def _shape_problems(value: str, prop: str, found: Any, label: str = "contact", key: str | None = None) -> list[str]:
     shape = SHAPES[value]
+    key = key or f"connectors.hubspot.write.{value}"
     problems = []
     if found.type != shape.type:
-        problems.append(
-            f"connectors.hubspot.write.{value}: {label} property '{prop}' is of type {found.type}, expected {shape.type}"
-        )
+        problems.append(f"{key}: {label} property '{prop}' is of type {found.type}, expected {shape.type}")
     metadata = getattr(found, "modification_metadata", None)
     if metadata is not None and getattr(metadata, "read_only_value", False):
-        problems.append(f"connectors.hubspot.write.{value}: {label} property '{prop}' is read-only")
+        problems.append(f"{key}: {label} property '{prop}' is read-only")
     return problems

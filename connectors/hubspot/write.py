@@ -13,11 +13,17 @@ results come back one per update in the caller's order. Per-record results come 
   spent quota makes this and every later batch retryable without another call.
 
 Only the properties the config names are ever written (``WriteFields``: the same names on
-companies as on contacts), plus a contact's ``lifecyclestage`` when the admin maps stages onto it,
-and then only forward (companies never: the lifecycle mapping is the contacts'). Before the first
-write of a connector instance to an object type, every target of that type that exists must be
-leadscore's or adopted (:meth:`connectors.hubspot.setup.PropertySetup.verify_owned`), else nothing
-is written.
+companies as on contacts; or, for an update whose model has its own fields, ``ScoreUpdate.fields``,
+which replaces the ``write`` map for that update), plus a contact's ``lifecyclestage`` when the
+admin maps stages onto it, and then only forward (companies never: the lifecycle mapping is the
+contacts'; it follows the ``stage`` value whatever property that goes to). Updates with different
+properties share a batch call: HubSpot's batch update takes each input's own properties.
+
+Before the first write of a connector instance to an object type, every ``write`` target of that
+type that exists must be leadscore's or adopted, and so must every property an update's ``fields``
+names, before the first write naming it (built-ins refused by name first, with the ``write`` map's
+own validator): :meth:`connectors.hubspot.setup.PropertySetup.verify_owned`. A refusal raises
+:class:`ConfigError` for the whole call, as for the ``write`` map, and nothing of it is written.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from importlib import import_module
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 import structlog
 
@@ -34,6 +40,7 @@ from leadscore.agent.core.contract import ScoreUpdate, WriteResult, WriteStatus
 from leadscore.connectors.hubspot.client import HubSpotClient, HubSpotRequestError
 from leadscore.connectors.hubspot.config import HubSpotConfig
 from leadscore.connectors.hubspot.pull import BATCH_READ
+from leadscore.connectors.hubspot.setup import Target, model_targets
 from leadscore.connectors.kit.chunking import chunks
 from leadscore.connectors.kit.times import epoch_ms
 
@@ -71,7 +78,7 @@ def plural_of(update: ScoreUpdate) -> str:
 
 
 class Ownership(Protocol):
-    def verify_owned(self, object_type: str = "contacts") -> None: ...
+    def verify_owned(self, object_type: str = "contacts", fields: Iterable[Target] = ()) -> None: ...
 
 
 class ContactWriter:
@@ -88,7 +95,8 @@ class ContactWriter:
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         if self.ownership is not None:
             for plural in sorted({plural_of(u) for u in updates}, reverse=True):  # contacts first
-                self.ownership.verify_owned(plural)
+                own = [t for u in updates if u.fields is not None and plural_of(u) == plural for t in model_targets(u.fields)]
+                self.ownership.verify_owned(plural, own)
         prepared = [(u, self._properties(u)) for u in updates]
         if self.config.lifecycle:
             self._add_lifecycle([(u, props) for u, props in prepared if plural_of(u) == "contacts"])
@@ -125,10 +133,12 @@ class ContactWriter:
         return ordered
 
     def _properties(self, update: ScoreUpdate) -> dict[str, str]:
+        """The update's properties: its own ``fields`` when it has them, else the ``write`` map."""
+        mapping = self.mapping if update.fields is None else update.fields
         return {
-            self.mapping[name]: property_value(name, value)
+            mapping[name]: property_value(name, value)
             for name, value in update.values.items()
-            if name in self.mapping
+            if name in mapping
         }
 
     def _write_chunk(self, prepared: Sequence[tuple[ScoreUpdate, dict[str, str]]], chunk: list[int],

@@ -46,7 +46,8 @@ class SalesforceConnector:
         self._reader = RecordReader(self.client, config, self.conversions)
         self._outcomes = OutcomeReader(self.client, config)
         self._writer = RecordWriter(self.client, config, self.conversions,
-                                    ensure_owned=lambda objects: self._fields.ensure_owned(objects))
+                                    ensure_owned=lambda objects: self._fields.ensure_owned(objects),
+                                    ensure_fields_owned=lambda wanted: self._fields.ensure_fields_owned(wanted))
         self._fields = FieldSetup(self.client, config)
 
     @property

@@ -10,7 +10,18 @@ does the same job for fields. Each field leadscore creates carries a ``Descripti
 the admin adopted it by name (``connectors.salesforce.adopt``). ``setup`` refuses, before it
 changes anything, when a write target exists and is neither; it never changes the definition of
 an existing field. The connector checks the same once per instance before its first write, for
-the objects it writes (an Account field is checked only when Accounts are written).
+the objects it writes (an Account field is checked only when Accounts are written; a Lead's fields
+on Contact too, where a converted Lead's values go).
+
+**Models' own fields.** Besides the ``write`` map, ``WriteSpec.field_sets`` names further value ->
+field maps (the own fields of models that have them): ``setup`` creates each as it does the
+``write`` fields (same types, the same Description mark, the same grants, on the same objects) and
+refuses one that exists and is neither leadscore's nor adopted. A ``ScoreUpdate`` naming its own
+``fields`` is written only after each (object, field) it targets was found leadscore's (or adopted)
+and existing - each checked once per connector instance (:meth:`FieldSetup.ensure_fields_owned`);
+otherwise the write is refused as a whole with a :class:`ConfigError`, as for the ``write`` map.
+Every such name passes the API-name grammar (:func:`check_api_name`) before it reaches SOQL or a
+request.
 
 **Field-level security.** A field created through the Tooling API is visible to no profile.
 ``setup`` grants access as the Object Reference describes ("To grant a user access to a field,
@@ -30,12 +41,12 @@ the integration user cannot edit.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from leadscore.agent.core.errors import AuthError, ConfigError
 from leadscore.agent.core.contract import CheckReport, SetupReport, WriteSpec
 from leadscore.connectors.salesforce.client import SalesforceClient, SalesforceRequestError
-from leadscore.connectors.salesforce.config import MANAGED_DESCRIPTION, SalesforceConfig
+from leadscore.connectors.salesforce.config import MANAGED_DESCRIPTION, SalesforceConfig, check_api_name
 
 
 def lead_statuses_converted(client: SalesforceClient) -> frozenset[str]:
@@ -105,6 +116,50 @@ ACCEPTED_TYPES = {
 }
 
 
+def field_label(api: str) -> str:
+    """A model field's label (40 characters at most): its developer name, spaced ("Churn Score"),
+    so two fields holding the same value on one object are told apart in the org's UI."""
+    name = api[:-3] if api.lower().endswith("__c") else api
+    return name.rsplit("__", 1)[-1].replace("_", " ")[:40]
+
+
+class Target(NamedTuple):
+    """One field leadscore writes: where it is configured (the key path problems name), the value
+    it holds, its API name."""
+
+    where: str
+    value: str
+    api: str
+
+
+def model_field_label(value: str, api: str) -> str:
+    """How problems name a model's own field (``ScoreUpdate.fields``, ``WriteSpec.field_sets``)."""
+    return f"model field {api} ({value})"
+
+
+def model_field_targets(field_set: Mapping[str, str]) -> list[Target]:
+    """A model's value -> field map as targets, each name checked against the API-name grammar
+    (a custom field's) and each value a writable one: a :class:`ConfigError` naming every problem."""
+    targets, problems = [], []
+    for value, api in field_set.items():
+        label = model_field_label(value, str(api))
+        if value not in LABELS:
+            problems.append(f"{label}: '{value}' is not a value leadscore writes ({', '.join(sorted(LABELS))})")
+            continue
+        try:
+            targets.append(Target(label, value, check_api_name(api, custom=True)))
+        except ValueError as exc:
+            problems.append(f"{label}: {exc}")
+    seen: dict[str, str] = {}
+    for target in targets:
+        other = seen.setdefault(target.api.lower(), target.value)
+        if other != target.value:
+            problems.append(f"{target.where}: {target.api} is named for both {other} and {target.value}")
+    if problems:
+        raise ConfigError(problems)
+    return targets
+
+
 class FieldSetup:
     def __init__(self, client: SalesforceClient, config: SalesforceConfig) -> None:
         self.client = client
@@ -113,6 +168,30 @@ class FieldSetup:
         self._fields: dict[str, dict[str, Any]] | None = None
         #: Objects whose write targets were found leadscore's (or adopted): checked once each.
         self._owned: set[str] = set()
+        #: Models' own fields, ``(object, lower-cased api name)``, found existing and leadscore's
+        #: (or adopted): checked once each.
+        self._owned_fields: set[tuple[str, str]] = set()
+
+    def write_targets(self) -> list[Target]:
+        """The ``write`` map's fields."""
+        return [Target(f"connectors.salesforce.write.{value}", value, api) for value, api in self.config.write.mapping().items()]
+
+    def spec_targets(self, spec: WriteSpec) -> list[Target]:
+        """The ``write`` map's fields, then each of ``spec.field_sets``' not already among them (a
+        field named for two different values is a :class:`ConfigError`: it cannot have both types)."""
+        targets = self.write_targets()
+        held = {t.api.lower(): t for t in targets}
+        problems = []
+        for field_set in spec.field_sets:
+            for target in model_field_targets(field_set):
+                found = held.setdefault(target.api.lower(), target)
+                if found is target:
+                    targets.append(target)
+                elif found.value != target.value:
+                    problems.append(f"{target.where}: {target.api} is also {found.where}, for {found.value}")
+        if problems:
+            raise ConfigError(problems)
+        return targets
 
     def _describe(self, sobject: str) -> dict[str, dict[str, Any]]:
         return {f["name"]: f for f in self.describe(sobject).get("fields", [])}
@@ -157,39 +236,45 @@ class FieldSetup:
                                 f"Lead Status picklist ({', '.join(sorted(active)) or 'none visible'})")
         return problems
 
-    def _write_problems(self, sobject: str, fields: dict[str, dict[str, Any]]) -> list[str]:
+    def _write_problems(self, sobject: str, fields: dict[str, dict[str, Any]],
+                        targets: Sequence[Target] | None = None) -> list[str]:
         problems = []
-        for value, api in self.config.write.mapping().items():
+        for where, value, api in self.write_targets() if targets is None else targets:
             found = fields.get(api)
             if found is None:
                 problems.append(
-                    f"connectors.salesforce.write.{value}: {sobject}.{api} does not exist or the integration user "
+                    f"{where}: {sobject}.{api} does not exist or the integration user "
                     f"cannot see it (run setup: it creates the field and grants access through the permission set "
                     f"{PERMISSION_SET}, or lists the steps for an admin)"
                 )
             elif not found.get("updateable"):
-                problems.append(f"connectors.salesforce.write.{value}: grant Edit field-level security on {sobject}.{api} "
+                problems.append(f"{where}: grant Edit field-level security on {sobject}.{api} "
                                 f"(permission set {PERMISSION_SET})")
             elif found.get("type") not in ACCEPTED_TYPES[value]:
-                problems.append(f"connectors.salesforce.write.{value}: {sobject}.{api} is of type {found.get('type')}")
+                problems.append(f"{where}: {sobject}.{api} is of type {found.get('type')}")
         return problems
 
     def setup(self, spec: WriteSpec) -> SetupReport:
         objects = WITH_ACCOUNTS if spec.accounts else OBJECTS
+        targets = self.spec_targets(spec)  # a ConfigError for a bad model field name, before any call
         fields = self._custom_fields()
-        refused = self._ownership_problems(fields, objects)
+        refused = self._ownership_problems(fields, objects, targets)
         if refused:  # before anything changes
             raise ConfigError(refused)
         self._owned.update(objects)
+        model_fields = targets[len(self.write_targets()):]
+        self._owned_fields.update((sobject, t.api.lower()) for sobject in objects for t in model_fields)
         created: list[str] = []
         existing: list[str] = []
         for sobject in objects:
-            for value, api in self.config.write.mapping().items():
+            for target in targets:
+                value, api = target.value, target.api
                 full = f"{sobject}.{api}"
                 if full.lower() in fields:
                     existing.append(full)
                     continue
-                metadata = field_metadata(value, LABELS[value], spec.stages, spec.reason_max_length)
+                label = field_label(api) if target in model_fields else LABELS[value]
+                metadata = field_metadata(value, label, spec.stages, spec.reason_max_length)
                 body = {"FullName": full, "Metadata": {**metadata, "description": managed_description(value)}}
                 try:
                     self.client.call(
@@ -200,16 +285,21 @@ class FieldSetup:
                     if exc.code not in _DUPLICATE:
                         raise
                     existing.append(full)
-                    self._owned.discard(sobject)  # appeared since the listing: whose it is is checked again
+                    # appeared since the listing: whose it is is checked again
+                    if target in model_fields:
+                        self._owned_fields.discard((sobject, api.lower()))
+                    else:
+                        self._owned.discard(sobject)
         self._fields = None  # listed again when next needed: setup just changed it
+        apis = [t.api for t in targets]
         described = {sobject: self._describe(sobject) for sobject in objects}
         todo: list[str] = []
-        if self._inaccessible(described):
-            todo = self._grant_access(objects)
+        if self._inaccessible(described, apis):
+            todo = self._grant_access(objects, apis)
             described = {sobject: self._describe(sobject) for sobject in objects}
         steps_given = bool(todo)  # the admin's steps cover every field it cannot see or edit
         for sobject in objects:
-            problems = [p.split(": ", 1)[1] for p in self._write_problems(sobject, described[sobject])]
+            problems = [p.split(": ", 1)[1] for p in self._write_problems(sobject, described[sobject], targets)]
             todo += [p for p in problems if not steps_given or ("field-level security" not in p and "cannot see it" not in p)]
         return SetupReport(created=created, existing=existing, todo=todo)
 
@@ -235,20 +325,46 @@ class FieldSetup:
         if problems:
             raise ConfigError(problems)
 
-    def _ownership_problems(self, fields: dict[str, dict[str, Any]], objects: Sequence[str] = OBJECTS) -> list[str]:
+    def ensure_fields_owned(self, wanted: Iterable[tuple[str, str, str]]) -> None:
+        """Refuse (:class:`ConfigError`, one line per field) to write a model's own field - each
+        ``(object, API name, value)`` - that does not exist or exists and is neither leadscore's
+        nor adopted. Each is checked once per instance; the custom fields are listed as for the
+        ``write`` map, and listed again (once a call) when one is not in the listing held, since
+        ``setup`` may have made it meanwhile."""
+        todo: dict[tuple[str, str], tuple[str, str, str]] = {}
+        for sobject, api, value in wanted:
+            key = (sobject, api.lower())
+            if key not in self._owned_fields:
+                todo.setdefault(key, (sobject, api, value))
+        if not todo:
+            return
+        if self._fields is None or any(f"{o}.{a}".lower() not in self._fields for o, a in todo):
+            self._fields = self._custom_fields()  # made by a setup since the listing held, perhaps
+        fields = self._fields
         problems = []
-        for value, api in self.config.write.mapping().items():
+        for key, (sobject, api, value) in sorted(todo.items()):
+            where = model_field_label(value, api)
+            found = fields.get(f"{sobject}.{api}".lower())
+            if found is None:
+                problems.append(f"{where}: {sobject}.{api} does not exist; leadscore writes a model's own fields only "
+                                "once setup created them (run leadscore setup)")
+            elif not self.config.adopted(api) and not _managed(found):
+                problems.append(_not_ours(where, sobject, api))
+            else:
+                self._owned_fields.add(key)
+        if problems:
+            raise ConfigError(problems)
+
+    def _ownership_problems(self, fields: dict[str, dict[str, Any]], objects: Sequence[str] = OBJECTS,
+                            targets: Sequence[Target] | None = None) -> list[str]:
+        problems = []
+        for where, _value, api in self.write_targets() if targets is None else targets:
             for sobject in objects:
                 found = fields.get(f"{sobject}.{api}".lower())
                 if found is None or self.config.adopted(api):
                     continue
-                if not str(found.get("Description") or "").startswith(MANAGED_DESCRIPTION):
-                    problems.append(
-                        f"connectors.salesforce.write.{value}: {sobject}.{api} already exists and leadscore did not "
-                        f"create it; expected a field created by leadscore setup (Description '{MANAGED_DESCRIPTION}...') "
-                        f"or one listed in connectors.salesforce.adopt: name a new field for setup to create, or add "
-                        f"'{api}' to adopt to let leadscore overwrite it"
-                    )
+                if not _managed(found):
+                    problems.append(_not_ours(where, sobject, api))
                     break
         return problems
 
@@ -266,12 +382,12 @@ class FieldSetup:
 
     # --- field-level security --------------------------------------------------------------------
 
-    def _inaccessible(self, described: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    def _inaccessible(self, described: dict[str, dict[str, dict[str, Any]]], apis: Sequence[str]) -> list[str]:
         """``Object.Field`` write targets the integration user cannot see or edit."""
-        return [f"{sobject}.{api}" for sobject in described for api in self.config.write.mapping().values()
+        return [f"{sobject}.{api}" for sobject in described for api in apis
                 if not (described[sobject].get(api) or {}).get("updateable")]
 
-    def _grant_access(self, objects: Sequence[str] = OBJECTS) -> list[str]:
+    def _grant_access(self, objects: Sequence[str], apis: Sequence[str]) -> list[str]:
         """Read and edit on every write target through the permission set, assigned to the
         integration user; each piece made only when missing. The admin's steps when refused."""
         try:
@@ -279,7 +395,7 @@ class FieldSetup:
             permission_set = self._permission_set()
             granted = self._field_permissions(permission_set)
             for sobject in objects:
-                for api in self.config.write.mapping().values():
+                for api in apis:
                     full = f"{sobject}.{api}"
                     row = granted.get(full.lower())
                     if row is None:
@@ -291,7 +407,7 @@ class FieldSetup:
                             json={"PermissionsRead": True, "PermissionsEdit": True}))
             if user is None:
                 return self._admin_steps("the login answered no identity URL naming the integration user", objects,
-                                         assign_only=True)
+                                         apis, assign_only=True)
             assigned = self._query(f"SELECT Id FROM PermissionSetAssignment WHERE AssigneeId = '{user}' "
                                    f"AND PermissionSetId = '{permission_set}'")
             if not assigned:
@@ -299,9 +415,9 @@ class FieldSetup:
         except SalesforceRequestError as exc:
             if exc.code not in _NO_ACCESS:
                 raise
-            return self._admin_steps(f"{exc.code}: {exc.message}", objects)
+            return self._admin_steps(f"{exc.code}: {exc.message}", objects, apis)
         except AuthError as exc:  # a 403 on a setup object: the same lack of permission
-            return self._admin_steps(str(exc), objects)
+            return self._admin_steps(str(exc), objects, apis)
         return []
 
     def _user_id(self) -> str | None:
@@ -333,7 +449,7 @@ class FieldSetup:
         result = self.client.call("sobject.create", lambda sf: sf.restful(f"sobjects/{sobject}", method="POST", json=body))
         return str((result or {}).get("id") or "")
 
-    def _admin_steps(self, why: str, objects: Sequence[str] = OBJECTS, *, assign_only: bool = False) -> list[str]:
+    def _admin_steps(self, why: str, objects: Sequence[str], apis: Sequence[str], *, assign_only: bool = False) -> list[str]:
         """What an admin does instead (Setup, as Salesforce Help's "Create Permission Sets" and
         "Manage Permission Set Assignments" walk through it), then ``setup`` again."""
         user = self.config.username or "the integration user (the connected app's run-as user)"
@@ -342,9 +458,21 @@ class FieldSetup:
             steps.append(f"Setup > Permission Sets > New: Label '{PERMISSION_SET_LABEL}', API Name '{PERMISSION_SET}', "
                          "License '--None--'; Save")
             for sobject in objects:
-                names = ", ".join(self.config.write.mapping().values())
+                names = ", ".join(apis)
                 steps.append(f"permission set {PERMISSION_SET} > Object Settings > {PLURAL[sobject]} > Edit: under Field "
                              f"Permissions tick Read Access and Edit Access for {names}; Save")
         steps.append(f"permission set {PERMISSION_SET} > Manage Assignments > Add Assignment: {user}; Assign")
         steps.append("then run leadscore setup again: it checks that every field is writable")
         return steps
+
+
+def _managed(found: Mapping[str, Any]) -> bool:
+    """A listed custom field carries leadscore's Description mark."""
+    return str(found.get("Description") or "").startswith(MANAGED_DESCRIPTION)
+
+
+def _not_ours(where: str, sobject: str, api: str) -> str:
+    return (f"{where}: {sobject}.{api} already exists and leadscore did not "
+            f"create it; expected a field created by leadscore setup (Description '{MANAGED_DESCRIPTION}...') "
+            f"or one listed in connectors.salesforce.adopt: name a new field for setup to create, or add "
+            f"'{api}' to adopt to let leadscore overwrite it")

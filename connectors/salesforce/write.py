@@ -4,6 +4,17 @@ Accounts (``ScoreUpdate.object_type == "account"``, when the agent scores accoun
 configured field names on the Account object, through the same paths; one call may mix types
 (Collections takes mixed types in one request; Bulk runs one job per object).
 
+**A model's own fields.** An update with ``fields`` (a model with its own fields) is written to
+those fields - every value it carries - instead of the ``write`` map; one call may mix updates of
+several models. Collections takes each record's own field set in one request. Bulk 2.0 runs one job
+per object and field map (the ``write`` map, or one model's): within a job the CSV header is the
+union of its rows' fields, and a row's cell for a field its update does not carry is empty, which
+Bulk 2.0 reads as "leave unchanged" (``None`` and ``""`` go as ``#N/A``: cleared, as in
+Collections). Splitting by field map costs a job per model and object, and keeps a job that fails
+as a whole over one model's field (deleted, its access revoked) from failing other models' records.
+The ``stage`` value moves the Lead Status (below) whichever field holds it, and a Lead converted
+since it was pulled takes its update's own fields on its Contact.
+
 Below ``bulk_threshold`` changed records, ``PATCH composite/sobjects`` takes 200 records a call
 with ``allOrNone: false`` and answers one SaveResult per record. At or above it, one Bulk 2.0
 ingest job per object type takes them all (a handful of calls whatever the count), and the
@@ -26,7 +37,11 @@ set a field value to null, use a field value of #N/A.": Bulk API 2.0 Developer G
 Record Rows"), so ``None`` goes as ``#N/A``.
 
 Every write first checks, once per connector and object, that each target field is leadscore's
-own or adopted (:meth:`connectors.salesforce.setup.FieldSetup.ensure_owned`).
+own or adopted (:meth:`connectors.salesforce.setup.FieldSetup.ensure_owned`), and, once per
+connector and field, that each model field an update names passes the API-name grammar, exists and
+is leadscore's own or adopted (:meth:`~connectors.salesforce.setup.FieldSetup.ensure_fields_owned`);
+a Lead's fields are checked on Contact too (a converted Lead's values go there). Any problem refuses
+the whole call with a :class:`ConfigError`, one line per field, before anything is written.
 
 **Lead Status, forward only** (``connectors.salesforce.lead_status``, as HubSpot's ``lifecycle``):
 an update of a Lead whose ``stage`` maps to a Status value also sets ``Status`` - when, and only
@@ -46,18 +61,18 @@ import csv
 import io
 from collections import Counter
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Hashable, Mapping, Sequence
 
 import structlog
 
-from leadscore.agent.core.errors import QuotaExhausted, TransientError
+from leadscore.agent.core.errors import ConfigError, QuotaExhausted, TransientError
 from leadscore.agent.core.contract import ScoreUpdate, WriteResult, WriteStatus
 from leadscore.connectors.salesforce.client import BulkJobFailed, SalesforceClient, SalesforceRequestError
-from leadscore.connectors.salesforce.config import SalesforceConfig
+from leadscore.connectors.salesforce.config import SalesforceConfig, check_api_name
 from leadscore.connectors.kit.chunking import chunks
 from leadscore.connectors.kit.times import iso_z
 from leadscore.connectors.salesforce.pull import IN_CHUNK, ConversionMap, in_list
-from leadscore.connectors.salesforce.setup import lead_statuses_converted
+from leadscore.connectors.salesforce.setup import lead_statuses_converted, model_field_label
 
 COLLECTION_SIZE = 200  # sObject Collections' maximum records per call
 SOBJECT_OF = {"lead": "Lead", "contact": "Contact", "account": "Account"}
@@ -85,23 +100,61 @@ def field_value(name: str, value: Any) -> Any:
     return value
 
 
+#: The Bulk job group of the updates written to the ``write`` map.
+WRITE_MAP: Hashable = None
+
+
 class RecordWriter:
     def __init__(self, client: SalesforceClient, config: SalesforceConfig, conversions: ConversionMap,
-                 ensure_owned: Callable[[Sequence[str]], None] = lambda objects: None) -> None:
+                 ensure_owned: Callable[[Sequence[str]], None] = lambda objects: None,
+                 ensure_fields_owned: Callable[[Collection[tuple[str, str, str]]], None] = lambda wanted: None) -> None:
         self.client = client
         self.config = config
         self.conversions = conversions
         self.ensure_owned = ensure_owned
+        self.ensure_fields_owned = ensure_fields_owned
         self.mapping = config.write.mapping()
         self.failures: Counter[str] = Counter()
         self.statuses = LeadStatusOrder(client) if config.lead_status else None
+        #: Model field names (lower-cased) found to pass the API-name grammar.
+        self._named: set[str] = set()
+
+    def _model_fields(self, updates: Sequence[ScoreUpdate]) -> set[tuple[str, str, str]]:
+        """``(object, API name, value)`` of every model field the updates name - a Lead's on
+        Contact too - each name checked against the grammar: a :class:`ConfigError` naming every
+        bad one (or one named for two values of an update) before any request."""
+        wanted: set[tuple[str, str, str]] = set()
+        problems: list[str] = []
+        for update in updates:
+            if update.fields is None:
+                continue
+            sobject = SOBJECT_OF.get(update.object_type, "Contact")
+            objects = (sobject, "Contact") if sobject == "Lead" else (sobject,)
+            used: dict[str, str] = {}
+            for value in update.values:
+                api = update.fields[value]
+                if str(api).lower() not in self._named:
+                    try:
+                        self._named.add(check_api_name(api, custom=True).lower())
+                    except ValueError as exc:
+                        problems.append(f"{model_field_label(value, str(api))}: {exc}")
+                        continue
+                other = used.setdefault(api.lower(), value)
+                if other != value:
+                    problems.append(f"{model_field_label(value, api)}: named for both {other} and {value}")
+                wanted.update((o, api, value) for o in objects)
+        if problems:
+            raise ConfigError(sorted(set(problems)))
+        return wanted
 
     def write(self, updates: Sequence[ScoreUpdate]) -> list[WriteResult]:
         results: dict[int, WriteResult] = {}
         targets: list[tuple[int, str, str, dict[str, Any]]] = []  # (index, sobject, id, fields)
+        model_fields = self._model_fields(updates)  # names checked before anything reaches a request
         statuses = self._status_moves(updates)
         for i, update in enumerate(updates):
-            fields = {self.mapping[k]: field_value(k, v) for k, v in update.values.items() if k in self.mapping}
+            mapping = self.mapping if update.fields is None else update.fields
+            fields = {mapping[k]: field_value(k, v) for k, v in update.values.items() if k in mapping}
             sobject, record_id = SOBJECT_OF.get(update.object_type, "Contact"), update.record_id
             if sobject == "Lead" and record_id in self.conversions.lead_to_contact:
                 sobject, record_id = "Contact", self.conversions.lead_to_contact[record_id]
@@ -113,10 +166,13 @@ class RecordWriter:
             targets.append((i, sobject, record_id, fields))
         try:
             if targets:
-                # A ConfigError when a target is not leadscore's: nothing is written.
-                self.ensure_owned(sorted({sobject for _, sobject, _, _ in targets}))
+                # A ConfigError when a target is not leadscore's: nothing is written. A Lead's
+                # values go to its Contact when it was converted since it was pulled.
+                mapped = {sobject for i, sobject, _, _ in targets if updates[i].fields is None}
+                self.ensure_owned(sorted(mapped | ({"Contact"} if "Lead" in mapped else set())))
+                self.ensure_fields_owned(sorted(model_fields))
             if len(targets) >= self.config.bulk_threshold:
-                outcome = self._bulk(targets)
+                outcome = self._bulk(targets, _groups(updates, [i for i, *_ in targets]))
             else:
                 outcome = self._collections(targets)
         except QuotaExhausted as exc:
@@ -167,12 +223,17 @@ class RecordWriter:
 
     # --- Bulk API 2.0 ---------------------------------------------------------------------------
 
-    def _bulk(self, targets: Sequence[tuple[int, str, str, dict[str, Any]]]) -> dict[int, tuple[str, str, str]]:
+    def _bulk(self, targets: Sequence[tuple[int, str, str, dict[str, Any]]],
+              group_of: Mapping[int, Hashable] | None = None) -> dict[int, tuple[str, str, str]]:
+        """One job per object and field map (``group_of``: update index -> its field map's key;
+        the ``write`` map's when left out), in the order the groups first appear."""
         outcome: dict[int, tuple[str, str, str]] = {}
+        groups: dict[tuple[str, Hashable], list[tuple[int, str, str, dict[str, Any]]]] = {}
         for sobject in ("Lead", "Contact", "Account"):
-            part = [t for t in targets if t[1] == sobject]
-            if not part:
-                continue
+            for t in targets:
+                if t[1] == sobject:
+                    groups.setdefault((sobject, (group_of or {}).get(t[0], WRITE_MAP)), []).append(t)
+        for (sobject, _), part in groups.items():
             columns = sorted({name for *_, fields in part for name in fields})
             # A value not in a record's update is an empty cell (left as it is); None is #N/A (cleared).
             records = [{"Id": rid, **{c: _csv_value(fields[c]) if c in fields else "" for c in columns}}
@@ -299,5 +360,18 @@ def _bulk_error(cell: str) -> tuple[str, str]:
 
 
 def _csv_value(value: Any) -> str:
-    """A Bulk CSV cell: ``None`` clears the field (``#N/A``), as ``null`` does in Collections."""
-    return BULK_NULL if value is None else str(value)
+    """A Bulk CSV cell: ``None`` (and ``""``, which an empty cell would leave unchanged) clears the
+    field (``#N/A``), as ``null`` (or ``""``: Salesforce keeps no empty text) does in Collections."""
+    return BULK_NULL if value is None or value == "" else str(value)
+
+
+def _groups(updates: Sequence[ScoreUpdate], indexes: Sequence[int]) -> dict[int, Hashable]:
+    """The Bulk job group of each update (by index): the ``write`` map's, or its own field map's -
+    a map that is part of another (an update naming only the fields of the values it carries) joins
+    the larger one, so one model's updates share a job."""
+    maps = {i: frozenset(updates[i].fields.items()) for i in indexes if updates[i].fields is not None}
+    largest: list[frozenset[tuple[str, str]]] = []
+    for found in sorted(set(maps.values()), key=len, reverse=True):
+        if not any(found <= held for held in largest):
+            largest.append(found)
+    return {i: WRITE_MAP if i not in maps else next(held for held in largest if maps[i] <= held) for i in indexes}
