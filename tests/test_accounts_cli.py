@@ -28,6 +28,10 @@ EUROPE = """
 [[models]]
 name = "europe"
 when = { field = "country", in = ["United Kingdom", "Germany", "France", "Netherlands"] }
+[models.write.hubspot]            # its own fields in HubSpot; the shared set in Salesforce
+score = "eu_score"
+stage = "eu_stage"
+reason = "eu_reason"
 [[models.rules]]
 kind = "fit"
 id = "eu-title"
@@ -76,6 +80,7 @@ def test_setup_creates_the_account_fields_in_both_crms(crms) -> None:
     _, _, _, setup, _ = crms
     assert setup.returncode == 0, setup.stdout + setup.stderr
     assert "company leadscore_score" in setup.stdout and "company leadscore_reason" in setup.stdout
+    assert "eu_score" in setup.stdout and "company eu_score" in setup.stdout  # the Europe model's own fields
     assert "Account.Leadscore_Score__c" in setup.stdout and "Account.Leadscore_Reason__c" in setup.stdout
 
 
@@ -111,9 +116,14 @@ def test_two_models_split_by_when_score_disjoint_sets(crms) -> None:
     european = [i for i, c in contacts.items() if c.get("country") in europe]
     others = [i for i, c in contacts.items() if c.get("country") not in europe]
     assert european and others
-    # Stages name the model: "EU MQL" is the Europe model's alone, Warm/MQL/SQL [scoring]'s alone.
-    assert {contacts[i].get("leadscore_stage") for i in european} <= {"Cold", "EU MQL"}
-    assert "EU MQL" not in {contacts[i].get("leadscore_stage") for i in others}
+    # In HubSpot the Europe model writes its own fields, and nothing into the shared set.
+    assert {contacts[i].get("eu_stage") for i in european} <= {"Cold", "EU MQL"} and all(contacts[i].get("eu_score") for i in european)
+    assert not any(contacts[i].get("leadscore_score") for i in european)
+    assert not any(contacts[i].get("eu_score") for i in others) and all(contacts[i].get("leadscore_score") for i in others)
+    # In Salesforce it writes the shared set: stages name the model ("EU MQL" is the Europe model's alone).
+    leads = {**crms[1].records("Lead"), **crms[1].records("Contact")}
+    sf_europe = [v for v in leads.values() if (v.get("Country") or v.get("MailingCountry")) in europe and not v.get("IsConverted")]
+    assert sf_europe and {v.get("Leadscore_Stage__c") for v in sf_europe} <= {"Cold", "EU MQL"}
     for record_id, prefix in ((european[0], "europe:"), (others[0], None)):
         shown = leadscore(config, "history", record_id, "--connector", "hubspot", "--json")
         assert shown.returncode == 0, shown.stderr
@@ -122,8 +132,8 @@ def test_two_models_split_by_when_score_disjoint_sets(crms) -> None:
     overlapping = config.with_name("overlap.toml")
     overlapping.write_text(config.read_text(encoding="utf-8").replace(
         '[[models]]\nname = "europe"\n', '[[models]]\nname = "europe"\nobjects = ["company", "contact"]\n', 1)
-        + EUROPE.replace('name = "europe"', 'name = "uk"').replace('"Germany", "France", "Netherlands"', '"Ireland"'),
-        encoding="utf-8")
+        + EUROPE.replace('name = "europe"', 'name = "uk"').replace('"Germany", "France", "Netherlands"', '"Ireland"')
+        .replace('"eu_', '"uk_'), encoding="utf-8")
     done = leadscore(overlapping, "validate")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "models 'europe' and 'uk' may both take the same record" in done.stderr

@@ -48,10 +48,10 @@ def setup(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = No
             report = crm.setup(spec)
             out.print(
                 f"{name}: created {', '.join(report.created) or 'nothing'}; already there: {', '.join(report.existing) or 'nothing'}",
-                highlight=False,
+                highlight=False, soft_wrap=True,
             )
             for step in report.todo:
-                out.print(f"  to do by hand: {step}", highlight=False)
+                out.print(f"  to do by hand: {step}", highlight=False, soft_wrap=True)
             check = crm.check()
             if check.ok:
                 out.print(f"{name}: check OK", highlight=False)

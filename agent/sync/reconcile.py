@@ -12,7 +12,9 @@ weekly in ``leadscore run`` (``[schedule] reconcile_cron``) and on demand with
 Values are compared under the diff's policy (:meth:`agent.sync.diff.DiffPolicy.crm_holds`):
 numbers as numbers, a reason without its activity ages ("3d ago"), and ``scored_at`` not at all
 (it changes every pass). The pass is built from the pipeline's public steps (score, write and
-record, count API calls).
+record, count API calls). Accounts are read back and repaired like people when a model scores
+them; the own fields of a model that has them (``[models.write.NAME]``) are not read back, so its
+records are left to the diff.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def reconcile(pipeline: SyncPipeline, counts: RunCounts, *, dry_run: bool = Fals
         raise ConfigError(f"connectors.{pipeline.name}: this connector cannot read its fields back, so it cannot reconcile")
     as_of = as_of or pipeline.scoring_time()
     held: dict[RecordKey, Mapping[str, Any]] = {}
-    for object_type in pipeline.connector.object_types:
+    for object_type in pipeline.object_types():  # people, and accounts when a model scores them
         for record_id, values in connector.read_back(object_type):
             held[RecordKey(object_type, record_id)] = values
     pipeline.record_api_calls(counts)
@@ -61,6 +63,8 @@ def reconcile(pipeline: SyncPipeline, counts: RunCounts, *, dry_run: bool = Fals
         wanted = pipeline.score([m.lead for m in page], {m.lead.id: m.activities for m in page}, as_of, counts)
         found: list[Desired] = []
         for desired in wanted:
+            if desired.fields:
+                continue  # a model's own fields are not read back: the write map's alone are
             crm = held.get(desired.key)
             if crm is None:
                 counts.missing += 1
