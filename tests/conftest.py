@@ -57,11 +57,19 @@ def toml_tables(name: str, *tables: Mapping[str, Any]) -> str:
     return "".join("\n" + toml_table(f"[{name}]", values) for values in tables)
 
 
-def stage_ladder(lowest: str, *above: tuple[Any, ...]) -> str:
-    """``[[scoring.stages]]`` from the lowest stage up; each stage above it is ``(name, min_score)``
-    or ``(name, min_score, requires)``: ``stage_ladder("Cold", ("MQL", 30), ("SQL", 55, ["budget"]))``."""
+def stage_ladder(lowest: str, *above: tuple[Any, ...], table: str = "scoring.stages") -> str:
+    """``[[scoring.stages]]`` (or ``table``) from the lowest stage up; each stage above it is
+    ``(name, min_score)`` or ``(name, min_score, requires)``:
+    ``stage_ladder("Cold", ("MQL", 30), ("SQL", 55, ["budget"]))``."""
     stages = [{"name": lowest}, *(dict(zip(("name", "min_score", "requires"), stage)) for stage in above)]
-    return toml_tables("scoring.stages", *stages)
+    return toml_tables(table, *stages)
+
+
+def named_model(name: str, *rules: Mapping[str, Any], stages: tuple[Any, ...] = (), **keys: Any) -> str:
+    """A ``[[models]]`` entry: its keys, then its rules and (``stages``: ``stage_ladder``'s
+    arguments) its stages."""
+    text = "\n" + toml_table("[models]", {"name": name, **keys}) + toml_tables("models.rules", *rules)
+    return text + (stage_ladder(*stages, table="models.stages") if stages else "")
 
 
 # --- the HubSpot contract check (tests/hubspot_contract.py) -----------------------------------

@@ -4,7 +4,6 @@ on its Account's industry. Against the Salesforce emulator over HTTPS with simpl
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,65 +15,32 @@ from leadscore.agent.state import RecordKey, StateStore
 from leadscore.agent.sync import build_scorer
 from leadscore.agent.sync.jobs import ConnectorJobs
 from leadscore.connectors.salesforce.emulator.harness import SalesforceHarness
+from tests.conftest import named_model, stage_ladder, toml_tables
 
 pytestmark = pytest.mark.network
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
-CONFIG = textwrap.dedent("""
-    [scoring]
-    name = "people"
-    [[scoring.rules]]
-    kind = "fit"
-    id = "account-tech"
-    label = "Account industry: {value}"
-    field = "account.industry"
-    in = ["Technology", "Software"]
-    points = 25
-    [[scoring.rules]]
-    kind = "engagement"
-    label = "Meeting"
-    activity = "meeting"
-    points = 30
-    [[scoring.rules]]
-    kind = "engagement"
-    label = "Email click"
-    activity = "email_click"
-    points = 2
-    max_points = 10
-    [[scoring.stages]]
-    name = "Cold"
-    [[scoring.stages]]
-    name = "MQL"
-    min_score = 30
-
-    [[models]]
-    name = "accounts"
-    applies_to = "accounts"
-    [[models.rules]]
-    kind = "fit"
-    label = "Large account"
-    field = "employees"
-    gte = 1000
-    points = 15
-    [[models.rules]]
-    kind = "rollup"
-    label = "Best contact"
-    aggregate = "best"
-    weight = 0.5
-    [[models.rules]]
-    kind = "rollup"
-    label = "Engaged contacts"
-    aggregate = "count"
-    stages = ["MQL"]
-    weight = 10
-    max_points = 30
-    [[models.stages]]
-    name = "Cold"
-    [[models.stages]]
-    name = "Target"
-    min_score = 40
-""")
+CONFIG = (
+    '[scoring]\nname = "people"\n'
+    + toml_tables(
+        "scoring.rules",
+        {"kind": "fit", "id": "account-tech", "label": "Account industry: {value}", "field": "account.industry",
+         "in": ["Technology", "Software"], "points": 25},
+        {"kind": "engagement", "label": "Meeting", "activity": "meeting", "points": 30},
+        {"kind": "engagement", "label": "Email click", "activity": "email_click", "points": 2, "max_points": 10},
+    )
+    + stage_ladder("Cold", ("MQL", 30))
+    + named_model(
+        "accounts",
+        {"kind": "fit", "label": "Large account", "field": "employees", "gte": 1000, "points": 15},
+        {"kind": "rollup", "label": "Best contact", "aggregate": "best", "weight": 0.5},
+        {"kind": "rollup", "label": "Engaged contacts", "aggregate": "count", "stages": ["MQL"], "weight": 10,
+         "max_points": 30},
+        stages=("Cold", ("Target", 40)),
+        applies_to="accounts",
+    )
+)
 
 
 @pytest.fixture()

@@ -15,6 +15,7 @@ import pytest
 from leadscore.agent.demo import demo_config_text
 from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits
 from leadscore.connectors.salesforce.emulator import SalesforceEmulator
+from tests.conftest import named_model
 
 pytestmark = pytest.mark.network
 
@@ -24,33 +25,16 @@ FAST = RateLimits(per_ten_seconds=100_000, daily=10_000_000, search_per_second=1
 
 #: A second people model, for Europe: it takes the people whose country is European; the rest stay
 #: with [scoring]. Its own stages, so a record's stage shows which model scored it.
-EUROPE = """
-[[models]]
-name = "europe"
-when = { field = "country", in = ["United Kingdom", "Germany", "France", "Netherlands"] }
-[models.write.hubspot]            # its own fields in HubSpot; the shared set in Salesforce
-score = "eu_score"
-stage = "eu_stage"
-reason = "eu_reason"
-[[models.rules]]
-kind = "fit"
-id = "eu-title"
-label = "Title: {value}"
-field = "title"
-regex = '\\b(CEO|CTO|VP|Head of|Director)\\b'
-points = 30
-[[models.rules]]
-kind = "engagement"
-id = "eu-meeting"
-label = "Meeting"
-activity = "meeting"
-points = 20
-[[models.stages]]
-name = "Cold"
-[[models.stages]]
-name = "EU MQL"
-min_score = 30
-"""
+EUROPE = named_model(
+    "europe",
+    {"kind": "fit", "id": "eu-title", "label": "Title: {value}", "field": "title",
+     "regex": r"\b(CEO|CTO|VP|Head of|Director)\b", "points": 30},
+    {"kind": "engagement", "id": "eu-meeting", "label": "Meeting", "activity": "meeting", "points": 20},
+    stages=("Cold", ("EU MQL", 30)),
+    when={"field": "country", "in": ["United Kingdom", "Germany", "France", "Netherlands"]},
+    # its own fields in HubSpot; the shared set in Salesforce
+    write={"hubspot": {"score": "eu_score", "stage": "eu_stage", "reason": "eu_reason"}},
+)
 
 
 def leadscore(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

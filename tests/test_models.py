@@ -17,78 +17,34 @@ from leadscore.agent.core.records import Activity, Lead
 from leadscore.agent.scoring import ScoringEngine
 from leadscore.agent.scoring.modelset import ModelSet
 from leadscore.agent.sync.pipeline import scorer_needs
+from tests.conftest import named_model, toml_tables
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
-BASE = """
-[scoring]
-name = "global"
-[[scoring.rules]]
-kind = "fit"
-label = "Title: {value}"
-field = "title"
-contains = "VP"
-points = 10
-"""
+BASE = '[scoring]\nname = "global"\n' + toml_tables(
+    "scoring.rules", {"kind": "fit", "label": "Title: {value}", "field": "title", "contains": "VP", "points": 10})
 
-REGIONS = BASE + """
-[[models]]
-name = "emea"
-objects = ["lead", "contact"]
-when = { field = "country", in = ["Germany", "France"] }
-[[models.rules]]
-kind = "fit"
-label = "EMEA tech"
-field = "industry"
-equals = "Technology"
-points = 30
-[[models.stages]]
-name = "Cold"
-[[models.stages]]
-name = "MQL"
-min_score = 25
 
-[[models]]
-name = "amer"
-when = { field = "country", in = ["United States", "Canada"] }
-[[models.rules]]
-kind = "fit"
-label = "AMER tech"
-field = "industry"
-equals = "Technology"
-points = 50
-"""
+def tech(label: str, points: int) -> dict[str, object]:
+    return {"kind": "fit", "label": label, "field": "industry", "equals": "Technology", "points": points}
 
-ACCOUNTS = BASE + """
-[[models]]
-name = "accounts"
-applies_to = "accounts"
-[[models.rules]]
-kind = "fit"
-label = "Industry: {value}"
-field = "industry"
-equals = "Software"
-points = 20
-[[models.rules]]
-kind = "rollup"
-label = "Best contact"
-aggregate = "best"
-weight = 0.5
-[[models.rules]]
-kind = "rollup"
-label = "Engaged contacts"
-aggregate = "count"
-min_score = 10
-weight = 5
-max_points = 10
-[[models.rules]]
-kind = "engagement"
-label = "Pricing visits across the account"
-activity = "page_view"
-where = { field = "url", contains = "/pricing" }
-points = 3
-max_points = 9
-"""
+
+REGIONS = (
+    BASE
+    + named_model("emea", tech("EMEA tech", 30), stages=("Cold", ("MQL", 25)), objects=["lead", "contact"],
+                  when={"field": "country", "in": ["Germany", "France"]})
+    + named_model("amer", tech("AMER tech", 50), when={"field": "country", "in": ["United States", "Canada"]})
+)
+
+ACCOUNTS = BASE + named_model(
+    "accounts",
+    {"kind": "fit", "label": "Industry: {value}", "field": "industry", "equals": "Software", "points": 20},
+    {"kind": "rollup", "label": "Best contact", "aggregate": "best", "weight": 0.5},
+    {"kind": "rollup", "label": "Engaged contacts", "aggregate": "count", "min_score": 10, "weight": 5, "max_points": 10},
+    {"kind": "engagement", "label": "Pricing visits across the account", "activity": "page_view",
+     "where": {"field": "url", "contains": "/pricing"}, "points": 3, "max_points": 9},
+    applies_to="accounts",
+)
 
 
 def models(text: str) -> ModelSet:

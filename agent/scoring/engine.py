@@ -16,7 +16,7 @@ import math
 from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from leadscore.agent.core.records import NUMERIC_FIELDS, Activity, Lead, ReasonPart, ScoreResult
 from leadscore.agent.scoring.conditions import Predicate, compile_condition, is_bad_number, text_value
@@ -96,10 +96,18 @@ class _CompiledRollup:
     group: int | None
     caps: _Caps | None
 
-    def counted(self, people: Iterable[ScoreResult]) -> list[int]:
-        """The ``value`` of each person who counts."""
-        return [getattr(p, self.value) for p in people
-                if (self.min_score is None or p.score >= self.min_score) and (self.stages is None or p.stage in self.stages)]
+    def points(self, people: Iterable[ScoreResult]) -> tuple[float, str] | None:
+        """The points ``people`` earn before rounding and caps, and the reason's detail; None
+        when nobody counts."""
+        counted = [getattr(p, self.value) for p in people
+                   if (self.min_score is None or p.score >= self.min_score) and (self.stages is None or p.stage in self.stages)]
+        if not counted:
+            return None
+        if self.aggregate == "best":
+            return max(counted) * self.weight, f"scored {max(counted)}"
+        if self.aggregate == "sum":
+            return sum(counted) * self.weight, f"{len(counted)} people"
+        return len(counted) * self.weight, f"x{len(counted)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,42 +250,15 @@ class ScoringEngine:
                 group_totals[rule.group] += points
                 group_fired[rule.group] = True
 
-        if self._engagement:
-            by_type = self._activities_by_type(activities, as_of.timestamp(), warnings)
-            for erule in self._engagement if by_type else ():
-                found = _engagement_points(erule, by_type)
-                if found is None:
-                    continue
-                raw, count, newest = found
-                detail = _ago(newest) if count == 1 else f"x{count}, last {_ago(newest)}"
-                points = round_points(raw)
-                parts.append(ReasonPart(points, erule.label, "engagement", erule.key, detail, "engagement"))
-                if erule.caps is not None:
-                    points = _cap_part(parts, points, erule.label, "engagement", erule.key, erule.caps)
-                engagement_score += points
-                if erule.group is not None:
-                    group_totals[erule.group] += points
-                    group_fired[erule.group] = True
-
-        for rollup in self._rollups:
-            counted = rollup.counted(people)
-            if not counted:
-                continue
-            if rollup.aggregate == "best":
-                best = max(counted)
-                raw, detail = best * rollup.weight, f"scored {best}"
-            elif rollup.aggregate == "sum":
-                raw, detail = sum(counted) * rollup.weight, f"{len(counted)} people"
-            else:
-                raw, detail = len(counted) * rollup.weight, f"x{len(counted)}"
+        for erule, raw, detail in self._engaged(activities, as_of, warnings, people):
             points = round_points(raw)
-            parts.append(ReasonPart(points, rollup.label, "engagement", rollup.key, detail, "engagement"))
-            if rollup.caps is not None:
-                points = _cap_part(parts, points, rollup.label, "engagement", rollup.key, rollup.caps)
+            parts.append(ReasonPart(points, erule.label, "engagement", erule.key, detail, "engagement"))
+            if erule.caps is not None:
+                points = _cap_part(parts, points, erule.label, "engagement", erule.key, erule.caps)
             engagement_score += points
-            if rollup.group is not None:
-                group_totals[rollup.group] += points
-                group_fired[rollup.group] = True
+            if erule.group is not None:
+                group_totals[erule.group] += points
+                group_fired[erule.group] = True
 
         for i in self._capped_groups:
             if not group_fired[i]:
@@ -313,6 +294,23 @@ class ScoringEngine:
         return staged_result(
             lead.id, score, fit_score, engagement_score, decision, grade, parts, self.version, as_of, warnings
         )
+
+    def _engaged(
+        self, activities: Iterable[Activity], as_of: datetime, warnings: list[str], people: Sequence[ScoreResult],
+    ) -> Iterator[tuple[_CompiledEngagement | _CompiledRollup, float, str]]:
+        """Each engagement and roll-up rule that adds points: the rule, its points before rounding
+        and caps, and the reason's detail ("x3, last 2d ago", "scored 71")."""
+        if self._engagement:
+            by_type = self._activities_by_type(activities, as_of.timestamp(), warnings)
+            for erule in self._engagement if by_type else ():
+                found = _engagement_points(erule, by_type)
+                if found is not None:
+                    raw, count, newest = found
+                    yield erule, raw, _ago(newest) if count == 1 else f"x{count}, last {_ago(newest)}"
+        for rollup in self._rollups:
+            rolled = rollup.points(people)
+            if rolled is not None:
+                yield rollup, *rolled
 
     def score_all(
         self,

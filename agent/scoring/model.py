@@ -283,6 +283,13 @@ class EngagementRule(_RuleBase):
         return (self.activity,) if isinstance(self.activity, str) else tuple(self.activity)
 
 
+def _not_empty(value: list[str] | None, message: str) -> list[str] | None:
+    """A list that, when given, holds something (``stages = []`` is a mistake, not "none")."""
+    if value is not None and not value:
+        raise ValueError(message)
+    return value
+
+
 class RollupRule(_RuleBase):
     """Points for an account from its people, as the people's own models score them now: an
     account model's view of who is engaged there. Only account models take them.
@@ -301,12 +308,7 @@ class RollupRule(_RuleBase):
     min_score: float | None = None
     stages: list[str] | None = None
 
-    @field_validator("stages")
-    @classmethod
-    def _some_stages(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise ValueError("'stages' needs at least one stage name")
-        return value
+    _some_stages = field_validator("stages")(lambda cls, value: _not_empty(value, "'stages' needs at least one stage name"))
 
 
 Rule = Annotated[Union[FitRule, EngagementRule, RollupRule], Field(discriminator="kind")]
@@ -398,12 +400,7 @@ class NamedModel(ScoringModel):
     #: A connector not named here gets the shared set. ``setup`` creates them.
     write: dict[str, dict[str, str]] = {}
 
-    @field_validator("objects")
-    @classmethod
-    def _some_objects(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise ValueError("'objects' needs at least one object type")
-        return value
+    _some_objects = field_validator("objects")(lambda cls, value: _not_empty(value, "'objects' needs at least one object type"))
 
 
 def check_references(model: ScoringModel, prefix: str = "scoring") -> list[tuple[str, str]]:

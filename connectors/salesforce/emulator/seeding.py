@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from leadscore.agent.core.records import Activity, utc
 from leadscore.connectors.sample import FREE_DOMAINS, SampleAccount, SampleLead, generate_accounts, generate_leads
@@ -162,23 +162,11 @@ def _seed_one(store: Store, sample: SampleLead, rng: random.Random, campaigns: d
         lead_values["Status"] = "Working - Contacted"
     elif rng.random() < 0.06:
         lead_values["Status"] = "Closed - Not Converted"
-    for activity in activities:
-        if activity.type == "unsubscribe":
-            lead_values["HasOptedOutOfEmail"] = True
-        elif activity.type == "email_bounce":
-            lead_values["EmailBouncedDate"] = _ms(activity)
-            lead_values["EmailBouncedReason"] = "550 5.1.1 The email account that you tried to reach does not exist"
+    _email_status(lead_values, activities)
     lead = store.create("Lead", lead_values, by=store.sales_user, at_ms=created, created_ms=created)
 
-    latest = created
-    last_activity_day: str | None = None
     members: dict[str, Record] = {}
-    for activity in activities:
-        at = _ms(activity)
-        latest = max(latest, at)
-        made = _activity(store, lead, lead_fields, activity, at, rng, campaigns, members)
-        if made in ("Task", "Event"):
-            last_activity_day = max(last_activity_day or "", values.date_of_ms(at))
+    latest, last_activity_day = _history(store, lead, lead_fields, activities, created, rng, campaigns, members)
     if not members and "email_open" in kinds and rng.random() < 0.3:
         first_open = next(_ms(a) for a in activities if a.type == "email_open")
         _membership(store, lead, campaigns[rng.choice(WEBINARS)], "Sent", first_open, members)
@@ -225,28 +213,40 @@ LEAD_TO_CONTACT = {"FirstName": "FirstName", "LastName": "LastName", "Title": "T
                    **{name: name for name in BANT_FIELDS}}
 
 
+def _history(store: Store, person: Record, fields: dict[str, Any], activities: Sequence[Activity], created: int,
+             rng: random.Random, campaigns: dict[str, Record], members: dict[str, Record]) -> tuple[int, str | None]:
+    """A person's activity records (Tasks, Events, campaign memberships into ``members``); the
+    latest stamp among them and its creation, and the day of its last Task or Event."""
+    latest = created
+    last_activity_day: str | None = None
+    for activity in activities:
+        at = _ms(activity)
+        latest = max(latest, at)
+        made = _activity(store, person, fields, activity, at, rng, campaigns, members)
+        if made in ("Task", "Event"):
+            last_activity_day = max(last_activity_day or "", values.date_of_ms(at))
+    return latest, last_activity_day
+
+
+def _email_status(values: dict[str, Any], activities: Sequence[Activity]) -> None:
+    """An unsubscribe opts the person out of email; a bounce marks the address bounced."""
+    for activity in activities:
+        if activity.type == "unsubscribe":
+            values["HasOptedOutOfEmail"] = True
+        elif activity.type == "email_bounce":
+            values["EmailBouncedDate"] = _ms(activity)
+            values["EmailBouncedReason"] = "550 5.1.1 The email account that you tried to reach does not exist"
+
+
 def _seed_contact(store: Store, sample: SampleLead, account: Record, lead_values: dict[str, Any],
                   activities: list[Activity], rng: random.Random, campaigns: dict[str, Record], ceiling: int,
                   created: int, used_modified: set[int], used_modstamp: set[int]) -> str:
     """One person at a known account: a Contact of ``account`` with the history a Lead would have."""
-    for activity in activities:
-        if activity.type == "unsubscribe":
-            lead_values["HasOptedOutOfEmail"] = True
-        elif activity.type == "email_bounce":
-            lead_values["EmailBouncedDate"] = _ms(activity)
-            lead_values["EmailBouncedReason"] = "550 5.1.1 The email account that you tried to reach does not exist"
+    _email_status(lead_values, activities)
     row = {target: lead_values[name] for name, target in LEAD_TO_CONTACT.items() if name in lead_values}
     contact = store.create("Contact", {**row, "AccountId": account.id}, by=store.sales_user, at_ms=created,
                            created_ms=created)
-    latest = created
-    last_activity_day: str | None = None
-    members: dict[str, Record] = {}
-    for activity in activities:
-        at = _ms(activity)
-        latest = max(latest, at)
-        made = _activity(store, contact, sample.lead.fields, activity, at, rng, campaigns, members)
-        if made in ("Task", "Event"):
-            last_activity_day = max(last_activity_day or "", values.date_of_ms(at))
+    latest, last_activity_day = _history(store, contact, sample.lead.fields, activities, created, rng, campaigns, {})
     _stamp_after(store, contact, latest, created, ceiling, rng, used_modified, used_modstamp)
     contact.values["LastActivityDate"] = last_activity_day
     return contact.id
