@@ -11,7 +11,8 @@ The real ``hubspot-api-client`` SDK talks to it over real HTTP::
 
 Modules: ``core`` (the emulator, its request pipeline and HubSpot's wire details: reason phrases,
 ``X-HubSpot-Correlation-Id``, fault answers), ``api`` (endpoints),
-``search`` (CRM search semantics), ``store`` (records and data rules), ``values`` (property value
+``search`` (CRM search semantics), ``store`` (records and data rules), ``index`` (the id and
+last-modified indexes listing and search read), ``values`` (property value
 formats), ``schema`` (object types and default properties), ``limits`` (rate limits and faults),
 ``seeding`` (sample leads as contacts, and their accounts as companies), ``oauth`` (OAuth apps, the token endpoint, access-token
 expiry) and ``cli`` (``serve_forever``).

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import unquote
@@ -220,10 +221,16 @@ class Api:
         history = call.listed("propertiesWithHistory")
         associations = call.listed("associations")
         with self.store.lock:
-            # "This value is the Record ID of the next record": pages run in record-id order.
-            records = sorted(self.store.records(kind.name, archived=call.flag("archived")), key=lambda r: int(r.id))
-            if after is not None:
-                records = [r for r in records if int(r.id) >= int(after)]
+            # "This value is the Record ID of the next record": pages run in record-id order,
+            # read from the store's id indexes (live or archived ids, ascending).
+            first = int(after) if after is not None else -1
+            if call.flag("archived"):
+                archived = self.store.archived_ids(kind.name)
+                start = bisect_left(archived, first)
+                ids = archived[start:start + limit + 1]
+            else:
+                ids = self.store.live_index(kind.name).after(first, limit + 1)
+            records = [self.store.record(kind.name, i) for i in ids]
             page, rest = records[:limit], records[limit:limit + 1]
             results = [self._with_associations(kind, r, self.store.present(r, requested, with_history=history),
                                                associations) for r in page]

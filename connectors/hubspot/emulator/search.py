@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from leadscore.connectors.hubspot.emulator import values
 from leadscore.connectors.hubspot.emulator.errors import validation_error
+from leadscore.connectors.hubspot.emulator.index import Interval
 from leadscore.connectors.hubspot.emulator.schema import ObjectType, resolve_object_type
 from leadscore.connectors.hubspot.emulator.store import Record, Store
 
@@ -65,13 +66,18 @@ def search(store: Store, kind: ObjectType, body: Any) -> dict[str, Any]:
     if properties is not None and not (isinstance(properties, list) and all(isinstance(p, str) for p in properties)):
         raise validation_error("properties must be a list of property names")
     with store.lock:
-        matches = _matches(store, kind, body, predicate, order, store.indexed_as_of())
-        page = matches[after:after + limit]
+        cutoff = store.indexed_as_of()
+        indexed = _indexed(store, kind, body, predicate, order, after, limit) if cutoff is None else None
+        if indexed is not None:
+            total, page = indexed
+        else:
+            matches = _matches(store, kind, body, predicate, order, cutoff)
+            total, page = len(matches), matches[after:after + limit]
         result: dict[str, Any] = {
-            "total": len(matches),
+            "total": total,
             "results": [store.present(r, properties) for r in page],
         }
-    if after + limit < len(matches):
+    if after + limit < total:
         result["paging"] = {"next": {"after": str(after + limit)}}
     return result
 
@@ -80,7 +86,8 @@ CACHE_SIZE = 16
 
 
 def _matches(store: Store, kind: ObjectType, body: Mapping[str, Any], predicate: Predicate,
-             order: Callable[[list[Record]], list[Record]], cutoff: int | None) -> list[Record]:
+             order: Callable[[list[Record]], list[Record]], cutoff: int | None,
+             candidates: Callable[[], Iterable[Record]] | None = None) -> list[Record]:
     """Every match in answer order, among the records as the search index holds them (as of
     ``cutoff``, or as they are now). Paging re-runs one query page after page, so the ordered
     matches are kept while the portal is unchanged and the index has caught up (a benchmark
@@ -91,7 +98,7 @@ def _matches(store: Store, kind: ObjectType, body: Mapping[str, Any], predicate:
     if cached is not None:
         store.search_cache.move_to_end(key)
         return cached
-    records = store.records(kind.name)
+    records = candidates() if candidates is not None else store.records(kind.name)
     if cutoff is not None:
         records = (view for view in (store.as_of(r, cutoff) for r in records) if view is not None)
     matches = order([r for r in records if predicate(r)])
@@ -101,6 +108,51 @@ def _matches(store: Store, kind: ObjectType, body: Mapping[str, Any], predicate:
     while len(store.search_cache) > CACHE_SIZE:
         store.search_cache.popitem(last=False)
     return matches
+
+
+#: Filter operators the indexes answer: a range of values.
+RANGE_OPERATORS = frozenset({"EQ", "LT", "LTE", "GT", "GTE", "BETWEEN"})
+
+
+def _indexed(store: Store, kind: ObjectType, body: Mapping[str, Any], predicate: Predicate,
+             order: Callable[[list[Record]], list[Record]], after: int, limit: int) -> tuple[int, list[Record]] | None:
+    """The total and the page from the store's indexes, when they determine the answer exactly: no
+    ``query``, at most one filter group whose filters are ranges (EQ, LT, LTE, GT, GTE, BETWEEN)
+    on ``hs_object_id`` or the type's last-modified stamps, records created in id order with
+    ``hs_object_id`` their id. Answers in id order (no sort, or a sort on ``hs_object_id``) are
+    read straight off the id index; other sorts order the (indexed) matches as a scan would.
+    ``None``: the request needs the scan. The request is already validated."""
+    if body.get("query") or not store.ids_are_object_ids(kind.name):
+        return None
+    groups = _groups(body)
+    if len(groups) > 1:
+        return None
+    ids, where = Interval(), {}
+    for spec in groups[0] if groups else []:
+        name, operator = spec["propertyName"], spec["operator"]
+        definition = store.definition(kind.name, name)
+        if operator not in RANGE_OPERATORS or definition is None:
+            return None
+        if name == "hs_object_id" and definition["type"] == "number":
+            interval = ids
+        elif name in kind.lastmodified and definition["type"] == "datetime":
+            interval = where.setdefault(name, Interval())
+        else:
+            return None
+        high = values.comparable(definition, str(spec["highValue"])) if operator == "BETWEEN" else None
+        interval.narrow(operator, values.comparable(definition, str(spec["value"])), high)
+    live = store.live_index(kind.name)
+    sorts = body.get("sorts")
+    rule = _sort_rule(sorts[0]) if sorts else None
+    if rule is None or rule[0] == "hs_object_id":
+        total, page = live.select(ids, where, after, limit, descending=bool(rule and rule[1]))
+        return total, [store.record(kind.name, i) for i in page]
+
+    def candidates() -> Iterable[Record]:
+        return (store.record(kind.name, i) for i in live.select(ids, where, 0, len(live))[1])
+
+    matches = _matches(store, kind, body, predicate, order, None, candidates)
+    return len(matches), matches[after:after + limit]
 
 
 # --- request parts -----------------------------------------------------------------------------

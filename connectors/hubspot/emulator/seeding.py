@@ -151,7 +151,7 @@ def seed_portal(store: Store, count: int, *, seed: int = 7, as_of: datetime | No
         # History lies in the portal's past: as of now unless told otherwise, never ahead of it.
         ceiling = store.history_ceiling(values.to_ms(utc(as_of)) if as_of is not None else None)
         as_of = datetime.fromtimestamp(ceiling / 1000, tz=timezone.utc)
-        used_stamps: set[int] = set()
+        used_stamps: dict[int, int] = {}
         for sample in generate_leads(count, seed=seed, as_of=as_of):
             ids.append(_seed_one(store, sample, rng, used_stamps, as_of))
             _seed_deal(store, ids[-1], sample, deal_rng, as_of)
@@ -225,7 +225,7 @@ def _seed_deal(store: Store, contact_id: str, sample: SampleLead, rng: random.Ra
     return record.id
 
 
-def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: set[int], as_of: datetime) -> str:
+def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: dict[int, int], as_of: datetime) -> str:
     lead = sample.lead
     created_ms = values.to_ms(utc(lead.created_at or datetime.now()))
     activities = list(sample.activities)
@@ -249,19 +249,26 @@ def _seed_one(store: Store, sample: SampleLead, rng: random.Random, used: set[in
         child = store.create(object_type, _checked(store, object_type, engagement), at_ms=logged, source=SOURCE_IMPORT)
         store.associate("contacts", record.id, object_type, child.id, at_ms=logged)
     # Calculated summaries are HubSpot's own writes, not the import's.
-    for name in _summaries(activities):
-        record.history[name] = [(v, ms, SOURCE_CALCULATED) for v, ms, _ in record.history[name]]
+    record.resource(_summaries(activities), SOURCE_CALCULATED)
     return record.id
 
 
-def _modified(latest_ms: int, rng: random.Random, used: set[int], as_of: datetime) -> int:
-    """A last-modified stamp after the latest activity, at most ``as_of``, unique in the seed."""
+def _modified(latest_ms: int, rng: random.Random, used: dict[int, int], as_of: datetime) -> int:
+    """A last-modified stamp after the latest activity, at most ``as_of``, unique in the seed: the
+    drawn instant, or the latest free millisecond before it (staying at or below ``as_of``).
+
+    ``used`` maps each stamp given to a free-or-earlier candidate below it (a disjoint-set
+    forest with path compression), so finding the free millisecond is amortised O(1) however
+    many contacts pile onto one instant (``as_of`` itself, for every lead still active)."""
     ceiling = values.to_ms(utc(as_of))
     stamp = min(latest_ms + int(rng.uniform(0, 3 * 86_400_000)), ceiling)
-    while stamp in used:
-        stamp -= 1  # stay at or below ``as_of``; distinct per contact
-    used.add(stamp)
-    return stamp
+    free = stamp
+    while free in used:
+        free = used[free]
+    while stamp != free:  # compress the path walked
+        used[stamp], stamp = free, used[stamp]
+    used[free] = free - 1
+    return free
 
 
 def _contact_properties(fields: Mapping[str, Any]) -> dict[str, str]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left, insort
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from leadscore.connectors.hubspot.emulator import schema, values
 from leadscore.connectors.hubspot.emulator.errors import PropertyProblem
+from leadscore.connectors.hubspot.emulator.index import IdBlocks
 from leadscore.connectors.hubspot.emulator.schema import OBJECT_TYPES
 
 #: History ``sourceType`` values, as HubSpot labels where a value came from.
@@ -53,7 +55,7 @@ ACTIVITY_ROLLUP_TYPES = frozenset().union(*(kinds for kinds, _ in ACTIVITY_ROLLU
 CLOCK_WAIT = 0.002
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One CRM record. ``properties`` holds only values that are set (stored, normalised form)."""
 
@@ -63,11 +65,36 @@ class Record:
     created_ms: int
     updated_ms: int
     archived_ms: int | None = None
-    history: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict)
+    #: Every value each property received, oldest first, flat: name, value ("" when cleared),
+    #: epoch ms, source, name, ... (one list per record rather than a list and a tuple per value:
+    #: a million-contact portal holds some fifty million of them). Read with :meth:`changes`.
+    history: list[Any] = field(default_factory=list)
 
     @property
     def archived(self) -> bool:
         return self.archived_ms is not None
+
+    def changes(self) -> dict[str, list[tuple[str, int, str]]]:
+        """Each property's history, ``(value, epoch ms, source)`` oldest first, properties in the
+        order they were first written."""
+        found: dict[str, list[tuple[str, int, str]]] = {}
+        h = self.history
+        for i in range(0, len(h), 4):
+            found.setdefault(h[i], []).append((h[i + 1], h[i + 2], h[i + 3]))
+        return found
+
+    def changes_of(self, name: str) -> list[tuple[str, int, str]]:
+        """One property's history, ``(value, epoch ms, source)`` oldest first."""
+        h = self.history
+        return [(h[i + 1], h[i + 2], h[i + 3]) for i in range(0, len(h), 4) if h[i] == name]
+
+    def resource(self, names: Iterable[str], source: str) -> None:
+        """Relabel every value ``names`` received with ``source``."""
+        wanted = set(names)
+        h = self.history
+        for i in range(0, len(h), 4):
+            if h[i] in wanted:
+                h[i + 3] = source
 
 
 @dataclass(frozen=True)
@@ -103,6 +130,14 @@ class Store:
         self.search_cache: OrderedDict[tuple[Any, ...], list[Record]] = OrderedDict()
         #: Seconds before a write shows in search results (see :mod:`.search`); 0: at once.
         self.search_lag = 0.0
+        # Indexes (see :mod:`.index`): live ids with their last-modified stamps, archived ids, and
+        # what search needs to know to trust them (creation order is id order; every record's
+        # ``hs_object_id`` is its id).
+        self._live: dict[str, IdBlocks] = {name: IdBlocks(t.lastmodified) for name, t in OBJECT_TYPES.items()}
+        self._archived_ids: dict[str, list[int]] = {name: [] for name in OBJECT_TYPES}
+        self._top_id: dict[str, int] = {name: -1 for name in OBJECT_TYPES}
+        self._in_id_order: dict[str, bool] = {name: True for name in OBJECT_TYPES}
+        self._odd_object_ids: dict[str, set[str]] = {name: set() for name in OBJECT_TYPES}
 
     # --- time ------------------------------------------------------------------------------
 
@@ -156,15 +191,16 @@ class Store:
         exist yet."""
         if record.updated_ms <= cutoff:
             return record
-        committed = record.history.get("hs_object_id")  # set when the record was created
+        history = record.changes()
+        committed = history.get("hs_object_id")  # set when the record was created
         if committed and committed[0][1] > cutoff:
             return None
         earlier: dict[str, str] = {}
-        for name, changes in record.history.items():
+        for name, changes in history.items():
             value = next((v for v, ms, _ in reversed(changes) if ms <= cutoff), None)
             if value not in (None, ""):
                 earlier[name] = value
-        updated = max((ms for changes in record.history.values() for _, ms, _ in changes if ms <= cutoff),
+        updated = max((ms for changes in history.values() for _, ms, _ in changes if ms <= cutoff),
                       default=record.created_ms)
         return Record(record.object_type, record.id, earlier, record.created_ms, updated, record.archived_ms)
 
@@ -227,7 +263,7 @@ class Store:
         return (r for r in list(self._records[object_type].values()) if r.archived == archived)
 
     def count(self, object_type: str) -> int:
-        return sum(1 for _ in self.records(object_type))
+        return len(self._live[object_type])
 
     def get(self, object_type: str, record_id: str, *, archived: bool = False) -> Record | None:
         record = self._records[object_type].get(str(record_id))
@@ -271,9 +307,15 @@ class Store:
             self._last_write_ms = max(self._last_write_ms, at_ms)
             record = Record(object_type, record_id, {}, created, at_ms)
             self._records[object_type][record_id] = record
+            number = int(record_id)
+            if number <= self._top_id[object_type]:
+                self._in_id_order[object_type] = False
+            self._top_id[object_type] = max(self._top_id[object_type], number)
+            self._live[object_type].add(number)
             system = {kind.createdate: values.iso_ms(created), "hs_object_id": record_id}
+            stamp = values.iso_ms(at_ms)
             for name in kind.lastmodified:
-                system[name] = values.iso_ms(at_ms)
+                system[name] = stamp
             if object_type == "deals" and changes.get("pipeline") is None:
                 # "If a pipeline isn't specified, the default pipeline will be used" (deals guide).
                 system["pipeline"] = schema.DEFAULT_PIPELINE[0]
@@ -330,13 +372,17 @@ class Store:
         """Stamp a write on ``record``: its last-modified properties and ``updatedAt``."""
         self._last_write_ms = max(self._last_write_ms, at_ms)
         kind = OBJECT_TYPES[record.object_type]
+        stamp = values.iso_ms(at_ms)
         for name in kind.lastmodified:
-            self._set(record, name, values.iso_ms(at_ms), at_ms, SOURCE_CALCULATED)
+            self._set(record, name, stamp, at_ms, SOURCE_CALCULATED)
         record.updated_ms = at_ms
 
     def archive(self, record: Record, at_ms: int) -> None:
         with self.lock:
             self.version += 1
+            if record.archived_ms is None:
+                self._live[record.object_type].remove(int(record.id))
+                insort(self._archived_ids[record.object_type], int(record.id))
             record.archived_ms = at_ms
             for name in self.unique_properties(record.object_type):
                 owner = self._unique[(record.object_type, name)]
@@ -353,6 +399,10 @@ class Store:
         set anew", which the emulator follows: roll-ups recalculated, last-modified dates moved."""
         with self.lock:
             self.version += 1
+            if record.archived_ms is not None:
+                archived = self._archived_ids[record.object_type]
+                del archived[bisect_left(archived, int(record.id))]
+                self._live[record.object_type].add(int(record.id), self._indexed_values(record))
             record.archived_ms = None
             for name in self.unique_properties(record.object_type):
                 value = record.properties.get(name)
@@ -393,7 +443,43 @@ class Store:
             record.properties.pop(name, None)
         else:
             record.properties[name] = value
-        record.history.setdefault(name, []).append(("" if value is None else value, at_ms, source))
+        if name == "hs_object_id":
+            if value == record.id:
+                self._odd_object_ids[record.object_type].discard(record.id)
+            else:
+                self._odd_object_ids[record.object_type].add(record.id)
+        elif name in OBJECT_TYPES[record.object_type].lastmodified and record.archived_ms is None:
+            self._live[record.object_type].set(int(record.id), name, self._comparable(record.object_type, name, value))
+        record.history += (name, "" if value is None else value, at_ms, source)
+
+    def _comparable(self, object_type: str, name: str, value: str | None) -> Any:
+        """An indexed property's value as search compares it (``values.stored_comparable``)."""
+        if value is None:
+            return None
+        return values.stored_comparable(self.definition(object_type, name), value)
+
+    def _indexed_values(self, record: Record) -> dict[str, Any]:
+        return {name: self._comparable(record.object_type, name, record.properties.get(name))
+                for name in OBJECT_TYPES[record.object_type].lastmodified}
+
+    # --- indexes (see :mod:`.index`) -------------------------------------------------------------
+
+    def live_index(self, object_type: str) -> IdBlocks:
+        """The live records' ids, ascending, with their last-modified stamps."""
+        return self._live[object_type]
+
+    def archived_ids(self, object_type: str) -> list[int]:
+        """The archived records' ids, ascending."""
+        return self._archived_ids[object_type]
+
+    def ids_are_object_ids(self, object_type: str) -> bool:
+        """Whether creation order is id order and every record's ``hs_object_id`` is its id: then
+        search's default order and ``hs_object_id`` filters and sorts follow the id index."""
+        return self._in_id_order[object_type] and not self._odd_object_ids[object_type]
+
+    def record(self, object_type: str, record_id: int | str) -> Record:
+        """A record by id, live or archived (ids from the indexes)."""
+        return self._records[object_type][str(record_id)]
 
     # --- associations -----------------------------------------------------------------------
 
@@ -557,7 +643,7 @@ class Store:
             body["propertiesWithHistory"] = {
                 name: [
                     {"value": value, "timestamp": values.iso_ms(ms), "sourceType": source}
-                    for value, ms, source in reversed(record.history.get(name, []))
+                    for value, ms, source in reversed(record.changes_of(name))
                 ]
                 for name in with_history
                 if self.definition(record.object_type, name) is not None

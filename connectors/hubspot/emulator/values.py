@@ -40,10 +40,23 @@ def to_ms(moment: datetime) -> int:
     return int(round(moment.timestamp() * 1000))
 
 
+_DAYS: dict[int, str] = {}
+
+
 def iso_ms(epoch_ms: int) -> str:
-    """``2024-01-17T19:55:04.281Z``: how v3 answers every datetime."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    """``2024-01-17T19:55:04.281Z``: how v3 answers every datetime. (The date part is formatted
+    once per day and kept; the time of day is arithmetic: seeding a large portal formats
+    millions of stamps.)"""
+    day, rem = divmod(epoch_ms, 86_400_000)
+    prefix = _DAYS.get(day)
+    if prefix is None:
+        prefix = datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime("%Y-%m-%dT")
+        if len(_DAYS) < 1_000_000:
+            _DAYS[day] = prefix
+    seconds, millis = divmod(rem, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
 
 def parse_instant(text: str) -> int:
