@@ -50,7 +50,15 @@ class SlidingWindowLimiter:
         self._clock = clock
         self._sleep = sleep
         self._calls: deque[float] = deque()
+        #: Slots taken whose answer (and so the server's count) has not been observed yet.
+        self._in_flight = 0
         self._lock = threading.Lock()
+
+    def _expire(self, now: float) -> None:
+        # The epsilon keeps float rounding from leaving a call a hair inside the window after
+        # sleeping exactly until it leaves (an endless loop of zero-length sleeps).
+        while self._calls and now - self._calls[0] >= self.period - 1e-9:
+            self._calls.popleft()
 
     def acquire(self) -> float:
         """Take a slot, sleeping as long as needed; return the seconds slept."""
@@ -58,16 +66,47 @@ class SlidingWindowLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                # The epsilon keeps float rounding from leaving a call a hair inside the window
-                # after sleeping exactly until it leaves (an endless loop of zero-length sleeps).
-                while self._calls and now - self._calls[0] >= self.period - 1e-9:
-                    self._calls.popleft()
+                self._expire(now)
                 if len(self._calls) < self.max_calls:
                     self._calls.append(now)
+                    self._in_flight += 1
                     return slept
                 wait = self.period - (now - self._calls[0])
             self._sleep(wait)
             slept += wait
+
+    def observe(self, remaining: int | None, interval: float | None = None, *, limit: int | None = None) -> None:
+        """Take the server's count of its current window into account, after the answer to a
+        call made through :meth:`acquire` (``remaining=None``: the answer carried no count).
+
+        The server counts every call of every process and app sharing the allocation; this log
+        sees only its own. When the server says ``remaining`` calls are left (of ``limit``,
+        default ``max_calls``; HubSpot: ``X-HubSpot-RateLimit-Remaining`` of
+        ``X-HubSpot-RateLimit-Max`` per ``X-HubSpot-RateLimit-Interval-Milliseconds``), the
+        window holds ``limit - remaining`` calls the server counted. Those this log does not
+        hold (another process's, a previous run's) are added as calls made now: when they were
+        made is unknown, so they leave the window a whole window from now, the earliest moment
+        the server's window can surely have moved past them. The log's own calls still waiting
+        for an answer are assumed not yet counted (conservative under concurrent threads).
+        So after ``observe(R)`` at most ``R`` more calls go through before the window has moved.
+        A count lower than the log's is ignored: the log may know of calls the answer predates.
+        ``interval`` (seconds) longer than ``period`` lengthens the window for good.
+        """
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            if interval is not None and interval > self.period:
+                self.period = interval
+            if remaining is None:
+                return
+            now = self._clock()
+            self._expire(now)
+            counted = max(0, (limit or self.max_calls) - max(0, remaining))
+            # The log should hold what the server counted plus our calls it has not seen yet, and
+            # no more than max_calls (a fuller log waits no longer than a full one).
+            target = min(counted + self._in_flight, self.max_calls)
+            missing = target - len(self._calls)
+            if missing > 0:
+                self._calls.extend([now] * missing)
 
 
 class DailyQuota:

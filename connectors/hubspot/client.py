@@ -15,6 +15,7 @@ Facts this module is built around (hubspot-api-client 12.0.0):
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
@@ -160,6 +161,42 @@ def _rate_limit_wait(headers: Any) -> float:
         interval = header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
         wait = float(interval) / 1000 if interval and interval.isdigit() else 1.0
     return wait
+
+
+def _with_http_info(fn: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The SDK method's ``*_with_http_info`` twin, which answers ``(data, status, headers)``
+    (with ``_return_http_data_only=False``), so the rate-limit headers of each answer are read
+    without the API client's shared ``last_response``; None for anything else."""
+    owner, name = getattr(fn, "__self__", None), getattr(fn, "__name__", None)
+    if owner is None or not name or not inspect.ismethod(fn) or not type(owner).__module__.startswith("hubspot."):
+        return None
+    twin = getattr(owner, f"{name}_with_http_info", None)
+    return twin if callable(twin) else None
+
+
+def _header_int(headers: Any, name: str) -> int | None:
+    value = header(headers, name)
+    value = value.strip() if isinstance(value, str) else None
+    return int(value) if value and value.isdigit() else None
+
+
+def _observe_window(limiter: SlidingWindowLimiter, headers: Any) -> None:
+    """Feed an answer's view of the ten-second window into the limiter (see
+    :meth:`SlidingWindowLimiter.observe`), so a new process starts from the portal's count, not
+    from zero, of calls still inside it. HubSpot documents the headers on every (non-search)
+    answer: ``X-HubSpot-RateLimit-Max`` (calls allowed per interval),
+    ``X-HubSpot-RateLimit-Remaining`` (calls still allowed in the current interval) and
+    ``X-HubSpot-RateLimit-Interval-Milliseconds`` (the interval), since the developer changelog
+    of 2018-11-06, "Rate limit information headers will be included in HTTP responses"
+    (https://developers.hubspot.com/changelog/2018-11-06-rate-limit-information-headers-will-be-included-in-http-responses),
+    and for OAuth calls too ("Rate limit headers will now appear for OAuth authenticated calls").
+    An answer without them (a dropped connection, search) only ends the call's slot."""
+    remaining = _header_int(headers, "X-HubSpot-RateLimit-Remaining") if headers is not None else None
+    interval = _header_int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds") if headers is not None else None
+    limit = _header_int(headers, "X-HubSpot-RateLimit-Max") if headers is not None else None
+    # The client's window is the server's plus a margin (see HubSpotClient.__init__).
+    window = interval / 1000 + _WINDOW_MARGIN if interval else None
+    limiter.observe(remaining, window, limit=limit or None)
 
 
 def _check_body(family: str, answer: Any) -> None:
@@ -310,17 +347,25 @@ class HubSpotClient:
         ``expect_body=False`` for an endpoint that answers 204."""
         refreshed = False
 
+        limiter = self.search_limiter if search else self.burst
+        with_info = _with_http_info(fn)
+
         def attempt() -> T:
             nonlocal refreshed
             self.quota.spend()
-            (self.search_limiter if search else self.burst).acquire()
+            limiter.acquire()
             self.calls[family] += 1
+            seen: Any = None  # the answer's headers, fed to the limiter whatever happens
             try:
-                answer = fn(*args, _request_timeout=self.timeout, **kwargs)
+                if with_info is not None:
+                    answer, _, seen = with_info(*args, _request_timeout=self.timeout, _return_http_data_only=False, **kwargs)
+                else:
+                    answer = fn(*args, _request_timeout=self.timeout, **kwargs)
                 if expect_body:
                     _check_body(family, answer)
                 return answer
             except Exception as exc:
+                seen = getattr(exc, "headers", None) if _is_sdk_api_exception(exc) else None
                 transport = ERRORS.for_exception(exc)
                 if transport is not None:
                     raise transport.build(family=family, exception=type(exc).__name__) from None
@@ -347,6 +392,9 @@ class HubSpotClient:
                 wait = _rate_limit_wait(headers) if status == 429 else retry_after(headers)
                 raise rule.build(retry_after=wait, family=family, status=status, category=error.category or "",
                                  policy=error.policy or "RATE_LIMIT") from None
+            finally:
+                if not search:  # HubSpot sends no rate-limit headers on search answers
+                    _observe_window(limiter, seen)
 
         return guarded(
             self.policy, attempt, family=family, retries=self.retries, stops=self.stops, log=log, sleep=self._sleep
