@@ -14,19 +14,7 @@ from leadscore.connectors.hubspot.emulator import RateLimits
 from leadscore.connectors.hubspot.emulator.harness import WRITE_FIELDS, HubSpotHarness
 from leadscore.connectors.limits import SlidingWindowLimiter
 from tests.conftest import closing_fixture, pull_all
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.test_limits import FakeClock
 
 
 def test_a_limiter_told_nothing_remains_waits_for_the_interval() -> None:
