@@ -148,9 +148,7 @@ def validate_config(
     lines = [f"{path}: {message}" for path, message in check_references(config.scoring, prefix="scoring")]
     for i, model in enumerate(config.models):
         lines += [f"{path}: {message}" for path, message in check_references(model, prefix=f"models[{i}]")]
-    stages = [s.name for s in config.scoring.stages]
-    lines += [f"{path}: {message}" for path, message in check_models(config.models, config.scoring.name, stages,
-                                                                      config.scoring.rules)]
+    lines += [f"{path}: {message}" for path, message in check_models(config.models, config.scoring)]
     settings, problems = _validate_tables(config.connectors, origins)
     lines += problems
     lines += _model_write_problems(config, settings)

@@ -67,7 +67,7 @@ from leadscore.agent.core.records import group_by_lead
 from leadscore.agent.sync import build_scorer
 from leadscore.agent.sync.diff import DiffPolicy
 from leadscore.agent.core.contract import Connector, Cursor
-from tests.cli_agent import toml_table, toml_value
+from tests.cli_agent import toml_table
 
 ROOT = Path(__file__).resolve().parent.parent
 LEADSCORE = Path(sys.executable).with_name("leadscore")

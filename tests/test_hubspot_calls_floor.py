@@ -4,7 +4,6 @@ the sync after a backfill reads each written contact once."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 
 import pytest
 

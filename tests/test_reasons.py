@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadscore.agent.core.records import ReasonPart
-from leadscore.agent.core.reasons import points_read, format_reason, ordered_for_display
+from leadscore.agent.core.reasons import format_reason, ordered_for_display
 
 parts_strategy = st.lists(
     st.builds(

@@ -41,7 +41,8 @@ from leadscore.agent.metrics import HealthState, Metrics, serve
 from leadscore.agent.scheduler import serve as serve_jobs
 from leadscore.agent.state import RunKind
 from leadscore.agent.sync import Agent, JobOutcome, build_scorer, write_plan_csv
-from leadscore.agent.sync.accounts import AccountScoring, account_type_for, model_name
+from leadscore.agent.scoring.modelset import model_name
+from leadscore.agent.sync.accounts import AccountScoring, account_type_for
 from leadscore.agent.sync.agent import open_store
 from leadscore.agent.sync.pipeline import SCORED_VERSION, since_cursor
 from leadscore.agent.sync.reconcile import Drift

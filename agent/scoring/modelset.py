@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreResult
 from leadscore.agent.scoring.conditions import Predicate, compile_condition
 from leadscore.agent.scoring.engine import ScoringEngine
-from leadscore.agent.scoring.model import Condition, NamedModel, RollupRule
+from leadscore.agent.scoring.model import Condition, NamedModel, RollupRule, ScoringModel
 
 
 @dataclass(frozen=True)
@@ -158,18 +158,15 @@ def _when_fields(when: Condition | None) -> set[str]:
 # --- checks ----------------------------------------------------------------------------------
 
 
-def check_models(models: Sequence[NamedModel], default_name: str, default_stages: Iterable[str],
-                 default_rules: Iterable[Any]) -> list[tuple[str, str]]:
+def check_models(models: Sequence[NamedModel], scoring: ScoringModel) -> list[tuple[str, str]]:
     """Problems across ``[[models]]`` and ``[scoring]``, as ``(key path, message)``: duplicate
     names, roll-up rules outside account models, account models reading ``account.*``, roll-ups
     counting stages no people model has, and models that may take the same record unordered."""
     problems: list[tuple[str, str]] = []
-    names = {default_name: "scoring.name"}
-    people_stages = set(default_stages)
-    for i, m in enumerate(models):
-        if m.applies_to == "people":
-            people_stages |= {s.name for s in m.stages}
-    for j, rule in enumerate(default_rules):
+    names = {scoring.name: "scoring.name"}
+    people = [scoring, *(m for m in models if m.applies_to == "people")]
+    people_stages = {s.name for m in people for s in m.stages}
+    for j, rule in enumerate(scoring.rules):
         if isinstance(rule, RollupRule):
             problems.append((f"scoring.rules[{j}]", "rollup rules belong to account models ([[models]] with applies_to = \"accounts\")"))
     for i, m in enumerate(models):

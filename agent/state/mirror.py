@@ -31,7 +31,7 @@ from leadscore.agent.state.canonical import canonical_json
 from leadscore.agent.state.desired import RecordKey
 from leadscore.agent.state.history import MirroredHistory, changed_fields, delete_versions, read_versions, record_versions
 from leadscore.agent.state.schema import mirror_activities, mirror_leads
-from leadscore.agent.state.sql import chunks, rows_of_leads, upsert
+from leadscore.agent.state.sql import by_object_type, chunks, rows_of_leads, upsert
 
 T = TypeVar("T")
 
@@ -72,8 +72,7 @@ class Mirror(StoreBase):
         lease so no sync changes the mirror meanwhile.
         """
         def load(conn: Connection, rows: list[Any], keys: list[tuple[str, str]]) -> list[MirroredLead]:
-            activities = _activities(conn, connector, keys)
-            return [MirroredLead(_lead(row), tuple(activities.get(key, ()))) for row, key in zip(rows, keys)]
+            return _mirrored(conn, connector, rows)
 
         return self._mirror_pages(connector, object_type, page_size, "read the mirror", load, retired=False)
 
@@ -115,29 +114,20 @@ class Mirror(StoreBase):
                     m.c.connector == connector, m.c.object_type == key.object_type, m.c.lead_id == key.record_id
                 )
             ).first()
-            if row is None:
-                return None
-            activities = _activities(conn, connector, [(key.object_type, key.record_id)])
-        return MirroredLead(_lead(row), tuple(activities.get((key.object_type, key.record_id), ())))
+            return _mirrored(conn, connector, [row])[0] if row is not None else None
 
     def mirror_records(self, connector: str, keys: Sequence[RecordKey]) -> dict[RecordKey, MirroredLead]:
         """The live mirrored records of ``keys`` with their activities (missing and retired ones
         left out): the accounts a page of people joins, the accounts a roll-up scores."""
         m = mirror_leads
         found: dict[RecordKey, MirroredLead] = {}
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for key in dict.fromkeys(keys):
-            grouped[key.object_type].append(key.record_id)
         with self._transaction("read the mirror", read=True) as conn:
-            for object_type, ids in grouped.items():
+            for object_type, ids in by_object_type(keys).items():
                 for part in chunks(ids):
                     rows = list(conn.execute(sa.select(m).where(
                         m.c.connector == connector, m.c.object_type == object_type, m.c.lead_id.in_(part),
                         m.c.retired_at.is_(None))))
-                    pairs = [(row.object_type, row.lead_id) for row in rows]
-                    activities = _activities(conn, connector, pairs)
-                    for row, pair in zip(rows, pairs):
-                        found[RecordKey(*pair)] = MirroredLead(_lead(row), tuple(activities.get(pair, ())))
+                    found.update({RecordKey(r.lead.object_type, r.lead.id): r for r in _mirrored(conn, connector, rows)})
         return found
 
     def mirror_members(self, connector: str, account_ids: Sequence[str]) -> dict[str, list[MirroredLead]]:
@@ -150,10 +140,8 @@ class Mirror(StoreBase):
                 rows = list(conn.execute(
                     sa.select(m).where(m.c.connector == connector, m.c.account_id.in_(part), m.c.retired_at.is_(None))
                     .order_by(m.c.object_type, m.c.lead_id)))
-                pairs = [(row.object_type, row.lead_id) for row in rows]
-                activities = _activities(conn, connector, pairs)
-                for row, pair in zip(rows, pairs):
-                    found[row.account_id].append(MirroredLead(_lead(row), tuple(activities.get(pair, ()))))
+                for person in _mirrored(conn, connector, rows):
+                    found[str(person.lead.account_id)].append(person)
         return dict(found)
 
     def account_ids(self, connector: str, keys: Sequence[RecordKey]) -> dict[RecordKey, str]:
@@ -161,11 +149,8 @@ class Mirror(StoreBase):
         pulled again belonged to before, so the account it left is rolled up again too."""
         m = mirror_leads
         found: dict[RecordKey, str] = {}
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for key in keys:
-            grouped[key.object_type].append(key.record_id)
         with self._transaction("read the mirror", read=True) as conn:
-            for object_type, ids in grouped.items():
+            for object_type, ids in by_object_type(keys).items():
                 for part in chunks(ids):
                     for row in conn.execute(sa.select(m.c.lead_id, m.c.account_id).where(
                             m.c.connector == connector, m.c.object_type == object_type, m.c.lead_id.in_(part),
@@ -373,6 +358,13 @@ def _activities(conn: Connection, connector: str, leads: Sequence[tuple[str, str
                                           (a.c.occurred_at, a.c.activity_key)):
         found[(object_type, row.lead_id)].append(Activity(row.lead_id, row.type, row.occurred_at, row.properties))
     return found
+
+
+def _mirrored(conn: Connection, connector: str, rows: Sequence[sa.Row[Any]]) -> list[MirroredLead]:
+    """Mirror rows as leads with their activities, oldest first, read in the same transaction."""
+    keys = [(row.object_type, row.lead_id) for row in rows]
+    activities = _activities(conn, connector, keys)
+    return [MirroredLead(_lead(row), tuple(activities.get(key, ()))) for row, key in zip(rows, keys)]
 
 
 def _lead(row: sa.Row[Any]) -> Lead:

@@ -11,12 +11,11 @@ through :class:`AccountScoring`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Iterator, Mapping, Sequence
 
 from leadscore.agent.core.records import ACCOUNT_PREFIX, Lead, ScoreResult
-from leadscore.agent.scoring.modelset import model_name as model_name  # re-exported: preview names models
 from leadscore.agent.state import MirroredLead, RecordKey, StateStore
 
 
@@ -54,10 +53,15 @@ class AccountScoring:
     connector: str
     scorer: Any
     account_type: str | None
+    #: A person's rules read ``account.*`` (and the connector reads accounts): joined when scored.
+    joins: bool = field(init=False)
+    #: A model scores accounts (and the connector reads them): they are rolled up.
+    scores: bool = field(init=False)
 
-    @property
-    def joins(self) -> bool:
-        return self.account_type is not None and joins_accounts(self.scorer)
+    def __post_init__(self) -> None:
+        # Worked out once per scorer: the pipeline asks at every batch.
+        self.joins = self.account_type is not None and joins_accounts(self.scorer)
+        self.scores = self.account_type is not None and bool(getattr(self.scorer, "scores_accounts", False))
 
     def is_account(self, lead: Lead) -> bool:
         return self.account_type is not None and lead.object_type == self.account_type

@@ -217,19 +217,23 @@ class SyncPipeline:
         #: Accounts to roll up, and people to rescore for their account's fields, after a pass's pulls.
         self._dirty_accounts: set[str] = set()
         self._dirty_people: set[RecordKey] = set()
+        self._accounts: AccountScoring | None = None
 
     # --- accounts ------------------------------------------------------------------------------
+
+    @property
+    def accounts(self) -> AccountScoring:
+        """How this pipeline's scorer uses accounts, worked out once per scorer."""
+        if self._accounts is None or self._accounts.scorer is not self.scorer:
+            held = str(self.connector.account_type) if isinstance(self.connector, SupportsAccounts) else None
+            self._accounts = AccountScoring(self.store, self.name, self.scorer, account_type_for(self.scorer, held))
+        return self._accounts
 
     @property
     def account_type(self) -> str | None:
         """The connector's account object type when this config needs accounts (an account model,
         or people reading ``account.*``) and the connector reads them; None otherwise."""
-        held = str(self.connector.account_type) if isinstance(self.connector, SupportsAccounts) else None
-        return account_type_for(self.scorer, held)
-
-    @property
-    def accounts(self) -> AccountScoring:
-        return AccountScoring(self.store, self.name, self.scorer, self.account_type)
+        return self.accounts.account_type
 
     def object_types(self) -> tuple[str, ...]:
         """What a pass pulls, in order: accounts first (so people join fresh account fields),
@@ -349,15 +353,15 @@ class SyncPipeline:
         """What a pulled batch makes worth rolling up after the pass's pulls: a pulled account
         (and, when people read its fields, its people); the accounts of pulled people, now and
         before (a person who moved leaves an account that must lose them)."""
-        account_type = self.account_type
-        if account_type is None:
+        scoring = self.accounts
+        if scoring.account_type is None:
             return
-        scores_accounts = bool(getattr(self.scorer, "scores_accounts", False))
-        if batch.cursor.object_type == account_type:
+        scores_accounts = scoring.scores
+        if batch.cursor.object_type == scoring.account_type:
             ids = [lead.id for lead in batch.leads if not lead.unreadable]
             if scores_accounts:
                 self._dirty_accounts.update(ids)
-            if self.accounts.joins and ids:
+            if scoring.joins and ids:
                 for people in self.store.mirror_members(self.name, ids).values():
                     self._dirty_people.update(RecordKey(m.lead.object_type, m.lead.id) for m in people)
             return
