@@ -1,325 +1,281 @@
-"""Throughput benchmark for the scoring engine (``agent.scoring.ScoringEngine``).
+"""Throughput of the scoring engine beside a plain numpy program doing the same arithmetic.
 
-What it measures: how many leads per second one Python process scores, end to end, under a
-realistic 30-rule model -- fit rules on lead fields, engagement rules on 20 activities per lead
-with every decay curve, tiers, occurrence limits, lookback windows, rule and group caps, a
-BANT-gated SQL stage and a grade matrix -- *including* rendering each result's 255-character
-reason line, because every score the agent writes to a CRM carries one.
+What it measures, per core (CPU seconds of this one process), at 10, 20 and 50 activities per
+lead, on the same generated leads:
 
-Why: the agent rescores a whole CRM on every model change. The target is 1,000,000 leads per
-minute on one core (about 16,700 leads/s, 60 us per lead), so a full rescore of a large portal
-stays a coffee break rather than a batch job. The script reports how far the engine is from that
-target and where the time goes, so optimisation work starts from numbers rather than guesses.
+- **engine**: :meth:`ScoringEngine.score_batch` over a batch's columns, *with a reason line
+  rendered for every lead* (as in a backfill, where every record is new): the headline.
+- **engine, scores only**: the same without reasons.
+- **numpy reference**: :func:`reference_scores`, a plain numpy program written apart from the
+  engine (no shared arithmetic: its own occurrence ranking, decay curves, caps and stage ladder)
+  that computes only scores and stages - the floor this machine allows for the model's
+  arithmetic. The ratio engine / reference is the engine's overhead for explaining itself.
+- **columns**: turning :class:`Activity` objects into the columns both read (not in either
+  figure: the state store can keep activities as columns).
+- **per-record path** (before): :meth:`ScoringEngine.score` one lead at a time, on a subset.
 
-How: leads and activities are generated up front with :func:`agent.sample.generate_leads` (not
-timed), the model (``bench/engine_model.toml``) is validated through
-:func:`agent.config.parse_config` exactly as a real config file would be, and then three
-single-process passes are timed with ``time.perf_counter``:
-
-1. score + reason (the headline number),
-2. score only,
-3. reason formatting only (each batch of results is built untimed, then its reasons are timed).
-
-No timed pass keeps its results: the agent streams results to the CRM, and holding 100k of them
-(over a million tracked objects) would make the garbage collector the thing being measured.
-
-After generation the fixture heap is moved out of the cyclic garbage collector's reach with
-``gc.freeze()``: two million pre-built Activity objects are an artefact of the benchmark (the
-agent streams leads from connectors), and rescanning them on every gen-2 collection would
-measure the fixture rather than the engine. ``--no-gc-freeze`` measures with them in reach.
+The bench checks that the engine and the reference give the same score and stage to every
+lead, and that the engine's results (scores, stages, reason parts and lines) equal the
+per-record path's on the subset; it exits 1 otherwise.
 
 Run from the repository root::
 
-    python bench/engine.py                  # 100k leads x 20 activities
-    python bench/engine.py --quick          # 10k leads, a smoke run
-    python bench/engine.py --profile        # plus cProfile of 10k leads, top functions by tottime
+    python bench/engine.py            # 40k leads at each of 10, 20 and 50 activities per lead
+    python bench/engine.py --quick    # 4k leads
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import gc
 import os
-import pstats
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from leadscore.agent.config import parse_config  # noqa: E402
-from leadscore.agent.core.records import ScoreResult  # noqa: E402
-from leadscore.connectors.sample import SampleLead, generate_leads  # noqa: E402
+from leadscore.agent.core.records import Lead  # noqa: E402
 from leadscore.agent.scoring import ScoringEngine, ScoringModel  # noqa: E402
-from leadscore.agent.scoring.model import EngagementRule, FitRule  # noqa: E402
+from leadscore.agent.scoring.batch import LeadColumns  # noqa: E402
+from leadscore.agent.scoring.columns import ActivityColumns, Factorized  # noqa: E402
+from leadscore.agent.scoring.conditions import compile_condition  # noqa: E402
+from leadscore.agent.scoring.model import (  # noqa: E402
+    Condition, EngagementRule, ExpireDecay, ExponentialDecay, FitRule, LinearDecay, StepDecay,
+)
+from leadscore.connectors.sample import generate_leads  # noqa: E402
 
-TARGET_PER_MINUTE = 1_000_000
-FULL_LEADS = 100_000
-QUICK_LEADS = 10_000
-PROFILE_LEADS = 10_000
-WARMUP_LEADS = 1_000
-CHUNK = 1_000  # leads scored (untimed) per batch of the reason-only pass
-REASON_BUDGET = 255
-TOP_FUNCTIONS = 15
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
-
-#: The 30-rule benchmark model (13 fit rules, 17 engagement rules), a config file like any other.
+TARGET_PER_MINUTE = 5_000_000
+WITHIN = 2.0
+ACTIVITY_LEVELS = (10, 20, 50)
+FULL_LEADS = 40_000
+QUICK_LEADS = 4_000
+BATCH = 4_096
+SUBSET = 2_000
+REASON_BUDGET = 255
 MODEL_PATH = Path(__file__).resolve().with_name("engine_model.toml")
 
 
-@dataclass(frozen=True)
-class Timing:
-    name: str
-    seconds: float
-    leads: int
-
-    @property
-    def per_second(self) -> float:
-        return self.leads / self.seconds if self.seconds > 0 else float("inf")
-
-    @property
-    def micros_per_lead(self) -> float:
-        return self.seconds / self.leads * 1e6 if self.leads else 0.0
-
-
 def load_model() -> ScoringModel:
-    """The benchmark model, validated exactly like a config file (shapes and cross-references)."""
-    model = parse_config(MODEL_PATH.read_text(encoding="utf-8"), source=str(MODEL_PATH.relative_to(ROOT))).scoring
-    if len(model.rules) != 30:
-        raise SystemExit(f"benchmark model must have 30 rules, has {len(model.rules)}")
-    return model
+    return parse_config(MODEL_PATH.read_text(encoding="utf-8"), source=str(MODEL_PATH.relative_to(ROOT))).scoring
 
 
-def describe_model(model: ScoringModel) -> str:
-    fit = sum(isinstance(r, FitRule) for r in model.rules)
-    engagement = [r for r in model.rules if isinstance(r, EngagementRule)]
-    decays = sorted(
-        {r.decay.kind for r in engagement if r.decay is not None}
-        | {g.decay.kind for g in model.groups if g.decay is not None}
-    )
-    return (
-        f"{len(model.rules)} rules ({fit} fit, {len(engagement)} engagement), {len(model.groups)} groups, "
-        f"{len(model.stages)} stages, decay: {', '.join(decays)}"
-    )
+# --- the numpy reference -----------------------------------------------------------------------
 
 
-def generate(count: int, activities_per_lead: int, seed: int) -> list[SampleLead]:
-    return list(generate_leads(count, seed=seed, as_of=AS_OF, activities_per_lead=activities_per_lead))
+def _half_away(values: np.ndarray) -> np.ndarray:
+    magnitude = np.floor(np.abs(values) + 0.5 + 1e-9)
+    return np.where(values >= 0, magnitude, -magnitude)
 
 
-def time_score_and_reason(engine: ScoringEngine, data: Sequence[SampleLead]) -> Timing:
-    """The headline pass: what the agent does per lead before writing to a CRM."""
-    score = engine.score
-    as_of = AS_OF
-    start = time.perf_counter()
-    for sample in data:
-        score(sample.lead, sample.activities, as_of).reason(REASON_BUDGET)
-    elapsed = time.perf_counter() - start
-    return Timing("score + reason", elapsed, len(data))
+def _clip(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    out = values
+    if low is not None:
+        out = np.where(values < low, _half_away(np.array(low)), out)
+    if high is not None:
+        out = np.where(values > high, _half_away(np.array(high)), out)
+    return out
 
 
-def time_score_only(engine: ScoringEngine, data: Sequence[SampleLead]) -> Timing:
-    score = engine.score
-    as_of = AS_OF
-    start = time.perf_counter()
-    for sample in data:
-        score(sample.lead, sample.activities, as_of)
-    elapsed = time.perf_counter() - start
-    return Timing("score only", elapsed, len(data))
+def _mask(cond: Condition, column: Callable[[str], Factorized], n: int) -> np.ndarray:
+    """Where ``cond`` holds: each leaf test on the distinct values of its field, then and/or/not."""
+    mask = np.ones(n, bool)
+    if cond.field is not None:
+        leaf = compile_condition(cond.model_copy(update={"all": None, "any": None, "not_": None}))
+        col = column(cond.field)
+        answers = np.array([leaf({cond.field: v}) for v in col.values], dtype=bool)
+        mask &= answers[col.codes]
+    if cond.all is not None:
+        for child in cond.all:
+            mask &= _mask(child, column, n)
+    if cond.any is not None:
+        found = np.zeros(n, bool)
+        for child in cond.any:
+            found |= _mask(child, column, n)
+        mask &= found
+    if cond.not_ is not None:
+        mask &= ~_mask(cond.not_, column, n)
+    return mask
 
 
-def time_reason_only(engine: ScoringEngine, data: Sequence[SampleLead], sanity: Sanity) -> Timing:
-    """Reason formatting alone: each chunk is scored untimed, then its reasons are timed; the
-    chunk's results feed the sanity summary and are dropped (see the module docstring)."""
-    score = engine.score
-    as_of = AS_OF
-    elapsed = 0.0
-    for offset in range(0, len(data), CHUNK):
-        results = [score(s.lead, s.activities, as_of) for s in data[offset : offset + CHUNK]]
-        start = time.perf_counter()
-        reasons = [r.reason(REASON_BUDGET) for r in results]
-        elapsed += time.perf_counter() - start
-        sanity.add(results, reasons)
-    return Timing("reason only", elapsed, len(data))
+def _decayed(rule_decay: Any, points: np.ndarray, age: np.ndarray) -> np.ndarray:
+    if isinstance(rule_decay, LinearDecay):
+        return points * np.clip(1.0 - age / rule_decay.over_days, 0.0, None)
+    if isinstance(rule_decay, ExponentialDecay):
+        return points * 0.5 ** (age / rule_decay.half_life_days)
+    if isinstance(rule_decay, ExpireDecay):
+        return points * (age <= rule_decay.after_days)
+    if isinstance(rule_decay, StepDecay):
+        for step in sorted(rule_decay.normalised_steps(), key=lambda s: s.after_days):
+            on = age >= step.after_days
+            if step.factor is not None:
+                points = np.where(on, points * step.factor, points)
+            else:
+                shrunk = np.sign(points) * np.clip(np.abs(points) - (step.minus or 0.0), 0.0, None)
+                points = np.where(on, shrunk, points)
+        return points
+    return points
 
 
-def profile(engine: ScoringEngine, data: Sequence[SampleLead]) -> pstats.Stats:
-    score = engine.score
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for sample in data:
-        score(sample.lead, sample.activities, AS_OF).reason(REASON_BUDGET)
-    profiler.disable()
-    return pstats.Stats(profiler)
+def reference_scores(model: ScoringModel, leads: Sequence[Lead], acts: ActivityColumns) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and stage indexes (into ``model.stages``) of ``leads``: the model's arithmetic and
+    nothing else (no reasons, no warnings)."""
+    n = len(leads)
+    columns = LeadColumns([lead.fields for lead in leads])
+    groups = {g.name: i for i, g in enumerate(model.groups)}
+    group_sum = np.zeros((len(model.groups), n))
+    group_on = np.zeros((len(model.groups), n), bool)
+    total = np.zeros(n)
+    age = (AS_OF.timestamp() - acts.occurred) / 86400.0
+    type_code = {t: i for i, t in enumerate(acts.types)}
+    live = np.flatnonzero(age >= 0)
+    by_type = live[np.argsort(acts.type[live], kind="stable")]
+    cuts = np.searchsorted(acts.type[by_type], np.arange(len(acts.types) + 1))
+    of_type = {c: by_type[cuts[c]:cuts[c + 1]] for c in range(len(acts.types))}
+    empty = np.zeros(0, np.int64)
+    props = acts.properties
+    none = Factorized(np.zeros(len(acts), np.int64), [None])
+    for rule in model.rules:
+        if isinstance(rule, FitRule):
+            on = _mask(rule, columns, n)
+            points = np.where(on, _clip(_half_away(np.full(n, float(rule.points))), rule.min_points, rule.max_points), 0.0)
+        elif isinstance(rule, EngagementRule):
+            # The rule's activities (each type's are contiguous), back in lead and age order.
+            rows = np.sort(np.concatenate([of_type.get(type_code.get(t, -1), empty) for t in rule.activity_types]))
+            if rule.lookback_days is not None:
+                rows = rows[age[rows] <= rule.lookback_days]
+            if rule.where is not None:
+                rows = rows[_mask(rule.where, lambda k: Factorized(props.get(k, none).codes[rows], props.get(k, none).values),
+                                  len(rows))]
+            lead = acts.lead[rows]
+            rank = np.arange(len(rows)) - np.searchsorted(lead, lead)  # position among the lead's
+            if rule.max_occurrences is not None:
+                keep = rank < rule.max_occurrences
+                rows, lead, rank = rows[keep], lead[keep], rank[keep]
+            tiers = np.array(rule.tiers if rule.tiers is not None else [rule.points or 0.0])
+            decay = rule.decay if rule.decay is not None else (model.groups[groups[rule.group]].decay if rule.group else None)
+            worth = _decayed(decay, tiers[np.clip(rank, 0, len(tiers) - 1)], age[rows])
+            raw = np.bincount(lead, weights=worth, minlength=n)
+            on = np.bincount(lead, minlength=n) > 0
+            points = np.where(on, _clip(_half_away(raw), rule.min_points, rule.max_points), 0.0)
+        else:
+            raise SystemExit("the reference has no roll-up rules")
+        total += points
+        if rule.group:
+            group_sum[groups[rule.group]] += points
+            group_on[groups[rule.group]] |= on
+    for i, group in enumerate(model.groups):
+        capped = _clip(group_sum[i], group.min_points, group.max_points)
+        total += np.where(group_on[i], capped - group_sum[i], 0.0)
+    total = _clip(total, model.total.min_points, model.total.max_points)
+    stage = np.zeros(n, np.int64)
+    criteria = {name: _mask(c, columns, n) for name, c in model.qualification.items()}
+    for s, st in enumerate(model.stages):
+        ok = total >= (st.min_score if st.min_score is not None else -np.inf)
+        for req in st.requires:
+            ok &= criteria[req]
+        stage = np.where(ok, s, stage)
+    return total.astype(np.int64), stage
 
 
-def _where(func: tuple[str, int, str]) -> str:
-    filename, line, name = func
-    if filename == "~":
-        return name  # a builtin, e.g. "<method 'append' of 'list' objects>"
-    try:
-        filename = str(Path(filename).resolve().relative_to(ROOT))
-    except ValueError:
-        filename = Path(filename).name
-    return f"{name}  ({filename}:{line})"
-
-
-def print_profile(stats: pstats.Stats, leads: int) -> None:
-    raw = stats.stats  # type: ignore[attr-defined]  # {func: (cc, ncalls, tottime, cumtime, callers)}
-    total = stats.total_tt  # type: ignore[attr-defined]
-    print(f"\nprofile: {leads:,} leads, {total:.2f} s under cProfile (call overhead inflates call-heavy code)")
-    print(f"  top {TOP_FUNCTIONS} by tottime:")
-    print(f"  {'ncalls':>11} {'tottime':>8} {'share':>6} {'cumtime':>8} {'calls/lead':>10}  function")
-    ranked = sorted(raw.items(), key=lambda item: item[1][2], reverse=True)[:TOP_FUNCTIONS]
-    for func, (_cc, ncalls, tottime, cumtime, _callers) in ranked:
-        print(
-            f"  {ncalls:>11,} {tottime:>8.3f} {tottime / total:>6.1%} {cumtime:>8.3f} "
-            f"{ncalls / leads:>10.1f}  {_where(func)}"
-        )
-
-    # Cumulative time of the engine's phases (each includes its callees).
-    phases = (
-        ("ScoringEngine.score", "engine.py", "score"),
-        ("  _activities_by_type", "engine.py", "_activities_by_type"),
-        ("  _engagement_points", "engine.py", "_engagement_points"),
-        ("  _add (reason parts)", "engine.py", "_add"),
-        ("  StageLadder.decide", "stages.py", "decide"),
-        ("  GradeMatrix.grade", "stages.py", "grade"),
-        ("ScoreResult.reason", "records.py", "reason"),
-        ("  ReasonPart.render", "records.py", "render"),
-    )
-    print("  phases by cumtime:")
-    for title, file_suffix, name in phases:
-        cumtime = sum(v[3] for f, v in raw.items() if f[2] == name and f[0].endswith(file_suffix))
-        print(f"    {title:<24} {cumtime:>7.3f} s  {cumtime / total:>6.1%}")
+# --- timing -------------------------------------------------------------------------------------
 
 
 @dataclass
-class Sanity:
-    """Evidence that the model does real work: a spread of stages and grades, full reason lines."""
+class Level:
+    activities: int
+    leads: int
+    engine: float  # CPU seconds, score + reason
+    scores_only: float
+    reference: float
+    columns: float
+    per_record: float
+    per_record_leads: int
+    agree: bool
+    same_as_per_record: bool
 
-    stages: Counter[str] = field(default_factory=Counter)
-    grades: Counter[str | None] = field(default_factory=Counter)
-    scores: list[int] = field(default_factory=list)
-    parts: int = 0
-    gated: int = 0
-    warned: int = 0
-    reason_chars: int = 0
-    longest: str = ""
-
-    def add(self, results: Sequence[ScoreResult], reasons: Sequence[str]) -> None:
-        for result, reason in zip(results, reasons):
-            self.stages[result.stage] += 1
-            self.grades[result.grade] += 1
-            self.scores.append(result.score)
-            self.parts += len(result.reasons)
-            self.gated += any(p.kind == "gate" for p in result.reasons)
-            self.warned += bool(result.warnings)
-            self.reason_chars += len(reason)
-            if len(reason) > len(self.longest):
-                self.longest = reason
-
-    def print(self) -> None:
-        n = len(self.scores)
-        if not n:
-            return
-        scores = sorted(self.scores)
-        stages = sorted(self.stages.items(), key=lambda kv: -kv[1])
-        print("\nsanity:")
-        print(f"  stages   {', '.join(f'{k} {v / n:.1%}' for k, v in stages)}")
-        print(f"  grades   {', '.join(f'{k} {v / n:.1%}' for k, v in self.grades.most_common(6))} ...")
-        print(
-            f"  score    median {scores[n // 2]}, p90 {scores[int(n * 0.9)]}, max {scores[-1]}; "
-            f"{self.parts / n:.1f} reason parts/lead; {self.gated:,} held by the BANT gate; "
-            f"{self.warned:,} with warnings"
-        )
-        print(f"  reason   mean {self.reason_chars / n:.0f} chars; longest:")
-        print(f"           {self.longest}")
+    def per_minute(self, seconds: float, leads: int | None = None) -> float:
+        return (leads or self.leads) / seconds * 60 if seconds else float("inf")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--leads", type=int, default=None, help=f"leads to score (default {FULL_LEADS:,})")
-    parser.add_argument("--activities-per-lead", type=int, default=20, help="activities per lead (default 20)")
-    parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
-    parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_LEADS:,} leads")
-    parser.add_argument(
-        "--profile", action="store_true", help=f"also cProfile {PROFILE_LEADS:,} leads, top {TOP_FUNCTIONS} by tottime"
-    )
-    parser.add_argument(
-        "--no-gc-freeze", action="store_true", help="leave the generated data in reach of the cyclic GC"
-    )
-    args = parser.parse_args(argv)
-    if args.leads is None:
-        args.leads = QUICK_LEADS if args.quick else FULL_LEADS
-    if args.leads < 1 or args.activities_per_lead < 0:
-        parser.error("--leads must be positive and --activities-per-lead non-negative")
-    return args
+def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    start = time.process_time()
+    out = fn()
+    return time.process_time() - start, out
+
+
+def run_level(model: ScoringModel, engine: ScoringEngine, count: int, per_lead: int, seed: int) -> Level:
+    data = list(generate_leads(count, seed=seed, as_of=AS_OF, activities_per_lead=per_lead))
+    leads = [d.lead for d in data]
+    activities = {d.lead.id: d.activities for d in data}
+    chunks = [leads[i:i + BATCH] for i in range(0, count, BATCH)]
+    columns_s, cols = cpu(lambda: [engine.columns([lead.id for lead in chunk], activities) for chunk in chunks])
+    engine.score_batch(chunks[0][:500], engine.columns([x.id for x in chunks[0][:500]], activities), AS_OF).reasons()
+
+    def with_reasons() -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for chunk, c in zip(chunks, cols):
+            batch = engine.score_batch(chunk, c, AS_OF)
+            batch.reasons(REASON_BUDGET)
+            out.append((batch.score, batch.stage))
+        return out
+
+    engine_s, scored = cpu(with_reasons)
+    only_s, _ = cpu(lambda: [engine.score_batch(chunk, c, AS_OF).score for chunk, c in zip(chunks, cols)])
+    reference_s, expected = cpu(lambda: [reference_scores(model, chunk, c) for chunk, c in zip(chunks, cols)])
+    # The engine's stage index counts from the top of the ladder; the model lists stages bottom up.
+    top = len(model.stages) - 1
+    agree = all(np.array_equal(s, rs) and np.array_equal(top - st, rst) for (s, st), (rs, rst) in zip(scored, expected))
+    subset = data[:SUBSET]
+    per_record_s, singles = cpu(lambda: [(r, r.reason(REASON_BUDGET)) for r in
+                                         (engine.score(d.lead, d.activities, AS_OF) for d in subset)])
+    batch = engine.score_batch([d.lead for d in subset], activities, AS_OF)
+    same = batch.results() == [r for r, _ in singles] and batch.reasons(REASON_BUDGET) == [line for _, line in singles]
+    return Level(per_lead, count, engine_s, only_s, reference_s, columns_s, per_record_s, len(subset), agree, same)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--leads", type=int, default=None, help=f"leads per level (default {FULL_LEADS:,})")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_LEADS:,} leads per level")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    count = args.leads or (QUICK_LEADS if args.quick else FULL_LEADS)
     model = load_model()
     engine = ScoringEngine(model)
-
-    start = time.perf_counter()
-    data = generate(args.leads, args.activities_per_lead, args.seed)
-    generated_in = time.perf_counter() - start
-    activities = sum(len(s.activities) for s in data)
-    gc.collect()
-    if not args.no_gc_freeze:
-        gc.freeze()
-
-    print("leadscore engine benchmark")
-    print(f"  python         {sys.version.split()[0]} on {sys.platform}, pid {os.getpid()}, single process")
-    print(f"  model          {model.name} version {engine.version}: {describe_model(model)}")
-    print(f"  rules          {len(model.rules)}")
-    print(f"  leads          {len(data):,}")
-    print(f"  activities     {activities:,} ({args.activities_per_lead} per lead, seed {args.seed}; "
-          f"generated in {generated_in:.1f} s, not timed)")
-    print(f"  as_of          {AS_OF.isoformat()}; gc.freeze {'off' if args.no_gc_freeze else 'on'}")
-
-    # Warm up (regex caches, first-call paths) outside the timed passes.
-    time_score_and_reason(engine, data[:WARMUP_LEADS])
-
-    # Each pass starts from a collected heap, so no pass pays for another's garbage.
-    sanity = Sanity()
-    gc.collect()
-    headline = time_score_and_reason(engine, data)
-    gc.collect()
-    scoring = time_score_only(engine, data)
-    gc.collect()
-    formatting = time_reason_only(engine, data, sanity)
-    timings = (headline, scoring, formatting)
-
-    print(f"\n  {'pass':<16} {'seconds':>8} {'leads/s':>10} {'us/lead':>8}")
-    for t in timings:
-        print(f"  {t.name:<16} {t.seconds:>8.3f} {t.per_second:>10,.0f} {t.micros_per_lead:>8.1f}")
-
-    per_minute = headline.per_second * 60
-    print(f"\n  seconds        {headline.seconds:.3f} (score + reason, {len(data):,} leads)")
-    print(f"  leads/second   {headline.per_second:,.0f}")
-    print(f"  leads/minute   {per_minute:,.0f}")
-    print(f"  target         {per_minute / TARGET_PER_MINUTE:.1%} of {TARGET_PER_MINUTE:,} leads/minute "
-          f"(needs {60e6 / TARGET_PER_MINUTE:.0f} us/lead, took {headline.micros_per_lead:.1f})")
-    split = scoring.seconds + formatting.seconds
-    print(f"  breakdown      scoring {scoring.seconds:.3f} s ({scoring.seconds / split:.0%}), "
-          f"reason formatting {formatting.seconds:.3f} s ({formatting.seconds / split:.0%}); "
-          f"score+reason minus score-only = {headline.seconds - scoring.seconds:.3f} s")
-
-    sanity.print()
-
-    if args.profile:
-        subset = data[: min(PROFILE_LEADS, len(data))]
-        print_profile(profile(engine, subset), len(subset))
-    return 0
+    print("leadscore engine benchmark: columnar engine beside a plain numpy reference")
+    print(f"  python {sys.version.split()[0]}, numpy {np.__version__}, pid {os.getpid()}, one process, CPU time")
+    print(f"  model {model.name} ({len(model.rules)} rules), {count:,} leads per level in batches of {BATCH:,}, "
+          f"reason budget {REASON_BUDGET}")
+    print(f"\n  {'activities':>10} {'engine+reason':>14} {'scores only':>12} {'reference':>12} {'ratio':>6} "
+          f"{'columns':>10} {'per-record':>11}  check")
+    failed = False
+    for per_lead in ACTIVITY_LEVELS:
+        level = run_level(model, engine, count, per_lead, args.seed)
+        ratio = level.engine / level.reference
+        ok = level.agree and level.same_as_per_record
+        failed |= not ok
+        print(f"  {per_lead:>10} {level.per_minute(level.engine) / 1e6:>12.2f}M/min {level.per_minute(level.scores_only) / 1e6:>10.2f}M "
+              f"{level.per_minute(level.reference) / 1e6:>10.2f}M {ratio:>6.2f} {level.per_minute(level.columns) / 1e6:>8.2f}M "
+              f"{level.per_minute(level.per_record, level.per_record_leads) / 1e6:>9.2f}M  "
+              f"{'same scores and stages' if level.agree else 'SCORES DIFFER'}"
+              f"{'' if level.same_as_per_record else '; DIFFERS FROM PER-RECORD'}")
+        if per_lead == 20:
+            headline = level.per_minute(level.engine)
+    print(f"\n  target: >= {TARGET_PER_MINUTE / 1e6:.0f}M leads/min/core at 20 activities with reasons "
+          f"(measured {headline / 1e6:.2f}M), within {WITHIN:g}x of the reference at each level")
+    print("  leads/min/core = leads / CPU seconds x 60; 'columns' is building the columns from Activity objects")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

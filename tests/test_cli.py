@@ -151,17 +151,17 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     assert (tmp_path / "again.csv").read_text(encoding="utf-8") == (tmp_path / "demo" / "scored.csv").read_text(encoding="utf-8")
 
 
-#: Runs the CLI with numpy (the [predictive] extra's first module) made unimportable.
-WITHOUT_NUMPY = (
-    "import runpy, sys; sys.modules['numpy'] = None; sys.argv = ['leadscore', *sys.argv[1:]]; "
+#: Runs the CLI with scikit-learn (the [predictive] extra's first module) made unimportable.
+WITHOUT_SKLEARN = (
+    "import runpy, sys; sys.modules['sklearn'] = None; sys.argv = ['leadscore', *sys.argv[1:]]; "
     "runpy.run_module('leadscore.agent.cli', run_name='__main__')"
 )
 
 
 def test_commands_without_the_predictive_extra_run_or_name_it(tmp_path: Path, export: tuple[Path, Path]) -> None:
-    """`validate`, `score` and `--help` never import numpy; `train` names the extra to install, in one line."""
+    """`validate`, `score` and `--help` never import scikit-learn; `train` names the extra to install, in one line."""
     def bare(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", WITHOUT_NUMPY, *args], capture_output=True, text=True, timeout=120)
+        return subprocess.run([sys.executable, "-c", WITHOUT_SKLEARN, *args], capture_output=True, text=True, timeout=120)
 
     assert bare("--help").returncode == 0
     done = bare("validate", "--config", str(EXAMPLE_CONFIG))
@@ -174,6 +174,6 @@ def test_commands_without_the_predictive_extra_run_or_name_it(tmp_path: Path, ex
         missing = bare(*command, "--config", str(EXAMPLE_CONFIG), "--leads", str(leads), "--label-column", "custom.converted")
         assert missing.returncode == 2, missing.stderr
         assert missing.stderr.strip() == (
-            f"leadscore {command[0]} needs the predictive extra (numpy not installed): pip install 'leadscore[predictive]'"
+            f"leadscore {command[0]} needs the predictive extra (sklearn not installed): pip install 'leadscore[predictive]'"
         ), missing.stderr
     assert not (tmp_path / "m.json").exists()

@@ -131,12 +131,12 @@ def test_the_loop_step_says_why_it_stops_with_too_few_outcomes_and_the_demo_stil
     assert not (tmp_path / "demo" / "report.html").exists()
 
 
-#: ``leadscore`` as it runs without the [predictive] extra installed (numpy reported missing).
+#: ``leadscore`` as it runs without the [predictive] extra installed (scikit-learn reported missing).
 WITHOUT_PREDICTIVE = """
 import sys
 from leadscore.agent.core import extras
 installed = extras.missing
-extras.missing = lambda extra: ["numpy"] if extra == "predictive" else installed(extra)
+extras.missing = lambda extra: ["sklearn"] if extra == "predictive" else installed(extra)
 from leadscore.agent.cli import main
 sys.argv[0] = "leadscore"
 main()

@@ -1,10 +1,11 @@
 """The optional parts of leadscore, installed as pip extras, and the one way to load them.
 
-``pip install leadscore`` is the sync agent: the rules engine, both connectors and SQLite state.
-The rest is opt-in, so a service that only syncs never installs (or imports) numpy:
+``pip install leadscore`` is the sync agent: the rules engine (numpy: it scores batches over
+columns), both connectors and SQLite state. The rest is opt-in, so a service that only syncs never
+installs (or imports) scikit-learn or matplotlib:
 
-- ``[predictive]``: training, the predictive and hybrid scorers, the evaluation report (numpy,
-  scikit-learn, matplotlib, Jinja2);
+- ``[predictive]``: training, the predictive and hybrid scorers, the evaluation report
+  (scikit-learn, matplotlib, Jinja2);
 - ``[postgres]``: PostgreSQL state (``state_url = "postgresql://..."``, through psycopg);
 - ``[emulators]``: the local CRM emulators behind ``leadscore demo`` and ``leadscore emulator``;
 - ``[all]``: everything (what ``make install``, the demo and the tests use).
@@ -25,7 +26,7 @@ from leadscore.agent.core.errors import ConfigError
 
 #: Each extra, and the third-party modules whose presence shows it is installed.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "predictive": ("numpy", "sklearn", "matplotlib", "jinja2"),
+    "predictive": ("sklearn", "matplotlib", "jinja2"),
     "postgres": ("psycopg",),
     "emulators": ("trustme",),
 }

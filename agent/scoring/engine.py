@@ -12,35 +12,24 @@ Activities after ``as_of`` do not exist yet and are ignored.
 
 from __future__ import annotations
 
-import math
 from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from leadscore.agent.core.records import NUMERIC_FIELDS, Activity, Lead, ReasonPart, ScoreResult
-from leadscore.agent.scoring.conditions import Predicate, compile_condition, is_bad_number, text_value
-from leadscore.agent.scoring.decay import DecayFn, compile_decay
+from leadscore.agent.scoring.conditions import Predicate, compile_condition, is_bad_number
+from leadscore.agent.scoring.decay import DecayArrayFn, DecayFn, compile_decay, compile_decay_array
+from leadscore.agent.scoring.batch import BatchResults, score_batch
+from leadscore.agent.scoring.columns import ActivityColumns
+from leadscore.agent.scoring.points import clamp, preview, round_points
 from leadscore.agent.scoring.model import Condition, EngagementRule, FitRule, Group, RollupRule, ScoringModel
 from leadscore.agent.scoring.stages import GradeMatrix, StageLadder, staged_result
 from leadscore.agent.scoring.version import model_version
 
 _DAY = 86400.0
-_EPS = 1e-9
-
-
-def round_points(value: float) -> int:
-    """Round half away from zero (Python's ``round`` rounds half to even: 2.5 -> 2)."""
-    magnitude = math.floor(abs(value) + 0.5 + _EPS)
-    return int(magnitude) if value >= 0 else -int(magnitude)
-
-
-def _clamp(value: int, low: float | None, high: float | None) -> int:
-    if high is not None and value > high:
-        return round_points(high)
-    if low is not None and value < low:
-        return round_points(low)
-    return value
+_clamp = clamp
+_preview = preview
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +57,7 @@ class _CompiledFit:
     points: int
     group: int | None
     caps: _Caps | None
+    fields: tuple[str, ...] = ()  # the lead fields the test reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +72,8 @@ class _CompiledEngagement:
     decay: DecayFn | None
     group: int | None
     caps: _Caps | None
+    where_fields: tuple[str, ...] = ()  # the activity properties ``where`` reads
+    decay_array: DecayArrayFn | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +142,7 @@ class ScoringEngine:
                         points=round_points(rule.points),
                         group=group,
                         caps=caps,
+                        fields=tuple(sorted(rule.fields_used())),
                     )
                 )
             elif isinstance(rule, RollupRule):
@@ -176,6 +169,7 @@ class ScoringEngine:
         # Warn about a non-number only where the model reads the field as a number and never as text.
         self._numeric_checks = tuple(sorted((numeric & NUMERIC_FIELDS) | (numeric - textual)))
         self._ladder = StageLadder(model)
+        self._criteria_fields = {name: tuple(sorted(c.fields_used())) for name, c in model.qualification.items()}
         self._grades = GradeMatrix(model.grades) if model.grades is not None else None
 
     @property
@@ -207,6 +201,8 @@ class ScoringEngine:
             decay=None if decay is None or decay.kind == "none" else compile_decay(decay),
             group=group,
             caps=_Caps.of(rule.min_points, rule.max_points),
+            where_fields=tuple(sorted(rule.where.fields_used())) if rule.where is not None else (),
+            decay_array=None if decay is None or decay.kind == "none" else compile_decay_array(decay),
         )
 
     # --- scoring ---------------------------------------------------------------------------
@@ -311,6 +307,38 @@ class ScoringEngine:
             rolled = rollup.points(people)
             if rolled is not None:
                 yield rollup, *rolled
+
+    def score_batch(
+        self,
+        leads: Sequence[Lead],
+        activities: ActivityColumns | Mapping[str, Sequence[Activity]] = {},
+        as_of: datetime | None = None,
+        people: Sequence[Sequence[ScoreResult]] | None = None,
+    ) -> BatchResults:
+        """Score ``leads`` together over columns (see :mod:`~leadscore.agent.scoring.batch`):
+        the same results as :meth:`score` one by one. ``activities``: their columns (leads
+        indexed as in ``leads``), or a map of lead id to activities, turned into columns here.
+        ``people``: each lead's people's results, for roll-up rules."""
+        as_of = _as_utc(as_of) if as_of is not None else datetime.now(timezone.utc)
+        if not isinstance(activities, ActivityColumns):
+            activities = self.columns([lead.id for lead in leads], activities)
+        return score_batch(self, leads, activities, as_of, people)
+
+    def score_many(
+        self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None = None,
+    ) -> list[ScoreResult]:
+        """Each lead's result, in order: :meth:`score_batch`, built into :class:`ScoreResult`."""
+        return self.score_batch(leads, activities, as_of).results() if leads else []
+
+    def columns(self, lead_ids: Sequence[str], activities: Mapping[str, Iterable[Activity]]) -> ActivityColumns:
+        """The activities of ``lead_ids`` as the columns :meth:`score_batch` reads: only the
+        types and properties the model uses."""
+        return ActivityColumns.of(lead_ids, activities, types=self._types, properties=self.properties_used)
+
+    @property
+    def properties_used(self) -> frozenset[str]:
+        """Activity properties the model's ``where`` conditions read."""
+        return frozenset(name for rule in self._engagement for name in rule.where_fields)
 
     def score_all(
         self,
@@ -448,9 +476,3 @@ def _field_uses(model: ScoringModel) -> tuple[set[str], set[str]]:
 def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
-
-def _preview(value: Any, quote: bool = True, limit: int = 40) -> str:
-    text = text_value(value) or ""
-    if len(text) > limit:
-        text = text[: limit - 1] + "\u2026"
-    return repr(text) if quote else text

@@ -21,7 +21,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreResult
 from leadscore.agent.scoring.conditions import Predicate, compile_condition
@@ -134,6 +134,24 @@ class ModelSet:
             return self.default.score(lead, activities, as_of)  # type: ignore[no-any-return]
         return entry.engine.score(lead, activities, as_of)
 
+    def score_many(
+        self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None = None,
+    ) -> list[ScoreResult]:
+        """Each person's result, in order, each model scoring its own leads as one batch."""
+        taken: dict[int, list[int]] = {}
+        for i, lead in enumerate(leads):
+            entry = self._entry(lead, False)
+            taken.setdefault(-1 if entry is None else entry.index, []).append(i)
+        out: list[Any] = [None] * len(leads)
+        entries = {e.index: e for e in self.people}
+        for key, rows in taken.items():
+            scorer = self.default if key < 0 else entries[key].engine
+            for i, result in zip(rows, score_leads(scorer, [leads[i] for i in rows], activities, as_of)):
+                if isinstance(result, BaseException):
+                    raise result
+                out[i] = result
+        return out
+
     def score_account(
         self, account: Lead, activities: Iterable[Activity], as_of: datetime, people: Sequence[ScoreResult]
     ) -> ScoreResult | None:
@@ -143,6 +161,27 @@ class ModelSet:
         if entry is None:
             return None
         return entry.engine.score(account, activities, as_of, people=people)
+
+
+def score_leads(
+    scorer: Any, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None,
+) -> list[ScoreResult | Exception]:
+    """Each lead's result, in order, or the error scoring it raised. A scorer with ``score_many``
+    (the rules engine, a model set) scores the leads as one batch; if the batch fails, they are
+    scored one by one, so a record the engine cannot score costs only itself."""
+    many = getattr(scorer, "score_many", None)
+    if many is not None:
+        try:
+            return list(many(leads, activities, as_of))
+        except Exception:  # noqa: BLE001 - find the record at fault below
+            pass
+    out: list[ScoreResult | Exception] = []
+    for lead in leads:
+        try:
+            out.append(scorer.score(lead, activities.get(lead.id, ()), as_of))
+        except Exception as exc:  # noqa: BLE001 - reported per record by the caller
+            out.append(exc)
+    return out
 
 
 def model_name(version: str) -> str | None:
