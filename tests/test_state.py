@@ -133,6 +133,12 @@ def table_count(store: StateStore, table: str) -> int:
         return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
+def mirrored_activities(store: StateStore) -> int:
+    """Activities the mirror holds (kept whole on their leads' rows)."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT coalesce(sum(activity_count), 0) FROM mirror_leads")).scalar_one())
+
+
 # --- migrations --------------------------------------------------------------------------------
 
 
@@ -154,6 +160,27 @@ def test_migrations_build_the_schema_once(url: str) -> None:
         assert set(sa.inspect(again.engine).get_table_names()) == {VERSION_TABLE}
     with StateStore.open(url) as rebuilt:
         assert rebuilt.cursor(HS, "contact") is None
+
+
+def test_activities_move_between_rows_and_blobs_both_ways(url: str) -> None:
+    """Revision 0007 keeps a lead's activities whole on its row; going down to 0006 puts them
+    back in rows and coming up again folds them back, activity for activity."""
+    acts = (activity("1", minutes=5, url="/pricing", n=3, note="caf\u00e9"), activity("1", "call", minutes=9),
+            activity("2", "email_open", minutes=1))
+    with StateStore.open(url) as store:
+        store.record_batch(HS, batch(lead("1"), lead("2"), lead("3"), activities=acts))
+        before = {m.lead.id: m.activities for m in store.mirror_leads(HS)}
+        with store.engine.begin() as conn:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0006")
+        assert table_count(store, "mirror_activities") == 3
+    with StateStore.open(url) as store:  # opening migrates it up again
+        assert {m.lead.id: m.activities for m in store.mirror_leads(HS)} == before
+        assert mirrored_activities(store) == 3
+        assert before["1"][0].properties == {"url": "/pricing", "n": 3, "note": "caf\u00e9"}
+        # Pulled again unchanged, no row is written.
+        assert store.record_batch(HS, batch(lead("1"), lead("2"), lead("3"), activities=acts)).activities == 0
 
 
 def test_a_schema_from_a_newer_leadscore_is_refused(url: str) -> None:
@@ -452,12 +479,14 @@ def test_the_mirror_upserts_idempotently_and_never_goes_back(store: StateStore) 
     store.record_batch(HS, batch(lead("1", updated=later, title="CEO"), activities=(visit,)))
     [mirrored] = store.mirror_leads(HS)
     assert (mirrored.lead.fields["title"], mirrored.activities) == ("CEO", (visit,))
-    # A backfill page holding the older record leaves the newer one alone; activities of a lead
-    # not in the batch are added.
-    outcome = store.record_batch(HS, batch(lead("1", title="CTO"), activities=(activity("2", "call"),)))
+    # A backfill page holding the older record leaves the newer one alone; activities of a
+    # mirrored lead not in the batch are added to it (those of a lead never mirrored come with it).
+    store.record_batch(HS, batch(lead("2", updated=later)))
+    outcome = store.record_batch(HS, batch(lead("1", title="CTO"), activities=(activity("2", "call"), activity("3", "call"))))
     assert (outcome.stale, outcome.mirrored) == (1, 0)
     assert store.mirror_lead(HS, RecordKey("contact", "1")).lead.fields["title"] == "CEO"  # type: ignore[union-attr]
-    assert table_count(store, "mirror_activities") == 2
+    assert mirrored_activities(store) == 2
+    assert [a.type for a in store.mirror_lead(HS, RecordKey("contact", "2")).activities] == ["call"]  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="a contact batch holds lead records"):
         store.record_batch(HS, batch(lead("x", object_type="lead")))
 
@@ -470,7 +499,7 @@ def test_deletions_leave_the_mirror_and_the_failures(store: StateStore) -> None:
     outcome = store.record_batch(HS, batch(deleted=("1", "unknown"), cursor="c2"))
     assert outcome.deleted == 1
     assert [m.lead.id for m in store.mirror_leads(HS)] == ["2"]
-    assert table_count(store, "mirror_activities") == 1
+    assert mirrored_activities(store) == 1
     assert store.pending_failures(HS) == []
     assert len(store.history(HS, RecordKey("contact", "1"))) == 1  # what was written stays on record
 

@@ -303,9 +303,14 @@ class ScoreResult:
     model_version: str
     as_of: datetime
     warnings: tuple[str, ...] = ()
+    #: A reason line already rendered, with its budget: the batch engine renders a whole batch's
+    #: lines at once (not part of the result's value).
+    rendered: tuple[int, str] | None = field(default=None, compare=False, repr=False)
 
     def reason(self, budget: int = 255) -> str:
         """The human-readable reason, within ``budget`` characters (255 fits Salesforce text)."""
+        if self.rendered is not None and self.rendered[0] == budget:
+            return self.rendered[1]
         return format_reason(self.reasons, budget)
 
 

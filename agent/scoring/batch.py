@@ -196,8 +196,49 @@ class BatchResults:
             self.as_of, tuple(self.warnings.get(lead, ())),
         )
 
-    def results(self) -> list[ScoreResult]:
-        return [self.result(i) for i in range(len(self.leads))]
+    def results(self, reason_budget: int | None = None) -> list[ScoreResult]:
+        """Every lead's :class:`ScoreResult`, in order; with ``reason_budget``, each carries its
+        reason line at that budget, rendered for the whole batch at once."""
+        n = len(self.leads)
+        lead_e, slot_e = np.nonzero(self.fired.T)
+        starts = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(lead_e, minlength=n), out=starts[1:])
+        points = self.points[slot_e, lead_e].tolist()
+        counts = self.counts[slot_e, lead_e].tolist()
+        days = self.newest[slot_e, lead_e].tolist()
+        static = [(slot.label if slot.value_field is None else None, "engagement" if slot.kind == _ROLLUP else slot.kind,
+                   slot.rule, slot.component) for slot in self.slots]
+        details: dict[tuple[int, int], str] = {}
+        parts: list[ReasonPart] = []
+        for j, (s, lead) in enumerate(zip(slot_e.tolist(), lead_e.tolist())):
+            label, kind, rule, component = static[s]
+            detail = None
+            if kind == _ENGAGEMENT:
+                if self.slots[s].kind == _ROLLUP:
+                    detail = self.details[(s, lead)]
+                else:
+                    key = (counts[j], int(days[j]))
+                    detail = details.get(key)
+                    if detail is None:
+                        ago = _ago(days[j])
+                        detail = details[key] = ago if counts[j] == 1 else f"x{counts[j]}, last {ago}"
+            parts.append(ReasonPart(points[j], label if label is not None else self._label(self.slots[s], lead),
+                                    kind, rule, detail, component))  # type: ignore[arg-type]
+        lines = self.reasons(reason_budget) if reason_budget is not None else None
+        names, version, as_of = self.stage_names, self.engine.version, self.as_of
+        ids = [lead.id for lead in self.leads]
+        score, fit, engagement, stage = (a.tolist() for a in (self.score, self.fit_score, self.engagement_score, self.stage))
+        bounds = starts.tolist()
+        out = []
+        for i in range(n):
+            mine = parts[bounds[i]:bounds[i + 1]]
+            gate = self.gates.get(i)
+            if gate is not None:
+                mine.insert(0, ReasonPart(0, gate, "gate"))
+            out.append(ScoreResult(ids[i], score[i], fit[i], engagement[i], names[stage[i]], self.grade[i], tuple(mine),
+                                   version, as_of, tuple(self.warnings.get(i, ())),
+                                   (reason_budget, lines[i]) if lines is not None else None))  # type: ignore[arg-type]
+        return out
 
     # --- reason lines ------------------------------------------------------------------------
 

@@ -326,13 +326,19 @@ class ScoringEngine:
 
     def score_many(
         self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None = None,
+        *, reason_budget: int | None = None,
     ) -> list[ScoreResult]:
-        """Each lead's result, in order: :meth:`score_batch`, built into :class:`ScoreResult`."""
-        return self.score_batch(leads, activities, as_of).results() if leads else []
+        """Each lead's result, in order: :meth:`score_batch`, built into :class:`ScoreResult`
+        (each carrying its reason line at ``reason_budget``, when given)."""
+        return self.score_batch(leads, activities, as_of).results(reason_budget) if leads else []
 
     def columns(self, lead_ids: Sequence[str], activities: Mapping[str, Iterable[Activity]]) -> ActivityColumns:
         """The activities of ``lead_ids`` as the columns :meth:`score_batch` reads: only the
-        types and properties the model uses."""
+        types and properties the model uses. A map that builds columns itself (its
+        ``activity_columns``, as the state store's mirror pages do) is asked to."""
+        build = getattr(activities, "activity_columns", None)
+        if build is not None:
+            return build(lead_ids, types=self._types, properties=self.properties_used)  # type: ignore[no-any-return]
         return ActivityColumns.of(lead_ids, activities, types=self._types, properties=self.properties_used)
 
     @property

@@ -136,6 +136,7 @@ class ModelSet:
 
     def score_many(
         self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None = None,
+        *, reason_budget: int | None = None,
     ) -> list[ScoreResult]:
         """Each person's result, in order, each model scoring its own leads as one batch."""
         taken: dict[int, list[int]] = {}
@@ -146,7 +147,8 @@ class ModelSet:
         entries = {e.index: e for e in self.people}
         for key, rows in taken.items():
             scorer = self.default if key < 0 else entries[key].engine
-            for i, result in zip(rows, score_leads(scorer, [leads[i] for i in rows], activities, as_of)):
+            for i, result in zip(rows, score_leads(scorer, [leads[i] for i in rows], activities, as_of,
+                                                   reason_budget=reason_budget)):
                 if isinstance(result, BaseException):
                     raise result
                 out[i] = result
@@ -165,14 +167,16 @@ class ModelSet:
 
 def score_leads(
     scorer: Any, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None,
+    *, reason_budget: int | None = None,
 ) -> list[ScoreResult | Exception]:
     """Each lead's result, in order, or the error scoring it raised. A scorer with ``score_many``
-    (the rules engine, a model set) scores the leads as one batch; if the batch fails, they are
-    scored one by one, so a record the engine cannot score costs only itself."""
+    (the rules engine, a model set) scores the leads as one batch, rendering their reason lines
+    at ``reason_budget`` as it goes; if the batch fails, they are scored one by one, so a record
+    the engine cannot score costs only itself."""
     many = getattr(scorer, "score_many", None)
     if many is not None:
         try:
-            return list(many(leads, activities, as_of))
+            return list(many(leads, activities, as_of, reason_budget=reason_budget))
         except Exception:  # noqa: BLE001 - find the record at fault below
             pass
     out: list[ScoreResult | Exception] = []

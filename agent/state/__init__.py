@@ -38,7 +38,7 @@ from leadscore.agent.state.errors import LeaseHeld, StateError
 from leadscore.agent.state.failures import Failure
 from leadscore.agent.state.history import FieldVersion, MirroredHistory
 from leadscore.agent.state.leases import DEFAULT_LEASE, Lease, new_owner_id
-from leadscore.agent.state.mirror import MirroredLead
+from leadscore.agent.state.mirror import MirroredActivities, MirroredLead
 from leadscore.agent.state.models import ModelEvent, ShadowScore, latest_before
 from leadscore.agent.state.outcomes import OutcomeCounts, StoredOutcome
 from leadscore.agent.state.runs import Run, RunKind, RunStatus
@@ -62,6 +62,7 @@ __all__ = [
     "Lease",
     "LeaseHeld",
     "MirroredHistory",
+    "MirroredActivities",
     "MirroredLead",
     "ModelEvent",
     "OutcomeCounts",

@@ -13,6 +13,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Mapping
 
+import orjson
+
 
 class UnstorableValue(TypeError):
     """A value the store cannot keep as JSON (a connector handed over an object, not data)."""
@@ -41,3 +43,28 @@ def canonical_json(value: Any) -> str:
     """One text per value: key order, tuples versus lists and datetimes versus their ISO text make
     no difference. The diff compares these, and activity keys hash them."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=json_default, ensure_ascii=False)
+
+
+_STORED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def stored_json(value: Any) -> str:
+    """The text the store writes in its JSON columns: :func:`canonical_json`'s value (keys
+    sorted, the same :func:`json_default`), written by orjson, several times faster. Read back,
+    both give the same value; only the text of some floats differs (``1e16``, not ``1e+16``), and
+    a NaN is ``null`` rather than a token no JSON reader takes."""
+    try:
+        return orjson.dumps(value, default=json_default, option=_STORED).decode()
+    except orjson.JSONEncodeError as exc:
+        if isinstance(exc.__cause__, UnstorableValue):
+            raise exc.__cause__ from None
+        raise UnstorableValue(str(exc)) from exc
+
+
+def stored_value(text: str | bytes) -> Any:
+    """A JSON column's value: orjson, or the standard library for a text orjson refuses (a
+    ``NaN`` token an older leadscore wrote)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

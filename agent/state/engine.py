@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
 
 from leadscore.agent.state.errors import StateError
-from leadscore.agent.state.canonical import UnstorableValue, canonical_json
+from leadscore.agent.state.canonical import UnstorableValue, stored_json, stored_value
 
 DEFAULT_PATH = "leadscore-state.db"
 
@@ -67,7 +67,7 @@ def normalise_url(url: str | None, path: str | Path = DEFAULT_PATH) -> URL:
 def create_state_engine(url: URL) -> Engine:
     """An engine set up for the store: JSON in canonical form, SQLite in WAL mode with
     ``BEGIN IMMEDIATE`` for writers, PostgreSQL with a connect timeout and liveness checks."""
-    options: dict[str, Any] = {"json_serializer": canonical_json}
+    options: dict[str, Any] = {"json_serializer": stored_json, "json_deserializer": stored_value}
     if url.get_backend_name() == "sqlite":
         if url.database:
             private_file(Path(url.database))

@@ -20,7 +20,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterator, Sequence, TypeVar, cast
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -30,18 +30,48 @@ from leadscore.agent.state.base import StoreBase
 from leadscore.agent.state.canonical import canonical_json
 from leadscore.agent.state.desired import RecordKey
 from leadscore.agent.state.history import MirroredHistory, changed_fields, delete_versions, read_versions, record_versions
-from leadscore.agent.state.schema import mirror_activities, mirror_leads
-from leadscore.agent.state.sql import by_object_type, chunks, rows_of_leads, upsert
+from leadscore.agent.state.schema import mirror_leads
+from leadscore.agent.state import activities as blobs
+from leadscore.agent.scoring.columns import ActivityColumns
+from leadscore.agent.state.sql import by_object_type, chunks, upsert
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class MirroredLead:
-    """A mirrored lead with its activities, oldest first: what a rescore feeds the engine."""
+    """A mirrored lead with its activities, oldest first: what a rescore feeds the engine.
+
+    The activities stay the stored blob until asked for: a rescore hands a page's blobs to the
+    engine as columns (:class:`MirroredActivities`), and never builds them as objects."""
 
     lead: Lead
-    activities: tuple[Activity, ...]
+    blob: bytes | None = None
+
+    @property
+    def activities(self) -> tuple[Activity, ...]:
+        return blobs.activities_of(self.lead.id, self.blob)
+
+
+class MirroredActivities(Mapping[str, Sequence[Activity]]):
+    """A page's activities by lead id, as the engine takes them: decoded one lead at a time when
+    read as a map, or all at once straight into columns (:meth:`activity_columns`)."""
+
+    def __init__(self, page: Sequence[MirroredLead]) -> None:
+        self._blobs = {m.lead.id: m.blob for m in page}
+
+    def __getitem__(self, lead_id: str) -> Sequence[Activity]:
+        return blobs.activities_of(lead_id, self._blobs[lead_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._blobs)
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def activity_columns(self, lead_ids: Sequence[str], *, types: Iterable[str] | None = None,
+                         properties: Iterable[str] = ()) -> ActivityColumns:
+        return blobs.columns([self._blobs.get(i) for i in lead_ids], types=types, properties=properties)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +199,8 @@ class Mirror(StoreBase):
         Pages like :meth:`mirror_leads` (keyset paging, one short read transaction a page).
         """
         def load(conn: Connection, rows: list[Any], keys: list[tuple[str, str]]) -> list[MirroredHistory]:
-            activities = _activities(conn, connector, keys)
             versions = read_versions(conn, connector, keys)
-            return [MirroredHistory(_lead(row), tuple(versions.get(key, ())), tuple(activities.get(key, ())))
+            return [MirroredHistory(_lead(row), tuple(versions.get(key, ())), blobs.activities_of(row.lead_id, row.activities))
                     for row, key in zip(rows, keys)]
 
         return self._mirror_pages(connector, object_type, page_size, "read the field history", load)
@@ -310,39 +339,58 @@ def _replace_activities(
     fresh_ids: list[str],
     stale_ids: set[str],
 ) -> int:
-    t = mirror_activities
-    for part in chunks(fresh_ids):
-        conn.execute(
-            sa.delete(t).where(t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part))
-        )
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    """Give each fresh lead exactly its activities in the batch, and add the others to the
+    mirrored leads they belong to; write only the leads whose set changed. How many activities
+    were new to the mirror."""
+    t = mirror_leads
+    fresh = set(fresh_ids)
+    by_lead: dict[str, list[Activity]] = defaultdict(list)
     for activity in activities:
-        if activity.lead_id in stale_ids:
-            continue
-        key = activity_key(activity)
-        rows[(activity.lead_id, key)] = {
-            "connector": connector,
-            "object_type": object_type,
-            "lead_id": activity.lead_id,
-            "activity_key": key,
-            "type": activity.type,
-            "occurred_at": activity.occurred_at,
-            "properties": dict(activity.properties),
-        }
-    if rows:
-        stmt = upsert(conn, t).on_conflict_do_nothing(
-            index_elements=[t.c.connector, t.c.object_type, t.c.lead_id, t.c.activity_key]
+        if activity.lead_id not in stale_ids:
+            by_lead[activity.lead_id].append(activity)
+    ids = sorted(fresh | set(by_lead))
+    held: dict[str, tuple[bytes | None, int]] = {}
+    for part in chunks(ids):
+        for row in conn.execute(sa.select(t.c.lead_id, t.c.activities, t.c.activity_count).where(
+                t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part))):
+            held[row.lead_id] = (row.activities, row.activity_count)
+    changed: list[dict[str, Any]] = []
+    added = 0
+    for lead_id in ids:
+        if lead_id not in held:
+            continue  # not mirrored: its activities come with it when it is pulled
+        before, count_before = held[lead_id]
+        if lead_id in fresh:
+            blob, count = blobs.encode(by_lead.get(lead_id, ()))
+        else:
+            blob, count = blobs.merge(before, by_lead[lead_id])
+        if blob != (before or blobs.EMPTY):
+            changed.append({"k_lead": lead_id, "activities": blob, "activity_count": count})
+            if before is None:
+                added += count
+            elif lead_id in fresh:
+                added += len(_new_items(before, blob))
+            else:
+                added += count - count_before
+    if changed:
+        conn.execute(
+            sa.update(t).where(t.c.connector == connector, t.c.object_type == object_type,
+                               t.c.lead_id == sa.bindparam("k_lead")),
+            changed,
         )
-        conn.execute(stmt, [rows[k] for k in sorted(rows)])
-    return len(rows)
+    return added
+
+
+def _new_items(before: bytes | None, after: bytes) -> list[Any]:
+    """The activities in ``after`` that ``before`` did not hold."""
+    held = {blobs.item_key(entry) for entry in blobs.decode(before)}
+    return [entry for entry in blobs.decode(after) if blobs.item_key(entry) not in held]
 
 
 def _delete(conn: Connection, connector: str, object_type: str, ids: list[str]) -> int:
     deleted = 0
     delete_versions(conn, connector, object_type, ids)
     for part in chunks(ids):
-        a = mirror_activities
-        conn.execute(sa.delete(a).where(a.c.connector == connector, a.c.object_type == object_type, a.c.lead_id.in_(part)))
         t = mirror_leads
         result = conn.execute(
             sa.delete(t).where(t.c.connector == connector, t.c.object_type == object_type, t.c.lead_id.in_(part))
@@ -351,20 +399,9 @@ def _delete(conn: Connection, connector: str, object_type: str, ids: list[str]) 
     return deleted
 
 
-def _activities(conn: Connection, connector: str, leads: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Activity]]:
-    a = mirror_activities
-    found: dict[tuple[str, str], list[Activity]] = defaultdict(list)
-    for object_type, row in rows_of_leads(conn, a, connector, leads, (a.c.type, a.c.occurred_at, a.c.properties),
-                                          (a.c.occurred_at, a.c.activity_key)):
-        found[(object_type, row.lead_id)].append(Activity(row.lead_id, row.type, row.occurred_at, row.properties))
-    return found
-
-
 def _mirrored(conn: Connection, connector: str, rows: Sequence[sa.Row[Any]]) -> list[MirroredLead]:
-    """Mirror rows as leads with their activities, oldest first, read in the same transaction."""
-    keys = [(row.object_type, row.lead_id) for row in rows]
-    activities = _activities(conn, connector, keys)
-    return [MirroredLead(_lead(row), tuple(activities.get(key, ()))) for row, key in zip(rows, keys)]
+    """Mirror rows as leads with their activities, oldest first."""
+    return [MirroredLead(_lead(row), row.activities) for row in rows]
 
 
 def _lead(row: sa.Row[Any]) -> Lead:

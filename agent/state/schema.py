@@ -101,20 +101,10 @@ mirror_leads = sa.Table(
     sa.Column("retired_at", UTCDateTime, nullable=True),
     #: A person's account (``Lead.account_id``): how an account finds its people to roll up.
     sa.Column("account_id", sa.String(ID), nullable=True),
+    #: The record's activities, whole: one compressed JSON array (:mod:`leadscore.agent.state.activities`).
+    sa.Column("activities", sa.LargeBinary, nullable=True),
+    sa.Column("activity_count", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_mirror_leads_account", "connector", "account_id"),
-)
-
-mirror_activities = sa.Table(
-    "mirror_activities",
-    metadata,
-    sa.Column("connector", sa.String(NAME), primary_key=True),
-    sa.Column("object_type", sa.String(NAME), primary_key=True),
-    sa.Column("lead_id", sa.String(ID), primary_key=True),
-    # A hash of type, instant and properties: the same event pulled twice is stored once.
-    sa.Column("activity_key", sa.String(NAME), primary_key=True),
-    sa.Column("type", sa.String(NAME), nullable=False),
-    sa.Column("occurred_at", UTCDateTime, nullable=False),
-    sa.Column("properties", json_type(), nullable=False),
 )
 
 #: What each mirrored record looked like over time: one row per field per change (not per pull),
@@ -130,6 +120,9 @@ mirror_field_versions = sa.Table(
     sa.Column("field", sa.String(ID), primary_key=True),
     sa.Column("observed_at", UTCDateTime, primary_key=True),
     sa.Column("value", json_type(), nullable=True),
+    # A row per field per change: on SQLite, the rows live in their primary key's b-tree rather
+    # than beside a copy of it (half the bytes).
+    sqlite_with_rowid=False,
 )
 
 last_written = sa.Table(

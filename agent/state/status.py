@@ -16,7 +16,7 @@ from leadscore.agent.state.cursors import Backfill, CursorState, cursor_states, 
 from leadscore.agent.state.failures import failure_counts
 from leadscore.agent.state.leases import Lease, held_leases
 from leadscore.agent.state.runs import Run, last_runs
-from leadscore.agent.state.schema import last_written, mirror_activities, mirror_leads
+from leadscore.agent.state.schema import last_written, mirror_leads
 from leadscore.agent.state.sql import count_by
 from leadscore.agent.state.usage import calls_on
 
@@ -38,7 +38,7 @@ class ConnectorStatus:
 
 
 def read_status(conn: Connection, connector: str, now: datetime) -> ConnectorStatus:
-    m, a, w = mirror_leads, mirror_activities, last_written
+    m, w = mirror_leads, last_written
     return ConnectorStatus(
         connector=connector,
         cursors=cursor_states(conn, connector),
@@ -46,7 +46,9 @@ def read_status(conn: Connection, connector: str, now: datetime) -> ConnectorSta
         last_runs=last_runs(conn, connector),
         failures=failure_counts(conn, connector),
         mirrored_leads=count_by(conn, m, m.c.object_type, sa.and_(m.c.connector == connector, m.c.retired_at.is_(None))),
-        mirrored_activities=count_by(conn, a, a.c.object_type, a.c.connector == connector),
+        mirrored_activities={str(kind): int(total or 0) for kind, total in conn.execute(
+            sa.select(m.c.object_type, sa.func.sum(m.c.activity_count)).where(m.c.connector == connector)
+            .group_by(m.c.object_type))},
         written=count_by(conn, w, w.c.object_type, w.c.connector == connector),
         leases=held_leases(conn, connector, now),
         api_calls_today=calls_on(conn, connector, now.date()),

@@ -47,7 +47,6 @@ from leadscore.agent.state.schema import (
     connector_meta,
     cursors,
     last_written,
-    mirror_activities,
     mirror_field_versions,
     mirror_leads,
     outcomes,
@@ -111,7 +110,7 @@ class StateStore(Batches, Mirror, WrittenValues, Failures, RunLog, ApiUsage, Lea
         kept = set(keep_meta)
         forgotten: dict[str, int] = {}
         with self._transaction(f"forget the {connector} CRM") as conn:
-            for table in (cursors, backfills, mirror_activities, mirror_field_versions, mirror_leads, last_written, write_failures,
+            for table in (cursors, backfills, mirror_field_versions, mirror_leads, last_written, write_failures,
                           outcomes):
                 forgotten[table.name] = conn.execute(sa.delete(table).where(table.c.connector == connector)).rowcount
             forgotten[connector_meta.name] = conn.execute(

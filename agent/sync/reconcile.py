@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from leadscore.agent.core.contract import SupportsReadBack
 from leadscore.agent.core.errors import ConfigError
-from leadscore.agent.state import Desired, MirroredLead, RecordKey
+from leadscore.agent.state import Desired, MirroredActivities, MirroredLead, RecordKey
 from leadscore.agent.sync.diff import drifted
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def reconcile(pipeline: SyncPipeline, counts: RunCounts, *, dry_run: bool = Fals
     waiting: list[Desired] = []
 
     def compare(page: Sequence[MirroredLead]) -> list[Desired]:
-        wanted = pipeline.score([m.lead for m in page], {m.lead.id: m.activities for m in page}, as_of, counts)
+        wanted = pipeline.score([m.lead for m in page], MirroredActivities(page), as_of, counts)
         found: list[Desired] = []
         for desired in wanted:
             if desired.fields:
