@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any, Iterator, Mapping, Sequence
 
 from leadscore.agent.core.records import ACCOUNT_PREFIX, Lead, ScoreResult
-from leadscore.agent.state import MirroredLead, RecordKey, StateStore
+from leadscore.agent.scoring.modelset import score_leads
+from leadscore.agent.state import MirroredActivities, MirroredLead, RecordKey, StateStore
 
 
 def scorer_fields(scorer: Any) -> frozenset[str]:
@@ -100,11 +101,13 @@ class AccountScoring:
             return
         members = self.store.mirror_members(self.connector, [a.id for a in accounts])
         for account in accounts:
-            people = members.get(account.id, [])
+            people = [m for m in members.get(account.id, []) if not m.lead.unreadable]
             try:
                 joined = self.with_account_fields([m.lead for m in people], {account.id: account})
-                results = [self.scorer.score(lead, m.activities, as_of) for lead, m in zip(joined, people)
-                           if not lead.unreadable]
+                results = score_leads(self.scorer, joined, MirroredActivities(people), as_of)
+                failed = next((r for r in results if isinstance(r, Exception)), None)
+                if failed is not None:
+                    raise failed
                 pooled = [a for m in people for a in m.activities]
                 yield account, score_account(account, pooled, as_of, results)
             except Exception as exc:  # noqa: BLE001 - the caller logs and counts it
@@ -116,11 +119,10 @@ class AccountScoring:
         what ``preview`` compares."""
         out: dict[RecordKey, ScoreResult] = {}
         people = [m for m in page if not self.is_account(m.lead) and not m.lead.unreadable]
-        for lead, mirrored in zip(self.with_account_fields([m.lead for m in people]), people):
-            try:
-                out[RecordKey(lead.object_type, lead.id)] = self.scorer.score(lead, mirrored.activities, as_of)
-            except Exception:  # noqa: BLE001 - a preview shows what scores; the sync logs the rest
-                continue
+        joined = self.with_account_fields([m.lead for m in people])
+        for lead, result in zip(joined, score_leads(self.scorer, joined, MirroredActivities(people), as_of)):
+            if not isinstance(result, Exception):  # a preview shows what scores; the sync logs the rest
+                out[RecordKey(lead.object_type, lead.id)] = result
         accounts = [m.lead for m in page if self.is_account(m.lead) and not m.lead.unreadable]
         for account, result in self.score_accounts(accounts, as_of):
             if isinstance(result, ScoreResult):
