@@ -21,6 +21,8 @@ from leadscore.agent.state import Baseline, Desired, RecordKey, canonical_json
 from leadscore.agent.state.desired import split_fields
 
 _AGE = re.compile(r"(?:today|\d+d ago)\)")
+#: Types whose values are equal exactly when their canonical JSON texts are.
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def reason_substance(reason: Any) -> Any:
@@ -57,6 +59,8 @@ class DiffPolicy:
         normalise = self.normalise.get(name)
         if normalise is not None:
             value, previous = normalise(value), normalise(previous)
+        if value.__class__ is previous.__class__ and value.__class__ in _PLAIN:
+            return bool(value != previous)  # one type: equal values, equal texts (the common case)
         return canonical_json(value) != canonical_json(previous)
 
     def crm_holds(self, name: str, computed: Any, held: Any) -> bool:

@@ -2,8 +2,8 @@
 (``mirror_leads.activities``, with ``activity_count``) instead of a row per activity.
 
 The rows move into blobs here, lead by lead, in the format :mod:`leadscore.agent.state.activities`
-writes (zlib of an orjson object of three columns, ``type``, ``at`` in microseconds since the
-epoch and ``properties``, oldest first, keys sorted); the format is spelled out below rather than imported, so this revision
+writes (zlib of an orjson object of columns, ``type``, ``at`` in microseconds since the epoch and
+one per property name under ``properties``, oldest first, keys sorted); the format is spelled out below rather than imported, so this revision
 writes the same bytes forever. Downgrading moves them back into rows.
 
 On SQLite, the field history (a row per field per change) becomes a ``WITHOUT ROWID`` table: its
@@ -65,7 +65,10 @@ def upgrade() -> None:
         if current is None:
             return
         ordered = [items[text] for text in sorted(items, key=lambda text: (items[text][1], text))]
-        body = {"type": [e[0] for e in ordered], "at": [e[1] for e in ordered], "properties": [e[2] for e in ordered]}
+        names = sorted({str(k) for e in ordered for k in e[2]})
+        props = [{str(k): v for k, v in e[2].items()} for e in ordered]
+        body = {"type": [e[0] for e in ordered], "at": [e[1] for e in ordered],
+                "properties": {name: [p.get(name) for p in props] for name in names}}
         blob = zlib.compress(orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS), 1)
         bind.execute(sa.update(leads).where(leads.c.connector == current[0], leads.c.object_type == current[1],
                                             leads.c.lead_id == current[2]).values(activities=blob, activity_count=len(ordered)))
@@ -76,7 +79,7 @@ def upgrade() -> None:
             flush()
             current, items = key, {}
         micros = (_aware(row.occurred_at) - EPOCH) // timedelta(microseconds=1)
-        props = _json(row.properties) or {}
+        props = {k: v for k, v in (_json(row.properties) or {}).items() if v is not None}
         items[_text([row.type, micros, props])] = (row.type, micros, props)
     flush()
     op.drop_table("mirror_activities")
@@ -122,7 +125,9 @@ def downgrade() -> None:
                                     "WHERE activities IS NOT NULL")).fetchall():
         out = []
         body = json.loads(zlib.decompress(row.activities))
-        for kind, micros, props in zip(body["type"], body["at"], body["properties"]):
+        columns = body["properties"].items()
+        for j, (kind, micros) in enumerate(zip(body["type"], body["at"])):
+            props = {name: values[j] for name, values in columns if values[j] is not None}
             occurred = EPOCH + timedelta(microseconds=micros)
             text = json.dumps([kind, occurred.isoformat(), props], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             out.append({"connector": row.connector, "object_type": row.object_type, "lead_id": row.lead_id,
