@@ -55,7 +55,7 @@ def _offline_demo(leads: int, seed: int, config: Path, out_dir: Path) -> None:
     write_activities(out_dir / "activities.csv", (a for s in sample for a in s.activities))
 
     started = time.perf_counter()
-    results = [engine.score(s.lead, s.activities, moment) for s in sample]
+    results = engine.score_many([s.lead for s in sample], {s.lead.id: s.activities for s in sample}, moment)
     elapsed = time.perf_counter() - started
     write_scores(out_dir / "scored.csv", results, engine.model.reason_max_length)
     activity_count = sum(len(s.activities) for s in sample)

@@ -162,7 +162,7 @@ class HybridScorer:
         (batched numpy), which is what makes hybrid scoring affordable at sync volumes."""
         moment = utc(as_of) if as_of is not None else datetime.now(timezone.utc)
         lead_list = list(leads)
-        rules = [self.engine.score(lead, activities.get(lead.id, ()), moment) for lead in lead_list]
+        rules = self.engine.score_many(lead_list, activities, moment)
         if not self._uses_model:
             return [HybridScore(self.combine(r, lead.fields), r, None, None) for r, lead in zip(rules, lead_list)]
         assert self.model is not None

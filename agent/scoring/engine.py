@@ -28,6 +28,8 @@ from leadscore.agent.scoring.stages import GradeMatrix, StageLadder, staged_resu
 from leadscore.agent.scoring.version import model_version
 
 _DAY = 86400.0
+#: The fewest leads :meth:`ScoringEngine.score_many` scores as one batch over columns.
+BATCH_FROM = 32
 _clamp = clamp
 _preview = preview
 
@@ -329,8 +331,12 @@ class ScoringEngine:
         *, reason_budget: int | None = None,
     ) -> list[ScoreResult]:
         """Each lead's result, in order: :meth:`score_batch`, built into :class:`ScoreResult`
-        (each carrying its reason line at ``reason_budget``, when given)."""
-        return self.score_batch(leads, activities, as_of).results(reason_budget) if leads else []
+        (each carrying its reason line at ``reason_budget``, when given). A handful of leads is
+        scored one at a time: below :data:`BATCH_FROM`, numpy's cost per call outweighs the work."""
+        if len(leads) < BATCH_FROM:
+            as_of = _as_utc(as_of) if as_of is not None else datetime.now(timezone.utc)
+            return [self.score(lead, activities.get(lead.id, ()), as_of) for lead in leads]
+        return self.score_batch(leads, activities, as_of).results(reason_budget)
 
     def columns(self, lead_ids: Sequence[str], activities: Mapping[str, Iterable[Activity]]) -> ActivityColumns:
         """The activities of ``lead_ids`` as the columns :meth:`score_batch` reads: only the
@@ -353,9 +359,7 @@ class ScoringEngine:
         as_of: datetime | None = None,
     ) -> Iterable[ScoreResult]:
         """Score many leads at one instant; ``activities`` maps lead id to its activities."""
-        as_of = _as_utc(as_of) if as_of is not None else datetime.now(timezone.utc)
-        for lead in leads:
-            yield self.score(lead, activities.get(lead.id, ()), as_of)
+        yield from self.score_many(list(leads), activities, as_of)
 
     def _activities_by_type(
         self, activities: Iterable[Activity], now: float, warnings: list[str]
