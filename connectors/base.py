@@ -24,6 +24,7 @@ from leadscore.agent.core.contract import (
     ScoreUpdate,
     SetupReport,
     SupportsReadBack,
+    SupportsWriteChunks,
     WriteFieldMap,
     WriteResult,
     WriteSpec,
@@ -43,12 +44,13 @@ from leadscore.agent.core.errors import (
 from leadscore.agent.core.records import Activity, Lead, ObjectType, Outcome, OutcomeKind
 from leadscore.agent.core.secrets import SecretEnv, SecretFile, SecretsModel, SecretValue
 
+
 __all__ = [
     "ENTRY_POINT_GROUP", "OUTCOMES", "WRITABLE_VALUES", "Activity", "AuthError", "CheckReport", "ConfigError",
     "Connector", "ConnectorFactory", "Cursor", "Lead", "ObjectType", "Outcome", "OutcomeBatch", "OutcomeKind",
     "PullBatch", "PullNeeds", "QuotaExhausted",
     "RateLimited", "ScoreUpdate", "SecretEnv", "SecretFile", "SecretValue", "SecretsModel", "SetupReport",
-    "StalledCursorError", "SupportsReadBack", "TransientError",
+    "StalledCursorError", "SupportsReadBack", "SupportsWriteChunks", "TransientError",
     "WriteFieldMap", "WriteResult", "WriteSpec", "WriteStatus", "available_connectors", "connector_config",
     "load_connector",
 ]

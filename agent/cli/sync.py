@@ -425,6 +425,10 @@ def status(config: ConfigOption = DEFAULT_CONFIG, connector: ConnectorOption = N
                 out.print(f"every mirrored record last scored in full with model version {scored}", highlight=False)
             failures = ", ".join(f"{n} {s}" for s, n in sorted(st.failures.items())) or "none"
             out.print(f"failed writes: {failures}", highlight=False)
+            waiting = store.waiting_writes(name)
+            if waiting:
+                out.print(f"waiting to be written: {waiting} (a stopped pass left them; the next sync writes them)",
+                          highlight=False)
             calls = sum(st.api_calls_today.values())
             detail = ", ".join(f"{f} {n}" for f, n in sorted(st.api_calls_today.items()))
             out.print(f"API calls today: {calls}" + (f" ({detail})" if detail else ""), highlight=False)

@@ -12,9 +12,10 @@ third-party alike, so a CRM connector can ship as its own package::
     pipedrive = "leadscore_pipedrive:PipedriveConnector"
 
 Everything the agent calls is declared here, typed: the :class:`Connector` Protocol, the
-:class:`ConnectorFactory` an entry point names, and one optional capability,
+:class:`ConnectorFactory` an entry point names, and two optional capabilities:
 :class:`SupportsReadBack`, that the agent tests with ``isinstance`` (``leadscore reconcile`` needs
-it; a connector without it still syncs). This module belongs to the core: it imports nothing of
+it; a connector without it still syncs), and :class:`SupportsWriteChunks`, how many updates one
+write call takes (the agent then hands over whole chunks). This module belongs to the core: it imports nothing of
 ours but records, errors and config validation, so a third-party connector depends on the core
 alone (its public name is :mod:`leadscore.connectors.base`).
 """
@@ -316,6 +317,31 @@ class Connector(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+@runtime_checkable
+class SupportsWriteChunks(Protocol):
+    """A connector whose write calls take ``write_chunk`` updates each (HubSpot's batch update:
+    100; Salesforce's sObject Collections: 200), so a call with fewer costs as much as a full one.
+
+    The agent then carries changes across pulled batches and hands ``write`` whole chunks - the
+    remainder waits, kept durably in the state store, for the next batch or the end of the pass -
+    so a pass costs ``ceil(changes / write_chunk)`` write calls, not one partial call per batch.
+    ``write`` must still take any number of updates (the last call of a pass is partial).
+
+    ``bulk_threshold``, when a connector has one (Salesforce's Bulk API 2.0): a single ``write``
+    of at least this many updates takes a path costing a handful of calls per object type whatever
+    the count. The agent then holds an object type's changes until the pass has that many of them
+    and hands them over in one write, so the pass's total, not one batch's, decides the path; every
+    other write it makes stays below the threshold. None: no such path.
+
+    Looked up by attribute (:func:`getattr`), so declaring the two names is enough.
+    """
+
+    write_chunk: int
+
+    @property
+    def bulk_threshold(self) -> int | None: ...
 
 
 @runtime_checkable

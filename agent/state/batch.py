@@ -26,7 +26,7 @@ from leadscore.agent.state.cursors import Cursors, advance
 from leadscore.agent.state.desired import Desired, RecordKey
 from leadscore.agent.state.engine import translated
 from leadscore.agent.state.errors import StateError
-from leadscore.agent.state.failures import delete_failures
+from leadscore.agent.state.failures import defer_writes, delete_failures
 from leadscore.agent.state.mirror import mirror_batch
 from leadscore.agent.state.usage import add_api_calls
 from leadscore.agent.state.written import Substance, record_writes
@@ -47,6 +47,8 @@ class BatchOutcome:
     unchanged: int = 0
     #: Leads the batch held older data for than the mirror (a backfill behind the live sync).
     stale: int = 0
+    #: Changes kept to be written with a later call (:meth:`BatchTx.defer`): not written, not failed.
+    deferred: int = 0
 
     def as_counts(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -146,6 +148,16 @@ class BatchTx:
             counts = record_writes(self._conn, self._now(), self.connector, writes, results, substance)
         self.outcome = self.outcome.plus(**counts)
 
+    def defer(self, writes: Sequence[Desired]) -> None:
+        """Keep ``writes`` - changes carried to a later write call - as deferred writes
+        (:func:`~leadscore.agent.state.failures.defer_writes`): the cursor this batch moves passes
+        their records, so they must be as durable as it, or a crash before the call would lose them."""
+        if not writes:
+            return
+        with self._step(f"keep the {self.connector} deferred writes"):
+            defer_writes(self._conn, self._now(), self.connector, writes)
+        self.outcome = self.outcome.plus(deferred=len(writes))
+
     def advance(self, value: str | None) -> None:
         """Move the cursor this batch resumes from (the backfill's own when it is one) to
         ``value``. Durable only with the rest of the batch, at commit."""
@@ -217,13 +229,16 @@ class Batches(Cursors):
         api_calls: Mapping[str, int] | None = None,
         reread: Iterable[RecordKey] = (),
         substance: Substance = canonical_json,
+        deferred: Sequence[Desired] = (),
     ) -> BatchOutcome:
         """Record a pulled batch after its writes: mirror it, forget the permanent failures of the
-        records read again (``reread``), record the write results, count the API calls and move
-        the cursor to ``batch.cursor``, in one transaction.
+        records read again (``reread``), record the write results, keep the ``deferred`` changes
+        (carried to a later write call), count the API calls and move the cursor to
+        ``batch.cursor``, in one transaction.
 
         The pipeline calls this once per batch, after ``connector.write`` returned, so the cursor
-        moves exactly when the writes it covers are durably recorded.
+        moves exactly when the changes it covers are durably recorded: written, failed or deferred.
+        ``writes`` may hold changes of earlier batches (carried until a call was full).
         """
         with self.batch(connector, batch.cursor.object_type, backfill_id=backfill_id) as tx:
             tx.mirror(batch.leads, batch.activities, batch.deleted_ids, batch.retired)
@@ -231,6 +246,7 @@ class Batches(Cursors):
             if keys:
                 tx.reread(keys)
             tx.record_writes(writes, results, substance=substance)
+            tx.defer(deferred)
             if api_calls:
                 tx.add_api_calls(api_calls)
             tx.advance(batch.cursor.value)

@@ -6,6 +6,13 @@ cursor - in one transaction. A crash anywhere before that commit leaves the curs
 the next run pulls the same batch again, the diff finds the same changes, and rewriting them is
 harmless. So a crash re-does at most the batch in flight, and never skips a record.
 
+A write call costs the same for one record as for a full chunk (HubSpot's batch update takes 100,
+Salesforce's Collections 200), so when the connector declares its chunk a batch writes only whole
+calls and carries the rest of its changes to the next batch (:class:`Carried`); the end of the pass
+writes what is left. The carried changes are kept in the batch's transaction as deferred writes
+(:func:`leadscore.agent.state.failures.defer_writes`), so a crash after the commit that moved the
+cursor past them leaves them for the next sync's retry, never lost.
+
 The passes share the batch step:
 
 - :meth:`SyncPipeline.sync`: incremental, from the stored cursor of each object type, after first
@@ -30,7 +37,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence, TextIO
@@ -40,7 +47,10 @@ import structlog
 from leadscore.agent.csvfiles import safe_cell
 from leadscore.agent.core.errors import QuotaExhausted, TransientError
 from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreResult, group_by_lead
-from leadscore.agent.state import BatchOutcome, Desired, MirroredLead, OutcomeCounts, RecordKey, StateStore
+from leadscore.agent.state import (
+    BatchOutcome, Desired, Failure, MirroredActivities, MirroredLead, OutcomeCounts, RecordKey, StateStore,
+)
+from leadscore.agent.scoring.modelset import score_leads
 from leadscore.agent.sync.accounts import AccountScoring, account_type_for, scorer_fields
 from leadscore.agent.sync.diff import DiffPolicy, plan_writes
 from leadscore.agent.sync.reconcile import Drift, reconcile as reconcile_pass
@@ -176,6 +186,146 @@ def common_needs(a: PullNeeds | None, b: PullNeeds | None) -> PullNeeds | None:
     return PullNeeds(a.fields & b.fields, a.activity_types & b.activity_types)
 
 
+#: The most changes held back waiting for a bulk path (a connector's ``bulk_threshold``): past this
+#: many a pass writes whole chunks instead, so a threshold set very high (to turn the bulk path off)
+#: does not make a long pass hold every change in memory and in the store until its end.
+MAX_HELD = 10_000
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+@dataclass(frozen=True)
+class WriteChunks:
+    """How a connector's write calls pay, as it declares (``write_chunk``, ``bulk_threshold``:
+    :class:`leadscore.connectors.base.SupportsWriteChunks`, looked up by name since this layer
+    never imports the connectors' package). Neither declared: every batch's changes are written
+    with the batch, as a connector that says nothing has always had them."""
+
+    #: Updates one write call takes: a call with fewer costs as much.
+    size: int | None = None
+    #: From this many updates in one write, a path whose cost does not grow with the count.
+    bulk_threshold: int | None = None
+
+    @classmethod
+    def of(cls, connector: object) -> WriteChunks:
+        return cls(_positive(getattr(connector, "write_chunk", None)), _positive(getattr(connector, "bulk_threshold", None)))
+
+
+#: Writes to make, each one ``connector.write`` call.
+Writes = list[list[Desired]]
+
+
+class Carried:
+    """Changes scored and diffed but not yet written, in order: a pass adds each batch's changes
+    and writes only what fills whole calls (:meth:`due`), so the calls of a pass reach the floor,
+    ``ceil(changes / chunk)``, rather than rounding up once per batch; the end of the pass writes the
+    rest (:meth:`take_all`).
+
+    With a bulk path (Salesforce's Bulk API 2.0: a job per object type, about six requests whatever
+    the count), an object type's changes are held until the pass has ``bulk_threshold`` of them -
+    the pass's total, not one batch's - and then go in one write, which takes the bulk path. The
+    threshold is per object type because each type is a job of its own: 2,094 changes spread over
+    Leads, Contacts and Accounts cost 19 requests in three jobs, 11 in Collections calls. Every
+    other write is kept below the threshold, in whole chunks, so it takes the chunked path.
+
+    A change carried past the commit of its pulled batch must be kept in the store with that
+    commit (a deferred write: :meth:`unkept`, then :meth:`mark_kept`); a retried failure is kept
+    already. A newer change of a record replaces the one carried."""
+
+    def __init__(self, chunks: WriteChunks) -> None:
+        self.chunks = chunks
+        self._changes: dict[RecordKey, Desired] = {}
+        #: Records whose carried change is durable in the store (deferred, or a kept failure).
+        self._kept: set[RecordKey] = set()
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    def add(self, changes: Iterable[Desired], *, kept: bool = False) -> None:
+        for change in changes:
+            self._changes.pop(change.key, None)  # the newer change, in the newer place
+            self._changes[change.key] = change
+            if kept:
+                self._kept.add(change.key)
+            else:
+                self._kept.discard(change.key)
+
+    def drop(self, keys: Iterable[RecordKey]) -> None:
+        """Forget the changes of records gone from the CRM (deleted, retired): the batch that
+        says so forgets their kept failures, deferred writes included."""
+        self._take([key for key in keys if key in self._changes])
+
+    def due(self, hold: int = 0) -> Writes:
+        """Take the writes to make now: none while fewer than ``hold`` changes are carried; else,
+        with no chunk declared, all of them (each batch's, as before); with a bulk path, the object
+        types that have reached its threshold, in one write; else (or past :data:`MAX_HELD`) the
+        largest whole number of chunks of each object type (a CRM's batch call may take one type)."""
+        count = len(self._changes)
+        size, bulk = self.chunks.size, self.chunks.bulk_threshold
+        if count == 0 or count < hold:
+            return []
+        if size is None:
+            return [self.take_all_changes()]
+        if bulk is not None:
+            big = self._bulk_keys()
+            if big:
+                return [self._take(big)]
+            if count < MAX_HELD:
+                return []  # held: below the threshold, the end's write costs what whole chunks would
+        whole = [key for keys in self._by_type().values() for key in keys[: len(keys) // size * size]]
+        return self._below_bulk(self._take(whole))
+
+    def take_all(self) -> Writes:
+        """Take everything carried: the end of a pass. The object types at a bulk threshold in one
+        write, the rest in writes below it."""
+        big = self._bulk_keys()
+        writes = [self._take(big)] if big else []
+        return writes + self._below_bulk(self.take_all_changes())
+
+    def take_all_changes(self) -> list[Desired]:
+        """Take everything carried, as it is (no writes made of it)."""
+        return self._take(list(self._changes))
+
+    def unkept(self) -> list[Desired]:
+        """The carried changes not yet durable in the store."""
+        return [change for key, change in self._changes.items() if key not in self._kept]
+
+    def mark_kept(self) -> None:
+        """Every carried change is now durable (its batch kept them as deferred writes)."""
+        self._kept.update(self._changes)
+
+    def _by_type(self) -> dict[str, list[RecordKey]]:
+        by_type: dict[str, list[RecordKey]] = {}
+        for key in self._changes:
+            by_type.setdefault(key.object_type, []).append(key)
+        return by_type
+
+    def _bulk_keys(self) -> list[RecordKey]:
+        """The carried records of the object types that have reached the bulk threshold."""
+        bulk = self.chunks.bulk_threshold
+        if bulk is None or self.chunks.size is None:
+            return []
+        return [key for keys in self._by_type().values() if len(keys) >= bulk for key in keys]
+
+    def _below_bulk(self, changes: list[Desired]) -> Writes:
+        """``changes`` as writes that each stay below the bulk threshold, in whole chunks (all in
+        one write when a threshold below one chunk leaves no such size: the admin's choice)."""
+        if not changes:
+            return []
+        size, bulk = self.chunks.size, self.chunks.bulk_threshold
+        most = (bulk - 1) // size * size if size is not None and bulk is not None else 0
+        if most == 0 or len(changes) < (bulk or 0):
+            return [changes]
+        return [changes[start:start + most] for start in range(0, len(changes), most)]
+
+    def _take(self, keys: Sequence[RecordKey]) -> list[Desired]:
+        taken = [self._changes.pop(key) for key in keys]
+        self._kept.difference_update(keys)
+        return taken
+
+
 @dataclass
 class SyncPipeline:
     """One connector's pipeline over one state store. Not thread-safe: one pass at a time (the
@@ -218,6 +368,11 @@ class SyncPipeline:
         self._dirty_accounts: set[str] = set()
         self._dirty_people: set[RecordKey] = set()
         self._accounts: AccountScoring | None = None
+        #: Changes waiting for a whole write call, across the batches of a pass (:class:`Carried`).
+        self._carried = Carried(WriteChunks.of(self.connector))
+        #: Passes under way (a sync runs a retry and a roll-up inside it): the outermost one writes
+        #: what is carried when it ends.
+        self._passes = 0
 
     # --- accounts ------------------------------------------------------------------------------
 
@@ -307,12 +462,13 @@ class SyncPipeline:
             if lead.unreadable:
                 bad += 1
                 self.log.warning("record.unreadable", record_id=lead.id, problems=_shown_problems(lead))
-                continue
-            try:
-                result: ScoreResult = self.scorer.score(lead, activities.get(lead.id, ()), as_of)
-            except Exception as exc:  # noqa: BLE001 - one bad record must not stop a sync
+        leads = [lead for lead in leads if not lead.unreadable]
+        # One batch through the engine; a record it cannot score is reported and skipped.
+        results = score_leads(self.scorer, leads, activities, as_of, reason_budget=self.policy.reason_budget)
+        for lead, result in zip(leads, results):
+            if isinstance(result, Exception):
                 bad += 1
-                self.log.warning("record.unscorable", record_id=lead.id, error=f"{type(exc).__name__}: {exc}")
+                self.log.warning("record.unscorable", record_id=lead.id, error=f"{type(result).__name__}: {result}")
                 continue
             if result.warnings or lead.problems:
                 warned += 1
@@ -380,14 +536,15 @@ class SyncPipeline:
         if account_type is None:
             return
         keys = people + [RecordKey(account_type, a) for a in accounts]
-        for start in range(0, len(keys), self.write_batch):
-            if self.should_stop():
-                counts.interrupted = True
-                return
-            mirrored = self.store.mirror_records(self.name, keys[start:start + self.write_batch])
-            leads = [m.lead for m in mirrored.values()]
-            wanted = self.score(leads, {m.lead.id: m.activities for m in mirrored.values()}, as_of, counts)
-            self.write_and_record(self.diff(wanted), counts)
+        with self._carrying(counts):
+            for start in range(0, len(keys), self.write_batch):
+                if self.should_stop():
+                    counts.interrupted = True
+                    return
+                mirrored = self.store.mirror_records(self.name, keys[start:start + self.write_batch])
+                leads = [m.lead for m in mirrored.values()]
+                wanted = self.score(leads, MirroredActivities(list(mirrored.values())), as_of, counts)
+                self._carry(self.diff(wanted), counts)
 
     def shadow_score(self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime) -> None:
         """The challenger's scores of ``leads`` into the store (changed ones only). A failure is
@@ -427,7 +584,7 @@ class SyncPipeline:
 
     def _shadow_page(self, page: Sequence[MirroredLead], as_of: datetime) -> int:
         readable = [m for m in page if not m.lead.unreadable]
-        self.shadow_score([m.lead for m in readable], {m.lead.id: m.activities for m in readable}, as_of)
+        self.shadow_score([m.lead for m in readable], MirroredActivities(readable), as_of)
         return len(readable)
 
     def diff(self, wanted: Sequence[Desired], *, reread: Collection[RecordKey] = ()) -> list[Desired]:
@@ -439,10 +596,16 @@ class SyncPipeline:
         return plan_writes(wanted, self.store.baseline(self.name, [d.key for d in wanted]), self.policy, reread=reread)
 
     def write_and_record(self, changes: Sequence[Desired], counts: RunCounts) -> None:
-        """Write changes outside a pulled batch and record the results in one transaction."""
+        """Write changes outside a pulled batch, now, and record the results in one transaction
+        (a pass's own steps carry theirs to whole calls instead: :meth:`_carry`)."""
+        self._write_and_record([list(changes)], counts)
+
+    def _write_and_record(self, writes: Writes, counts: RunCounts) -> None:
+        """Make ``writes`` (one ``connector.write`` each) and record every result in one transaction;
+        raise what stopped the CRM after recording."""
+        changes, results, stopped = self._write_each(writes)
         if not changes:
             return
-        results, stopped = self._write(changes)
         outcome = self.store.record_writes(self.name, changes, results, substance=self.policy.substance)
         self.record_api_calls(counts)
         counts.changed += len(changes)
@@ -451,6 +614,54 @@ class SyncPipeline:
         if stopped is not None:
             raise stopped
 
+    # --- carrying changes to whole write calls ---------------------------------------------------
+
+    def _carry(self, changes: Sequence[Desired], counts: RunCounts, *, kept: bool = False, hold: int = 0) -> None:
+        """Add changes made outside a pulled batch (a roll-up, a retry, a rescore page) to those
+        carried, and write what fills whole calls (:meth:`Carried.due`; ``hold``: write nothing
+        while fewer are carried). ``kept``: their records' failures are in the store already."""
+        self._carried.add(changes, kept=kept)
+        self._write_and_record(self._carried.due(hold), counts)
+
+    def _write_carried(self, counts: RunCounts) -> None:
+        """Write every carried change, whole calls or not: the end of a pass."""
+        self._write_and_record(self._carried.take_all(), counts)
+
+    @contextmanager
+    def _carrying(self, counts: RunCounts) -> Iterator[None]:
+        """One pass over which changes are carried: when the outermost pass ends - done, or
+        stopped between batches - it writes what is left. When it ends in an error (the CRM
+        refused a write or a pull, the store failed), it writes nothing more: the CRM is likely
+        to refuse again, and every carried change is kept in the store (:meth:`_keep_carried`),
+        where the next sync's retry writes it first."""
+        self._passes += 1
+        try:
+            yield
+        except BaseException:
+            self._passes -= 1
+            if self._passes == 0:
+                self._keep_carried()
+            raise
+        self._passes -= 1
+        if self._passes == 0:
+            self._write_carried(counts)
+
+    def _keep_carried(self) -> None:
+        """A pass failed with changes carried: keep those not yet in the store as deferred writes
+        (a roll-up's, a rescore's), for the next sync; the rest are there already."""
+        unkept = self._carried.unkept()
+        left = len(self._carried)
+        self._carried.take_all_changes()
+        if not left:
+            return
+        try:
+            self.store.defer_writes(self.name, unkept)
+        except Exception as exc:  # noqa: BLE001 - the pass's own error is the one to raise
+            self.log.warning("writes.not_kept", count=len(unkept), error=f"{type(exc).__name__}: {exc}",
+                             detail="the next rescore writes them again")
+            return
+        self.log.info("writes.deferred", count=left, detail="the pass stopped on an error; the next sync writes them")
+
     def record_api_calls(self, counts: RunCounts) -> None:
         """Count the API calls made since the last count, in the run and in the store."""
         calls = self._calls(counts)
@@ -458,6 +669,22 @@ class SyncPipeline:
             self.store.add_api_calls(self.name, calls)
 
     # --- writing -----------------------------------------------------------------------------
+
+    def _write_each(self, writes: Writes) -> tuple[list[Desired], list[WriteResult], BaseException | None]:
+        """Make ``writes`` in order, one ``connector.write`` each: every change with its result, and
+        what stopped the CRM. Once a call is refused as a whole, the later ones are not made: their
+        changes come back retryable as that call's do, so they are recorded and retried alike."""
+        changes: list[Desired] = []
+        results: list[WriteResult] = []
+        stopped: BaseException | None = None
+        for write in writes:
+            if stopped is None:
+                got, stopped = self._write(write)
+            else:
+                got = _refused(write, stopped)
+            changes += write
+            results += got
+        return changes, results, stopped
 
     def _write(self, changes: Sequence[Desired]) -> tuple[list[WriteResult], BaseException | None]:
         """Write ``changes``; when the whole call fails for a reason that passes (the CRM is down,
@@ -469,8 +696,7 @@ class SyncPipeline:
         try:
             results = self.connector.write(updates)
         except (TransientError, QuotaExhausted) as exc:
-            code = "quota_exhausted" if isinstance(exc, QuotaExhausted) else "transient"
-            return [WriteResult(u.record_id, WriteStatus.RETRYABLE, code, str(exc)) for u in updates], exc
+            return _refused(changes, exc), exc
         if len(results) != len(updates):
             raise RuntimeError(
                 f"connector {self.name} returned {len(results)} write results for {len(updates)} updates"
@@ -509,19 +735,29 @@ class SyncPipeline:
         # with the batch.
         reread = [RecordKey(lead.object_type, lead.id) for lead in batch.leads]
         changes = self.diff(wanted, reread=reread)
-        results, stopped = self._write(changes)
+        # The batch's changes join those carried from earlier batches; only whole calls are
+        # written now. The rest are kept with the batch (deferred writes), whose commit moves the
+        # cursor past their records: a crash then leaves them for the next sync's retry.
+        carried = self._carried
+        object_type = batch.cursor.object_type
+        carried.drop([RecordKey(object_type, record_id) for record_id in batch.deleted_ids]  # type: ignore[arg-type]
+                     + [RecordKey(lead.object_type, lead.id) for lead in batch.retired])
+        carried.add(changes)
+        written, results, stopped = self._write_each(carried.due())
         outcome = self.store.record_batch(
             self.name,
             without_unreadable(batch),
-            changes,
+            written,
             results,
             backfill_id=backfill_id,
             api_calls=self._calls(counts),
             reread=reread,
             substance=self.policy.substance,
+            deferred=carried.unkept(),
         )
+        carried.mark_kept()
         counts.pulled += len(batch.leads)
-        counts.changed += len(changes)
+        counts.changed += len(written)
         counts.batches += 1
         counts.absorb(outcome)
         self._observe(len(batch.leads), len(wanted), outcome)
@@ -532,6 +768,7 @@ class SyncPipeline:
             object_type=batch.cursor.object_type,
             pulled=len(batch.leads),
             changed=len(changes),
+            carried=len(carried),
             **outcome.as_counts(),
         )
         return stopped
@@ -557,8 +794,23 @@ class SyncPipeline:
 
     def sync(self) -> RunCounts:
         """One incremental pass: retry kept failures, then pull what changed since each cursor,
-        up to now. The first sync of a connector pulls everything."""
+        up to now. The first sync of a connector pulls everything.
+
+        The retried failures, the pulled batches' changes and the roll-up's are written in whole
+        calls across batches (:class:`Carried`), the rest at the end of the records' pass, before
+        the outcomes are pulled."""
         counts = RunCounts()
+        with self._carrying(counts):
+            synced = self._sync_records(counts)
+        if synced and not self.should_stop():
+            # Up to now, not the sync's start: the records this sync wrote carry stamps from after
+            # it, and an outcome on one of them (a lead status changed before the sync) is read now
+            # rather than one sync late.
+            self.pull_outcomes(self.now(), counts)
+        return counts
+
+    def _sync_records(self, counts: RunCounts) -> bool:
+        """The records' part of :meth:`sync`; False when stopped before the end."""
         until = self.now()
         as_of = self.scoring_time()
         needs = self.needs()
@@ -574,8 +826,9 @@ class SyncPipeline:
         for object_type, value in cursors.items():
             if self.should_stop() or not self._pull(Cursor(object_type, value), until, needs, counts, as_of):
                 counts.interrupted = True
-                return counts
+                return False
         self.roll_up(as_of, counts)
+        self._write_carried(counts)  # written before the pass is marked complete, as they always were
         begun = self.store.meta(self.name, FIRST_SYNC)
         if isinstance(begun, Mapping):
             held = needs_from_json(begun.get("needs"))
@@ -584,12 +837,7 @@ class SyncPipeline:
             held_needs = needs if held is False else held
             self._mark_complete(common_needs(held_needs, needs), begun.get("version"))  # type: ignore[arg-type]
             self.store.set_meta(self.name, FIRST_SYNC, None)
-        if not self.should_stop():
-            # Up to now, not the sync's start: the records this sync wrote carry stamps from after
-            # it, and an outcome on one of them (a lead status changed before the sync) is read now
-            # rather than one sync late.
-            self.pull_outcomes(self.now(), counts)
-        return counts
+        return True
 
     def pull_outcomes(self, until: datetime, counts: RunCounts) -> bool:
         """Pull what became of CRM records (converted, won, lost, disqualified) since the outcome
@@ -638,15 +886,23 @@ class SyncPipeline:
         recorded batch; run again after an interruption and it goes on from there. The live
         cursor never moves, except that a full backfill of a connector that never synced hands
         its end position to the live sync, which then starts from there rather than from zero.
+
+        Changes are written in whole calls across batches and object types (:class:`Carried`),
+        the rest at the end.
         """
         counts = RunCounts()
+        with self._carrying(counts):
+            self._backfill(since, counts)
+        return counts
+
+    def _backfill(self, since: datetime | None, counts: RunCounts) -> None:
         needs = self.needs() if since is not None else self.wanted()
         since = since.astimezone(timezone.utc) if since is not None else None
         until = self.now()
         for object_type in self.object_types():
             if self.should_stop():
                 counts.interrupted = True
-                return counts
+                return
             resumed = next(
                 (b for b in self.store.backfills(self.name) if b.object_type == object_type and b.since == since), None
             )
@@ -655,16 +911,16 @@ class SyncPipeline:
                 self.log.info("backfill.resumed", object_type=object_type, backfill_id=window.id, position=window.position)
             start = window.position if window.position is not None else since_cursor(since)
             if not self._pull(Cursor(object_type, start), window.until, needs, counts, self.scoring_time(), backfill_id=window.id):
-                return counts
+                return
             self.store.finish_backfill(window.id)
             finished = self.store.backfill(window.id)
             if since is None and self.store.cursor(self.name, object_type) is None and finished and finished.position:
                 with self.store.batch(self.name, object_type) as tx:
                     tx.advance(finished.position)
         self.roll_up(self.scoring_time(), counts)
+        self._write_carried(counts)  # before the mirror is marked scored in full
         if since is None and not counts.interrupted:
             self._mark_complete(needs)
-        return counts
 
     def plan(self, since: datetime | None = None) -> Iterator[Desired]:
         """A dry-run backfill: every record a backfill would write, with the values it would send
@@ -690,26 +946,23 @@ class SyncPipeline:
 
         The mirror is read a page at a time; changes gather until ``write_batch`` of them are
         waiting, so a night where a few records moved costs one write call, not one per page, and
-        a crash re-does at most ``write_batch`` writes."""
+        a crash re-does at most ``write_batch`` writes. Then only whole write calls go
+        (:class:`Carried`); the rest wait for the next page or the end."""
         counts = RunCounts()
         as_of = as_of or self.scoring_time()
         page: list[MirroredLead] = []
-        waiting: list[Desired] = []
-        for mirrored in self.store.mirror_leads(self.name):
-            page.append(mirrored)
-            if len(page) >= self.write_batch:
-                waiting += self._rescore_page(page, as_of, counts)
-                page = []
-                if len(waiting) >= self.write_batch:
-                    self.write_and_record(waiting, counts)
-                    waiting = []
-                if self.should_stop():
-                    self.write_and_record(waiting, counts)
-                    counts.interrupted = True
-                    return counts
-        if page:
-            waiting += self._rescore_page(page, as_of, counts)
-        self.write_and_record(waiting, counts)
+        with self._carrying(counts):
+            for mirrored in self.store.mirror_leads(self.name):
+                page.append(mirrored)
+                if len(page) >= self.write_batch:
+                    self._carry(self._rescore_page(page, as_of, counts), counts, hold=self.write_batch)
+                    page = []
+                    if self.should_stop():
+                        counts.interrupted = True
+                        return counts
+            if page:
+                self._carry(self._rescore_page(page, as_of, counts), counts, hold=self.write_batch)
+            self._write_carried(counts)
         self.store.set_meta(self.name, SCORED_VERSION, self.scorer.version)
         return counts
 
@@ -720,7 +973,7 @@ class SyncPipeline:
 
     def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> list[Desired]:
         leads = [m.lead for m in page]
-        wanted = self.score(leads, {m.lead.id: m.activities for m in page}, as_of, counts)
+        wanted = self.score(leads, MirroredActivities(page), as_of, counts)
         if self.metrics is not None:
             self.metrics.records(self.name, scored=len(wanted))
         if self.progress is not None:
@@ -729,19 +982,26 @@ class SyncPipeline:
 
     def retry_failures(self, counts: RunCounts | None = None, as_of: datetime | None = None) -> RunCounts:
         """Write kept retryable failures again (those whose last attempt is older than
-        ``retry_after``), each rescored from the mirror as of now, so a retry never sends a stale
-        score. A record gone from the mirror is sent as it was when it failed."""
+        ``retry_after``, and deferred writes a stopped pass left), each rescored from the mirror as
+        of now, so a retry never sends a stale score. A record gone from the mirror is sent as it
+        was when it failed. Inside a sync, the retried changes join the sync's carried ones
+        (:class:`Carried`): their failures stay kept until the call that carries them."""
         counts = counts if counts is not None else RunCounts()
         as_of = as_of or self.scoring_time()
         cutoff = self.now() - self.retry_after
+        with self._carrying(counts):
+            self._retry_pages(counts, as_of, cutoff)
+        return counts
+
+    def _retry_pages(self, counts: RunCounts, as_of: datetime, cutoff: datetime) -> None:
         seen: set[Any] = set()
+        last: Failure | None = None
         while not self.should_stop():
-            failures = [
-                f for f in self.store.pending_failures(self.name, limit=self.write_batch, failed_before=cutoff)
-                if f.key not in seen
-            ]
-            if not failures:
+            page = self.store.pending_failures(self.name, limit=self.write_batch, failed_before=cutoff, after=last)
+            if not page:
                 break
+            last = page[-1]  # the next page starts after it: carried failures stay where they were
+            failures = [f for f in page if f.key not in seen]
             seen.update(f.key for f in failures)
             fresh: list[Desired] = []
             for failure in failures:
@@ -753,8 +1013,7 @@ class SyncPipeline:
                 fresh.extend(scored or [failure.desired])
             changes = self.diff(fresh)
             counts.retried += len(changes)
-            self.write_and_record(changes, counts)
-        return counts
+            self._carry(changes, counts, kept=True)
 
 
 #: At most this many of a record's unusable values are named in its log line.
@@ -767,6 +1026,12 @@ def _shown_problems(lead: Lead) -> list[str]:
     if len(lead.problems) > PROBLEMS_LOGGED:
         shown.append(f"... and {len(lead.problems) - PROBLEMS_LOGGED} more")
     return shown
+
+
+def _refused(changes: Sequence[Desired], exc: BaseException) -> list[WriteResult]:
+    """A write call refused as a whole for a reason that passes: each change retryable."""
+    code = "quota_exhausted" if isinstance(exc, QuotaExhausted) else "transient"
+    return [WriteResult(c.record_id, WriteStatus.RETRYABLE, code, str(exc)) for c in changes]
 
 
 def without_unreadable(batch: PullBatch) -> PullBatch:

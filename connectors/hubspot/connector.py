@@ -30,20 +30,26 @@ from leadscore.connectors.hubspot.outcomes import OutcomeReader
 from leadscore.connectors.hubspot.pull import ContactReader, RecordReader
 from leadscore.connectors.hubspot.readback import owned_values, portal_id
 from leadscore.connectors.hubspot.setup import PropertySetup
-from leadscore.connectors.hubspot.write import ContactWriter
+from leadscore.connectors.hubspot.write import BATCH_UPDATE, ContactWriter
 
 log = structlog.get_logger("leadscore.hubspot")
 
 
 class HubSpotConnector:
-    """Implements :class:`leadscore.agent.core.contract.Connector` for HubSpot contacts, and
-    :class:`~leadscore.agent.core.contract.SupportsAccounts` with companies."""
+    """Implements :class:`leadscore.agent.core.contract.Connector` for HubSpot contacts,
+    :class:`~leadscore.agent.core.contract.SupportsAccounts` with companies, and
+    :class:`~leadscore.connectors.base.SupportsWriteChunks`."""
 
     name: ClassVar[str] = "hubspot"
     object_types: ClassVar[tuple[ObjectType, ...]] = ("contact",)
     #: Companies are the accounts; not in ``object_types`` (see the module docstring).
     account_type: ClassVar[ObjectType] = COMPANY
     config_model: ClassVar[type[HubSpotConfig]] = HubSpotConfig
+    #: :class:`~leadscore.connectors.base.SupportsWriteChunks`: one batch update takes 100 inputs,
+    #: so the agent hands ``write`` whole hundreds (of each object type) and carries the rest.
+    write_chunk: ClassVar[int] = BATCH_UPDATE
+    #: No bulk path: every write goes in batch updates.
+    bulk_threshold: ClassVar[int | None] = None
 
     def __init__(self, config: Mapping[str, Any] | HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config = connector_config("hubspot", HubSpotConfig, config)

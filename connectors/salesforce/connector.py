@@ -23,7 +23,7 @@ from leadscore.connectors.salesforce.outcomes import OutcomeReader
 from leadscore.connectors.salesforce.pull import ConversionMap, RecordReader
 from leadscore.connectors.salesforce.readback import org_id, owned_values
 from leadscore.connectors.salesforce.setup import FieldSetup
-from leadscore.connectors.salesforce.write import RecordWriter
+from leadscore.connectors.salesforce.write import COLLECTION_SIZE, RecordWriter
 
 log = structlog.get_logger("leadscore.salesforce")
 
@@ -31,13 +31,18 @@ log = structlog.get_logger("leadscore.salesforce")
 class SalesforceConnector:
     """Implements :class:`leadscore.agent.core.contract.Connector` for Salesforce Leads and Contacts,
     and :class:`~leadscore.agent.core.contract.SupportsAccounts` for Accounts: ``account_type`` is not
-    in ``object_types``, because the agent reads Accounts only when its config scores accounts."""
+    in ``object_types``, because the agent reads Accounts only when its config scores accounts.
+    :class:`~leadscore.connectors.base.SupportsWriteChunks`: Collections of 200, Bulk 2.0 from
+    ``bulk_threshold``."""
 
     name: ClassVar[str] = "salesforce"
     object_types: ClassVar[tuple[ObjectType, ...]] = ("lead", "contact")
     config_model: ClassVar[type[SalesforceConfig]] = SalesforceConfig
     #: Salesforce Accounts (:class:`~leadscore.agent.core.contract.SupportsAccounts`).
     account_type: ClassVar[ObjectType] = "account"
+    #: :class:`~leadscore.connectors.base.SupportsWriteChunks`: sObject Collections takes 200
+    #: records a call (of any object types), so the agent hands ``write`` whole chunks of 200.
+    write_chunk: ClassVar[int] = COLLECTION_SIZE
 
     def __init__(self, config: Mapping[str, Any] | SalesforceConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config = connector_config("salesforce", SalesforceConfig, config)
@@ -49,6 +54,13 @@ class SalesforceConnector:
                                     ensure_owned=lambda objects: self._fields.ensure_owned(objects),
                                     ensure_fields_owned=lambda wanted: self._fields.ensure_fields_owned(wanted))
         self._fields = FieldSetup(self.client, config)
+
+    @property
+    def bulk_threshold(self) -> int:
+        """At this many updates in one ``write``, Bulk API 2.0 (a handful of calls per object
+        whatever the count) instead of Collections: the agent holds an object's changes until a
+        pass has this many, so the pass's total decides (:class:`~leadscore.connectors.base.SupportsWriteChunks`)."""
+        return self.config.bulk_threshold
 
     @property
     def write_values(self) -> frozenset[str]:
