@@ -1,6 +1,7 @@
-"""Scale benchmark of the HubSpot emulator itself: seeding, memory, and the CPU it spends per page.
+"""Scale benchmark of the CRM emulators themselves: seeding, memory, and the CPU they spend per page.
 
-What it measures, at N seeded contacts (default 100,000) and, for comparison, at 10,000:
+HubSpot (``--crm hubspot``, the default), at N seeded contacts (default 100,000) and, for
+comparison, at 10,000:
 
 - seeding: CPU seconds for ``HubSpotEmulator.seed(N)`` (contacts with their engagements and
   deals), and the process's resident memory after it (current and peak);
@@ -15,7 +16,23 @@ What it measures, at N seeded contacts (default 100,000) and, for comparison, at
 - the client's CPU per page beside it (sending, reading and decoding the JSON), a floor for what
   any agent spends on a page.
 
-Run from the repository root: ``python bench/emulator_scale.py [--contacts N] [--pages P]``.
+Salesforce (``--crm salesforce``), at N seeded leads (each with its Tasks, Events, campaign
+memberships, and for one in ten a conversion: about 5.8 records a lead), the same figures for
+the queries the connector makes (:mod:`leadscore.connectors.salesforce.pull`), over HTTPS:
+
+- a full pull: ``queryAll`` of ``SELECT ... FROM Lead ORDER BY SystemModstamp, Id``, its first
+  page (2,000 records) and a ``queryMore`` page from the middle of its locator;
+- an incremental pull's window (``SystemModstamp > X AND SystemModstamp <= Y``, last week), its
+  ``SELECT COUNT()``, and the Tasks changed in it (the activity that names more leads); the same
+  over the last hour (a sync's usual window);
+- a page's activity: ``Lead WHERE Id IN`` (500 ids), ``Task WHERE WhoId IN (500) AND
+  TaskSubtype IN (...)``, ``CampaignMember WHERE LeadId IN`` (500);
+- ``PATCH /composite/sobjects`` of 200 Leads (index upkeep on writes);
+- the full pull's first page with the indexes bypassed (the full scan), for comparison.
+
+Each query's first call, which builds the indexes it needs, is shown apart ("first").
+
+Run from the repository root: ``python bench/emulator_scale.py [--crm salesforce] [--count N] [--pages P]``.
 """
 
 from __future__ import annotations
@@ -40,6 +57,9 @@ import requests  # noqa: E402
 from leadscore.connectors.hubspot.emulator import HubSpotEmulator, RateLimits  # noqa: E402
 from leadscore.connectors.hubspot.emulator import core as emulator_core  # noqa: E402
 from leadscore.connectors.hubspot.emulator import search as emulator_search  # noqa: E402
+from leadscore.connectors.salesforce.emulator import SalesforceEmulator, requests_session_trusting  # noqa: E402
+from leadscore.connectors.salesforce.emulator import core as salesforce_core  # noqa: E402
+from leadscore.connectors.salesforce.emulator import soql as salesforce_soql  # noqa: E402
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 UNLIMITED = RateLimits(per_ten_seconds=10_000_000, daily=1_000_000_000, search_per_second=1_000_000)
@@ -51,10 +71,10 @@ PROPERTIES = ["email", "firstname", "lastname", "jobtitle", "company", "industry
 class ServerCpu:
     """CPU seconds the emulator's request threads spend, from parsing a request to answering it."""
 
-    def __init__(self) -> None:
+    def __init__(self, core: Any = emulator_core) -> None:
         self.seconds = 0.0
         self._lock = threading.Lock()
-        original = emulator_core._Handler.handle_one_request
+        original = core._Handler.handle_one_request
         meter = self
 
         def metered(handler: Any) -> None:
@@ -66,7 +86,7 @@ class ServerCpu:
                 with meter._lock:
                     meter.seconds += spent
 
-        emulator_core._Handler.handle_one_request = metered  # type: ignore[method-assign]
+        core._Handler.handle_one_request = metered  # type: ignore[method-assign]
 
 
 def rss_mb() -> tuple[float, float]:
@@ -78,8 +98,17 @@ def rss_mb() -> tuple[float, float]:
     return current, peak
 
 
-def measure(meter: ServerCpu, label: str, pages: Callable[[], Any], count: int) -> dict[str, float]:
-    """Run ``pages`` ``count`` times; print and return server and client CPU per page."""
+def measure(meter: ServerCpu, label: str, pages: Callable[[], Any], count: int,
+            warm: bool = False) -> dict[str, float]:
+    """Run ``pages`` ``count`` times; print and return server and client CPU per page. With
+    ``warm``, one call first, shown apart (it builds the indexes the request needs)."""
+    first = None
+    if warm:
+        time.sleep(0.05)
+        server0 = meter.seconds
+        pages()
+        time.sleep(0.05)
+        first = meter.seconds - server0
     # A request thread adds its CPU after the client has its answer: let the last one settle.
     time.sleep(0.05)
     server0, process0, wall0 = meter.seconds, time.process_time(), time.perf_counter()
@@ -89,9 +118,13 @@ def measure(meter: ServerCpu, label: str, pages: Callable[[], Any], count: int) 
     time.sleep(0.05)
     server = (meter.seconds - server0) / count
     client = (time.process_time() - process0) / count - server
+    shown = f"   first {first * 1000:8.1f} ms" if first is not None else ""
     print(f"  {label:<58} server {server * 1000:8.2f} ms/page   client {client * 1000:7.2f} ms/page   "
-          f"wall {wall * 1000:8.2f} ms")
-    return {"server": server, "client": client}
+          f"wall {wall * 1000:8.2f} ms{shown}")
+    found = {"server": server, "client": client}
+    if first is not None:
+        found["first"] = first
+    return found
 
 
 def run(count: int, pages: int, scan: bool) -> dict[str, Any]:
@@ -179,18 +212,128 @@ def run(count: int, pages: int, scan: bool) -> dict[str, Any]:
         emu.stop()
 
 
+#: The connector's Lead columns (``RecordReader.pull`` with the default field map and no needs).
+SF_COLUMNS = ("Id, SystemModstamp, IsDeleted, CreatedDate, AnnualRevenue, City, Company, Country, Email, FirstName, "
+              "Industry, LastName, LeadSource, NumberOfEmployees, State, Title, IsConverted, ConvertedContactId")
+
+
+def run_salesforce(count: int, pages: int, scan: bool) -> dict[str, Any]:
+    meter = ServerCpu(salesforce_core)
+    gc.collect()
+    emu = SalesforceEmulator(daily_limit=10**9).start()
+    try:
+        before = rss_mb()[0]
+        started = time.process_time()
+        ids = emu.seed(count, seed=7, as_of=AS_OF)
+        seed_cpu = time.process_time() - started
+        gc.collect()
+        current, peak = rss_mb()
+        store = emu._store
+        records = sum(len(r) for r in store.records.values())
+        print(f"\n{count:,} leads ({records:,} records): seed {seed_cpu:.1f} s CPU ({seed_cpu / count * 1e6:.0f} us/lead); "
+              f"RSS {current:,.0f} MB after seeding ({current - before:,.0f} MB for the org, "
+              f"{(current - before) * 2**20 / records:,.0f} B/record), peak {peak:,.0f} MB")
+        session = requests_session_trusting(emu.ca_bundle, timeout=(5, 600))
+        creds = emu.credentials
+        token = session.post(f"{emu.login_url}/services/oauth2/token", data={
+            "grant_type": "password", "client_id": creds.client_id, "client_secret": creds.client_secret,
+            "username": creds.username, "password": creds.password}).json()["access_token"]
+        session.headers["Authorization"] = f"Bearer {token}"
+        base = f"{emu.instance_url}/services/data/v{emu.api_version}"
+
+        def get(url: str, **params: Any) -> Any:
+            answer = session.get(url, params=params or None)
+            answer.raise_for_status()
+            return answer.json()
+
+        def soql(text: str, word: str = "queryAll") -> Callable[[], Any]:
+            return lambda: get(f"{base}/{word}", q=text)
+
+        def iso(ms: int) -> str:
+            return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        with store.lock:
+            stamps = sorted(r.values["SystemModstamp"] for r in store.records["Lead"].values())
+        until, week = stamps[-1], stamps[-1] - 7 * 86_400_000
+        window = f"SystemModstamp > {iso(week)} AND SystemModstamp <= {iso(until)}"
+        full = f"SELECT {SF_COLUMNS} FROM Lead ORDER BY SystemModstamp, Id"
+        results: dict[str, Any] = {"seed_cpu": seed_cpu, "rss_mb": current, "peak_mb": peak}
+        results["pull_first"] = measure(meter, "full pull, first page (2,000)", soql(full), pages, warm=True)
+        locator = get(f"{base}/queryAll", q=full).get("nextRecordsUrl", "")
+        middle = f"{emu.instance_url}{locator.rsplit('-', 1)[0]}-{(count // 2000) * 1000}"
+        if locator:
+            results["pull_middle"] = measure(meter, "full pull, queryMore page from the middle (2,000)",
+                                             lambda: get(middle), pages)
+        in_week = get(f"{base}/queryAll", q=f"SELECT COUNT() FROM Lead WHERE {window}")["totalSize"]
+        results["window_first"] = measure(meter, f"window, last week ({in_week:,} leads), first page",
+                                          soql(f"SELECT {SF_COLUMNS} FROM Lead WHERE {window} ORDER BY SystemModstamp, Id"),
+                                          pages, warm=True)
+        results["window_count"] = measure(meter, "window, SELECT COUNT()",
+                                          soql(f"SELECT COUNT() FROM Lead WHERE {window}"), pages, warm=True)
+        results["touched"] = measure(meter, "window, Tasks changed in it (first page)",
+                                     soql(f"SELECT WhoId, SystemModstamp FROM Task WHERE {window}", "query"),
+                                     max(1, pages // 5), warm=True)
+        # A sync every hour or so: the window since the last one.
+        hour = f"SystemModstamp > {iso(until - 3_600_000)} AND SystemModstamp <= {iso(until)}"
+        in_hour = get(f"{base}/queryAll", q=f"SELECT COUNT() FROM Lead WHERE {hour}")["totalSize"]
+        results["hour_first"] = measure(meter, f"window, last hour ({in_hour:,} leads), first page",
+                                        soql(f"SELECT {SF_COLUMNS} FROM Lead WHERE {hour} ORDER BY SystemModstamp, Id"),
+                                        pages)
+        results["hour_touched"] = measure(meter, "window, last hour, Tasks changed in it",
+                                          soql(f"SELECT WhoId, SystemModstamp FROM Task WHERE {hour}", "query"), pages)
+        some = ", ".join(f"'{i}'" for i in ids[len(ids) // 2:len(ids) // 2 + 500])
+        results["by_id"] = measure(meter, "Lead WHERE Id IN (500 ids)",
+                                   soql(f"SELECT {SF_COLUMNS} FROM Lead WHERE Id IN ({some})"), pages, warm=True)
+        results["tasks"] = measure(meter, "Task WHERE WhoId IN (500) AND TaskSubtype IN (...)", soql(
+            "SELECT Id, WhoId, TaskSubtype, Subject, CallType, CallDurationInSeconds, Status, ActivityDate, CreatedDate "
+            f"FROM Task WHERE WhoId IN ({some}) AND TaskSubtype IN ('Call', 'Email')", "query"), pages, warm=True)
+        results["members"] = measure(meter, "CampaignMember WHERE LeadId IN (500)", soql(
+            "SELECT Id, LeadId, ContactId, CampaignId, Status, HasResponded, FirstRespondedDate, CreatedDate "
+            f"FROM CampaignMember WHERE LeadId IN ({some})", "query"), pages, warm=True)
+        with store.lock:
+            live = [r.id for r in store.records["Lead"].values() if not r.deleted and not r.values.get("IsConverted")]
+        batches = iter(range(10**9))
+
+        def update() -> Any:
+            n = next(batches)
+            start = (n * 200) % max(1, len(live) - 200)
+            body = {"allOrNone": False, "records": [{"attributes": {"type": "Lead"}, "id": i, "Title": f"Bench {n}"}
+                                                    for i in live[start:start + 200]]}
+            answer = session.patch(f"{base}/composite/sobjects", json=body)
+            answer.raise_for_status()
+        results["update"] = measure(meter, "composite/sobjects update of 200 Leads", update, pages)
+        if scan and hasattr(salesforce_soql, "indexed"):
+            indexed = salesforce_soql.indexed
+            salesforce_soql.indexed = lambda *args, **kwargs: None  # the full evaluation, as before the indexes
+            try:
+                results["pull_scan"] = measure(meter, "full pull, first page, indexes bypassed (scan)", soql(full),
+                                               max(1, pages // 5))
+            finally:
+                salesforce_soql.indexed = indexed
+        gc.collect()
+        results["rss_end_mb"] = rss_mb()[0]
+        print(f"  RSS {results['rss_end_mb']:,.0f} MB after the queries (with the indexes they built), "
+              f"peak {rss_mb()[1]:,.0f} MB")
+        return results
+    finally:
+        emu.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--crm", choices=("hubspot", "salesforce"), default="hubspot")
+    parser.add_argument("--count", "--contacts", "--leads", dest="count", type=int, default=100_000,
+                        help="contacts (HubSpot) or leads (Salesforce) to seed")
     parser.add_argument("--pages", type=int, default=20, help="requests timed per measurement")
     parser.add_argument("--no-scan", action="store_true", help="skip the bypassed-index comparison")
-    parser.add_argument("--no-compare", action="store_true", help="skip the 10,000-contact comparison run")
+    parser.add_argument("--no-compare", action="store_true", help="skip the 10,000-record comparison run")
     args = parser.parse_args()
-    sizes = [args.contacts] if args.no_compare or args.contacts == 10_000 else [10_000, args.contacts]
-    found = {n: run(n, args.pages, not args.no_scan) for n in sizes}
+    one = run_salesforce if args.crm == "salesforce" else run
+    sizes = [args.count] if args.no_compare or args.count == 10_000 else [10_000, args.count]
+    found = {n: one(n, args.pages, not args.no_scan) for n in sizes}
     if len(found) == 2:
-        small, large = found[10_000], found[args.contacts]
-        print(f"\n{args.contacts:,} vs 10,000 contacts ({args.contacts / 10_000:.0f}x): server CPU per page")
+        small, large = found[10_000], found[args.count]
+        print(f"\n{args.count:,} vs 10,000 ({args.count / 10_000:.0f}x): server CPU per page")
         for key, value in large.items():
             if isinstance(value, dict) and key in small:
                 ratio = value["server"] / small[key]["server"] if small[key]["server"] else float("nan")

@@ -21,7 +21,8 @@ Modules: ``core`` (the emulator, its request pipeline, TLS serving and Salesforc
 details), ``api`` (REST endpoints), ``soql`` (query parsing and evaluation), ``writes`` (save
 rules shared by REST, collections and Bulk), ``bulk`` (Bulk API 2.0 ingest), ``tooling``
 (``CustomField``), ``oauth`` (token endpoint and sessions), ``limits`` (API allocation and
-faults), ``store`` (records, field-level security, audit stamps), ``permissions`` (permission
+faults), ``store`` (records, field-level security, audit stamps), ``index`` (the per-object
+tables, the indexes queries are answered from, locators' snapshots), ``permissions`` (permission
 sets and the field access they grant), ``schema`` (sObject
 definitions), ``values`` (value formats), ``ids`` (Salesforce ids), ``tls`` (test CA),
 ``seeding`` and ``cli``.

@@ -9,7 +9,10 @@ as it was. Behaviours and the documents they follow (REST API Developer Guide un
   no guarantee that the requested batch size is the actual batch size"): the emulator honours
   values in range and clamps values outside it (reading taken: out-of-range sizes are adjusted,
   not refused). A cursor expires after 15 minutes without use (``INVALID_QUERY_LOCATOR``), and
-  holds the rows as they were when the query ran.
+  holds the rows as they were when the query ran. (How the emulator finds them is its own: the
+  per-object indexes of :mod:`.index` where they give the answer exactly, every record
+  otherwise; a locator keeps the query's records and renders each page from what they held
+  when the query ran.)
 - ``queryAll`` also returns records in the recycle bin (``IsDeleted = true``); ``query`` never.
 - sObject Collections update (``PATCH /composite/sobjects``): at most 200 records, else 400
   ``EXCEEDED_ID_LIMIT``; answers ``200`` with one SaveResult per record in request order;
@@ -101,10 +104,17 @@ class Route:
 
 @dataclass
 class Cursor:
-    records: list[dict[str, Any]]
+    """A query locator: the query's records in order, rendered page by page as they were when
+    the query ran (the store's snapshots keep what changed since, for its ``epoch``)."""
+
+    records: Sequence[Record]
     batch: int
     word: str
     last_used: float
+    sobject: SObjectDef
+    fields: list[Any]
+    version: str
+    epoch: int
 
 
 class Api:
@@ -217,46 +227,55 @@ class Api:
         text = call.param("q")
         if not text:
             raise bad_request("MALFORMED_QUERY", "A query string has to be specified")
-        with self.store.lock:
-            plan = soql.bind(soql.parse(text), self.store.sobject, self.store.visible, self.store.now_ms())
-            rows = [r.values for r in self.store.rows(plan.sobject.name, deleted=deleted)]
-            matched = soql.run(plan, rows)
-            if plan.query.count_only:
-                return Answer(200, {"totalSize": len(matched), "done": True, "records": []})
-            rendered = [render_row(plan.sobject, row, plan.fields, call.version) for row in matched]
         word = "queryAll" if deleted else "query"
-        return Answer(200, self._page(rendered, _batch_size(call.headers), word, call.version))
+        with self.store.lock:
+            with self._cursor_lock:
+                self._expire_cursors()  # (whatever the query answers: what they kept is let go sooner)
+            plan = soql.bind(soql.parse(text), self.store.sobject, self.store.visible, self.store.now_ms())
+            table = self.store.tables[plan.sobject.name]
+            if plan.query.count_only:
+                return Answer(200, {"totalSize": soql.count(plan, table, deleted=deleted), "done": True, "records": []})
+            matched = soql.execute(plan, table, deleted=deleted)
+            return Answer(200, self._page(plan, matched, _batch_size(call.headers), word, call.version))
 
-    def _page(self, records: list[dict[str, Any]], batch: int, word: str, version: str) -> dict[str, Any]:
+    def _page(self, plan: soql.Plan, records: Sequence[Record], batch: int, word: str, version: str) -> dict[str, Any]:
+        """The first batch, rendered now; the rest behind a locator that renders them as they are now."""
+        render = row_renderer(plan.sobject, plan.fields, version)
+        rendered = [render(r.values) for r in records[:batch]]
         if len(records) <= batch:
-            return {"totalSize": len(records), "done": True, "records": records}
+            return {"totalSize": len(records), "done": True, "records": rendered}
         locator = self.store.ids.new("QueryLocator")
         with self._cursor_lock:
-            self._expire_cursors()
-            self._cursors[locator] = Cursor(records, batch, word, self._clock())
+            epoch = self.store.snapshots.open(d.name for d in plan.fields)
+            self._cursors[locator] = Cursor(records, batch, word, self._clock(), plan.sobject, plan.fields, version,
+                                            epoch)
         return {"totalSize": len(records), "done": False,
-                "nextRecordsUrl": f"/services/data/v{version}/{word}/{locator}-{batch}", "records": records[:batch]}
+                "nextRecordsUrl": f"/services/data/v{version}/{word}/{locator}-{batch}", "records": rendered}
 
     def query_more(self, call: Call, loc: str) -> Answer:
         locator, _, offset_text = loc.rpartition("-")
-        with self._cursor_lock:
-            self._expire_cursors()
-            cursor = self._cursors.get(ids.normalise(locator) or "") if offset_text.isdigit() else None
-            if cursor is None or int(offset_text) > len(cursor.records):
-                raise bad_request("INVALID_QUERY_LOCATOR", "invalid query locator")
-            cursor.last_used = self._clock()
-        start = int(offset_text)
-        end = start + cursor.batch
-        page: dict[str, Any] = {"totalSize": len(cursor.records), "done": end >= len(cursor.records)}
-        if not page["done"]:
-            page["nextRecordsUrl"] = f"/services/data/v{call.version}/{cursor.word}/{locator}-{end}"
-        page["records"] = cursor.records[start:end]
+        with self.store.lock:
+            with self._cursor_lock:
+                self._expire_cursors()
+                cursor = self._cursors.get(ids.normalise(locator) or "") if offset_text.isdigit() else None
+                if cursor is None or int(offset_text) > len(cursor.records):
+                    raise bad_request("INVALID_QUERY_LOCATOR", "invalid query locator")
+                cursor.last_used = self._clock()
+            start = int(offset_text)
+            end = start + cursor.batch
+            page: dict[str, Any] = {"totalSize": len(cursor.records), "done": end >= len(cursor.records)}
+            if not page["done"]:
+                page["nextRecordsUrl"] = f"/services/data/v{call.version}/{cursor.word}/{locator}-{end}"
+            at, render = self.store.snapshots.values_at, row_renderer(cursor.sobject, cursor.fields, cursor.version)
+            page["records"] = [render(at(r, cursor.epoch)) for r in cursor.records[start:end]]
         return Answer(200, page)
 
     def _expire_cursors(self) -> None:
+        """Forget locators idle for 15 minutes, and what the store kept for them (under the store's lock)."""
         horizon = self._clock() - CURSOR_IDLE_SECONDS
         for locator in [k for k, c in self._cursors.items() if c.last_used < horizon]:
-            del self._cursors[locator]
+            cursor = self._cursors.pop(locator)
+            self.store.snapshots.close(cursor.epoch, [d.name for d in cursor.fields])
 
     # --- describe -------------------------------------------------------------------------------------
 
@@ -441,11 +460,35 @@ class Api:
 def render_row(sobject: SObjectDef, row: Mapping[str, Any], fields: Sequence[Any], version: str,
                *, tooling: bool = False) -> dict[str, Any]:
     """A record as the API answers it: ``attributes`` ``{type, url}``, then the fields asked for."""
+    return row_renderer(sobject, fields, version, tooling=tooling)(row)
+
+
+def row_renderer(sobject: SObjectDef, fields: Sequence[Any], version: str,
+                 *, tooling: bool = False) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """:func:`render_row` for many rows of one query: what each field needs worked out once."""
     base = f"/services/data/v{version}/tooling/sobjects" if tooling else f"/services/data/v{version}/sobjects"
-    out: dict[str, Any] = {"attributes": {"type": sobject.name, "url": f"{base}/{sobject.name}/{row['Id']}"}}
-    for definition in fields:
-        out[definition.name] = values.render(definition, row.get(definition.name))
-    return out
+    name, prefix = sobject.name, f"{base}/{sobject.name}/"
+    # values.render's conversion per field, None where it answers the value as stored (most fields).
+    plan = [(d.name, _RENDERED.get(d.type)) for d in fields]
+
+    def one(row: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"attributes": {"type": name, "url": prefix + str(row["Id"])}}
+        get = row.get
+        for key, convert in plan:
+            stored = get(key)
+            out[key] = stored if convert is None or stored is None else convert(stored)
+        return out
+
+    return one
+
+
+def _datetime(stored: Any) -> str:
+    return values.iso_ms(int(stored))
+
+
+#: What ``values.render`` does to a stored value (not null) of these field types.
+_RENDERED: dict[str, Callable[[Any], Any]] = {"datetime": _datetime, "double": float, "currency": float,
+                                              "percent": float}
 
 
 def _batch_size(headers: Mapping[str, str]) -> int:
@@ -477,4 +520,4 @@ def _raise(error: ApiError) -> Answer:
     raise error
 
 
-__all__ = ["Answer", "Api", "Call", "Route", "problems_body", "render_row"]
+__all__ = ["Answer", "Api", "Call", "Route", "problems_body", "render_row", "row_renderer"]

@@ -46,8 +46,9 @@ and ``as_of``.
 from __future__ import annotations
 
 import random
+import sys
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from leadscore.agent.core.records import Activity, utc
 from leadscore.connectors.sample import FREE_DOMAINS, SampleAccount, SampleLead, generate_accounts, generate_leads
@@ -94,18 +95,34 @@ def seed_org(store: Store, count: int, *, seed: int = 7, as_of: datetime | None 
         ceiling = _seconds(store.history_ceiling(values.to_ms(utc(as_of)) if as_of is not None else None))
         as_of = datetime.fromtimestamp(ceiling / 1000, tz=timezone.utc)
         campaigns = _campaigns(store, ceiling)
-        used_modified: set[int] = set()
-        used_modstamp: set[int] = set()
+        used_modified = _Seconds()
+        used_modstamp = _Seconds()
         store.rollups = False  # seeding stamps LastActivityDate and the Leads' stamps itself
         try:
-            samples = list(generate_leads(count, seed=seed, as_of=as_of))
-            account_of = _accounts(store, generate_accounts(samples, seed=seed), ceiling) if accounts else {}
+            # One lead at a time (the generator is deterministic on its own), unless accounts need them all.
+            samples: Iterable[SampleLead] = generate_leads(count, seed=seed, as_of=as_of)
+            account_of: dict[str, Record] = {}
+            if accounts:
+                samples = list(samples)
+                account_of = _accounts(store, generate_accounts(samples, seed=seed), ceiling)
             for sample in samples:
                 lead_ids.append(_seed_one(store, sample, rng, campaigns, ceiling, used_modified, used_modstamp,
                                           account_of.get(sample.lead.id)))
         finally:
             store.rollups = True
+        store.build_indexes(SYNC_INDEXES)
     return lead_ids
+
+
+#: The indexes the connector's queries read (:mod:`leadscore.connectors.salesforce.pull`): its
+#: ``SystemModstamp`` windows, and the activity it looks up by person. Built once seeding is done,
+#: rather than by the first query needing each, which in an org of a million leads would take
+#: longer than a client waits for an answer.
+SYNC_INDEXES = {
+    "Lead": ("SystemModstamp", "ConvertedContactId"), "Contact": ("SystemModstamp",), "Account": ("SystemModstamp",),
+    "Task": ("SystemModstamp", "WhoId"), "Event": ("SystemModstamp", "WhoId"),
+    "CampaignMember": ("SystemModstamp", "LeadId", "ContactId"), "EmailMessage": ("ActivityId",),
+}
 
 
 def _campaigns(store: Store, ceiling: int) -> dict[str, Record]:
@@ -146,7 +163,7 @@ def _accounts(store: Store, accounts: list[SampleAccount], ceiling: int) -> dict
 
 
 def _seed_one(store: Store, sample: SampleLead, rng: random.Random, campaigns: dict[str, Record], ceiling: int,
-              used_modified: set[int], used_modstamp: set[int], account: Record | None = None) -> str:
+              used_modified: "_Seconds", used_modstamp: "_Seconds", account: Record | None = None) -> str:
     lead_fields = sample.lead.fields
     created = _seconds(values.to_ms(utc(sample.lead.created_at or datetime.now(timezone.utc))))
     activities = sorted(sample.activities, key=lambda a: a.occurred_at)
@@ -190,7 +207,7 @@ def _seed_one(store: Store, sample: SampleLead, rng: random.Random, campaigns: d
 
 
 def _stamp_after(store: Store, record: Record, latest: int, created: int, ceiling: int, rng: random.Random,
-                 used_modified: set[int], used_modstamp: set[int]) -> None:
+                 used_modified: "_Seconds", used_modstamp: "_Seconds") -> None:
     """``LastModifiedDate``/``SystemModstamp`` spread over the days after the latest activity,
     never past as_of (no pile-up at the cap)."""
     modified = _distinct(_seconds(latest + int(rng.uniform(0, max(0, min(3 * DAY_MS, ceiling - latest))))),
@@ -224,7 +241,7 @@ def _history(store: Store, person: Record, fields: dict[str, Any], activities: S
         latest = max(latest, at)
         made = _activity(store, person, fields, activity, at, rng, campaigns, members)
         if made in ("Task", "Event"):
-            last_activity_day = max(last_activity_day or "", values.date_of_ms(at))
+            last_activity_day = max(last_activity_day or "", _day(at))
     return latest, last_activity_day
 
 
@@ -240,7 +257,7 @@ def _email_status(values: dict[str, Any], activities: Sequence[Activity]) -> Non
 
 def _seed_contact(store: Store, sample: SampleLead, account: Record, lead_values: dict[str, Any],
                   activities: list[Activity], rng: random.Random, campaigns: dict[str, Record], ceiling: int,
-                  created: int, used_modified: set[int], used_modstamp: set[int]) -> str:
+                  created: int, used_modified: "_Seconds", used_modstamp: "_Seconds") -> str:
     """One person at a known account: a Contact of ``account`` with the history a Lead would have."""
     _email_status(lead_values, activities)
     row = {target: lead_values[name] for name, target in LEAD_TO_CONTACT.items() if name in lead_values}
@@ -280,16 +297,16 @@ def _activity(store: Store, lead: Record, fields: dict[str, Any], activity: Acti
               campaigns: dict[str, Record], members: dict[str, Record]) -> str | None:
     first = fields.get("first_name") or "there"
     campaign = str(activity.properties.get("campaign", "follow-up"))
-    day = values.date_of_ms(at)
+    day = _day(at)
     base = {"WhoId": lead.id, "ActivityDate": day, "Status": "Completed", "Priority": "Normal"}
     if activity.type in ("email_open", "email_click", "email_reply"):
-        subject = {"email_open": f"Email: Opened - {campaign}", "email_click": f"Email: Clicked - {campaign}",
-                   "email_reply": f"Email: Re: {campaign}"}[activity.type]
+        subject = sys.intern({"email_open": f"Email: Opened - {campaign}", "email_click": f"Email: Clicked - {campaign}",
+                              "email_reply": f"Email: Re: {campaign}"}[activity.type])
         task = store.create("Task", {**base, "Subject": subject, "TaskSubtype": "Email", "Type": "Email"},
                             by=store.sales_user, at_ms=at)
         if activity.type == "email_reply":
             store.create("EmailMessage", {
-                "Subject": f"Re: {campaign}", "TextBody": f"Thanks - happy to talk. {first}",
+                "Subject": sys.intern(f"Re: {campaign}"), "TextBody": sys.intern(f"Thanks - happy to talk. {first}"),
                 "FromName": " ".join(str(p) for p in (fields.get("first_name"), fields.get("last_name")) if p),
                 "FromAddress": fields.get("email"), "ToAddress": "sales@emulator.example.com", "Incoming": True,
                 "MessageDate": at, "Status": "1", "ActivityId": task.id,
@@ -299,7 +316,7 @@ def _activity(store: Store, lead: Record, fields: dict[str, Any], activity: Acti
                         else campaigns["Nurture: newsletter"], "Responded", at, members)
         return "Task"
     if activity.type == "call":
-        store.create("Task", {**base, "Subject": f"Call with {first}", "TaskSubtype": "Call", "Type": "Call",
+        store.create("Task", {**base, "Subject": sys.intern(f"Call with {first}"), "TaskSubtype": "Call", "Type": "Call",
                               "CallType": rng.choice(("Outbound", "Outbound", "Inbound")),
                               "CallDurationInSeconds": rng.randint(60, 1800),
                               "CallDisposition": rng.choice(("Connected", "Connected", "Left voicemail"))},
@@ -337,7 +354,7 @@ def _membership(store: Store, lead: Record, campaign: Record, status: str, at: i
                               "SystemModstamp": max(at, member.values["SystemModstamp"])})
         store.note_stamp(member.values["SystemModstamp"])
     if status in RESPONDED_STATUSES:
-        day = values.date_of_ms(at)
+        day = _day(at)
         first = member.values.get("FirstRespondedDate")
         member.values["FirstRespondedDate"] = min(first, day) if first else day
         member.values["HasResponded"] = True
@@ -387,15 +404,25 @@ def convert(store: Store, lead: Record, *, at_ms: int, by: str, opportunity: dic
     store.apply(lead, changes, by=by, at_ms=at_ms)
     contact.values["LastActivityDate"] = v.get("LastActivityDate")
     for sobject in ("Task", "Event"):
-        for activity in store.rows(sobject, deleted=True):
-            if activity.values.get("WhoId") == lead.id:
-                activity.values["WhoId"] = contact.id
-                store.system_touch(activity, at_ms)
-    for member in store.rows("CampaignMember", deleted=True):
-        if member.values.get("LeadId") == lead.id:
-            member.values.update({"ContactId": contact.id, "Type": "Contact"})
-            store.system_touch(member, at_ms)
+        for activity in store.having(sobject, "WhoId", lead.id, deleted=True):
+            activity.values["WhoId"] = contact.id
+            store.system_touch(activity, at_ms)
+    for member in store.having("CampaignMember", "LeadId", lead.id, deleted=True):
+        member.values.update({"ContactId": contact.id, "Type": "Contact"})
+        store.system_touch(member, at_ms)
     return contact.id
+
+
+#: Day (ms at its start) -> its ``YYYY-MM-DD``, one string shared by every seeded record of that day.
+_DAYS: dict[int, str] = {}
+
+
+def _day(ms: int) -> str:
+    start = ms - ms % DAY_MS
+    found = _DAYS.get(start)
+    if found is None:
+        found = _DAYS[start] = values.date_of_ms(start)
+    return found
 
 
 def _ms(activity: Activity) -> int:
@@ -406,14 +433,51 @@ def _seconds(ms: int) -> int:
     return ms - ms % 1000
 
 
-def _distinct(stamp: int, used: set[int], floor: int) -> int:
+class _Seconds:
+    """Whole-second stamps already given, with the nearest free one below or above any stamp
+    found in near-constant time (disjoint sets with path compression: each taken stamp points
+    towards a free one), so seeding stays linear however densely stamps crowd."""
+
+    __slots__ = ("taken", "down", "up")
+
+    def __init__(self) -> None:
+        self.taken: set[int] = set()
+        self.down: dict[int, int] = {}
+        self.up: dict[int, int] = {}
+
+    def __contains__(self, stamp: int) -> bool:
+        return stamp in self.taken
+
+    def add(self, stamp: int) -> None:
+        self.taken.add(stamp)
+
+    def _free(self, stamp: int, links: dict[int, int], step: int) -> int:
+        path = []
+        candidate = stamp
+        while candidate in self.taken:
+            path.append(candidate)
+            candidate = links.get(candidate, candidate + step)
+        for taken in path:
+            links[taken] = candidate
+        return candidate
+
+    def below(self, stamp: int) -> int:
+        """The latest free stamp at or before ``stamp`` (the same second of the minute grid)."""
+        return self._free(stamp, self.down, -1000)
+
+    def above(self, stamp: int) -> int:
+        """The earliest free stamp at or after ``stamp``."""
+        return self._free(stamp, self.up, 1000)
+
+
+def _distinct(stamp: int, used: _Seconds, floor: int) -> int:
     """A stamp no other seeded lead has: step back a second at a time, then forward if the
-    floor is reached (stamps stay whole seconds)."""
+    floor is reached (stamps stay whole seconds). The steps are taken at once: the free stamp
+    below, if at or above the floor, else the free stamp above."""
     candidate = stamp
-    while candidate in used and candidate - 1000 >= floor:
-        candidate -= 1000
-    while candidate in used:
-        candidate += 1000
+    if candidate in used:
+        below = used.below(stamp)
+        candidate = below if below >= floor else used.above(stamp)
     used.add(candidate)
     return candidate
 

@@ -30,11 +30,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from leadscore.connectors.salesforce.emulator import ids, values
+from leadscore.connectors.salesforce.emulator.index import STAMPS, Interval, KeyedRecords, Table
 from leadscore.connectors.salesforce.emulator.errors import ApiError, soql_error
 from leadscore.connectors.salesforce.emulator.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, SObjectDef
+
+if TYPE_CHECKING:
+    from leadscore.connectors.salesforce.emulator.store import Record
 
 MAX_LENGTH = 100_000
 MAX_OFFSET = 2_000
@@ -372,6 +376,8 @@ class Plan:
     fields: list[FieldDef]
     predicate: Callable[[dict[str, Any]], bool]
     order: list[tuple[FieldDef, bool, bool]]
+    #: The org's clock when the query was bound (date literals such as ``TODAY`` are read at it).
+    now_ms: int = 0
 
 
 def bind(query: Query, resolve: Callable[[str], SObjectDef | None],
@@ -411,7 +417,7 @@ def bind(query: Query, resolve: Callable[[str], SObjectDef | None],
             raise soql_error("INVALID_FIELD", query.text, item.pos,
                              f"field '{definition.name}' can not be sorted in a query call")
         order.append((definition, item.descending, item.nulls_first))
-    return Plan(query, sobject, selected, predicate, order)
+    return Plan(query, sobject, selected, predicate, order, now_ms)
 
 
 def _compile(node: Any, column: Callable[[str, int], FieldDef], text: str, now_ms: int) -> Callable[[dict], bool]:
@@ -563,3 +569,289 @@ def run(plan: Plan, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     if plan.query.limit is not None:
         matched = matched[:plan.query.limit]
     return matched
+
+
+# --- execution over a table: its indexes where they determine the answer, else every record ---------
+
+
+def execute(plan: Plan, table: Table, *, deleted: bool) -> Sequence["Record"]:
+    """The records ``plan`` answers from ``table`` (``deleted``: the recycle bin's too, as
+    ``queryAll``), in the answer's order, after ``OFFSET`` and ``LIMIT``."""
+    found = indexed(plan, table, deleted=deleted)
+    if found is None:
+        return scan(plan, table, deleted=deleted)
+    assert not isinstance(found, int)
+    return found
+
+
+def count(plan: Plan, table: Table, *, deleted: bool) -> int:
+    """``totalSize`` of a ``SELECT COUNT()``: how many records ``execute`` would answer."""
+    found = indexed(plan, table, deleted=deleted)
+    if found is None:
+        return len(scan(plan, table, deleted=deleted))
+    return found if isinstance(found, int) else len(found)
+
+
+def scan(plan: Plan, table: Table, *, deleted: bool) -> list["Record"]:
+    """Every record evaluated: :func:`run` over the table in the default order."""
+    rows = [r.values for r in table.records.values() if deleted or not r.deleted]
+    return [row.record for row in run(plan, rows)]  # type: ignore[attr-defined]
+
+
+class _Drivers:
+    """What a query's top-level ``AND`` says the index can narrow by: ``Id``/reference values
+    (``=`` or ``IN``), stamp intervals; ``whole`` when the condition is nothing but one stamp's
+    interval (so counting its keys counts the matches)."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, set[str]]] = []
+        self.intervals: dict[str, Interval] = {}
+        self.whole = True
+
+
+_RANGE_OPS = frozenset({"=", "<", "<=", ">", ">="})
+
+
+def _conjuncts(node: Any) -> tuple[list[Compare], bool]:
+    """The comparisons the condition ``AND``s at its top, and whether they are all of it."""
+    if node is None:
+        return [], True
+    if isinstance(node, Compare):
+        return [node], True
+    if isinstance(node, Logical) and node.op == "AND":
+        found: list[Compare] = []
+        whole = True
+        for part in node.parts:
+            compares, complete = _conjuncts(part)
+            found += compares
+            whole = whole and complete
+        return found, whole
+    return [], False
+
+
+def _drivers(plan: Plan) -> _Drivers:
+    drivers = _Drivers()
+    compares, drivers.whole = _conjuncts(plan.query.where)
+    for node in compares:
+        definition = plan.sobject.lookup(node.field)
+        if definition is None or node.op == "LIKE":
+            drivers.whole = False
+            continue
+        operands = [_operand(definition, lit, plan.query.text, plan.now_ms) for lit in node.literals]
+        if definition.type in ("id", "reference") and node.op in ("=", "IN") \
+                and all(isinstance(o, str) for o in operands):
+            drivers.keys.append((definition.name, set(operands)))
+            drivers.whole = False
+        elif definition.name in STAMPS and definition.type == "datetime" and node.op in _RANGE_OPS \
+                and _narrow(drivers.intervals.setdefault(definition.name, Interval()), node.op, operands[0]):
+            pass
+        else:
+            drivers.whole = False
+    drivers.intervals = {name: i for name, i in drivers.intervals.items() if i.lo is not None or i.hi is not None}
+    if len(drivers.intervals) > 1:
+        drivers.whole = False
+    return drivers
+
+
+def _narrow(interval: Interval, op: str, operand: Any) -> bool:
+    """Intersect with the records ``op operand`` holds for (as :func:`_comparison` reads it);
+    False when the operand is no stamp (null, or an invalid datetime)."""
+    if isinstance(operand, tuple):  # a date literal's [start, end)
+        start, end = operand
+        if op == "=":
+            interval.above(start, False)
+            interval.below(end, True)
+        elif op == "<":
+            interval.below(start, True)
+        elif op == "<=":
+            interval.below(end, True)
+        elif op == ">":
+            interval.above(end, False)
+        else:
+            interval.above(start, False)
+        return True
+    if type(operand) not in (int, float):
+        return False
+    if op in ("=", ">", ">="):
+        interval.above(operand, op == ">")
+    if op in ("=", "<", "<="):
+        interval.below(operand, op == "<")
+    return True
+
+
+def indexed(plan: Plan, table: Table, *, deleted: bool) -> Sequence["Record"] | int | None:
+    """The answer from the table's indexes, or None where they cannot give it exactly (the
+    caller then scans). A list of records (an ``int`` may answer a ``COUNT()``).
+
+    - ``Id`` or a reference field ``=``/``IN`` values: the records holding them, evaluated
+      (:func:`run`) in the default order, as the scan would;
+    - a pull: ``ORDER BY`` a stamp (then ``Id``) over its window or everything, nothing else: the
+      index's keys in the window, as they are;
+    - ``ORDER BY`` a stamp (then, optionally, ``Id``): a walk of that stamp's index in order,
+      from a window's start when the condition has one, filtered by the condition, stopping at
+      ``LIMIT``;
+    - a stamp window otherwise: the records in it, evaluated in the default order;
+    - ``COUNT()`` of a stamp window (or of everything): counted from the index;
+    - no condition the index narrows, with ``LIMIT``: the default order (or ``Id``'s) walked to it.
+    """
+    query = plan.query
+    drivers = _drivers(plan)
+    if query.limit == 0:
+        return 0 if query.count_only else []
+    if query.count_only and drivers.whole and not drivers.keys:
+        total = _count(table, drivers, deleted)
+        if total is not None:
+            total = max(0, total - query.offset)
+            return total if query.limit is None else min(total, query.limit)
+    if drivers.keys:
+        name, wanted = min(drivers.keys, key=lambda kv: len(kv[1]))
+        if name == "Id":
+            candidates = [table.records[i] for i in wanted if i in table.records]
+        else:
+            index = table.reference_index(name)
+            if index.odd:
+                return None
+            candidates = [r for value in wanted for r in index.get(value)]
+        return _evaluate(plan, table, candidates, deleted)
+    pull = _pull(plan, table, drivers, deleted)
+    if pull is not None:
+        return pull
+    walk = _walk(plan, table, drivers)
+    if walk is not None:
+        # A condition that is nothing but the walked stamp's window holds for every record walked.
+        return _take(plan, walk, deleted, exact=drivers.whole)
+    if drivers.intervals:
+        best = None
+        for name, interval in drivers.intervals.items():
+            index = table.stamp_index(name)
+            if index.odd:
+                continue
+            start, end = interval.positions(index.keys)
+            size = index.keys.count(start, end)
+            if best is None or size < best[0]:
+                best = (size, index, start, end)
+        if best is None:
+            return None
+        _, index, start, end = best
+        candidates = index.keys.records(start, end)
+        if drivers.whole and not plan.order:  # every candidate matches: only the default order to restore
+            return _take(plan, table.in_order(candidates), deleted, exact=True)
+        return _evaluate(plan, table, candidates, deleted)
+    return None
+
+
+def _count(table: Table, drivers: _Drivers, deleted: bool) -> int | None:
+    if not drivers.intervals:
+        return len(table) - (0 if deleted else table.deleted)
+    (name, interval), = drivers.intervals.items()
+    index = table.stamp_index(name)
+    if index.odd:
+        return None
+    start, end = interval.positions(index.keys)
+    total = index.keys.count(start, end)
+    if not deleted:
+        start, end = interval.positions(index.deleted)
+        total -= index.deleted.count(start, end)
+    return total
+
+
+def _evaluate(plan: Plan, table: Table, candidates: list["Record"], deleted: bool) -> list["Record"]:
+    """:func:`run` over ``candidates`` (a superset of the matches, each once) in the default order."""
+    rows = table.in_order(r for r in candidates if deleted or not r.deleted)
+    return [row.record for row in run(plan, [r.values for r in rows])]  # type: ignore[attr-defined]
+
+
+def _pull(plan: Plan, table: Table, drivers: _Drivers, deleted: bool) -> KeyedRecords | None:
+    """The connector's pull (``WHERE`` nothing but a window on the stamp it sorts by, ascending,
+    then by ascending ``Id``; no ``OFFSET`` or ``LIMIT``): the window's keys, copied as they are."""
+    query, order = plan.query, plan.order
+    if not drivers.whole or query.offset or query.limit is not None or not order or query.count_only:
+        return None
+    first, descending, _ = order[0]
+    if descending or first.name not in STAMPS or first.type != "datetime" \
+            or any(name != first.name for name in drivers.intervals):
+        return None
+    if len(order) == 1 and not table.monotonic:
+        return None
+    if len(order) > 1 and (order[1][0].name != "Id" or order[1][1]):
+        return None
+    index = table.stamp_index(first.name)
+    interval = drivers.intervals.get(first.name)
+    if index.odd or (index.nulls and interval is None):
+        return None
+    interval = interval or Interval()
+    if not deleted and index.deleted.count(*interval.positions(index.deleted)):
+        return None  # the recycle bin's records in the window are to be left out: walk
+    return index.keys.view(*interval.positions(index.keys))
+
+
+def _walk(plan: Plan, table: Table, drivers: _Drivers) -> Iterable["Record"] | None:
+    """The records in the query's order, a superset of its matches, from an index walk; None
+    when the order is not one an index gives."""
+    order = plan.order
+    if not order:
+        if drivers.intervals or plan.query.limit is None:
+            return None
+        return table.records.values()
+    first, descending, _ = order[0]
+    if first.name == "Id":
+        if drivers.intervals or not table.monotonic:
+            return None
+        return reversed(table.records.values()) if descending else table.records.values()
+    if first.name not in STAMPS or first.type != "datetime":
+        return None
+    if len(order) == 1:
+        if not table.monotonic:
+            return None  # ties fall in the default order, which is then not the order of Id
+        ties_descending = False
+    elif order[1][0].name == "Id":
+        ties_descending = order[1][1]
+    else:
+        return None
+    if any(name != first.name for name in drivers.intervals):
+        return None
+    index = table.stamp_index(first.name)
+    interval = drivers.intervals.get(first.name)
+    if index.odd or (index.nulls and interval is None):
+        return None  # where nulls sort is the scan's business
+    start, end = interval.positions(index.keys) if interval is not None else ((0, 0), (len(index.keys.blocks), 0))
+    if not descending and not ties_descending and plan.query.limit is None:
+        return index.keys.records(start, end)  # all of them: at once
+    keys = index.keys.between(start, end, descending)
+    # Walking up, equal stamps come in ascending Id; walking down, descending.
+    if ties_descending != descending:
+        keys = _reverse_ties(keys)
+    return (key[2] for key in keys)
+
+
+def _reverse_ties(keys: Iterator[tuple[Any, str, Any]]) -> Iterator[tuple[Any, str, Any]]:
+    group: list[tuple[Any, str, Any]] = []
+    for key in keys:
+        if group and key[0] != group[0][0]:
+            yield from reversed(group)
+            group = []
+        group.append(key)
+    yield from reversed(group)
+
+
+def _take(plan: Plan, records: Iterable["Record"], deleted: bool, exact: bool = False) -> list["Record"]:
+    """The matches among ``records`` (already in the answer's order), after OFFSET and LIMIT
+    (``exact``: all of them match the condition, only the recycle bin is left to leave out)."""
+    query = plan.query
+    predicate = plan.predicate if query.where is not None and not exact else None
+    skip, limit = query.offset, query.limit
+    if predicate is None and deleted and not skip and limit is None:
+        return list(records)  # a whole pull of everything: nothing to test
+    out: list[Record] = []
+    for record in records:
+        if not deleted and record.values.get("IsDeleted"):
+            continue
+        if predicate is not None and not predicate(record.values):
+            continue
+        if skip:
+            skip -= 1
+            continue
+        out.append(record)
+        if limit is not None and len(out) >= limit:
+            break
+    return out

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from leadscore.connectors.salesforce.emulator import ids, permissions, values
+from leadscore.connectors.salesforce.emulator.index import STAMPS, Snapshots, Table, Values
 from leadscore.connectors.salesforce.emulator.schema import (
     CONVERTED_LEAD_STATUSES, FieldDef, SObjectDef, custom_field_entity, standard_objects)
 from leadscore.connectors.salesforce.emulator.values import FieldProblem
@@ -52,11 +53,21 @@ CONVERTED_STATUS = FieldProblem("FIELD_INTEGRITY_EXCEPTION", "A converted lead s
 ORG_CREATED_MS = 1_704_067_200_000
 
 
-@dataclass
 class Record:
-    sobject: str
-    id: str
-    values: dict[str, Any] = field(default_factory=dict)
+    """One record: its sObject, id and stored values (a :class:`~.index.Values`, whose changes
+    its :class:`~.index.Table` hears of), its place in the org's default order (``seq``)."""
+
+    __slots__ = ("sobject", "id", "values", "seq", "table")
+
+    def __init__(self, sobject: str, id: str, values: Mapping[str, Any] | None = None) -> None:
+        self.sobject = sobject
+        self.id = id
+        self.values = Values(values or ())
+        self.seq = 0
+        self.table: Table | None = None
+
+    def __repr__(self) -> str:
+        return f"Record({self.sobject!r}, {self.id!r}, {dict(self.values)!r})"
 
     @property
     def deleted(self) -> bool:
@@ -80,7 +91,13 @@ class Store:
         self.ids = ids.IdFactory()
         self.schema: dict[str, SObjectDef] = standard_objects()
         self.tooling_schema: dict[str, SObjectDef] = {"CustomField": custom_field_entity()}
-        self.records: dict[str, dict[str, Record]] = {name: {} for name in [*self.schema, "CustomField"]}
+        #: What live query locators read as it was (see :mod:`.index`).
+        self.snapshots = Snapshots()
+        self.tables: dict[str, Table] = {name: Table(name, self.snapshots) for name in [*self.schema, "CustomField"]}
+        #: sObject -> id -> record, in creation order (each table's own dict).
+        self.records: dict[str, dict[str, Record]] = {name: table.records for name, table in self.tables.items()}
+        #: sObject -> (field count, the values every new record starts with): see ``create``.
+        self._templates: dict[str, tuple[int, dict[str, Any]]] = {}
         self.fls: dict[str, str] = {}
         self.writes: Counter[str] = Counter()
         self.org_id = self.ids.new("Organization")
@@ -196,6 +213,24 @@ class Store:
             if deleted or not record.deleted:
                 yield record
 
+    def build_indexes(self, fields: Mapping[str, Iterable[str]]) -> None:
+        """Build now the indexes of these fields (by sObject) that queries would build when first
+        needing them: a stamp's (``SystemModstamp``...) or a reference field's (``WhoId``...)."""
+        with self.lock:
+            for sobject, names in fields.items():
+                table = self.tables[sobject]
+                for name in names:
+                    if name in STAMPS:
+                        table.stamp_index(name)
+                    else:
+                        table.reference_index(name)
+
+    def having(self, sobject: str, field_name: str, value: Any, *, deleted: bool) -> list[Record]:
+        """The records of ``sobject`` whose reference ``field_name`` holds ``value``, in the
+        default order (what ``rows`` filtered on it gives), from the table's index."""
+        found = self.tables[sobject].having(field_name, value)
+        return found if deleted else [r for r in found if not r.deleted]
+
     # --- validation ------------------------------------------------------------------------------------------
 
     def prepare(self, sobject: SObjectDef, changes: Mapping[str, Any], *, creating: bool,
@@ -251,21 +286,33 @@ class Store:
                    "CreatedById": by, "LastModifiedDate": at_ms, "LastModifiedById": by, "SystemModstamp": at_ms}
         if "OwnerId" in definition.fields:
             stamped["OwnerId"] = by
-        for name, spec in definition.fields.items():
-            if spec.type == "boolean":
-                stamped.setdefault(name, False)
-            default = next((p.value for p in spec.picklist if p.default), None)
-            if default is not None:
-                stamped.setdefault(name, default)
+        stamped.update((k, v) for k, v in self._template(definition).items() if k not in stamped)
         record.values.update(stamped)
         record.values.update({k: v for k, v in changes.items() if k not in ("Id",)})
         if sobject == "EmailMessage":
             record.values.setdefault("Status", "3")
         self._derive(record)
-        self.records[sobject][record.id] = record
+        self.tables[sobject].add(record)
         self.note_stamp(max(at_ms, record.values["SystemModstamp"]))
         self._roll_up_activity(record, None, at_ms)
         return record
+
+    def _template(self, definition: SObjectDef) -> dict[str, Any]:
+        """The values a new record of ``definition`` starts with: ``False`` for each boolean, each
+        picklist's default. Kept per sObject until its fields change (custom fields are only
+        ever added, so their count tells)."""
+        held = self._templates.get(definition.name)
+        if held is not None and held[0] == len(definition.fields):
+            return held[1]
+        template: dict[str, Any] = {}
+        for name, spec in definition.fields.items():
+            if spec.type == "boolean":
+                template.setdefault(name, False)
+            default = next((p.value for p in spec.picklist if p.default), None)
+            if default is not None:
+                template.setdefault(name, default)
+        self._templates[definition.name] = (len(definition.fields), template)
+        return template
 
     def apply(self, record: Record, changes: Mapping[str, Any], *, by: str, at_ms: int,
               count_as_api: bool = False) -> None:
@@ -336,10 +383,9 @@ class Store:
 
     def last_activity_date(self, who_id: str) -> str | None:
         """The most recent event's date or closed task's due date for a Lead or Contact."""
-        dates = [r.values.get("ActivityDate") for r in self.rows("Event", deleted=False)
-                 if r.values.get("WhoId") == who_id]
-        dates += [r.values.get("ActivityDate") for r in self.rows("Task", deleted=False)
-                  if r.values.get("WhoId") == who_id and r.values.get("IsClosed")]
+        dates = [r.values.get("ActivityDate") for r in self.having("Event", "WhoId", who_id, deleted=False)]
+        dates += [r.values.get("ActivityDate") for r in self.having("Task", "WhoId", who_id, deleted=False)
+                  if r.values.get("IsClosed")]
         return max((d for d in dates if d), default=None)
 
     def _derive(self, record: Record) -> None:
@@ -377,6 +423,7 @@ class Store:
     def add_custom_field(self, sobject: str, definition: FieldDef, *, access: str, at_ms: int) -> Record:
         """Add the field to the object and its ``CustomField`` (Tooling) record; the record."""
         self.schema[sobject].fields[definition.name] = definition
+        self._templates.pop(sobject, None)
         if access != FLS_EDIT:
             self.fls[f"{sobject}.{definition.name}"] = access
         metadata = dict(definition.metadata or {"label": definition.label})

@@ -75,10 +75,26 @@ class JsonTypeError(Exception):
 # --- datetimes and dates -----------------------------------------------------------------------------
 
 
+#: Day number since the epoch -> its ``YYYY-MM-DDT`` (rendering a page formats thousands of stamps).
+_DAYS: dict[int, str] = {}
+
+
 def iso_ms(ms: int) -> str:
     """``2026-10-01T12:00:00.000+0000``, the form REST responses use."""
-    moment = EPOCH + timedelta(milliseconds=ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+    if type(ms) is not int:
+        moment = EPOCH + timedelta(milliseconds=ms)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+    day, rest = divmod(ms, 86_400_000)
+    prefix = _DAYS.get(day)
+    if prefix is None:
+        prefix = (EPOCH + timedelta(days=day)).strftime("%Y-%m-%dT")
+        if len(_DAYS) >= 100_000:
+            _DAYS.clear()
+        _DAYS[day] = prefix
+    seconds, milli = divmod(rest, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}.{milli:03d}+0000"
 
 
 def to_ms(moment: datetime) -> int:
