@@ -149,6 +149,32 @@ class Router(Generic[T]):
         return RouteMatch(None, allowed=tuple(allowed))
 
 
+# --- ranges of values, as an index answers them -------------------------------------------------
+
+
+class Interval:
+    """A range of comparable values, each end open, closed or absent: what a query's comparisons
+    on one indexed field allow (each emulator narrows it with its own API's operators)."""
+
+    __slots__ = ("lo", "lo_strict", "hi", "hi_strict")
+
+    def __init__(self) -> None:
+        self.lo: Any = None
+        self.lo_strict = False
+        self.hi: Any = None
+        self.hi_strict = False
+
+    def above(self, value: Any, strict: bool) -> None:
+        """Intersect with ``> value`` (``strict``) or ``>= value``."""
+        if self.lo is None or value > self.lo or (value == self.lo and strict):
+            self.lo, self.lo_strict = value, strict
+
+    def below(self, value: Any, strict: bool) -> None:
+        """Intersect with ``< value`` (``strict``) or ``<= value``."""
+        if self.hi is None or value < self.hi or (value == self.hi and strict):
+            self.hi, self.hi_strict = value, strict
+
+
 # --- the request log ------------------------------------------------------------------------------
 
 

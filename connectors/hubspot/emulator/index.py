@@ -19,37 +19,25 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from typing import Any, Callable, Iterator, Sequence
 
+from leadscore.connectors.emulation import Interval as BaseInterval
+
 #: Blocks split when they grow past twice this many ids.
 BLOCK = 512
 
 
-class Interval:
-    """A range of comparable values, each end open, closed or absent."""
+class Interval(BaseInterval):
+    """A range of property values, narrowed by a search filter's operators."""
 
-    __slots__ = ("lo", "lo_strict", "hi", "hi_strict")
-
-    def __init__(self) -> None:
-        self.lo: Any = None
-        self.lo_strict = False
-        self.hi: Any = None
-        self.hi_strict = False
+    __slots__ = ()
 
     def narrow(self, operator: str, value: Any, high: Any = None) -> None:
         """Intersect with ``operator value`` (EQ, GT, GTE, LT, LTE, or BETWEEN value..high)."""
         if operator in ("GT", "GTE", "EQ", "BETWEEN"):
-            self._above(value, operator == "GT")
+            self.above(value, operator == "GT")
         if operator in ("LT", "LTE", "EQ"):
-            self._below(value, operator == "LT")
+            self.below(value, operator == "LT")
         if operator == "BETWEEN":
-            self._below(high, False)
-
-    def _above(self, value: Any, strict: bool) -> None:
-        if self.lo is None or value > self.lo or (value == self.lo and strict):
-            self.lo, self.lo_strict = value, strict
-
-    def _below(self, value: Any, strict: bool) -> None:
-        if self.hi is None or value < self.hi or (value == self.hi and strict):
-            self.hi, self.hi_strict = value, strict
+            self.below(high, False)
 
     def holds(self, value: Any) -> bool:
         if value is None:

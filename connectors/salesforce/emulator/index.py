@@ -29,6 +29,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
+from leadscore.connectors.emulation import Interval as BaseInterval
+
 if TYPE_CHECKING:
     from leadscore.connectors.salesforce.emulator.store import Record
 
@@ -181,24 +183,10 @@ class KeyedRecords(Sequence):  # type: ignore[type-arg]
         return out
 
 
-class Interval:
-    """A range of stamps, each end open, closed or absent (what a window's comparisons allow)."""
+class Interval(BaseInterval):
+    """A range of stamps (what a window's comparisons allow)."""
 
-    __slots__ = ("lo", "lo_strict", "hi", "hi_strict")
-
-    def __init__(self) -> None:
-        self.lo: Any = None
-        self.lo_strict = False
-        self.hi: Any = None
-        self.hi_strict = False
-
-    def above(self, value: Any, strict: bool) -> None:
-        if self.lo is None or value > self.lo or (value == self.lo and strict):
-            self.lo, self.lo_strict = value, strict
-
-    def below(self, value: Any, strict: bool) -> None:
-        if self.hi is None or value < self.hi or (value == self.hi and strict):
-            self.hi, self.hi_strict = value, strict
+    __slots__ = ()
 
     def positions(self, keys: SortedKeys) -> tuple[tuple[int, int], tuple[int, int]]:
         """Where the interval's keys start and end in ``keys`` (``(value, Id, record)`` tuples)."""
