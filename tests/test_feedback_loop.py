@@ -33,7 +33,7 @@ LOOP_MODEL = EXAMPLE_MODEL + """
 model_file = "champion.json"
 min_positives = 20
 min_negatives = 20
-exclude = ["title"]
+exclude = ["title", "email"]  # run trains as of now: which of these near-identifiers looks like a leak moves with the date
 
 [predictive.point_in_time]
 strategy = "scoring_times"
