@@ -29,7 +29,7 @@ from leadscore.agent.core.reasons import SEPARATOR, format_reason
 from leadscore.agent.core.records import Lead, ReasonPart, ScoreResult
 from leadscore.agent.scoring.columns import ActivityColumns, Factorized, field_column
 from leadscore.agent.scoring.conditions import Predicate, is_bad_number
-from leadscore.agent.scoring.points import preview, round_points
+from leadscore.agent.scoring.points import occurrences, preview, round_points
 
 if TYPE_CHECKING:
     from leadscore.agent.scoring.engine import ScoringEngine, _Caps
@@ -48,7 +48,7 @@ def round_array(values: np.ndarray) -> np.ndarray:
 
 
 def clamp_array(values: np.ndarray, caps: _Caps) -> np.ndarray:
-    """The engine's ``_clamp`` over an array of whole points."""
+    """:func:`~leadscore.agent.scoring.points.clamp` over an array of whole points."""
     out = values
     if caps.low is not None:
         out = np.where(values < caps.low, round_points(caps.low), out)
@@ -172,9 +172,7 @@ class BatchResults:
     def _detail(self, s: int, lead: int) -> str | None:
         slot = self.slots[s]
         if slot.kind == _ENGAGEMENT:
-            count = int(self.counts[s, lead])
-            ago = _ago(float(self.newest[s, lead]))
-            return ago if count == 1 else f"x{count}, last {ago}"
+            return occurrences(int(self.counts[s, lead]), float(self.newest[s, lead]))
         if slot.kind == _ROLLUP:
             return self.details[(s, lead)]
         return None
@@ -220,8 +218,7 @@ class BatchResults:
                     key = (counts[j], int(days[j]))
                     detail = details.get(key)
                     if detail is None:
-                        ago = _ago(days[j])
-                        detail = details[key] = ago if counts[j] == 1 else f"x{counts[j]}, last {ago}"
+                        detail = details[key] = occurrences(counts[j], days[j])
             parts.append(ReasonPart(points[j], label if label is not None else self._label(self.slots[s], lead),
                                     kind, rule, detail, component))  # type: ignore[arg-type]
         lines = self.reasons(reason_budget) if reason_budget is not None else None
@@ -345,7 +342,7 @@ class BatchResults:
             inverse = inverse.reshape(-1)
             if slot.kind == _ENGAGEMENT:
                 label = slot.label
-                rendered = [f"{p:+d} {label} ({_ago(d) if c == 1 else f'x{c}, last {_ago(d)}'})" for p, c, d in zip(
+                rendered = [f"{p:+d} {label} ({occurrences(c, d)})" for p, c, d in zip(
                     pts[first].tolist(), counts[first].tolist(), days[first].tolist())]
             else:
                 rendered = [f"{p:+d} {self._label(slot, i)}" for p, i in zip(pts[first].tolist(), leads[first].tolist())]
@@ -378,9 +375,6 @@ def _signed_width(values: np.ndarray) -> np.ndarray:
     return 1 + _width(np.abs(values))
 
 
-def _ago(age_days: float) -> str:
-    days = int(age_days)
-    return "today" if days == 0 else f"{days}d ago"
 
 
 # --- the batch pass ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from leadscore.agent.scoring.conditions import Predicate, compile_condition, is_
 from leadscore.agent.scoring.decay import DecayArrayFn, DecayFn, compile_decay, compile_decay_array
 from leadscore.agent.scoring.batch import BatchResults, score_batch
 from leadscore.agent.scoring.columns import ActivityColumns
-from leadscore.agent.scoring.points import clamp, preview, round_points
+from leadscore.agent.scoring.points import clamp, occurrences, preview, round_points
 from leadscore.agent.scoring.model import Condition, EngagementRule, FitRule, Group, RollupRule, ScoringModel
 from leadscore.agent.scoring.stages import GradeMatrix, StageLadder, staged_result
 from leadscore.agent.scoring.version import model_version
@@ -30,8 +30,6 @@ from leadscore.agent.scoring.version import model_version
 _DAY = 86400.0
 #: The fewest leads :meth:`ScoringEngine.score_many` scores as one batch over columns.
 BATCH_FROM = 32
-_clamp = clamp
-_preview = preview
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +109,6 @@ class _CompiledGroup:
     component: str
     caps: _Caps | None
 
-
-def _ago(age_days: float) -> str:
-    days = int(age_days)
-    return "today" if days == 0 else f"{days}d ago"
 
 
 class ScoringEngine:
@@ -225,7 +219,7 @@ class ScoringEngine:
         warnings: list[str] = []
         for name in self._numeric_checks:
             if is_bad_number(fields.get(name)):
-                warnings.append(f"{name}: {_preview(fields.get(name))} is not a number")
+                warnings.append(f"{name}: {preview(fields.get(name))} is not a number")
 
         parts: list[ReasonPart] = []
         group_totals = [0] * len(self._groups)
@@ -238,7 +232,7 @@ class ScoringEngine:
                 continue
             label = rule.label
             if rule.value_field is not None:
-                label = label.replace("{value}", _preview(fields.get(rule.value_field), quote=False))
+                label = label.replace("{value}", preview(fields.get(rule.value_field), quote=False))
             points = rule.points
             parts.append(ReasonPart(points, label, "fit", rule.key, None, "fit"))
             if rule.caps is not None:
@@ -263,7 +257,7 @@ class ScoringEngine:
                 continue  # a group's caps bound what its rules add; a silent group adds nothing
             group = self._groups[i]
             assert group.caps is not None
-            capped = _clamp(group_totals[i], group.caps.low, group.caps.high)
+            capped = clamp(group_totals[i], group.caps.low, group.caps.high)
             if capped != group_totals[i]:
                 adjustment = capped - group_totals[i]
                 parts.append(
@@ -282,7 +276,7 @@ class ScoringEngine:
 
         score = fit_score + engagement_score
         if self._total_caps is not None:
-            capped = _clamp(score, self._total_caps.low, self._total_caps.high)
+            capped = clamp(score, self._total_caps.low, self._total_caps.high)
             if capped != score:
                 parts.append(ReasonPart(capped - score, f"Cap: total {self._total_caps.describe()}", "cap"))
                 score = capped
@@ -304,7 +298,7 @@ class ScoringEngine:
                 found = _engagement_points(erule, by_type)
                 if found is not None:
                     raw, count, newest = found
-                    yield erule, raw, _ago(newest) if count == 1 else f"x{count}, last {_ago(newest)}"
+                    yield erule, raw, occurrences(count, newest)
         for rollup in self._rollups:
             rolled = rollup.points(people)
             if rolled is not None:
@@ -395,7 +389,7 @@ class ScoringEngine:
 
 def _cap_part(parts: list[ReasonPart], points: int, label: str, component: str, key: str, caps: _Caps) -> int:
     """Clamp a rule's points; a clamp that bites becomes a reason part of its own."""
-    capped = _clamp(points, caps.low, caps.high)
+    capped = clamp(points, caps.low, caps.high)
     if capped != points:
         parts.append(ReasonPart(capped - points, f"Cap: {label} {caps.describe()}", "cap", key, None, component))  # type: ignore[arg-type]
     return capped

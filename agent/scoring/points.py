@@ -35,3 +35,10 @@ def preview(value: Any, quote: bool = True, limit: int = 40) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "\u2026"
     return repr(text) if quote else text
+
+
+def occurrences(count: int, age_days: float) -> str:
+    """An engagement part's detail: ``3d ago`` for one occurrence, ``x3, last today`` for more."""
+    days = int(age_days)
+    ago = "today" if days == 0 else f"{days}d ago"
+    return ago if count == 1 else f"x{count}, last {ago}"
