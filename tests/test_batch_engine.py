@@ -144,3 +144,34 @@ def test_a_where_on_a_property_no_activity_has() -> None:
     })
     acts = {"a": [Activity("a", "page_view", AS_OF - timedelta(days=1), {"url": URLS[0]})]}
     assert_same(engine, [Lead("a"), Lead("b")], acts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_columns_read_from_blobs_are_the_columns_of_the_activities(data: st.DataObject) -> None:
+    """The state store decodes a rescore page's blobs straight into columns (activities
+    newest first, equal instants in blob order, by reversing runs instead of sorting); they
+    must be the columns the engine makes from the same activities as objects."""
+    from leadscore.agent.scoring.columns import ActivityColumns
+    from leadscore.agent.state import activities as blobs
+
+    count = data.draw(st.integers(0, 6))
+    moments = st.integers(0, 3).map(lambda m: AS_OF - timedelta(days=m))  # equal instants, often
+    by_lead: dict[str, list[Activity]] = {}
+    for i in range(count):
+        by_lead[str(i)] = [
+            Activity(str(i), kind, moment, {"url": url} if url else {})
+            for kind, moment, url in data.draw(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), moments,
+                                                                  st.sampled_from([None, "/x", "/y", 1, 1.0, True, "1", [1], {"a": 1}])), max_size=6))
+        ]
+    ids = list(by_lead)
+    packed = [blobs.encode(acts)[0] if acts or data.draw(st.booleans()) else None for acts in by_lead.values()]
+    types = data.draw(st.sampled_from([None, ["a", "b"], ["c"]]))
+    got = blobs.columns(packed, types=types, properties=["url"])
+    want = ActivityColumns.of(ids, {i: blobs.activities_of(i, b) for i, b in zip(ids, packed)}, types=types, properties=["url"])
+    assert got.lead.tolist() == want.lead.tolist()
+    assert [got.types[t] for t in got.type.tolist()] == [want.types[t] for t in want.type.tolist()]
+    assert got.occurred.tolist() == want.occurred.tolist()
+    for name in ("url",):
+        assert [got.properties[name].values[c] for c in got.properties[name].codes.tolist()] == \
+            [want.properties[name].values[c] for c in want.properties[name].codes.tolist()]

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadscore.agent.core.contract import ScoreUpdate, WriteStatus
 from leadscore.agent.state import Baseline, Desired, RecordKey
@@ -187,3 +189,44 @@ def test_reason_substance_drops_only_the_ages() -> None:
     assert reason_substance("+20 Visited pricing (3d ago) | +5 Call (today)") == "+20 Visited pricing () | +5 Call ()"
     assert reason_substance("+15 Title: CTO") == "+15 Title: CTO"
     assert reason_substance(None) is None
+
+
+_AGE_TEXT = st.lists(st.sampled_from(["(", ")", "0", "1", "9", " ", "d ago", "today", "x3, last ", "a", "d", " ago"]),
+                     max_size=14).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(one=_AGE_TEXT, other=_AGE_TEXT, aged=st.integers(0, 30))
+def test_reason_substance_drops_exactly_the_ages(one: str, other: str, aged: int) -> None:
+    """The substance drops "today" or "<digits>d ago" just before a ")", as the regular
+    expression it replaced did; ``same_reason`` says whether two lines have one substance
+    without building either."""
+    import re
+
+    from leadscore.agent.sync.diff import same_reason
+
+    assert reason_substance(one) == re.sub(r"(?:today|[0-9]+d ago)\)", ")", one)
+    for two in (other, re.sub(r"[0-9]+", str(aged), one), one.replace("today", f"{aged}d ago")):
+        assert same_reason(one, two) is (reason_substance(one) == reason_substance(two))
+
+
+_VALUE = st.one_of(st.integers(0, 3), st.sampled_from(["MQL", "SQL", "+5 Visit (2d ago)", "+5 Visit (today)", "+5 Fit"]),
+                   st.none(), st.just(1.0), st.just(True))
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=st.dictionaries(st.sampled_from(["score", "stage", "reason", "scored_at"]), _VALUE, max_size=4),
+       stored=st.one_of(st.none(), st.dictionaries(st.sampled_from(["score", "stage", "reason", "@fields"]),
+                                                   st.one_of(_VALUE, st.just({"score": "S__c"})), max_size=4)),
+       fields=st.sampled_from([None, {"score": "S__c"}]),
+       failure=st.sampled_from([None, WriteStatus.RETRYABLE, WriteStatus.PERMANENT]))
+def test_a_record_that_holds_its_values_is_one_the_diff_leaves_alone(values, stored, fields, failure) -> None:
+    """A rescore skips the records :func:`holds` says carry their values already, before the
+    diff: it must say so only of records :func:`plan_writes` would not write."""
+    from leadscore.agent.sync.diff import holds
+
+    wanted = Desired("contact", "1", values, 1, "MQL", "m1", None, fields=fields)
+    baseline = Baseline({ONE: stored} if stored is not None else {},
+                        {ONE: (failure, dict(values))} if failure is not None else {})
+    if holds(values, baseline, ONE, fields, POLICY):
+        assert plan_writes([wanted], baseline, POLICY) == []

@@ -183,6 +183,36 @@ def test_activities_move_between_rows_and_blobs_both_ways(url: str) -> None:
         assert store.record_batch(HS, batch(lead("1"), lead("2"), lead("3"), activities=acts)).activities == 0
 
 
+def test_activity_blobs_change_layout_both_ways(url: str) -> None:
+    """Revision 0008 codes the blobs of 0007 (zlib JSON lists) for the engine and back: down
+    at 0007 they are 0007's, byte for byte, and up again a lead pulled again unchanged writes
+    nothing (0008's blob of it is the one the store writes)."""
+    import json
+    import zlib
+
+    acts = (activity("1", minutes=5, url="/pricing", n=3), activity("1", "call", minutes=9, url="/pricing"),
+            activity("2", "call", minutes=9))
+    raw = "SELECT lead_id, activities FROM mirror_leads WHERE activities IS NOT NULL ORDER BY lead_id"
+    with StateStore.open(url) as store:
+        store.record_batch(HS, batch(lead("1"), lead("2"), lead("3"), activities=acts))
+        before = {m.lead.id: m.activities for m in store.mirror_leads(HS)}
+        with store.engine.connect() as conn:
+            coded = {r.lead_id: bytes(r.activities) for r in conn.execute(sa.text(raw))}
+        with store.engine.begin() as conn:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0007")
+        with store.engine.connect() as conn:
+            lists = {r.lead_id: json.loads(zlib.decompress(r.activities)) for r in conn.execute(sa.text(raw))}
+        assert lists["1"]["type"] == ["call", "page_view"] or lists["1"]["type"] == ["page_view", "call"]
+        assert lists["1"]["properties"]["url"] == ["/pricing", "/pricing"] and len(lists["1"]["properties"]["n"]) == 2
+    with StateStore.open(url) as store:  # opening migrates it up again
+        with store.engine.connect() as conn:
+            assert {r.lead_id: bytes(r.activities) for r in conn.execute(sa.text(raw))} == coded
+        assert {m.lead.id: m.activities for m in store.mirror_leads(HS)} == before
+        assert store.record_batch(HS, batch(lead("1"), lead("2"), lead("3"), activities=acts)).activities == 0
+
+
 def test_a_schema_from_a_newer_leadscore_is_refused(url: str) -> None:
     StateStore.open(url).close()
     engine = sa.create_engine(url)

@@ -313,6 +313,32 @@ class ScoreResult:
             return self.rendered[1]
         return format_reason(self.reasons, budget)
 
+    def line(self, budget: int = 255) -> ScoreLine:
+        """What a record carries of this result, its reason line within ``budget`` characters."""
+        return ScoreLine(self.lead_id, self.score, self.fit_score, self.engagement_score, self.stage, self.grade,
+                         self.reason(budget), self.model_version, self.as_of, self.warnings)
+
+
+class ScoreLine(NamedTuple):
+    """A score as a CRM record carries it: a :class:`ScoreResult`'s values, with its reason as
+    one line already cut to a budget, and not the parts behind the line.
+
+    What the sync writes and diffs. A batch makes these straight from its arrays
+    (:meth:`~leadscore.agent.scoring.batch.BatchResults.lines`): a nightly rescore of a million
+    leads, most of them unchanged, then never builds the dozen reason parts of each.
+    """
+
+    lead_id: str
+    score: int
+    fit_score: int
+    engagement_score: int
+    stage: str
+    grade: str | None
+    reason: str
+    model_version: str
+    as_of: datetime
+    warnings: tuple[str, ...] = ()
+
 
 class OutcomeKind(StrEnum):
     """What a CRM says became of a lead: a small closed set, so every connector reports alike.

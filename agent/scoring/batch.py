@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from leadscore.agent.core.reasons import SEPARATOR, format_reason
-from leadscore.agent.core.records import Lead, ReasonPart, ScoreResult
+from leadscore.agent.core.records import Lead, ReasonPart, ScoreLine, ScoreResult
 from leadscore.agent.scoring.columns import ActivityColumns, Factorized, field_column
 from leadscore.agent.scoring.conditions import Predicate, is_bad_number
 from leadscore.agent.scoring.points import occurrences, preview, round_points
@@ -236,6 +236,17 @@ class BatchResults:
                                    version, as_of, tuple(self.warnings.get(i, ())),
                                    (reason_budget, lines[i]) if lines is not None else None))  # type: ignore[arg-type]
         return out
+
+    def lines(self, reason_budget: int = 255) -> list[ScoreLine]:
+        """Every lead's :class:`ScoreLine` - its values and reason line at ``reason_budget`` -
+        in order, straight from the batch's arrays: no reason part is built."""
+        names, version, as_of, warnings = self.stage_names, self.engine.version, self.as_of, self.warnings
+        score, fit, engagement, stage = (a.tolist() for a in (self.score, self.fit_score, self.engagement_score, self.stage))
+        return [
+            ScoreLine(lead.id, score[i], fit[i], engagement[i], names[stage[i]], self.grade[i], line, version, as_of,
+                      tuple(warnings[i]) if i in warnings else ())
+            for i, (lead, line) in enumerate(zip(self.leads, self.reasons(reason_budget)))
+        ]
 
     # --- reason lines ------------------------------------------------------------------------
 

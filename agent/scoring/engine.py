@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from leadscore.agent.core.records import NUMERIC_FIELDS, Activity, Lead, ReasonPart, ScoreResult
+from leadscore.agent.core.records import NUMERIC_FIELDS, Activity, Lead, ReasonPart, ScoreLine, ScoreResult
 from leadscore.agent.scoring.conditions import Predicate, compile_condition, is_bad_number
 from leadscore.agent.scoring.decay import DecayArrayFn, DecayFn, compile_decay, compile_decay_array
 from leadscore.agent.scoring.batch import BatchResults, score_batch
@@ -331,6 +331,17 @@ class ScoringEngine:
             as_of = _as_utc(as_of) if as_of is not None else datetime.now(timezone.utc)
             return [self.score(lead, activities.get(lead.id, ()), as_of) for lead in leads]
         return self.score_batch(leads, activities, as_of).results(reason_budget)
+
+    def score_lines(
+        self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None = None,
+        *, reason_budget: int = 255,
+    ) -> list[ScoreLine]:
+        """Each lead's :class:`ScoreLine` (its values and reason line at ``reason_budget``), in
+        order: what the sync writes, made from :meth:`score_batch`'s arrays without building
+        the results' reason parts (one at a time below :data:`BATCH_FROM`)."""
+        if len(leads) < BATCH_FROM:
+            return [r.line(reason_budget) for r in self.score_many(leads, activities, as_of)]
+        return self.score_batch(leads, activities, as_of).lines(reason_budget)
 
     def columns(self, lead_ids: Sequence[str], activities: Mapping[str, Iterable[Activity]]) -> ActivityColumns:
         """The activities of ``lead_ids`` as the columns :meth:`score_batch` reads: only the

@@ -21,9 +21,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreResult
+from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreLine, ScoreResult
 from leadscore.agent.scoring.conditions import Predicate, compile_condition
 from leadscore.agent.scoring.engine import ScoringEngine
 from leadscore.agent.scoring.model import Condition, NamedModel, RollupRule, ScoringModel
@@ -139,6 +139,26 @@ class ModelSet:
         *, reason_budget: int | None = None,
     ) -> list[ScoreResult]:
         """Each person's result, in order, each model scoring its own leads as one batch."""
+        return self._each_model(leads, lambda scorer, mine: score_leads(scorer, mine, activities, as_of,
+                                                                         reason_budget=reason_budget))
+
+    def score_lines(
+        self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None = None,
+        *, reason_budget: int = 255,
+    ) -> list[ScoreLine]:
+        """Each person's :class:`ScoreLine`, in order, each model scoring its own leads as one batch."""
+        return self._each_model(leads, lambda scorer, mine: score_lines(scorer, mine, activities, as_of,
+                                                                         reason_budget=reason_budget))
+
+    def _each_model(self, leads: Sequence[Lead], score: Callable[[Any, list[Lead]], Sequence[Any]]) -> list[Any]:
+        """``score`` of each model's own leads, put back in the order of ``leads``; the first
+        error any lead raised is raised."""
+        if not self.people:  # every person is [scoring]'s: one batch, in order
+            results = list(score(self.default, list(leads)))
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            return results
         taken: dict[int, list[int]] = {}
         for i, lead in enumerate(leads):
             entry = self._entry(lead, False)
@@ -147,8 +167,7 @@ class ModelSet:
         entries = {e.index: e for e in self.people}
         for key, rows in taken.items():
             scorer = self.default if key < 0 else entries[key].engine
-            for i, result in zip(rows, score_leads(scorer, [leads[i] for i in rows], activities, as_of,
-                                                   reason_budget=reason_budget)):
+            for i, result in zip(rows, score(scorer, [leads[i] for i in rows])):
                 if isinstance(result, BaseException):
                     raise result
                 out[i] = result
@@ -179,10 +198,36 @@ def score_leads(
             return list(many(leads, activities, as_of, reason_budget=reason_budget))
         except Exception:  # noqa: BLE001 - find the record at fault below
             pass
-    out: list[ScoreResult | Exception] = []
+    return _one_by_one(scorer, leads, activities, as_of, lambda result: result)
+
+
+def score_lines(
+    scorer: Any, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None,
+    *, reason_budget: int = 255,
+) -> list[ScoreLine | Exception]:
+    """Each lead's :class:`ScoreLine` (values and reason line at ``reason_budget``), in order, or
+    the error scoring it raised: :func:`score_leads` for what the sync writes. A scorer with
+    ``score_lines`` makes them from one batch without building reason parts; any other scorer's
+    results are cut down to lines. A failed batch is scored one by one, as in :func:`score_leads`."""
+    lines = getattr(scorer, "score_lines", None)
+    if lines is None:
+        return [r if isinstance(r, Exception) else r.line(reason_budget)
+                for r in score_leads(scorer, leads, activities, as_of, reason_budget=reason_budget)]
+    try:
+        return list(lines(leads, activities, as_of, reason_budget=reason_budget))
+    except Exception:  # noqa: BLE001 - find the record at fault below
+        pass
+    return _one_by_one(scorer, leads, activities, as_of, lambda result: result.line(reason_budget))
+
+
+def _one_by_one(
+    scorer: Any, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime | None,
+    make: Callable[[ScoreResult], Any],
+) -> list[Any]:
+    out: list[Any] = []
     for lead in leads:
         try:
-            out.append(scorer.score(lead, activities.get(lead.id, ()), as_of))
+            out.append(make(scorer.score(lead, activities.get(lead.id, ()), as_of)))
         except Exception as exc:  # noqa: BLE001 - reported per record by the caller
             out.append(exc)
     return out

@@ -68,3 +68,11 @@ def stored_value(text: str | bytes) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+
+
+def read_json(value: Any) -> Any:
+    """A JSON column read raw (``sa.type_coerce(column, sa.Text)``): SQLite's text decoded by
+    :func:`stored_value`; PostgreSQL's ``jsonb``, which psycopg decodes itself (with the same
+    :func:`stored_value`), as it comes. The store's hottest reads (a rescore's mirror pages and
+    last written values) skip SQLAlchemy's JSON result conversion this way."""
+    return stored_value(value) if value.__class__ is str or value.__class__ is bytes else value

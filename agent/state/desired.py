@@ -12,15 +12,15 @@ cannot change behind the store's back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from leadscore.agent.core.contract import ScoreUpdate
-from leadscore.agent.core.records import ObjectType, ScoreResult
+from leadscore.agent.core.records import ObjectType, ScoreLine, ScoreResult
 
 
-@dataclass(frozen=True, slots=True)
-class RecordKey:
-    """One CRM record within a connector."""
+class RecordKey(NamedTuple):
+    """One CRM record within a connector. A NamedTuple: the diff and the store build and hash
+    several per record, a million times a night."""
 
     object_type: ObjectType
     record_id: str
@@ -88,18 +88,13 @@ class Desired:
 
     @classmethod
     def from_result(
-        cls, result: ScoreResult, object_type: ObjectType, values: Mapping[str, Any], reason: str | None = None,
+        cls, result: ScoreResult | ScoreLine, object_type: ObjectType, values: Mapping[str, Any], reason: str | None = None,
         fields: Mapping[str, str] | None = None,
     ) -> Desired:
         """The desired state of ``result``'s record; ``values`` are the configured write values
-        (the pipeline maps the result onto the connector's write map)."""
-        return cls(
-            object_type=object_type,
-            record_id=result.lead_id,
-            values=dict(values),
-            score=result.score,
-            stage=result.stage,
-            model_version=result.model_version,
-            reason=reason if reason is not None else result.reason(),
-            fields=dict(fields) if fields else None,
-        )
+        (the pipeline maps the result onto the connector's write map); ``reason``: the line
+        kept in the history (default: a line's own, a result's at 255 characters)."""
+        if reason is None:
+            reason = result.reason if isinstance(result, ScoreLine) else result.reason()
+        return cls(object_type, result.lead_id, dict(values), result.score, result.stage, result.model_version, reason,
+                   fields=dict(fields) if fields else None)

@@ -19,18 +19,19 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from leadscore.agent.core.contract import WriteStatus
 from leadscore.agent.core.records import Activity, Lead, ObjectType, utc
 from leadscore.agent.state.base import StoreBase
-from leadscore.agent.state.canonical import canonical_json
+from leadscore.agent.state.canonical import canonical_json, read_json
 from leadscore.agent.state.desired import RecordKey
 from leadscore.agent.state.history import MirroredHistory, changed_fields, delete_versions, read_versions, record_versions
-from leadscore.agent.state.schema import mirror_leads
+from leadscore.agent.state.schema import last_written, mirror_leads, write_failures
 from leadscore.agent.state import activities as blobs
 from leadscore.agent.scoring.columns import ActivityColumns
 from leadscore.agent.state.sql import by_object_type, chunks, upsert
@@ -47,6 +48,11 @@ class MirroredLead:
 
     lead: Lead
     blob: bytes | None = None
+    #: The values last written to the record (``mirror_leads(baseline=True)`` only; None: never
+    #: written, or not read).
+    written: Mapping[str, Any] | None = None
+    #: Its kept failed write, status and the desired values that failed (as :class:`Baseline`).
+    failure: tuple[WriteStatus, Mapping[str, Any]] | None = None
 
     @property
     def activities(self) -> tuple[Activity, ...]:
@@ -92,34 +98,54 @@ class Mirror(StoreBase):
     """Reading the mirror."""
 
     def mirror_leads(
-        self, connector: str, object_type: ObjectType | None = None, *, page_size: int = 1000
+        self, connector: str, object_type: ObjectType | None = None, *, page_size: int = 1000, baseline: bool = False,
     ) -> Iterator[MirroredLead]:
         """Every mirrored lead of ``connector`` (of one object type, or all), with its activities
-        oldest first: what a rescore feeds the engine, at no CRM cost.
+        oldest first: what a rescore feeds the engine, at no CRM cost. With ``baseline``, each
+        comes with what the diff compares its scores with (:attr:`MirroredLead.written`,
+        :attr:`MirroredLead.failure`), joined in by the same query: a nightly rescore then reads
+        a million leads and their last written values with no second query per page.
 
         Reads a page at a time (keyset paging on the primary key), each in its own short
         transaction, so a slow consumer holds no transaction open; run it under the connector's
         lease so no sync changes the mirror meanwhile.
         """
-        def load(conn: Connection, rows: list[Any], keys: list[tuple[str, str]]) -> list[MirroredLead]:
-            return _mirrored(conn, connector, rows)
+        if not baseline:
+            return self._mirror_pages(connector, object_type, page_size, "read the mirror",
+                                      lambda conn, rows, keys: _mirrored(conn, connector, rows), retired=False)
+        m, w, f = mirror_leads, last_written, write_failures
+        query = (
+            sa.select(*LEAD_COLUMNS, sa.type_coerce(w.c.written_values, sa.Text).label("written"), f.c.status,
+                      sa.type_coerce(f.c.desired_values, sa.Text).label("failed"))
+            .select_from(m)
+            .outerjoin(w, sa.and_(w.c.connector == m.c.connector, w.c.object_type == m.c.object_type, w.c.record_id == m.c.lead_id))
+            .outerjoin(f, sa.and_(f.c.connector == m.c.connector, f.c.object_type == m.c.object_type, f.c.record_id == m.c.lead_id))
+        )
 
-        return self._mirror_pages(connector, object_type, page_size, "read the mirror", load, retired=False)
+        def load(conn: Connection, rows: list[Any], keys: list[tuple[str, str]]) -> list[MirroredLead]:
+            return [
+                MirroredLead(Lead(lead_id, kind, read_json(fields), _moment(created), _moment(updated), (), account_id), blob,
+                             None if written is None else read_json(written),
+                             None if status is None else (WriteStatus(status), read_json(failed)))
+                for kind, lead_id, fields, created, updated, account_id, blob, written, status, failed in rows
+            ]
+
+        return self._mirror_pages(connector, object_type, page_size, "read the mirror", load, retired=False, query=query)
 
     def _mirror_pages(
         self, connector: str, object_type: ObjectType | None, page_size: int, doing: str,
         load: Callable[[Connection, list[Any], list[tuple[str, str]]], list[T]], *, retired: bool = True,
+        query: sa.Select[Any] | None = None,
     ) -> Iterator[T]:
         """The mirror's leads a page at a time (keyset paging on the primary key): ``load`` turns
         a page's rows and keys into results in the page's own short read transaction (reading what
         goes with them, activities or versions), and they are yielded after it ends, so no slow
-        consumer holds a transaction open."""
+        consumer holds a transaction open. ``query``: what to select (default: :data:`LEAD_COLUMNS`)."""
         m = mirror_leads
+        base = query if query is not None else sa.select(*LEAD_COLUMNS)
         after: tuple[str, str] | None = None
         while True:
-            query = (
-                sa.select(m).where(m.c.connector == connector).order_by(m.c.object_type, m.c.lead_id).limit(page_size)
-            )
+            query = base.where(m.c.connector == connector).order_by(m.c.object_type, m.c.lead_id).limit(page_size)
             if object_type is not None:
                 query = query.where(m.c.object_type == object_type)
             if not retired:
@@ -127,8 +153,8 @@ class Mirror(StoreBase):
             if after is not None:
                 query = query.where(sa.tuple_(m.c.object_type, m.c.lead_id) > sa.tuple_(*after))
             with self._transaction(doing, read=True) as conn:
-                rows = list(conn.execute(query))
-                keys = [(row.object_type, row.lead_id) for row in rows]
+                rows = conn.execute(query).all()
+                keys = [(row[0], row[1]) for row in rows]  # object_type, lead_id: LEAD_COLUMNS lead
                 page = load(conn, rows, keys)
             yield from page
             if len(rows) < page_size:
@@ -140,7 +166,7 @@ class Mirror(StoreBase):
         m = mirror_leads
         with self._transaction("read the mirror", read=True) as conn:
             row = conn.execute(
-                sa.select(m).where(
+                sa.select(*LEAD_COLUMNS).where(
                     m.c.connector == connector, m.c.object_type == key.object_type, m.c.lead_id == key.record_id
                 )
             ).first()
@@ -154,7 +180,7 @@ class Mirror(StoreBase):
         with self._transaction("read the mirror", read=True) as conn:
             for object_type, ids in by_object_type(keys).items():
                 for part in chunks(ids):
-                    rows = list(conn.execute(sa.select(m).where(
+                    rows = list(conn.execute(sa.select(*LEAD_COLUMNS).where(
                         m.c.connector == connector, m.c.object_type == object_type, m.c.lead_id.in_(part),
                         m.c.retired_at.is_(None))))
                     found.update({RecordKey(r.lead.object_type, r.lead.id): r for r in _mirrored(conn, connector, rows)})
@@ -168,7 +194,7 @@ class Mirror(StoreBase):
         with self._transaction("read the mirror", read=True) as conn:
             for part in chunks(sorted(set(account_ids))):
                 rows = list(conn.execute(
-                    sa.select(m).where(m.c.connector == connector, m.c.account_id.in_(part), m.c.retired_at.is_(None))
+                    sa.select(*LEAD_COLUMNS).where(m.c.connector == connector, m.c.account_id.in_(part), m.c.retired_at.is_(None))
                     .order_by(m.c.object_type, m.c.lead_id)))
                 for person in _mirrored(conn, connector, rows):
                     found[str(person.lead.account_id)].append(person)
@@ -399,17 +425,38 @@ def _delete(conn: Connection, connector: str, object_type: str, ids: list[str]) 
     return deleted
 
 
+#: The columns a mirrored lead is read from, its JSON and times as the driver returns them:
+#: :func:`_lead` decodes them. A nightly rescore reads a million rows, and SQLAlchemy's result
+#: conversions (two layers for a UTC time) cost more than the decoding itself.
+LEAD_COLUMNS = (
+    mirror_leads.c.object_type,
+    mirror_leads.c.lead_id,
+    sa.type_coerce(mirror_leads.c.fields, sa.Text).label("fields"),
+    sa.type_coerce(mirror_leads.c.created_at, sa.Text).label("created_at"),
+    sa.type_coerce(mirror_leads.c.updated_at, sa.Text).label("updated_at"),
+    mirror_leads.c.account_id,
+    mirror_leads.c.activities,
+)
+
+
 def _mirrored(conn: Connection, connector: str, rows: Sequence[sa.Row[Any]]) -> list[MirroredLead]:
     """Mirror rows as leads with their activities, oldest first."""
     return [MirroredLead(_lead(row), row.activities) for row in rows]
 
 
 def _lead(row: sa.Row[Any]) -> Lead:
-    return Lead(
-        id=row.lead_id,
-        object_type=cast(ObjectType, row.object_type),
-        fields=row.fields,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        account_id=row.account_id,
-    )
+    """A lead from a row of :data:`LEAD_COLUMNS`."""
+    object_type, lead_id, fields, created, updated, account_id = row[:6]
+    return Lead(lead_id, object_type, read_json(fields),
+                _moment(created), _moment(updated), (), account_id)
+
+
+def _moment(value: Any) -> datetime | None:
+    """A stored UTC time as the driver returns it (SQLite: naive UTC text; PostgreSQL: an aware
+    datetime), as an aware UTC datetime: :class:`~leadscore.agent.state.schema.UTCDateTime`'s
+    reading, without its two layers of result conversion."""
+    if value is None:
+        return None
+    if value.__class__ is str:
+        return datetime.fromisoformat(value + "+00:00")  # six times faster than .replace(tzinfo=...)
+    return cast(datetime, value).astimezone(timezone.utc)

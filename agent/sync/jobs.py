@@ -12,6 +12,7 @@ code. ``raise_errors=True`` hands the error back instead, for callers that want 
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,37 @@ class JobOutcome:
     seconds: float = 0.0
     #: The error was one a person must fix (config, credentials): retrying will not help.
     fatal: bool = False
+
+
+class _FrozenHeap:
+    """While any job runs, what the process held before it is out of the cyclic garbage
+    collector's sight (``gc.freeze``), and back in when the last running job ends (``gc.unfreeze``).
+
+    A job allocates millions of short-lived containers (a rescore decodes a million leads), so
+    the collector runs thousands of times, and each of its older passes walked every object the
+    imports and the config had made: a fifth of a nightly rescore's CPU. Frozen, those objects are
+    never walked, and the job's own garbage is still collected as before. Unfreezing afterwards
+    (rather than freezing once for good) means nothing frozen can be kept alive forever when it
+    later becomes a garbage cycle; jobs overlapping in the scheduler's threads share one freeze."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._running == 0:
+                gc.freeze()
+            self._running += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                gc.unfreeze()
+
+
+_frozen_heap = _FrozenHeap()
 
 
 class Heartbeat:
@@ -330,7 +362,8 @@ class ConnectorJobs:
             structlog.contextvars.bind_contextvars(run_id=run_id)
             outcome.run_id = run_id
             log.info("run.started")
-            counts = step()
+            with _frozen_heap:
+                counts = step()
             outcome.counts = counts
             outcome.status = "interrupted" if counts.interrupted else counts.status
         except LeadscoreError as exc:

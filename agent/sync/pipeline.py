@@ -46,16 +46,16 @@ import structlog
 
 from leadscore.agent.csvfiles import safe_cell
 from leadscore.agent.core.errors import QuotaExhausted, TransientError
-from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreResult, group_by_lead
+from leadscore.agent.core.records import ACCOUNT_PREFIX, Activity, Lead, ScoreLine, group_by_lead
 from leadscore.agent.state import (
-    BatchOutcome, Desired, Failure, MirroredActivities, MirroredLead, OutcomeCounts, RecordKey, StateStore,
+    Baseline, BatchOutcome, Desired, Failure, MirroredActivities, MirroredLead, OutcomeCounts, RecordKey, StateStore,
 )
-from leadscore.agent.scoring.modelset import score_leads
+from leadscore.agent.scoring.modelset import score_lines
 from leadscore.agent.sync.accounts import AccountScoring, account_type_for, scorer_fields
-from leadscore.agent.sync.diff import DiffPolicy, plan_writes
+from leadscore.agent.sync.diff import DiffPolicy, holds, plan_writes
 from leadscore.agent.sync.reconcile import Drift, reconcile as reconcile_pass
 from leadscore.agent.sync.models import ShadowScorer
-from leadscore.agent.sync.values import Scorer, desired
+from leadscore.agent.sync.values import Scorer, desired, wanted_values
 from leadscore.agent.core.contract import (
     OUTCOMES, Connector, Cursor, PullBatch, PullNeeds, SupportsAccounts, WriteResult, WriteStatus,
 )
@@ -367,6 +367,7 @@ class SyncPipeline:
         #: Accounts to roll up, and people to rescore for their account's fields, after a pass's pulls.
         self._dirty_accounts: set[str] = set()
         self._dirty_people: set[RecordKey] = set()
+        self._fields_of: dict[str, Mapping[str, str] | None] = {}
         self._accounts: AccountScoring | None = None
         #: Changes waiting for a whole write call, across the batches of a pass (:class:`Carried`).
         self._carried = Carried(WriteChunks.of(self.connector))
@@ -440,33 +441,37 @@ class SyncPipeline:
 
     def score(
         self, leads: Sequence[Lead], activities: Mapping[str, Sequence[Activity]], as_of: datetime, counts: RunCounts,
-        *, shadow: bool = True,
+        *, shadow: bool = True, known: Baseline | None = None,
     ) -> list[Desired]:
         """Each lead's desired values. A lead the engine cannot score at all, or the connector
         could not read at all (:attr:`Lead.unreadable`), is logged and counted ``bad``, never
         allowed to stop the batch; one with unusable values - the engine's warnings, or the
         connector's :attr:`Lead.problems` - is scored with the rest, logged once and counted
         ``warned``. With a challenger, its scores of the same leads go to the store too, unless
-        ``shadow`` is false (a dry run)."""
+        ``shadow`` is false (a dry run). ``known``: the leads' baseline, already read (a rescore's
+        mirror page); a lead that :func:`~leadscore.agent.sync.diff.holds` its values is scored
+        and counted, but gets no :class:`Desired`: the diff would leave it alone anyway."""
         wanted: list[Desired] = []
         scored: list[Lead] = []
-        warned = bad = 0
+        warned = bad = held = 0
         scoring = self.accounts
-        accounts = [lead for lead in leads if scoring.is_account(lead)]
+        accounts = [lead for lead in leads if scoring.is_account(lead)] if scoring.account_type is not None else []
         if accounts:
             leads = [lead for lead in leads if not scoring.is_account(lead)]
             wanted += self._score_accounts(accounts, as_of, counts)  # counted there
         rolled_up = len(wanted)
         leads = scoring.with_account_fields(leads)
-        for lead in leads:
-            if lead.unreadable:
-                bad += 1
-                self.log.warning("record.unreadable", record_id=lead.id, problems=_shown_problems(lead))
-        leads = [lead for lead in leads if not lead.unreadable]
+        unreadable = [lead for lead in leads if lead.problems and lead.unreadable]
+        for lead in unreadable:
+            bad += 1
+            self.log.warning("record.unreadable", record_id=lead.id, problems=_shown_problems(lead))
+        if unreadable:
+            leads = [lead for lead in leads if not lead.unreadable]
         # One batch through the engine; a record it cannot score is reported and skipped.
-        results = score_leads(self.scorer, leads, activities, as_of, reason_budget=self.policy.reason_budget)
-        for lead, result in zip(leads, results):
-            if isinstance(result, Exception):
+        lines = score_lines(self.scorer, leads, activities, as_of, reason_budget=self.policy.reason_budget)
+        names, policy, own_fields = self.write_names, self.policy, self._own_fields
+        for lead, result in zip(leads, lines):
+            if result.__class__ is not ScoreLine:
                 bad += 1
                 self.log.warning("record.unscorable", record_id=lead.id, error=f"{type(result).__name__}: {result}")
                 continue
@@ -474,22 +479,32 @@ class SyncPipeline:
                 warned += 1
                 extra = {"unusable": _shown_problems(lead)} if lead.problems else {}
                 self.log.info("record.bad_values", record_id=lead.id, warnings=list(result.warnings), **extra)
-            wanted.append(desired(result, lead.object_type, self.write_names, self.policy, self._own_fields(result)))
             scored.append(lead)
+            fields = own_fields(result)
+            values = wanted_values(result, names, fields)
+            if known is not None and holds(values, known, RecordKey(lead.object_type, lead.id), fields, policy):
+                held += 1
+                continue
+            wanted.append(Desired.from_result(result, lead.object_type, values, fields=fields))
         if shadow:  # a dry run records nothing, the challenger's scores included
             self.shadow_score(scored, activities, as_of)
-        counts.scored += len(wanted) - rolled_up
+        counts.scored += len(wanted) - rolled_up + held
         counts.warned += warned
         counts.bad += bad
         if self.metrics is not None and (warned or bad):
             self.metrics.record_problems(self.name, warned=warned, bad=bad)
         return wanted
 
-    def _own_fields(self, result: ScoreResult) -> Mapping[str, str] | None:
+    def _own_fields(self, result: ScoreLine) -> Mapping[str, str] | None:
         """The own fields (``[models.write.NAME]``) of the model that made ``result``, on this
-        connector; None: the connector's ``write`` map."""
+        connector; None: the connector's ``write`` map. Asked once per model version."""
+        version = result.model_version
+        known = self._fields_of.get(version, self)
+        if known is not self:
+            return known  # type: ignore[return-value]
         fields_for = getattr(self.scorer, "fields_for", None)
-        return fields_for(result.model_version, self.name) if fields_for is not None else None
+        found = self._fields_of[version] = fields_for(version, self.name) if fields_for is not None else None
+        return found
 
     def _score_accounts(self, accounts: Sequence[Lead], as_of: datetime, counts: RunCounts) -> list[Desired]:
         """Each account's desired values (see :meth:`AccountScoring.score_accounts`); an
@@ -500,7 +515,8 @@ class SyncPipeline:
                 counts.bad += 1
                 self.log.warning("account.unscorable", record_id=account.id, error=f"{type(result).__name__}: {result}")
             elif result is not None:
-                wanted.append(desired(result, account.object_type, self.write_names, self.policy, self._own_fields(result)))
+                line = result.line(self.policy.reason_budget)
+                wanted.append(desired(line, account.object_type, self.write_names, self._own_fields(line)))
         counts.bad += sum(1 for a in accounts if a.unreadable)
         counts.scored += len(wanted)
         return wanted
@@ -587,13 +603,25 @@ class SyncPipeline:
         self.shadow_score([m.lead for m in readable], MirroredActivities(readable), as_of)
         return len(readable)
 
-    def diff(self, wanted: Sequence[Desired], *, reread: Collection[RecordKey] = ()) -> list[Desired]:
+    def diff(
+        self, wanted: Sequence[Desired], *, reread: Collection[RecordKey] = (),
+        known: tuple[Baseline, Collection[RecordKey]] | None = None,
+    ) -> list[Desired]:
         """What of ``wanted`` to write: the store's baseline for those records through the diff
         (:func:`~leadscore.agent.sync.diff.plan_writes`). ``reread``: records just read again from
-        the CRM, whose permanent failures no longer hold them back."""
+        the CRM, whose permanent failures no longer hold them back. ``known``: the baseline of some
+        records already read (with the mirror page: :meth:`rescore`), and which records it covers;
+        the others' is read here."""
         if not wanted:
             return []
-        return plan_writes(wanted, self.store.baseline(self.name, [d.key for d in wanted]), self.policy, reread=reread)
+        if known is None:
+            return plan_writes(wanted, self.store.baseline(self.name, [d.key for d in wanted]), self.policy, reread=reread)
+        baseline, covered = known
+        missing = [d.key for d in wanted if d.key not in covered]
+        if missing:
+            more = self.store.baseline(self.name, missing)
+            baseline = Baseline({**baseline.written, **more.written}, {**baseline.failed, **more.failed})
+        return plan_writes(wanted, baseline, self.policy, reread=reread)
 
     def write_and_record(self, changes: Sequence[Desired], counts: RunCounts) -> None:
         """Write changes outside a pulled batch, now, and record the results in one transaction
@@ -952,7 +980,7 @@ class SyncPipeline:
         as_of = as_of or self.scoring_time()
         page: list[MirroredLead] = []
         with self._carrying(counts):
-            for mirrored in self.store.mirror_leads(self.name):
+            for mirrored in self.store.mirror_leads(self.name, baseline=True):
                 page.append(mirrored)
                 if len(page) >= self.write_batch:
                     self._carry(self._rescore_page(page, as_of, counts), counts, hold=self.write_batch)
@@ -972,13 +1000,19 @@ class SyncPipeline:
         return reconcile_pass(self, RunCounts(), dry_run=dry_run, report=report)
 
     def _rescore_page(self, page: Sequence[MirroredLead], as_of: datetime, counts: RunCounts) -> list[Desired]:
-        leads = [m.lead for m in page]
-        wanted = self.score(leads, MirroredActivities(page), as_of, counts)
+        """A page of the mirror scored and diffed against the baseline its query read along
+        (``mirror_leads(baseline=True)``): no second read, and no diff for the leads it shows
+        unchanged."""
+        keys = [RecordKey(m.lead.object_type, m.lead.id) for m in page]
+        known = Baseline({key: m.written for key, m in zip(keys, page) if m.written is not None},
+                         {key: m.failure for key, m in zip(keys, page) if m.failure is not None})
+        before = counts.scored
+        wanted = self.score([m.lead for m in page], MirroredActivities(page), as_of, counts, known=known)
         if self.metrics is not None:
-            self.metrics.records(self.name, scored=len(wanted))
+            self.metrics.records(self.name, scored=counts.scored - before)
         if self.progress is not None:
             self.progress(len(page))
-        return self.diff(wanted)
+        return self.diff(wanted, known=(known, set(keys)))
 
     def retry_failures(self, counts: RunCounts | None = None, as_of: datetime | None = None) -> RunCounts:
         """Write kept retryable failures again (those whose last attempt is older than

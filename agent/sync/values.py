@@ -3,22 +3,22 @@ value (``score``, ``stage``, ``reason``...) is made of."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from leadscore.agent.core.contract import WRITABLE_VALUES
-from leadscore.agent.core.records import ObjectType, ScoreResult
+from leadscore.agent.core.records import ObjectType, ScoreLine, ScoreResult
 from leadscore.agent.state import Desired
-from leadscore.agent.sync.diff import DiffPolicy
 
-_VALUE_OF: dict[str, Callable[[ScoreResult, int], Any]] = {
-    "score": lambda r, _: r.score,
-    "stage": lambda r, _: r.stage,
-    "reason": lambda r, budget: r.reason(budget),
-    "grade": lambda r, _: r.grade,
-    "fit_score": lambda r, _: r.fit_score,
-    "engagement_score": lambda r, _: r.engagement_score,
-    "scored_at": lambda r, _: r.as_of,
-    "model_version": lambda r, _: r.model_version,
+_VALUE_OF: dict[str, Callable[[ScoreLine], Any]] = {
+    "score": lambda r: r.score,
+    "stage": lambda r: r.stage,
+    "reason": lambda r: r.reason,
+    "grade": lambda r: r.grade,
+    "fit_score": lambda r: r.fit_score,
+    "engagement_score": lambda r: r.engagement_score,
+    "scored_at": lambda r: r.as_of,
+    "model_version": lambda r: r.model_version,
 }
 assert set(_VALUE_OF) == WRITABLE_VALUES
 
@@ -32,20 +32,24 @@ class Scorer(Protocol):
     def score(self, lead: Any, activities: Iterable[Any] = (), as_of: Any = None) -> ScoreResult: ...
 
 
-def write_values(result: ScoreResult, names: Iterable[str], reason_budget: int) -> dict[str, Any]:
-    """The configured values of ``result``; the reason is cut to ``reason_budget`` characters."""
-    return {name: _VALUE_OF[name](result, reason_budget) for name in sorted(names)}
+def write_values(line: ScoreLine, names: Iterable[str]) -> dict[str, Any]:
+    """The configured values of ``line`` (its reason already cut to the budget it was made at)."""
+    return {name: value(line) for name, value in _getters(names if isinstance(names, frozenset) else frozenset(names))}
 
 
-def desired(
-    result: ScoreResult, object_type: ObjectType, names: Iterable[str], policy: DiffPolicy,
-    fields: Mapping[str, str] | None = None,
-) -> Desired:
-    """What the record should carry now, for the diff against what it last carried; the reason
-    is cut to the policy's budget. ``fields``: the own fields of the result's model (its values
-    are then those it names), None for the connector's ``write`` map (``names``)."""
-    budget = policy.reason_budget
-    if fields:
-        names = fields.keys()
-    return Desired.from_result(result, object_type, write_values(result, names, budget), reason=result.reason(budget),
-                               fields=fields)
+@lru_cache(maxsize=64)
+def _getters(names: frozenset[str]) -> tuple[tuple[str, Callable[[ScoreLine], Any]], ...]:
+    """Each of ``names`` in order with what reads it: worked out once per set of names, not per record."""
+    return tuple((name, _VALUE_OF[name]) for name in sorted(names))
+
+
+def desired(line: ScoreLine, object_type: ObjectType, names: Iterable[str], fields: Mapping[str, str] | None = None) -> Desired:
+    """What the record should carry now, for the diff against what it last carried. ``fields``:
+    the own fields of the line's model (its values are then those it names), None for the
+    connector's ``write`` map (``names``)."""
+    return Desired.from_result(line, object_type, wanted_values(line, names, fields), fields=fields)
+
+
+def wanted_values(line: ScoreLine, names: Iterable[str], fields: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The values :func:`desired` gives the record: those ``fields`` name, else ``names``."""
+    return write_values(line, fields.keys() if fields else names)
