@@ -33,6 +33,7 @@ def assert_same(engine: ScoringEngine, batch_leads: list[Lead], acts: dict[str, 
     assert batch.results() == singles
     for budget in budgets:
         assert batch.reasons(budget) == [r.reason(budget) for r in singles], budget
+        assert batch.lines(budget) == [r.line(budget) for r in singles], budget
 
 
 def richer(model: dict[str, Any], draw: st.DrawFn) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -240,13 +241,13 @@ class BatchResults:
     def lines(self, reason_budget: int = 255) -> list[ScoreLine]:
         """Every lead's :class:`ScoreLine` - its values and reason line at ``reason_budget`` -
         in order, straight from the batch's arrays: no reason part is built."""
-        names, version, as_of, warnings = self.stage_names, self.engine.version, self.as_of, self.warnings
-        score, fit, engagement, stage = (a.tolist() for a in (self.score, self.fit_score, self.engagement_score, self.stage))
-        return [
-            ScoreLine(lead.id, score[i], fit[i], engagement[i], names[stage[i]], self.grade[i], line, version, as_of,
-                      tuple(warnings[i]) if i in warnings else ())
-            for i, (lead, line) in enumerate(zip(self.leads, self.reasons(reason_budget)))
-        ]
+        n, names, warnings = len(self.leads), self.stage_names, self.warnings
+        noted: list[tuple[str, ...]] = [()] * n
+        for i, found in warnings.items():
+            noted[i] = tuple(found)
+        return list(map(ScoreLine, [lead.id for lead in self.leads], self.score.tolist(), self.fit_score.tolist(),
+                        self.engagement_score.tolist(), [names[s] for s in self.stage.tolist()], self.grade,
+                        self.reasons(reason_budget), repeat(self.engine.version, n), repeat(self.as_of, n), noted))
 
     # --- reason lines ------------------------------------------------------------------------
 

@@ -107,6 +107,10 @@ def private_file(file: Path) -> None:
     os.chmod(file, PRIVATE_MODE)  # O_CREAT's mode is filtered by the umask; 0600 needs no more bits
 
 
+#: The page cache of each SQLite connection, in KiB (see :func:`_sqlite_transactions`).
+SQLITE_CACHE_KIB = 64 * 1024
+
+
 def _sqlite_transactions(engine: Engine) -> None:
     """Let SQLAlchemy, not the sqlite3 module, begin transactions.
 
@@ -115,7 +119,11 @@ def _sqlite_transactions(engine: Engine) -> None:
     lock up front and wait (busy timeout) for another writer, rather than failing at their first
     write when a snapshot they read has gone stale, which WAL mode reports without waiting.
     WAL lets ``status`` read while a sync writes; ``synchronous=FULL`` makes every commit survive
-    a power cut, so a recorded cursor never outlives the writes it covers.
+    a power cut, so a recorded cursor never outlives the writes it covers. Each connection keeps
+    up to 64 MiB of pages (:data:`SQLITE_CACHE_KIB`; SQLite's default is 2 MiB): a nightly rescore
+    of a million leads walks three large b-trees at once (the mirror, the last written values and
+    the score history), and with the default it read their inner pages again from the file system
+    all night - a sixth of its CPU.
     """
 
     @event.listens_for(engine, "connect")
@@ -125,6 +133,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         finally:
             cursor.close()

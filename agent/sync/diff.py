@@ -203,7 +203,16 @@ def holds(values: Mapping[str, Any], known: Baseline, key: RecordKey, fields: Ma
     if not values or key in known.failed:
         return not values
     previous = same_fields(known.written.get(key), fields)
-    return previous is not None and not policy.changed(values, previous)
+    if previous is None:
+        return False
+    # The plain values first: a score that moved settles it without comparing reason lines.
+    normalised, volatile, differs = policy.normalise, policy.volatile, policy.differs
+    for late in (False, True):
+        for name, value in values.items():
+            if (name in normalised) is late and name not in volatile and (
+                    name not in previous or differs(name, value, previous[name])):
+                return False
+    return True
 
 
 def drifted(desired: Desired, held: Mapping[str, Any], policy: DiffPolicy) -> list[str]:

@@ -972,17 +972,18 @@ class SyncPipeline:
         """Score the mirror again as of ``as_of`` (now) and write only what changed: how decay
         and a new model version reach the CRM with no CRM read. Unchanged records cost nothing.
 
-        The mirror is read a page at a time; changes gather until ``write_batch`` of them are
-        waiting, so a night where a few records moved costs one write call, not one per page, and
-        a crash re-does at most ``write_batch`` writes. Then only whole write calls go
-        (:class:`Carried`); the rest wait for the next page or the end."""
+        The mirror is read :data:`RESCORE_PAGE` leads at a time, each page with its baseline;
+        changes gather until ``write_batch`` of them are waiting, so a night where a few records
+        moved costs one write call, not one per page. Then only whole write calls go
+        (:class:`Carried`); the rest wait for the next page or the end. A crash loses only
+        changes not yet written, which the next rescore finds again."""
         counts = RunCounts()
         as_of = as_of or self.scoring_time()
         page: list[MirroredLead] = []
         with self._carrying(counts):
-            for mirrored in self.store.mirror_leads(self.name, baseline=True):
+            for mirrored in self.store.mirror_leads(self.name, baseline=True, page_size=RESCORE_PAGE):
                 page.append(mirrored)
-                if len(page) >= self.write_batch:
+                if len(page) >= RESCORE_PAGE:
                     self._carry(self._rescore_page(page, as_of, counts), counts, hold=self.write_batch)
                     page = []
                     if self.should_stop():
@@ -1049,6 +1050,11 @@ class SyncPipeline:
             counts.retried += len(changes)
             self._carry(changes, counts, kept=True)
 
+
+#: Leads a rescore reads and scores at a time. Larger than a write call: numpy's and the
+#: store's cost per page is spread over more leads (their changes are carried to whole write
+#: calls all the same, :class:`Carried`).
+RESCORE_PAGE = 4000
 
 #: At most this many of a record's unusable values are named in its log line.
 PROBLEMS_LOGGED = 20
