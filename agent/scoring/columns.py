@@ -19,18 +19,38 @@ import numpy as np
 
 from leadscore.agent.core.records import Activity
 
-class _Unhashable:
-    """Marks a value that cannot be a dict key (a list, a dict): it is its own distinct value."""
+class Held:
+    """A value that cannot be a dict key (a list, a dict), as a key: equal only to itself (the
+    same object), so it is its own distinct value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is Held and other.value is self.value  # type: ignore[attr-defined]
 
 
-def _key(value: Any) -> Any:
+def value_key(value: Any) -> Any:
     """A dict key that keeps the value's type: ``1``, ``1.0`` and ``True`` compare equal in
-    Python, but a condition reads them differently."""
+    Python, but a condition reads them differently. Text is its own key (most CRM values);
+    :func:`key_value` gives the value back."""
+    if value.__class__ is str:
+        return value
     try:
         hash(value)
     except TypeError:
-        return (_Unhashable, id(value))
+        return Held(value)
     return (value.__class__, value)
+
+
+def key_value(key: Any) -> Any:
+    """The value :func:`value_key` made ``key`` of."""
+    return key if key.__class__ is str else key.value if key.__class__ is Held else key[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +63,11 @@ class Factorized:
 
 def factorize(column: Sequence[Any]) -> Factorized:
     """``column``'s distinct values and each row's code, in one pass. Strings (most CRM values)
-    are their own key; anything else is keyed with its type (see :func:`_key`)."""
+    are their own key; anything else is keyed with its type (see :func:`value_key`)."""
     try:
         distinct = dict.fromkeys(column)  # in C: the common case, text and None only
     except TypeError:
-        distinct = {_Unhashable: None}
+        distinct = {Held: None}  # not all text: keyed below
     if all(v is None or v.__class__ is str for v in distinct):  # no 1 == 1.0 == True to keep apart
         lookup = {v: i for i, v in enumerate(distinct)}
         return Factorized(np.fromiter(map(lookup.__getitem__, column), np.int64, len(column)), list(distinct))
@@ -57,12 +77,8 @@ def factorize(column: Sequence[Any]) -> Factorized:
         codes = [setdefault(v if v.__class__ is str else (v.__class__, v), len(index)) for v in column]
     except TypeError:  # an unhashable value: key each one apart
         index.clear()
-        codes = [setdefault(v if v.__class__ is str else _key(v), len(index)) for v in column]
-        values = [None] * len(index)
-        for v, code in zip(column, codes):
-            values[code] = v
-        return Factorized(np.array(codes, dtype=np.int64), values)
-    return Factorized(np.array(codes, dtype=np.int64), [k if k.__class__ is str else k[1] for k in index])
+        codes = [setdefault(v if v.__class__ is str else value_key(v), len(index)) for v in column]
+    return Factorized(np.array(codes, dtype=np.int64), [key_value(k) for k in index])
 
 
 def field_column(fields: Sequence[Mapping[str, Any]], name: str) -> Factorized:

@@ -153,12 +153,6 @@ class ModelSet:
     def _each_model(self, leads: Sequence[Lead], score: Callable[[Any, list[Lead]], Sequence[Any]]) -> list[Any]:
         """``score`` of each model's own leads, put back in the order of ``leads``; the first
         error any lead raised is raised."""
-        if not self.people:  # every person is [scoring]'s: one batch, in order
-            results = list(score(self.default, list(leads)))
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-            return results
         taken: dict[int, list[int]] = {}
         for i, lead in enumerate(leads):
             entry = self._entry(lead, False)

@@ -37,7 +37,7 @@ import orjson
 
 from leadscore.agent.core.records import Activity, utc
 from leadscore.agent.state.canonical import json_default
-from leadscore.agent.scoring.columns import ActivityColumns, Factorized
+from leadscore.agent.scoring.columns import ActivityColumns, Factorized, key_value, value_key
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
@@ -144,31 +144,6 @@ def activities_of(lead_id: str, blob: bytes | None) -> tuple[Activity, ...]:
     return tuple(Activity(lead_id, kind, EPOCH + micros * _MICRO, props) for kind, micros, props in _entries(blob))
 
 
-class _Held:
-    """Keys a property value that cannot be a dict key (a list, a dict): its own distinct value."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def _value_key(value: Any) -> Any:
-    """A dict key for a property value that keeps its type (``1``, ``1.0`` and ``True`` are equal
-    in Python but read differently by conditions); text is its own key."""
-    if value.__class__ is str:
-        return value
-    try:
-        hash(value)
-    except TypeError:
-        return _Held(value)
-    return (value.__class__, value)
-
-
-def _key_value(key: Any) -> Any:
-    return key if key.__class__ is str else key.value if key.__class__ is _Held else key[1]
-
-
 def columns(blobs: Sequence[bytes | None], *, types: Iterable[str] | None = None,
             properties: Iterable[str] = ()) -> ActivityColumns:
     """The engine's columns for the leads whose blobs these are (lead ``i`` is ``blobs[i]``),
@@ -214,7 +189,7 @@ def columns(blobs: Sequence[bytes | None], *, types: Iterable[str] | None = None
                 continue
             raw.append(body[start + 4 * n * j:start + 4 * n * (j + 1)])
             add = index.setdefault
-            lut += [add(v if v.__class__ is str else _value_key(v), len(index) + 1) for v in held[name]]
+            lut += [add(v if v.__class__ is str else value_key(v), len(index) + 1) for v in held[name]]
     lead = np.repeat(np.arange(len(blobs), dtype=np.int64), sizes)
     stamps = np.frombuffer(b"".join(stamps_raw), _AT).astype(np.int64) / 1e6
     codes = _translate(type_raw, type_lut, type_base, sizes)
@@ -226,7 +201,7 @@ def columns(blobs: Sequence[bytes | None], *, types: Iterable[str] | None = None
     order = _newest_first(lead, stamps) if rows is None else rows[_newest_first(lead[rows], stamps[rows])]
     return ActivityColumns(
         lead[order], codes[order], tuple(type_index), stamps[order],
-        {name: Factorized(_translate(raw, lut, base, sizes)[order], [None, *map(_key_value, index)])
+        {name: Factorized(_translate(raw, lut, base, sizes)[order], [None, *map(key_value, index)])
          for name, raw, base, lut, index in props},
     )
 

@@ -124,10 +124,9 @@ class Mirror(StoreBase):
 
         def load(conn: Connection, rows: list[Any], keys: list[tuple[str, str]]) -> list[MirroredLead]:
             return [
-                MirroredLead(Lead(lead_id, kind, read_json(fields), _moment(created), _moment(updated), (), account_id), blob,
-                             None if written is None else read_json(written),
-                             None if status is None else (WriteStatus(status), read_json(failed)))
-                for kind, lead_id, fields, created, updated, account_id, blob, written, status, failed in rows
+                MirroredLead(_lead(*row[:6]), row.activities, None if row.written is None else read_json(row.written),
+                             None if row.status is None else (WriteStatus(row.status), read_json(row.failed)))
+                for row in rows
             ]
 
         return self._mirror_pages(connector, object_type, page_size, "read the mirror", load, retired=False, query=query)
@@ -226,7 +225,7 @@ class Mirror(StoreBase):
         """
         def load(conn: Connection, rows: list[Any], keys: list[tuple[str, str]]) -> list[MirroredHistory]:
             versions = read_versions(conn, connector, keys)
-            return [MirroredHistory(_lead(row), tuple(versions.get(key, ())), blobs.activities_of(row.lead_id, row.activities))
+            return [MirroredHistory(_lead(*row[:6]), tuple(versions.get(key, ())), blobs.activities_of(row.lead_id, row.activities))
                     for row, key in zip(rows, keys)]
 
         return self._mirror_pages(connector, object_type, page_size, "read the field history", load)
@@ -441,14 +440,12 @@ LEAD_COLUMNS = (
 
 def _mirrored(conn: Connection, connector: str, rows: Sequence[sa.Row[Any]]) -> list[MirroredLead]:
     """Mirror rows as leads with their activities, oldest first."""
-    return [MirroredLead(_lead(row), row.activities) for row in rows]
+    return [MirroredLead(_lead(*row[:6]), row.activities) for row in rows]
 
 
-def _lead(row: sa.Row[Any]) -> Lead:
-    """A lead from a row of :data:`LEAD_COLUMNS`."""
-    object_type, lead_id, fields, created, updated, account_id = row[:6]
-    return Lead(lead_id, object_type, read_json(fields),
-                _moment(created), _moment(updated), (), account_id)
+def _lead(kind: Any, lead_id: str, fields: Any, created: Any, updated: Any, account_id: str | None) -> Lead:
+    """A lead from the first six columns of :data:`LEAD_COLUMNS`, as the driver returns them."""
+    return Lead(lead_id, kind, read_json(fields), _moment(created), _moment(updated), (), account_id)
 
 
 def _moment(value: Any) -> datetime | None:

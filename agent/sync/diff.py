@@ -112,14 +112,14 @@ class DiffPolicy:
             return bool(value != previous)  # one type: equal values, equal texts (the common case)
         return canonical_json(value) != canonical_json(previous)
 
+    def is_change(self, name: str, value: Any, previous: Mapping[str, Any]) -> bool:
+        """Whether ``value`` of ``name`` is a change from the ``previous`` values (a volatile
+        value never is; a value never written always is)."""
+        return name not in self.volatile and (name not in previous or self.differs(name, value, previous[name]))
+
     def changed(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
-        """The values of ``values`` that are a change from ``previous`` (volatile ones never are)."""
-        volatile, differs = self.volatile, self.differs
-        return {
-            name: value
-            for name, value in values.items()
-            if name not in volatile and (name not in previous or differs(name, value, previous[name]))
-        }
+        """The values of ``values`` that are a change from ``previous``."""
+        return {name: value for name, value in values.items() if self.is_change(name, value, previous)}
 
     def crm_holds(self, name: str, computed: Any, held: Any) -> bool:
         """Whether the CRM's ``held`` value (as read back, often text) is the ``computed`` one, as
@@ -206,13 +206,8 @@ def holds(values: Mapping[str, Any], known: Baseline, key: RecordKey, fields: Ma
     if previous is None:
         return False
     # The plain values first: a score that moved settles it without comparing reason lines.
-    normalised, volatile, differs = policy.normalise, policy.volatile, policy.differs
-    for late in (False, True):
-        for name, value in values.items():
-            if (name in normalised) is late and name not in volatile and (
-                    name not in previous or differs(name, value, previous[name])):
-                return False
-    return True
+    ordered = sorted(values, key=policy.normalise.__contains__)
+    return not any(policy.is_change(name, values[name], previous) for name in ordered)
 
 
 def drifted(desired: Desired, held: Mapping[str, Any], policy: DiffPolicy) -> list[str]:

@@ -455,7 +455,7 @@ class SyncPipeline:
         scored: list[Lead] = []
         warned = bad = held = 0
         scoring = self.accounts
-        accounts = [lead for lead in leads if scoring.is_account(lead)] if scoring.account_type is not None else []
+        accounts = [lead for lead in leads if scoring.is_account(lead)]
         if accounts:
             leads = [lead for lead in leads if not scoring.is_account(lead)]
             wanted += self._score_accounts(accounts, as_of, counts)  # counted there
@@ -499,12 +499,10 @@ class SyncPipeline:
         """The own fields (``[models.write.NAME]``) of the model that made ``result``, on this
         connector; None: the connector's ``write`` map. Asked once per model version."""
         version = result.model_version
-        known = self._fields_of.get(version, self)
-        if known is not self:
-            return known  # type: ignore[return-value]
-        fields_for = getattr(self.scorer, "fields_for", None)
-        found = self._fields_of[version] = fields_for(version, self.name) if fields_for is not None else None
-        return found
+        if version not in self._fields_of:
+            fields_for = getattr(self.scorer, "fields_for", None)
+            self._fields_of[version] = fields_for(version, self.name) if fields_for is not None else None
+        return self._fields_of[version]
 
     def _score_accounts(self, accounts: Sequence[Lead], as_of: datetime, counts: RunCounts) -> list[Desired]:
         """Each account's desired values (see :meth:`AccountScoring.score_accounts`); an
